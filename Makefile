@@ -1,0 +1,131 @@
+# Gatehouse — top-level build.
+#
+# Layout convention (so that a new module needs no Makefile edit):
+#   common/*.c            -> $(BUILD)/libcommon.a
+#   <prog>/main.c         -> the program's entry point
+#   <prog>/other *.c      -> $(BUILD)/lib<prog>.a (linked by the program and the tests)
+#   tests/unit/test_*.c   -> $(BUILD)/tests/test_* (cmocka), linked with every lib
+#   bench/*.c             -> $(BUILD)/bench/* (one program per file)
+#
+# pkg-config is evaluated lazily (recursive '=') so that `make check` on a
+# machine without the -dev packages can install them before anything needs them.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc/gatehouse
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+VERSION := 0.1.0
+
+PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+ifeq ($(SAN),1)
+OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANLD = -fsanitize=address,undefined
+else
+OPT = -O2 -g
+SANLD =
+endif
+
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -DGH_VERSION='"$(VERSION)"' \
+	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	$(OPT) -MMD -MP -Icommon -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+
+PROGS_DIRS := scand notify quarctl report
+# program name for each directory's main.c
+prog_scand   := scand
+prog_notify  := scand-notify
+prog_quarctl := quarctl
+prog_report  := scand-report
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
+define libsrc
+$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+endef
+LIBS_A := $(foreach d,$(PROGS_DIRS),$(BUILD)/lib$(d).a) $(BUILD)/libcommon.a
+PROGRAMS := $(foreach d,$(PROGS_DIRS),$(if $(wildcard $(d)/main.c),$(BUILD)/bin/$(prog_$(d))))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LINK_GROUP = -Wl,--start-group $(LIBS_A) -Wl,--end-group
+
+.PHONY: all asan deps run check test clean install format
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+
+deps:
+	@scripts/deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	scripts/embed-schema $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define prog_rules
+$(BUILD)/lib$(1).a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(call libsrc,$(1)))
+	@rm -f $$@; mkdir -p $$(dir $$@)
+	ar rcs $$@ $$^
+$(BUILD)/bin/$(prog_$(1)): $(BUILD)/obj/$(1)/main.o $(LIBS_A)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(SANLD) -o $$@ $(BUILD)/obj/$(1)/main.o $(LINK_GROUP) $$(LDLIBS_ALL)
+endef
+$(foreach d,$(PROGS_DIRS),$(eval $(call prog_rules,$(d))))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka 2>/dev/null)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
+
+# The two README commands.
+run: deps
+	$(MAKE) all
+	mkdir -p var
+	$(BUILD)/bin/scand -f -c contrib/scand.conf.run
+
+check: deps
+	$(MAKE) all
+	$(MAKE) asan
+	tests/run
+
+test:
+	tests/run
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
+		$(DESTDIR)$(PREFIX)/share/gatehouse/schema $(DESTDIR)$(PREFIX)/share/gatehouse/templates \
+		$(DESTDIR)$(PREFIX)/share/gatehouse/signatures
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0644 contrib/scand.conf.example $(DESTDIR)$(SYSCONFDIR)/scand.conf.example
+	install -m 0644 schema/*.sql $(DESTDIR)$(PREFIX)/share/gatehouse/schema/
+	cp -R templates/. $(DESTDIR)$(PREFIX)/share/gatehouse/templates/
+	if ls signatures/* >/dev/null 2>&1; then install -m 0644 signatures/* $(DESTDIR)$(PREFIX)/share/gatehouse/signatures/; fi
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,459 @@
+/*
+ * store - the SQLite verdict store (see store.h)
+ *
+ * Invariants: a msgs row is never written without its msgrcpt rows (one
+ * transaction); migrations run under BEGIN IMMEDIATE and re-read
+ * user_version inside it, so concurrent openers apply each one once.
+ */
+#include "store.h"
+
+#include <glib.h>
+#include <string.h>
+#include <time.h>
+
+extern const char *const schema_migrations[];
+extern const int schema_version;
+
+struct store {
+	sqlite3 *db;
+	char err[512];
+	bool busy;
+	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *get_msg, *get_rcpts;
+};
+
+static int store_fail(struct store *st, const char *what)
+{
+	int code = sqlite3_extended_errcode(st->db);
+	st->busy = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+	g_snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+const char *store_error(struct store *st)
+{
+	return st->err;
+}
+
+bool store_busy(struct store *st)
+{
+	return st->busy;
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
+}
+
+char *store_strdup0(const char *s)
+{
+	return g_strdup(s ? s : "");
+}
+
+static int store_exec(struct store *st, const char *sql, const char *what)
+{
+	/* Only for constant SQL (pragmas, BEGIN/COMMIT, embedded migrations). */
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		sqlite3_free(msg);
+		return store_fail(st, what);
+	}
+	return 0;
+}
+
+int store_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int store_migrate(struct store *st)
+{
+	if (store_version(st) >= schema_version)
+		return 0; /* the common case: nothing to lock */
+	if (store_exec(st, "BEGIN IMMEDIATE", "migrate: begin") < 0)
+		return -1;
+	int v = store_version(st);
+	if (v < 0) {
+		store_fail(st, "migrate: user_version");
+		goto fail;
+	}
+	for (; v < schema_version; v++) {
+		char pragma[64];
+		if (store_exec(st, schema_migrations[v], "migrate") < 0) {
+			char tmp[512];
+			g_strlcpy(tmp, st->err, sizeof(tmp));
+			g_snprintf(st->err, sizeof(st->err), "migration %03d: %s", v + 1, tmp);
+			goto fail;
+		}
+		g_snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+		if (store_exec(st, pragma, "migrate: user_version") < 0)
+			goto fail;
+	}
+	if (store_exec(st, "COMMIT", "migrate: commit") < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int store_prepare(struct store *st, sqlite3_stmt **s, const char *sql)
+{
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) != SQLITE_OK)
+		return store_fail(st, "prepare");
+	return 0;
+}
+
+#define MSG_COLS                                                                                   \
+	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "       \
+	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "         \
+	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine"
+
+int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
+{
+	struct store *st = g_new0(struct store, 1);
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		*err = g_strdup_printf("%s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		sqlite3_close(st->db);
+		g_free(st);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, busy_timeout_ms);
+	sqlite3_extended_result_codes(st->db, 1);
+	if (store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
+	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 || store_migrate(st) < 0 ||
+	    store_prepare(st, &st->ins_msg,
+			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
+			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
+	    store_prepare(st, &st->ins_rcpt,
+			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer) VALUES (?,?,?,?,?,?)") < 0 ||
+	    store_prepare(st, &st->ins_alert,
+			  "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
+			  "VALUES (?,?,?,?,?,?,?)") < 0 ||
+	    store_prepare(st, &st->ins_event,
+			  "INSERT INTO events (time, mail_id, action, who, detail, result) VALUES (?,?,?,?,?,?)") < 0 ||
+	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
+	    store_prepare(st, &st->get_rcpts,
+			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer "
+			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0) {
+		*err = g_strdup_printf("%s: %s", path, st->err);
+		store_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_finalize(st->ins_msg);
+	sqlite3_finalize(st->ins_rcpt);
+	sqlite3_finalize(st->ins_alert);
+	sqlite3_finalize(st->ins_event);
+	sqlite3_finalize(st->get_msg);
+	sqlite3_finalize(st->get_rcpts);
+	sqlite3_close(st->db);
+	g_free(st);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, what);
+	return 0;
+}
+
+static const char *addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
+{
+	sqlite3_stmt *s = st->ins_msg;
+	int64_t now = (int64_t)time(NULL);
+
+	st->busy = false;
+	if (store_exec(st, "BEGIN IMMEDIATE", "begin") < 0)
+		return -1;
+	int i = 1;
+	bind_text(s, i++, m->mail_id);
+	sqlite3_bind_int64(s, i++, m->time ? m->time : now);
+	bind_text(s, i++, m->client_addr);
+	bind_text(s, i++, m->client_name);
+	bind_text(s, i++, m->client_helo);
+	bind_text(s, i++, m->sender);
+	bind_text(s, i++, m->from_hdr);
+	bind_text(s, i++, m->subject);
+	bind_text(s, i++, m->message_id);
+	sqlite3_bind_int64(s, i++, m->size);
+	bind_text(s, i++, m->category ? m->category : "clean");
+	bind_text(s, i++, m->virus_names);
+	bind_text(s, i++, m->banned_names);
+	if (m->spam_checked)
+		sqlite3_bind_double(s, i++, m->spam_score);
+	else
+		sqlite3_bind_null(s, i++);
+	bind_text(s, i++, m->spam_tests);
+	bind_text(s, i++, m->unchecked_reason);
+	bind_text_or_null(s, i++, m->quar_path);
+	if (m->quar_path)
+		sqlite3_bind_int64(s, i++, m->quar_size);
+	else
+		sqlite3_bind_null(s, i++);
+	bind_text_or_null(s, i++, m->quar_path ? m->quar_sha256 : NULL);
+	bind_text(s, i++, m->quar_state ? m->quar_state : (m->quar_path ? "quarantined" : "none"));
+	sqlite3_bind_int64(s, i++, m->scan_ms);
+	bind_text(s, i++, m->policy);
+	bind_text(s, i++, m->engine);
+	if (store_step_done(st, s, "insert msgs") < 0)
+		goto fail;
+	m->id = sqlite3_last_insert_rowid(st->db);
+
+	for (size_t r = 0; r < m->nrcpt; r++) {
+		s = st->ins_rcpt;
+		sqlite3_bind_int64(s, 1, m->id);
+		sqlite3_bind_int64(s, 2, (int64_t)r);
+		bind_text(s, 3, m->rcpt[r].addr);
+		bind_text(s, 4, addr_domain(m->rcpt[r].addr ? m->rcpt[r].addr : ""));
+		bind_text(s, 5, m->rcpt[r].destiny ? m->rcpt[r].destiny : "pass");
+		bind_text(s, 6, m->rcpt[r].smtp_answer);
+		if (store_step_done(st, s, "insert msgrcpt") < 0)
+			goto fail;
+	}
+	for (size_t a = 0; a < nalerts; a++) {
+		s = st->ins_alert;
+		sqlite3_bind_int64(s, 1, now);
+		bind_text(s, 2, m->mail_id);
+		bind_text(s, 3, alerts[a].kind);
+		bind_text(s, 4, alerts[a].env_from);
+		bind_text(s, 5, alerts[a].rcpt);
+		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(s, 7, now);
+		if (store_step_done(st, s, "insert outbox") < 0)
+			goto fail;
+	}
+	if (store_exec(st, "COMMIT", "commit") < 0)
+		goto fail;
+	return 0;
+fail:
+	{
+		bool busy = st->busy;
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		st->busy = busy;
+	}
+	return -1;
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? g_strdup((const char *)t) : NULL;
+}
+
+static struct store_msg *store_row_msg(sqlite3_stmt *s)
+{
+	struct store_msg *m = g_new0(struct store_msg, 1);
+	int i = 0;
+	m->id = sqlite3_column_int64(s, i++);
+	g_strlcpy(m->mail_id, (const char *)sqlite3_column_text(s, i++), sizeof(m->mail_id));
+	m->time = sqlite3_column_int64(s, i++);
+	m->client_addr = col_text(s, i++);
+	m->client_name = col_text(s, i++);
+	m->client_helo = col_text(s, i++);
+	m->sender = col_text(s, i++);
+	m->from_hdr = col_text(s, i++);
+	m->subject = col_text(s, i++);
+	m->message_id = col_text(s, i++);
+	m->size = sqlite3_column_int64(s, i++);
+	m->category = col_text(s, i++);
+	m->virus_names = col_text(s, i++);
+	m->banned_names = col_text(s, i++);
+	m->spam_checked = sqlite3_column_type(s, i) != SQLITE_NULL;
+	m->spam_score = sqlite3_column_double(s, i++);
+	m->spam_tests = col_text(s, i++);
+	m->unchecked_reason = col_text(s, i++);
+	m->quar_path = col_text(s, i++);
+	m->quar_size = sqlite3_column_int64(s, i++);
+	m->quar_sha256 = col_text(s, i++);
+	m->quar_state = col_text(s, i++);
+	m->scan_ms = sqlite3_column_int64(s, i++);
+	m->policy = col_text(s, i++);
+	m->engine = col_text(s, i++);
+	return m;
+}
+
+static int store_load_rcpts(struct store *st, struct store_msg *m)
+{
+	sqlite3_stmt *s = st->get_rcpts;
+	GArray *a = g_array_new(FALSE, TRUE, sizeof(struct store_rcpt));
+	int rc;
+
+	sqlite3_bind_int64(s, 1, m->id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_rcpt r = {
+			.addr = col_text(s, 0),
+			.destiny = col_text(s, 1),
+			.smtp_answer = col_text(s, 2),
+			.released_at = sqlite3_column_int64(s, 3),
+			.release_answer = col_text(s, 4),
+		};
+		g_array_append_val(a, r);
+	}
+	sqlite3_reset(s);
+	m->nrcpt = a->len;
+	m->rcpt = (struct store_rcpt *)g_array_free(a, FALSE);
+	return rc == SQLITE_DONE ? 0 : store_fail(st, "select msgrcpt");
+}
+
+int store_get(struct store *st, const char *mail_id, struct store_msg **out)
+{
+	sqlite3_stmt *s = st->get_msg;
+	int rc;
+
+	*out = NULL;
+	bind_text(s, 1, mail_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = store_row_msg(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if (rc != SQLITE_ROW)
+		return store_fail(st, "select msgs");
+	if (store_load_rcpts(st, *out) < 0) {
+		store_msg_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The filter is one fixed statement: a NULL parameter disables its clause,
+ * so nothing is ever pasted into SQL. Globs use SQLite's GLOB ('*', '?'),
+ * matched case-insensitively through lower(). */
+static const char list_sql[] =
+	"SELECT id, " MSG_COLS " FROM msgs m WHERE "
+	"(?1 IS NULL OR category = ?1) AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR time < ?3) AND "
+	"(?4 IS NULL OR lower(sender) GLOB lower(?4)) AND "
+	"(?5 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB lower(?5))) AND "
+	"(?6 IS NULL OR lower(subject) GLOB lower(?6)) AND (?7 IS NULL OR lower(virus_names) GLOB lower(?7)) AND "
+	"(?8 IS NULL OR quar_state = ?8) "
+	"ORDER BY time DESC, id DESC LIMIT ?9 OFFSET ?10";
+
+int store_list(struct store *st, const struct store_filter *f,
+	       int (*fn)(const struct store_msg *m, void *arg), void *arg)
+{
+	sqlite3_stmt *s;
+	int rc, n = 0;
+
+	if (sqlite3_prepare_v2(st->db, list_sql, -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, "prepare list");
+	bind_text_or_null(s, 1, f->category);
+	if (f->since)
+		sqlite3_bind_int64(s, 2, f->since);
+	if (f->until)
+		sqlite3_bind_int64(s, 3, f->until);
+	bind_text_or_null(s, 4, f->sender);
+	bind_text_or_null(s, 5, f->rcpt);
+	bind_text_or_null(s, 6, f->subject);
+	bind_text_or_null(s, 7, f->virus);
+	bind_text_or_null(s, 8, f->quar_state);
+	sqlite3_bind_int64(s, 9, f->limit > 0 ? f->limit : -1);
+	sqlite3_bind_int64(s, 10, f->offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_msg *m = store_row_msg(s);
+		int stop;
+		if (store_load_rcpts(st, m) < 0) {
+			store_msg_free(m);
+			sqlite3_finalize(s);
+			return -1;
+		}
+		n++;
+		stop = fn ? fn(m, arg) : 0;
+		store_msg_free(m);
+		if (stop) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, "list");
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_event(struct store *st, const char *mail_id, const char *action, const char *who,
+		const char *detail, const char *result)
+{
+	sqlite3_stmt *s = st->ins_event;
+	sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
+	bind_text(s, 2, mail_id);
+	bind_text(s, 3, action);
+	bind_text(s, 4, who);
+	bind_text(s, 5, detail);
+	bind_text(s, 6, result);
+	return store_step_done(st, s, "insert event");
+}
+
+void store_msg_free(struct store_msg *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		g_free(m->rcpt[i].addr);
+		g_free(m->rcpt[i].destiny);
+		g_free(m->rcpt[i].smtp_answer);
+		g_free(m->rcpt[i].release_answer);
+	}
+	g_free(m->rcpt);
+	g_free(m->client_addr);
+	g_free(m->client_name);
+	g_free(m->client_helo);
+	g_free(m->sender);
+	g_free(m->from_hdr);
+	g_free(m->subject);
+	g_free(m->message_id);
+	g_free(m->category);
+	g_free(m->virus_names);
+	g_free(m->banned_names);
+	g_free(m->spam_tests);
+	g_free(m->unchecked_reason);
+	g_free(m->quar_path);
+	g_free(m->quar_sha256);
+	g_free(m->quar_state);
+	g_free(m->policy);
+	g_free(m->engine);
+	g_free(m);
+}

@@ -1,0 +1,105 @@
+/*
+ * store - the verdict store (SQLite)
+ *
+ * One database file opened by scand, quarctl and scand-report. store_open()
+ * sets WAL mode, busy_timeout and foreign keys, and applies the embedded
+ * migrations (schema/NNN-*.sql) in one IMMEDIATE transaction, so that two
+ * processes opening a new file at once apply them once.
+ *
+ * store_put() writes a message row, its recipient rows and its outbox rows
+ * in one transaction: all or nothing. store_get() reads one message back by
+ * mail id; store_list() walks messages matching a filter, newest first.
+ * store_event() appends to the audit trail.
+ *
+ * All SQL is prepared; nothing is built by pasting strings. Functions
+ * return 0 on success and -1 on failure with the reason in store_error()
+ * (per handle); store_busy() says whether the failure was a lock timeout.
+ * A handle is for one thread at a time; each thread opens its own.
+ * Modules with their own queries (report, quarctl, notify) use store_db()
+ * and keep their prepared statements in their own files.
+ */
+#ifndef GH_STORE_H
+#define GH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+struct store;
+
+struct store_rcpt {
+	char *addr;
+	char *destiny;     /* pass, discard, bounce, reject, tempfail */
+	char *smtp_answer; /* the reply given (or forwarded) for this recipient */
+	int64_t released_at; /* 0 = not released */
+	char *release_answer;
+};
+
+struct store_alert { /* an outbox row */
+	char *kind;      /* virus-admin, banned-recipient, ... */
+	char *env_from;  /* "" for <> */
+	char *rcpt;
+	char *body;      /* the whole message, CRLF line ends */
+	size_t body_len;
+};
+
+struct store_msg {
+	int64_t id; /* rowid, filled by store_put/store_get */
+	char mail_id[13];
+	int64_t time;
+	char *client_addr, *client_name, *client_helo;
+	char *sender, *from_hdr, *subject, *message_id;
+	int64_t size;
+	char *category; /* clean spammy oversized badh spam unchecked banned virus */
+	char *virus_names, *banned_names;
+	bool spam_checked;
+	double spam_score;
+	char *spam_tests;
+	char *unchecked_reason;
+	char *quar_path; /* NULL = not quarantined */
+	int64_t quar_size;
+	char *quar_sha256;
+	char *quar_state; /* none quarantined released purged */
+	int64_t scan_ms;
+	char *policy, *engine;
+	size_t nrcpt;
+	struct store_rcpt *rcpt;
+};
+
+struct store_filter {
+	const char *category;   /* exact, or NULL */
+	int64_t since, until;   /* time >= since, time < until; 0 = open */
+	const char *sender;     /* LIKE pattern ('*' and '?' as glob), or NULL */
+	const char *rcpt;       /* glob against any recipient, or NULL */
+	const char *subject;    /* glob */
+	const char *virus;      /* glob against virus_names */
+	const char *quar_state; /* exact, or NULL */
+	int limit;              /* 0 = no limit */
+	int offset;
+};
+
+int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err);
+void store_close(struct store *st);
+sqlite3 *store_db(struct store *st);
+const char *store_error(struct store *st);
+bool store_busy(struct store *st);
+int store_version(struct store *st); /* PRAGMA user_version */
+
+/* Fills m->id. Alerts may be NULL/0. */
+int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts);
+/* 0 found, 1 not found, -1 error. Free with store_msg_free(). */
+int store_get(struct store *st, const char *mail_id, struct store_msg **out);
+/* Calls fn for each match, newest first; fn returns non-zero to stop.
+ * The message passed to fn is freed after fn returns. Returns the count or -1. */
+int store_list(struct store *st, const struct store_filter *f,
+	       int (*fn)(const struct store_msg *m, void *arg), void *arg);
+int store_event(struct store *st, const char *mail_id, const char *action, const char *who,
+		const char *detail, const char *result);
+
+void store_msg_free(struct store_msg *m);
+
+/* Helpers for building rows: g_strdup of s or "" */
+char *store_strdup0(const char *s);
+
+#endif
