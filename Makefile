@@ -115,15 +115,30 @@ test:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Staged installs: make install DESTDIR=/tmp/stage [PREFIX=/usr/local].
+CRONDIR ?= /etc/cron.d
+SHAREDIR = $(PREFIX)/share/gatehouse
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
-		$(DESTDIR)$(PREFIX)/share/gatehouse/schema $(DESTDIR)$(PREFIX)/share/gatehouse/templates \
-		$(DESTDIR)$(PREFIX)/share/gatehouse/signatures
+		$(DESTDIR)$(SHAREDIR)/schema $(DESTDIR)$(SHAREDIR)/templates \
+		$(DESTDIR)$(SHAREDIR)/signatures $(DESTDIR)$(SHAREDIR)/contrib/postfix \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 contrib/scand.conf.example $(DESTDIR)$(SYSCONFDIR)/scand.conf.example
-	install -m 0644 schema/*.sql $(DESTDIR)$(PREFIX)/share/gatehouse/schema/
-	cp -R templates/. $(DESTDIR)$(PREFIX)/share/gatehouse/templates/
-	if ls signatures/* >/dev/null 2>&1; then install -m 0644 signatures/* $(DESTDIR)$(PREFIX)/share/gatehouse/signatures/; fi
+	install -m 0644 schema/*.sql $(DESTDIR)$(SHAREDIR)/schema/
+	if [ -d templates ]; then cp -R templates/. $(DESTDIR)$(SHAREDIR)/templates/; fi
+	if ls signatures/* >/dev/null 2>&1; then install -m 0644 signatures/* $(DESTDIR)$(SHAREDIR)/signatures/; fi
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' contrib/systemd/scand.service.in \
+		> $(DESTDIR)$(UNITDIR)/scand.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/scand.service
+	install -m 0755 contrib/chroot-setup $(DESTDIR)$(SHAREDIR)/contrib/
+	install -m 0755 contrib/postfix/setup $(DESTDIR)$(SHAREDIR)/contrib/postfix/
+	if ls contrib/postfix/*.cf >/dev/null 2>&1; then install -m 0644 contrib/postfix/*.cf $(DESTDIR)$(SHAREDIR)/contrib/postfix/; fi
+	if [ -f contrib/cron.d/gatehouse ]; then install -d $(DESTDIR)$(CRONDIR) && \
+		install -m 0644 contrib/cron.d/gatehouse $(DESTDIR)$(CRONDIR)/gatehouse; fi
 
 clean:
 	rm -rf build build-asan

@@ -222,3 +222,111 @@ def test_postfix_setup_before_queue(postfix_factory):
     assert r.returncode != 0 and "no service nosuch/inet" in r.stdout
     ghtest.run([PF_SETUP, "--config-dir", pf.conf, "--undo"])
     assert sha(os.path.join(pf.conf, "master.cf")) == orig
+
+
+# -- make install, man pages, systemd unit ------------------------------------
+
+MAN_PAGES = ["man5/scand.conf.5", "man8/scand.8", "man8/quarctl.8", "man8/scand-report.8"]
+
+
+def repo_files(sub):
+    top = os.path.join(ghtest.ROOT, sub)
+    out = []
+    for d, _, files in os.walk(top):
+        out += [os.path.relpath(os.path.join(d, f), top) for f in files]
+    return sorted(out)
+
+
+def expected_install(prefix, sysconf):
+    share = prefix + "/share/gatehouse"
+    want = {prefix + "/sbin/" + p for p in ("scand", "quarctl", "scand-report", "scand-notify")
+            if os.path.exists(os.path.join(ghtest.ROOT, {"scand": "scand", "quarctl": "quarctl",
+                                                             "scand-report": "report",
+                                                             "scand-notify": "notify"}[p], "main.c"))}
+    want |= {sysconf + "/scand.conf.example", prefix + "/lib/systemd/system/scand.service",
+             share + "/contrib/chroot-setup", share + "/contrib/postfix/setup"}
+    want |= {prefix + "/share/man/" + m for m in MAN_PAGES}
+    want |= {share + "/schema/" + f for f in repo_files("schema")}
+    want |= {share + "/templates/" + f for f in repo_files("templates")}
+    want |= {share + "/signatures/" + f for f in repo_files("signatures")}
+    want |= {share + "/contrib/postfix/" + f for f in repo_files("contrib/postfix") if f.endswith(".cf")}
+    if os.path.exists(os.path.join(ghtest.ROOT, "contrib/cron.d/gatehouse")):
+        want.add("/etc/cron.d/gatehouse")
+    return want
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    stage = str(tmp_path_factory.mktemp("stage"))
+    r = subprocess.run(["make", "-s", "-j2", "-C", ghtest.ROOT, "install", "DESTDIR=" + stage,
+                        "PREFIX=/usr/local", "SYSCONFDIR=/etc/gatehouse"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:]
+    return stage
+
+
+def test_make_install_stages_every_file(staged):
+    got = set()
+    for d, _, files in os.walk(staged):
+        got |= {"/" + os.path.relpath(os.path.join(d, f), staged) for f in files}
+    want = expected_install("/usr/local", "/etc/gatehouse")
+    assert got == want, "missing: %s, unexpected: %s" % (sorted(want - got), sorted(got - want))
+    for p in ("/usr/local/sbin/scand", "/usr/local/share/gatehouse/contrib/chroot-setup"):
+        assert os.access(staged + p, os.X_OK), p
+    unit = open(staged + "/usr/local/lib/systemd/system/scand.service").read()
+    assert "ExecStart=/usr/local/sbin/scand -f -c /etc/gatehouse/scand.conf\n" in unit
+    assert "@" not in unit.replace("@SBINDIR@", "").split("[Unit]")[1]
+
+
+@pytest.mark.parametrize("page", MAN_PAGES)
+def test_man_page_renders_without_warnings(staged, page):
+    path = staged + "/usr/local/share/man/" + page
+    r = subprocess.run(["man", "-l", "--warnings", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    name = os.path.basename(page).rsplit(".", 1)[0]
+    assert "NAME" in r.stdout and name in r.stdout
+    assert len(r.stdout.splitlines()) > 20
+
+
+def test_scand_conf_man_page_matches_the_config_table():
+    gen = subprocess.run([os.path.join(ghtest.ROOT, "scripts/gen-man-conf"), os.path.join(ghtest.BIN, "scand")],
+                         stdout=subprocess.PIPE, check=True).stdout
+    with open(os.path.join(ghtest.ROOT, "man/scand.conf.5"), "rb") as f:
+        assert f.read() == gen, "man/scand.conf.5 is stale: scripts/gen-man-conf build/bin/scand > man/scand.conf.5"
+    # every key of the table is in the page
+    keys = [l.split(" = ")[0][1:] for l in ghtest.run([os.path.join(ghtest.BIN, "scand"), "--dump-config"])
+            .stdout.splitlines() if l.startswith("#") and " = " in l and not l.startswith("# ")]
+    assert len(keys) > 50
+    for k in keys:
+        assert (".B " + k.replace("-", "\\-") + "\n").encode() in gen, k
+
+
+def test_systemd_unit_verifies(staged, tmp_path):
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    # a root with the staged files, the system's own units and /bin/kill, so
+    # that verify checks ExecStart= against the staged binary
+    root = str(tmp_path / "root")
+    shutil.copytree(staged, root, symlinks=True)
+    os.makedirs(root + "/usr/lib/systemd", exist_ok=True)
+    shutil.copytree("/usr/lib/systemd/system", root + "/usr/lib/systemd/system", symlinks=True)
+    os.makedirs(root + "/usr/bin", exist_ok=True)
+    shutil.copy("/usr/bin/kill", root + "/usr/bin/kill")
+    os.symlink("usr/bin", root + "/bin")
+    unit = "/usr/local/lib/systemd/system/scand.service"
+    r = subprocess.run([tool, "verify", "--man=no", "--root=" + root, unit], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    # verify does look: a unit whose binary is missing fails
+    os.unlink(root + "/usr/local/sbin/scand")
+    r = subprocess.run([tool, "verify", "--man=no", "--root=" + root, unit], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    assert r.returncode != 0 and "not executable" in r.stdout
+    text = open(root + unit).read()
+    for want in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/gatehouse",
+                 "PrivateTmp=yes", "ProtectHome=yes", "RuntimeDirectory=gatehouse", "Type=simple",
+                 "ExecReload=/bin/kill -HUP $MAINPID",
+                 "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_SYS_CHROOT CAP_DAC_OVERRIDE CAP_CHOWN"):
+        assert want + "\n" in text, want
