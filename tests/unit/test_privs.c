@@ -1,0 +1,188 @@
+/*
+ * test_privs - scand's privilege drop (scand/privs.c), for real
+ *
+ * Each case forks: the child runs privs_prepare()/privs_drop() as root
+ * (the tests run as root) with a config in a fresh directory and reports
+ * what it is afterwards (uid, gid, groups, root directory, umask, TMPDIR,
+ * whether root comes back) through a pipe; the parent checks the report.
+ * Uses the system's nobody/nogroup, which every Debian machine has.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "scand/privs.h"
+
+
+/* Run privs in a child with the [scand] lines given; return its report. */
+static char *privs_child(const char *dir, const char *scand_lines, bool as_nobody)
+{
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fd[0]);
+		char *text = g_strdup_printf("[scand]\nwork_dir = %s/work\ndatabase = %s/db/s.db\n%s\n", dir, dir,
+					     scand_lines);
+		char *err = NULL;
+		struct conf *c = conf_load_text("test.conf", text, strlen(text), &err);
+		GString *out = g_string_new("");
+		if (!c) {
+			g_string_append_printf(out, "conf: %s", err);
+		} else {
+			if (as_nobody && setuid(getpwnam("nobody")->pw_uid) != 0)
+				_exit(3);
+			if (privs_prepare(c, &err) < 0 || privs_drop(c, &err) < 0) {
+				g_string_append_printf(out, "error: %s", err);
+			} else {
+				mode_t m = umask(0);
+				gid_t groups[8];
+				int ng = getgroups(8, groups);
+				g_string_append_printf(out, "uid=%u gid=%u groups=%d:%u umask=%03o marker=%d tmpdir=%s "
+							    "back=%d summary=%s",
+						       (unsigned)getuid(), (unsigned)getgid(), ng,
+						       ng > 0 ? (unsigned)groups[0] : 0u, (unsigned)m,
+						       access("/marker", F_OK) == 0, g_getenv("TMPDIR"),
+						       setuid(0) == 0 || seteuid(0) == 0, privs_summary());
+			}
+		}
+		if (write(fd[1], out->str, out->len) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	close(fd[1]);
+	GString *buf = g_string_new("");
+	char b[512];
+	ssize_t n;
+	while ((n = read(fd[0], b, sizeof b)) > 0)
+		g_string_append_len(buf, b, n);
+	close(fd[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return g_string_free(buf, FALSE);
+}
+
+static char *make_dir(void)
+{
+	char *dir = g_dir_make_tmp("gh-privs-XXXXXX", NULL);
+	assert_non_null(dir);
+	g_chmod(dir, 0755);
+	char *p = g_build_filename(dir, "db", NULL);
+	g_mkdir(p, 0755);
+	g_free(p);
+	p = g_build_filename(dir, "db", "s.db", NULL);
+	assert_true(g_file_set_contents(p, "", 0, NULL)); /* root's, as a fresh store would be */
+	g_free(p);
+	p = g_build_filename(dir, "marker", NULL);
+	assert_true(g_file_set_contents(p, "", 0, NULL));
+	g_free(p);
+	return dir;
+}
+
+static void rm_dir(char *dir)
+{
+	char *argv[] = {"rm", "-rf", dir, NULL};
+	g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+	g_free(dir);
+}
+
+static void test_drop_with_chroot(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char *lines = g_strdup_printf("chroot = %s\nuser = nobody\ngroup = nogroup", dir);
+	char *got = privs_child(dir, lines, false);
+	unsigned uid = getpwnam("nobody")->pw_uid, gid = getgrnam("nogroup")->gr_gid;
+	char *want = g_strdup_printf("uid=%u gid=%u groups=1:%u umask=077 marker=1 tmpdir=%s/work back=0 "
+				     "summary=chroot %s, uid nobody",
+				     uid, gid, gid, dir, dir);
+	assert_string_equal(got, want);
+	/* the store file root created is the daemon's now */
+	char *db = g_build_filename(dir, "db", "s.db", NULL);
+	struct stat st;
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	g_free(db);
+	g_free(want);
+	g_free(got);
+	g_free(lines);
+	rm_dir(dir);
+}
+
+static void test_drop_without_chroot(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char *got = privs_child(dir, "user = nobody\ngroup = nogroup", false);
+	assert_non_null(strstr(got, "marker=0"));
+	assert_non_null(strstr(got, "back=0 summary=no chroot, uid nobody"));
+	g_free(got);
+	rm_dir(dir);
+}
+
+static void test_allow_root_keeps_root(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char *got = privs_child(dir, "allow_root = yes", false);
+	assert_non_null(strstr(got, "uid=0 gid=0 "));
+	assert_non_null(strstr(got, "summary=no chroot, uid root"));
+	g_free(got);
+	rm_dir(dir);
+}
+
+static void test_refuses_root_user(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char *got = privs_child(dir, "user = root\ngroup = root", false);
+	assert_string_equal(got, "error: [scand] user root is root: refusing to run as root (allow_root = no)");
+	g_free(got);
+	got = privs_child(dir, "user = no-such-user-gh", false);
+	assert_string_equal(got, "error: [scand] user no-such-user-gh: no such user");
+	g_free(got);
+	rm_dir(dir);
+}
+
+static void test_chroot_needs_root(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	char *lines = g_strdup_printf("chroot = %s", dir);
+	char *got = privs_child(dir, lines, true);
+	char *want = g_strdup_printf("error: [scand] chroot %s needs scand to start as root", dir);
+	assert_string_equal(got, want);
+	g_free(want);
+	g_free(got);
+	g_free(lines);
+	rm_dir(dir);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		printf("test_privs: needs root (chroot, setuid); the tests run as root\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_drop_with_chroot),     cmocka_unit_test(test_drop_without_chroot),
+		cmocka_unit_test(test_allow_root_keeps_root), cmocka_unit_test(test_refuses_root_user),
+		cmocka_unit_test(test_chroot_needs_root),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
