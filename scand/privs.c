@@ -28,6 +28,7 @@
 /* What privs_prepare() found; read by privs_drop() and privs_summary(). */
 static struct {
 	bool prepared;
+	bool chrooted;
 	uid_t uid;
 	gid_t gid;
 	char user[64];
@@ -144,6 +145,7 @@ int privs_drop(const struct conf *c, char **err)
 		return -1;
 	if (*jail && privs_chroot(jail, err) < 0)
 		return -1;
+	privs_state.chrooted = *jail != '\0';
 	if (drop && privs_setids(err) < 0)
 		return -1;
 	if (!drop)
@@ -151,6 +153,21 @@ int privs_drop(const struct conf *c, char **err)
 	g_snprintf(privs_state.summary, sizeof privs_state.summary, "%s%s, uid %s", *jail ? "chroot " : "no chroot",
 		   jail, drop ? privs_state.user : "root");
 	return 0;
+}
+
+void privs_target(const struct conf *c, uid_t *uid, gid_t *gid)
+{
+	if (!privs_state.prepared)
+		msg_panic("privs_target before privs_prepare");
+	if (geteuid() != 0 || conf_bool(c, "scand", "allow_root"))
+		return;
+	*uid = privs_state.uid;
+	*gid = privs_state.gid;
+}
+
+bool privs_chrooted(void)
+{
+	return privs_state.chrooted;
 }
 
 const char *privs_summary(void)

@@ -12,6 +12,11 @@
  *        root cannot be regained. Started as root with allow_root = yes it
  *        stays root (chroot still applies); started as a user it changes
  *        nothing (a chroot then is an error).
+ *  privs_target(conf, &uid, &gid)  the ids privs_drop() will switch to;
+ *        left alone when it will not switch (not root, allow_root = yes).
+ *        For directories the daemon must own (the spool).
+ *  privs_chrooted()  whether privs_drop() changed the root: paths outside
+ *        the jail (the configuration file, /dev/log) are gone.
  *  privs_summary()  "chroot DIR, uid NAME" for the one start line.
  *
  * Failures return -1 with *err set (g_free); the caller exits. A drop that
@@ -20,10 +25,15 @@
 #ifndef GH_PRIVS_H
 #define GH_PRIVS_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 struct conf;
 
 int privs_prepare(const struct conf *c, char **err);
 int privs_drop(const struct conf *c, char **err);
+void privs_target(const struct conf *c, uid_t *uid, gid_t *gid);
+bool privs_chrooted(void);
 const char *privs_summary(void);
 
 #endif

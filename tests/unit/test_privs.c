@@ -46,18 +46,23 @@ static char *privs_child(const char *dir, const char *scand_lines, bool as_nobod
 		} else {
 			if (as_nobody && setuid(getpwnam("nobody")->pw_uid) != 0)
 				_exit(3);
-			if (privs_prepare(c, &err) < 0 || privs_drop(c, &err) < 0) {
+			uid_t target = (uid_t)-1;
+			gid_t tgid = (gid_t)-1;
+			if (privs_prepare(c, &err) == 0)
+				privs_target(c, &target, &tgid);
+			if (err || privs_drop(c, &err) < 0) {
 				g_string_append_printf(out, "error: %s", err);
 			} else {
 				mode_t m = umask(0);
 				gid_t groups[8];
 				int ng = getgroups(8, groups);
 				g_string_append_printf(out, "uid=%u gid=%u groups=%d:%u umask=%03o marker=%d tmpdir=%s "
-							    "back=%d summary=%s",
+							    "back=%d chrooted=%d target=%d summary=%s",
 						       (unsigned)getuid(), (unsigned)getgid(), ng,
 						       ng > 0 ? (unsigned)groups[0] : 0u, (unsigned)m,
 						       access("/marker", F_OK) == 0, g_getenv("TMPDIR"),
-						       setuid(0) == 0 || seteuid(0) == 0, privs_summary());
+						       setuid(0) == 0 || seteuid(0) == 0, privs_chrooted(), (int)target,
+						       privs_summary());
 			}
 		}
 		if (write(fd[1], out->str, out->len) < 0)
@@ -109,8 +114,8 @@ static void test_drop_with_chroot(void **state)
 	char *got = privs_child(dir, lines, false);
 	unsigned uid = getpwnam("nobody")->pw_uid, gid = getgrnam("nogroup")->gr_gid;
 	char *want = g_strdup_printf("uid=%u gid=%u groups=1:%u umask=077 marker=1 tmpdir=%s/work back=0 "
-				     "summary=chroot %s, uid nobody",
-				     uid, gid, gid, dir, dir);
+				     "chrooted=1 target=%u summary=chroot %s, uid nobody",
+				     uid, gid, gid, dir, uid, dir);
 	assert_string_equal(got, want);
 	/* the store file root created is the daemon's now */
 	char *db = g_build_filename(dir, "db", "s.db", NULL);
@@ -130,7 +135,7 @@ static void test_drop_without_chroot(void **state)
 	char *dir = make_dir();
 	char *got = privs_child(dir, "user = nobody\ngroup = nogroup", false);
 	assert_non_null(strstr(got, "marker=0"));
-	assert_non_null(strstr(got, "back=0 summary=no chroot, uid nobody"));
+	assert_non_null(strstr(got, "back=0 chrooted=0 target=65534 summary=no chroot, uid nobody"));
 	g_free(got);
 	rm_dir(dir);
 }
@@ -141,7 +146,7 @@ static void test_allow_root_keeps_root(void **state)
 	char *dir = make_dir();
 	char *got = privs_child(dir, "allow_root = yes", false);
 	assert_non_null(strstr(got, "uid=0 gid=0 "));
-	assert_non_null(strstr(got, "summary=no chroot, uid root"));
+	assert_non_null(strstr(got, "chrooted=0 target=-1 summary=no chroot, uid root"));
 	g_free(got);
 	rm_dir(dir);
 }
