@@ -65,7 +65,7 @@ FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 60
 LINK_GROUP = -Wl,--start-group $(LIBS_A) -Wl,--end-group
 
-.PHONY: all asan deps run check test clean install format fuzz fuzz-build fuzzers
+.PHONY: all asan deps run check test clean install format demo fuzz fuzz-build fuzzers
 all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 
 asan:
@@ -137,6 +137,11 @@ check: deps
 
 test:
 	tests/run
+
+# A private Postfix + spamd + scand on loopback high ports, four sample
+# messages, then quarctl on the result; q stops everything (scripts/demo).
+demo: all
+	GH_BUILD=$(abspath $(BUILD)) $(PYTHON) scripts/demo
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
