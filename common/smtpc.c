@@ -350,7 +350,7 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 			set_final(&m->rcpt[i], mail_code / 100 != 2 ? mail_code : r.code,
 				  mail_code / 100 != 2 ? mail_text : r.text);
 	}
-	for (size_t i = 0; i < m->nrcpt; i++)
+	for (size_t i = 0; mail_code / 100 != 2 && i < m->nrcpt; i++)
 		set_final(&m->rcpt[i], mail_code, mail_text); /* MAIL refused, not pipelined */
 	g_free(mail_text);
 	g_free(r.text);

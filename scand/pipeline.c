@@ -442,10 +442,10 @@ static void log_line(const struct msg *m, const char *reply)
 	const char *qa = strstr(reply, "queued as ");
 	char *queued = qa ? g_strndup(qa + 10, strcspn(qa + 10, " ),;")) : NULL;
 	char *qs = queued ? log_printable(queued, 40) : NULL;
-	msg_info("(%s) %s %s {%s}, %s%s%s<%s> -> %s, Message-ID: %s, mail_id: %s, size: %zu, %s%s%s%" G_GINT64_FORMAT
+	msg_info("(%s) %s %s {%s}, %s%s%s<%s> -> %s, %s%s%smail_id: %s, size: %zu, %s%s%s%" G_GINT64_FORMAT
 		 " ms%s%s",
 		 m->mail_id, what, msg_category_log(m->category), how, *client ? "[" : "", client, *client ? "] " : "",
-		 snd, rc->str, mid, m->mail_id, m->len, qs ? "queued_as: " : "", qs ? qs : "", qs ? ", " : "",
+		 snd, rc->str, *mid ? "Message-ID: " : "", mid, *mid ? ", " : "", m->mail_id, m->len, qs ? "queued_as: " : "", qs ? qs : "", qs ? ", " : "",
 		 ms_since(&m->t_start), deferred ? ", reply: " : "", deferred ? rep : "");
 	g_free(snd);
 	g_free(client);
