@@ -410,7 +410,7 @@ static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
 		}
 	}
 	if (temp && !forwarded_ok)
-		return g_strdup("451 4.3.0 Error: queue file write error or downstream deferral, try again later");
+		return g_strdup("451 4.3.0 Error: downstream deferred or unreachable, try again later");
 	if (!ok)
 		return g_strdup(perm);
 	if (perm || temp)
