@@ -243,45 +243,76 @@ static int store_record(struct worker *w, struct msg *m)
 	return r < 0 ? -1 : 0;
 }
 
+/* Statements a worker keeps prepared on its own store handle. */
+struct pipeline_stmts {
+	sqlite3_stmt *begin, *commit, *rollback, *answer;
+};
+
+void pipeline_worker_fini(struct worker *w)
+{
+	if (!w->stmts)
+		return;
+	sqlite3_finalize(w->stmts->begin);
+	sqlite3_finalize(w->stmts->commit);
+	sqlite3_finalize(w->stmts->rollback);
+	sqlite3_finalize(w->stmts->answer);
+	g_free(w->stmts);
+	w->stmts = NULL;
+}
+
+static struct pipeline_stmts *worker_stmts(struct worker *w)
+{
+	sqlite3 *db = store_db(w->store);
+	if (w->stmts)
+		return w->stmts;
+	struct pipeline_stmts *p = g_new0(struct pipeline_stmts, 1);
+	w->stmts = p;
+	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &p->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "COMMIT", -1, &p->commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &p->rollback, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
+			       " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)",
+			       -1, &p->answer, NULL) != SQLITE_OK) {
+		msg_warn("store: preparing statements: %s", sqlite3_errmsg(db));
+		pipeline_worker_fini(w);
+	}
+	return w->stmts;
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+	int r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
 /* The answers (and tempfail destinies) once forwarding is done. A failure
  * here is logged: the row exists, only its answers are missing. */
 static void store_answers(struct worker *w, struct msg *m)
 {
-	sqlite3 *db = store_db(w->store);
-	sqlite3_stmt *s = NULL, *b = NULL, *e = NULL;
-	const char *sql = "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
-			  " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)";
+	struct pipeline_stmts *p = worker_stmts(w);
 
-	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &b, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "COMMIT", -1, &e, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK || sqlite3_step(b) != SQLITE_DONE)
+	if (!p)
+		return;
+	if (step_done(p->begin) < 0)
 		goto fail;
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = rcpt_at(m, i);
 		bool temp = r->answer && r->answer[0] == '4';
-		sqlite3_bind_text(s, 1, r->answer ? r->answer : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, temp ? "tempfail" : msg_destiny_name(r->destiny), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, i);
-		sqlite3_bind_text(s, 4, m->mail_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) != SQLITE_DONE)
+		sqlite3_bind_text(p->answer, 1, r->answer ? r->answer : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(p->answer, 2, temp ? "tempfail" : msg_destiny_name(r->destiny), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p->answer, 3, i);
+		sqlite3_bind_text(p->answer, 4, m->mail_id, -1, SQLITE_STATIC);
+		if (step_done(p->answer) < 0)
 			goto fail;
-		sqlite3_reset(s);
 	}
-	if (sqlite3_step(e) != SQLITE_DONE)
-		goto fail;
-	goto out;
+	if (step_done(p->commit) == 0)
+		return;
 fail:
-	msg_warn("(%s) store answers: %s", m->mail_id, sqlite3_errmsg(db));
-	if (sqlite3_get_autocommit(db) == 0) {
-		sqlite3_stmt *rb = NULL;
-		if (sqlite3_prepare_v2(db, "ROLLBACK", -1, &rb, NULL) == SQLITE_OK)
-			sqlite3_step(rb);
-		sqlite3_finalize(rb);
-	}
-out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(b);
-	sqlite3_finalize(e);
+	msg_warn("(%s) store answers: %s", m->mail_id, sqlite3_errmsg(store_db(w->store)));
+	if (!sqlite3_get_autocommit(store_db(w->store)))
+		step_done(p->rollback);
 }
 
 static struct smtpc *forward_client(struct worker *w, const struct conf *c)

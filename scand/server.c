@@ -329,6 +329,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		msg_warn("eventfd: %s", g_strerror(errno));
 	for (int i = 0; i < n; i++) {
 		pthread_join(tid[i], NULL);
+		pipeline_worker_fini(&w[i]);
 		store_close(w[i].store);
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
