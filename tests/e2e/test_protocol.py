@@ -266,3 +266,26 @@ def test_sighup_reloads_without_dropping_connections(sink, scand):
     c2, lines2 = session(scand.port)
     assert "250-SIZE 2097152" in lines2
     assert scand.proc.poll() is None
+
+
+def test_drops_privileges_after_binding(sink, scand_factory):
+    sd = scand_factory(sink.port, sections={"scand": {"allow_root": "no", "user": "nobody", "group": "nogroup"}})
+    status = open("/proc/%d/status" % sd.proc.pid).read()
+    uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+    gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+    groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+    nobody = int(__import__("pwd").getpwnam("nobody").pw_uid)
+    nogroup = int(__import__("grp").getgrnam("nogroup").gr_gid)
+    assert set(map(int, uids)) == {nobody} and set(map(int, gids)) == {nogroup}
+    assert groups in ([], [str(nogroup)])
+    # and it still works: spool dir, store and forwarding
+    c, _ = session(sd.port)
+    assert transaction(c, ghtest.make_message(subject="unprivileged"))[0] == 250
+    assert len(sink.messages()) == 1
+
+
+def test_refuses_unknown_user(sink, scand_factory):
+    sd = scand_factory(sink.port, start=False, sections={"scand": {"allow_root": "no", "user": "no-such-user-gh"}})
+    sd.start(wait=False)
+    assert sd.proc.wait(30) == 1
+    assert "unknown user no-such-user-gh" in sd.log()
