@@ -12,6 +12,7 @@
  * any mail is accepted; later failures are per message (4xx).
  */
 #include "server.h"
+#include "privs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -192,35 +193,18 @@ static void srv_work_dir(const struct conf *c, uid_t uid, gid_t gid)
 		msg_info("removed %d spool file(s) left over in %s", n, d);
 }
 
-/* Started as root: become [scand] user/group for good, unless allowed. */
+/* Started as root: chroot and become [scand] user/group for good, unless
+ * allowed to stay root (privs.c). */
 static void srv_drop_privileges(const struct conf *c)
 {
-	if (geteuid() != 0) {
-		srv_work_dir(c, (uid_t)-1, (gid_t)-1);
-		return;
-	}
-	if (conf_bool(c, "scand", "allow_root")) {
-		msg_warn("running as root (allow_root = yes)");
-		srv_work_dir(c, (uid_t)-1, (gid_t)-1);
-		return;
-	}
-	const char *user = conf_str(c, "scand", "user"), *group = conf_str(c, "scand", "group");
-	struct passwd *pw = getpwnam(user);
-	struct group *gr = getgrnam(group);
-	if (!pw)
-		msg_fatal("unknown user %s ([scand] user)", user);
-	if (!gr)
-		msg_fatal("unknown group %s ([scand] group)", group);
-	uid_t uid = pw->pw_uid;
-	gid_t gid = gr->gr_gid;
-	if (uid == 0)
-		msg_fatal("[scand] user %s is root; set allow_root = yes to run as root", user);
+	char *err = NULL;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	privs_target(c, &uid, &gid);
 	srv_work_dir(c, uid, gid);
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-		msg_fatal("dropping privileges to %s:%s: %s", user, group, g_strerror(errno));
-	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid || setuid(0) == 0)
-		msg_fatal("dropping privileges to %s:%s did not stick", user, group);
-	msg_info("running as %s:%s", user, group);
+	if (privs_drop(c, &err) < 0)
+		msg_fatal("%s", err);
 }
 
 static void srv_reload(const char *path)
@@ -228,7 +212,18 @@ static void srv_reload(const char *path)
 	char *err = NULL;
 	struct conf *c = conf_load(path, &err);
 
-	log_reopen();
+	if (!privs_chrooted())
+		log_reopen(); /* in the jail there is no /dev/log: keep the socket */
+	if (!c && privs_chrooted()) {
+		/* the file is outside the jail (unless its path is under it):
+		 * reload the signatures with the running configuration */
+		msg_info("reload: %s (chroot); reloading the signatures with the running configuration", err);
+		g_free(err);
+		struct confref *cur = srv_conf_acquire();
+		pipeline_reload(cur->conf);
+		srv_conf_release(cur);
+		return;
+	}
 	if (!c) {
 		msg_warn("reload: %s; keeping the running configuration", err);
 		g_free(err);
@@ -281,6 +276,8 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	char *err = NULL;
 	sigset_t set;
 
+	if (privs_prepare(c, &err) < 0)
+		msg_fatal("%s", err);
 	srv_conf_swap(c);
 	srv_listen(c);
 	if (pipeline_init(c, &err) < 0)
@@ -319,7 +316,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		if (pthread_create(&tid[i], NULL, srv_worker, &w[i]) != 0)
 			msg_fatal("pthread_create: %s", g_strerror(errno));
 	}
-	msg_info("ready: listening on %s, forwarding to %s, %d servers, %s mode", conf_str(c, "scand", "listen"),
+	msg_info("ready: %s, listening on %s, forwarding to %s, %d servers, %s mode", privs_summary(), conf_str(c, "scand", "listen"),
 		 conf_str(c, "scand", "forward"), n, conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
 
 	srv_signals(sfd, conf_path);
