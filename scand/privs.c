@@ -65,10 +65,10 @@ int privs_prepare(const struct conf *c, char **err)
 		return 0;
 	struct passwd *pw = getpwnam(user);
 	if (!pw)
-		return privs_fail(err, "[scand] user %s: no such user", user);
+		return privs_fail(err, "unknown user %s ([scand] user)", user);
 	struct group *gr = getgrnam(group);
 	if (!gr)
-		return privs_fail(err, "[scand] group %s: no such group", group);
+		return privs_fail(err, "unknown group %s ([scand] group)", group);
 	privs_state.uid = pw->pw_uid;
 	privs_state.gid = gr->gr_gid;
 	g_strlcpy(privs_state.user, user, sizeof privs_state.user);

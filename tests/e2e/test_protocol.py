@@ -270,6 +270,8 @@ def test_sighup_reloads_without_dropping_connections(sink, scand):
 
 def test_drops_privileges_after_binding(sink, scand_factory):
     sd = scand_factory(sink.port, sections={"scand": {"allow_root": "no", "user": "nobody", "group": "nogroup"}})
+    # the port is bound before the drop: the start line comes after it
+    ghtest.wait_for(lambda: "ready:" in sd.log(), timeout=30, what="start line")
     status = open("/proc/%d/status" % sd.proc.pid).read()
     uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
     gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()

@@ -159,7 +159,7 @@ static void test_refuses_root_user(void **state)
 	assert_string_equal(got, "error: [scand] user root is root: refusing to run as root (allow_root = no)");
 	g_free(got);
 	got = privs_child(dir, "user = no-such-user-gh", false);
-	assert_string_equal(got, "error: [scand] user no-such-user-gh: no such user");
+	assert_string_equal(got, "error: unknown user no-such-user-gh ([scand] user)");
 	g_free(got);
 	rm_dir(dir);
 }
