@@ -2,6 +2,7 @@
 make install, the man pages and the systemd unit."""
 
 import hashlib
+import re
 import os
 import shutil
 import stat
@@ -179,13 +180,13 @@ def test_postfix_setup_applies_and_undoes(postfix_factory):
     assert r.returncode == 0, r.stdout
     assert "reloaded the running instance" in r.stdout
     assert postconf(pf, "-n", "content_filter").strip() == "content_filter = scan:[127.0.0.1]:%d" % fport
-    assert postconf(pf, "-n", "receive_override_options").strip() == \
-        "receive_override_options = no_address_mappings"
+    assert postconf(pf, "-n", "scan_destination_concurrency_limit", "scan_destination_recipient_limit"
+                    ).splitlines() == ["scan_destination_concurrency_limit = 3", "scan_destination_recipient_limit = 1000"]
     assert postconf(pf, "-M", "scan/unix").split() == (
         "scan unix - - n - 3 smtp -o smtp_send_xforward_command=yes "
-        "-o disable_mime_output_conversion=yes -o smtp_data_done_timeout=1200s").split()
+        "-o disable_mime_output_conversion=yes -o smtp_generic_maps= -o smtp_data_done_timeout=1200s").split()
     reinj = postconf(pf, "-P", "127.0.0.1:%d/inet" % rport).splitlines()
-    for want in ("content_filter =",
+    for want in ("content_filter =", "smtpd_proxy_filter =", "smtpd_end_of_data_restrictions =",
                  "receive_override_options = no_unknown_recipient_checks,no_header_body_checks,no_milters",
                  "mynetworks = 127.0.0.0/8", "smtpd_authorized_xforward_hosts = 127.0.0.0/8",
                  "smtpd_relay_restrictions = permit_mynetworks,reject"):
@@ -219,6 +220,7 @@ def test_postfix_setup_before_queue(postfix_factory):
     params = postconf(pf, "-P", svc).splitlines()
     assert "%s/smtpd_proxy_filter = 127.0.0.1:%d" % (svc, fport) in params
     assert "%s/smtpd_proxy_options = speed_adjust" % svc in params
+    assert "%s/smtpd_proxy_timeout = 1200s" % svc in params
     assert postconf(pf, "-n", "content_filter").strip() == ""
     assert "127.0.0.1:%d/inet/receive_override_options = no_unknown_recipient_checks" % rport in \
         postconf(pf, "-P", "127.0.0.1:%d/inet" % rport).splitlines()
@@ -335,3 +337,22 @@ def test_systemd_unit_verifies(staged, tmp_path):
                  "ExecReload=/bin/kill -HUP $MAINPID",
                  "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_SYS_CHROOT CAP_DAC_OVERRIDE CAP_CHOWN"):
         assert want + "\n" in text, want
+
+
+def test_postfix_setup_makes_a_working_filter(postfix_factory, scand_factory):
+    """A fresh instance, wired by setup alone, hands its mail to scand and
+    takes it back on the reinjection port setup created."""
+    pf = postfix_factory(mode=None)
+    fport, rport = ghtest.free_port(), ghtest.free_port()
+    ghtest.run([PF_SETUP, "--config-dir", pf.conf, "--port", str(fport), "--reinject-port", str(rport),
+                "--maxproc", "2"])
+    ghtest.wait_port(rport)
+    sd = scand_factory(rport, port=fport)
+    pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="through setup"))
+    raw = open(pf.wait_delivered(1)[0], "rb").read()
+    assert b"Subject: through setup" in raw
+    log = pf.log()
+    assert "relay=127.0.0.1[127.0.0.1]:%d" % fport in log  # through scand ...
+    assert "Passed CLEAN" in sd.log()
+    # ... and back: one Received from the submission smtpd, one from the reinjection
+    assert len(re.findall(rb"^Received: from .*\r?\n\s+by gh-test\.localdomain \(Postfix\)", raw, re.M)) == 2, raw
