@@ -124,9 +124,20 @@ def test_chroot_setup_follows_signature_changes(jail):
         f.write("Gatehouse.Test2:0:*:6e6f7468696e67\n")
     r = jail_setup(jdir, sigs)
     assert "copied %s/t.ndb to %s/signatures/t.ndb" % (sigs, jdir) in r.stdout
+    # two sources: the union, the first one holding a name wins
+    other = sigs + "2"
+    os.makedirs(other)
+    for name, text in (("t.ndb", "ignored\n"), ("u.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Eicar\n")):
+        with open(os.path.join(other, name), "w") as f:
+            f.write(text)
+    r = jail_setup(jdir, sigs + ":" + other)
+    assert r.stdout.splitlines()[0] == "chroot-setup: copied %s/u.hdb to %s/signatures/u.hdb" % (other, jdir)
+    assert open(os.path.join(jdir, "signatures/t.ndb")).read() == open(os.path.join(sigs, "t.ndb")).read()
+    assert jail_setup(jdir, sigs + ":" + other).stdout.strip().endswith("nothing to change")
     os.unlink(os.path.join(sigs, "t.ndb"))
     r = jail_setup(jdir, sigs)
     assert "removed %s/signatures/t.ndb" % jdir in r.stdout
+    assert "removed %s/signatures/u.hdb" % jdir in r.stdout
     assert os.listdir(os.path.join(jdir, "signatures")) == []
 
 
