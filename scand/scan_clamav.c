@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "scan_util.h"
 
 struct clam_engine {
 	struct cl_engine *eng;
@@ -416,10 +417,7 @@ static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *
 		msg_warn("clamav: %s: out of memory", m->mail_id);
 		return STAGE_TEMPFAIL;
 	}
-	if (m->unchecked_reason->len)
-		g_string_append(m->unchecked_reason, "; ");
-	g_string_append_printf(m->unchecked_reason, "clamav: %s",
-			       rc == CL_VIRUS && virname ? virname : cl_strerror(rc));
+	scan_note(m, "clamav: %s", rc == CL_VIRUS && virname ? virname : cl_strerror(rc));
 	msg_set_category(m, CAT_UNCHECKED, "clamav");
 	return STAGE_UNCHECKED;
 }

@@ -1,0 +1,264 @@
+/*
+ * test_spamd - the spamd client against a real spamd started for the
+ * test (as root, on a port chosen by the kernel) and killed afterwards:
+ * GTUBE -> SPAM with headers, a forged X-Spam-Flag is removed, ham,
+ * size skip, spamd down (pass / tempfail), a silent peer (timeout), and
+ * the answer parser on good and bad input.
+ */
+#include "engine_util.h"
+#include "scand/scan_spamd.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+static int spamd_port;
+static char *spamd_dir;
+
+static int free_port(int *keep_fd)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	if (keep_fd)
+		*keep_fd = fd;
+	else
+		close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static pid_t spamd_pid(void)
+{
+	char *p = g_build_filename(spamd_dir, "spamd.pid", NULL), *txt = NULL;
+	pid_t pid = 0;
+	if (g_file_get_contents(p, &txt, NULL, NULL))
+		pid = (pid_t)atoi(txt);
+	g_free(txt);
+	g_free(p);
+	return pid;
+}
+
+static int start_spamd(void **state)
+{
+	(void)state;
+	struct passwd *pw = getpwnam("debian-spamd");
+	if (!pw || geteuid() != 0) {
+		fprintf(stderr, "test_spamd: needs root and the debian-spamd user\n");
+		return -1;
+	}
+	spamd_dir = g_dir_make_tmp("gh-spamd-XXXXXX", NULL);
+	char *home = g_build_filename(spamd_dir, "home", NULL);
+	g_mkdir(home, 0700);
+	if (chown(home, pw->pw_uid, pw->pw_gid) < 0 || chmod(spamd_dir, 0755) < 0)
+		return -1;
+	spamd_port = free_port(NULL);
+	char *listen = g_strdup_printf("127.0.0.1:%d", spamd_port);
+	char *pid = g_build_filename(spamd_dir, "spamd.pid", NULL);
+	char *log = g_build_filename(spamd_dir, "spamd.log", NULL);
+	char *argv[] = {"spamd", "-L", "-x", "--listen", listen, "-d", "-r", pid, "-s", log, "-u", "debian-spamd",
+			"-H", home, "--max-children", "2", NULL};
+	GError *ge = NULL;
+	int status = 0;
+	gboolean ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &ge);
+	g_free(listen);
+	g_free(pid);
+	g_free(log);
+	g_free(home);
+	if (!ok || status != 0) {
+		fprintf(stderr, "test_spamd: spamd did not start: %s\n", ge ? ge->message : "exit status");
+		return -1;
+	}
+	/* ready when it answers PING */
+	for (int i = 0; i < 200; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)spamd_port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		char buf[64] = "";
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    write(fd, "PING SPAMC/1.5\r\n\r\n", 18) == 18 && read(fd, buf, sizeof(buf) - 1) > 0 &&
+		    strstr(buf, "PONG")) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		g_usleep(50000);
+	}
+	fprintf(stderr, "test_spamd: spamd not answering PING\n");
+	return -1;
+}
+
+static int stop_spamd(void **state)
+{
+	(void)state;
+	pid_t pid = spamd_pid();
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+			g_usleep(50000);
+	}
+	eu_rmtree(spamd_dir);
+	g_free(spamd_dir);
+	return 0;
+}
+
+static void *spam_open(const char *extra)
+{
+	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 10s\n%s\n", spamd_port,
+				    extra ? extra : "");
+	struct conf *c = eu_conf(ini);
+	void *st = NULL;
+	char *err = NULL;
+	if (scan_spamd_stage.init(c, &st, &err) < 0)
+		fail_msg("init: %s", err);
+	conf_free(c);
+	g_free(ini);
+	return st;
+}
+
+static const char *find_header(struct msg *m, const char *prefix)
+{
+	for (guint i = 0; i < m->add_headers->len; i++)
+		if (g_str_has_prefix(g_ptr_array_index(m->add_headers, i), prefix))
+			return g_ptr_array_index(m->add_headers, i);
+	return NULL;
+}
+
+static void test_gtube_forged_flag(void **state)
+{
+	(void)state;
+	void *st = spam_open(NULL);
+	GString *s = eu_mail("X-Spam-Flag: NO\r\nX-Spam-Status: No, score=-100\r\n", EU_GTUBE);
+	struct msg *m = eu_msg(s);
+	assert_int_equal(scan_spamd_stage.scan(st, m), STAGE_OK);
+	assert_true(m->spam_checked);
+	assert_int_equal(m->category, CAT_SPAM);
+	assert_string_equal(m->engine, "spamd");
+	assert_true(m->spam_score >= 1000.0);
+	assert_non_null(strstr(m->spam_tests, "GTUBE"));
+	assert_true(eu_has(m->remove_headers, "X-Spam-Flag"));
+	assert_true(eu_has(m->remove_headers, "X-Spam-Status"));
+	assert_non_null(find_header(m, "X-Spam-Flag: YES"));
+	const char *status = find_header(m, "X-Spam-Status: Yes, score=1000");
+	assert_non_null(status);
+	assert_non_null(strstr(status, "tag=2 tag2=6.31 kill=6.31 tests=["));
+	assert_non_null(strstr(status, "GTUBE"));
+	const char *lvl = find_header(m, "X-Spam-Level: ");
+	assert_int_equal(strlen(lvl), strlen("X-Spam-Level: ") + 64);
+	assert_non_null(find_header(m, "Subject: ***SPAM*** test"));
+	assert_true(eu_has(m->remove_headers, "Subject"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	scan_spamd_stage.fini(st);
+}
+
+static void test_ham_and_size(void **state)
+{
+	(void)state;
+	void *st = spam_open("max_size = 2k\ntag_level = -999\n");
+	GString *s = eu_mail(NULL, "Hello Bob,\r\n\r\nthe minutes of Tuesday's meeting are on the wiki.\r\n\r\nAlice");
+	struct msg *m = eu_msg(s);
+	assert_int_equal(scan_spamd_stage.scan(st, m), STAGE_OK);
+	assert_true(m->spam_checked);
+	assert_int_equal(m->category, CAT_CLEAN);
+	assert_false(m->is_spammy);
+	assert_true(m->spam_score < 5.0);
+	assert_non_null(find_header(m, "X-Spam-Status: No, score="));
+	assert_null(find_header(m, "X-Spam-Flag"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+
+	GString *big = g_string_new("");
+	for (int i = 0; i < 100; i++)
+		g_string_append(big, "a line of text to make this message larger than max_size\r\n");
+	s = eu_mail(NULL, big->str);
+	m = eu_msg(s);
+	assert_int_equal(scan_spamd_stage.scan(st, m), STAGE_OK);
+	assert_false(m->spam_checked);
+	assert_int_equal(m->category, CAT_CLEAN);
+	assert_non_null(strstr(m->unchecked_reason->str, "spam: not checked"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	g_string_free(big, TRUE);
+	scan_spamd_stage.fini(st);
+}
+
+static void test_spamd_down_and_timeout(void **state)
+{
+	(void)state;
+	int closed = free_port(NULL);
+	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\n", closed);
+	struct conf *c = eu_conf(ini);
+	void *st = NULL;
+	char *err = NULL;
+	assert_int_equal(scan_spamd_stage.init(c, &st, &err), 0);
+	GString *s = eu_mail(NULL, EU_GTUBE);
+	struct msg *m = eu_msg(s);
+	assert_int_equal(scan_spamd_stage.scan(st, m), STAGE_OK);
+	assert_false(m->spam_checked);
+	assert_int_equal(m->category, CAT_CLEAN);
+	assert_non_null(strstr(m->unchecked_reason->str, "spamd failed"));
+	msg_free(m);
+	conf_free(c);
+	g_free(ini);
+
+	/* tempfail, and a peer that accepts but never answers */
+	int lfd;
+	int silent = free_port(&lfd);
+	assert_int_equal(listen(lfd, 4), 0);
+	ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 1s\non_failure = tempfail\n", silent);
+	c = eu_conf(ini);
+	assert_int_equal(scan_spamd_stage.reload(st, c, &err), 0);
+	m = eu_msg(s);
+	gint64 t0 = g_get_monotonic_time();
+	assert_int_equal(scan_spamd_stage.scan(st, m), STAGE_TEMPFAIL);
+	gint64 took = g_get_monotonic_time() - t0;
+	assert_true(took >= 900000 && took < 5000000);
+	assert_non_null(strstr(m->unchecked_reason->str, "timeout"));
+	msg_free(m);
+	close(lfd);
+	conf_free(c);
+	g_free(ini);
+	g_string_free(s, TRUE);
+	scan_spamd_stage.fini(st);
+}
+
+static void test_parse(void **state)
+{
+	(void)state;
+	double sc, th;
+	char *tests = NULL, *err = NULL;
+	const char *ok = "SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\n"
+			 "GTUBE,NO_RECEIVED,NO_RELAYS";
+	assert_int_equal(scan_spamd_parse(ok, strlen(ok), &sc, &th, &tests, &err), 0);
+	assert_true(sc == 1000.0 && th == 5.0);
+	assert_string_equal(tests, "GTUBE,NO_RECEIVED,NO_RELAYS");
+	g_free(tests);
+	const char *inj = "SPAMD/1.1 0 EX_OK\r\nSpam: False ; -1.5 / 5.0\r\n\r\nA_B,\r\nX-Evil: 1,C";
+	assert_int_equal(scan_spamd_parse(inj, strlen(inj), &sc, &th, &tests, &err), 0);
+	assert_true(sc == -1.5);
+	assert_string_equal(tests, "A_B,X-Evil1,C");
+	g_free(tests);
+	const char *bad[] = {"SPAMD/1.1 76 Bad header line: x\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\n",
+			     "SPAMD/1.1 0 EX_OK\r\nSpam: True 1000\r\n\r\n", "SPAMD/1.1 0 EX_OK\r\n"};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		err = NULL;
+		assert_int_equal(scan_spamd_parse(bad[i], strlen(bad[i]), &sc, &th, &tests, &err), -1);
+		assert_non_null(err);
+		g_free(err);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_gtube_forged_flag),
+		cmocka_unit_test(test_ham_and_size),
+		cmocka_unit_test(test_spamd_down_and_timeout),
+	};
+	return cmocka_run_group_tests(tests, start_spamd, stop_spamd);
+}
