@@ -132,5 +132,9 @@ void msg_add_header(struct msg *m, const char *fmt, ...)
 
 void msg_remove_header(struct msg *m, const char *name)
 {
+	/* several stages may ask for the same field: keep one entry */
+	for (guint i = 0; i < m->remove_headers->len; i++)
+		if (g_ascii_strcasecmp(g_ptr_array_index(m->remove_headers, i), name) == 0)
+			return;
 	g_ptr_array_add(m->remove_headers, g_strdup(name));
 }

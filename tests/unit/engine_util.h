@@ -10,6 +10,11 @@
 #ifndef GH_ENGINE_UTIL_H
 #define GH_ENGINE_UTIL_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <glib.h>
@@ -164,6 +169,98 @@ static EU_UNUSED char *eu_clam_conf(const char *extra_dirs, const char *extra)
 	return g_strdup_printf("[clamav]\ndatabase_dirs = %s%s%s/signatures:/nonexistent/gh\n"
 			       "reload_check_interval = 0\n%s\n",
 			       extra_dirs ? extra_dirs : "", extra_dirs ? ":" : "", eu_root(), extra ? extra : "");
+}
+
+static EU_UNUSED int eu_spamd_port;
+static EU_UNUSED char *eu_spamd_dir;
+
+static EU_UNUSED int eu_free_port(int *keep_fd)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	if (keep_fd)
+		*keep_fd = fd;
+	else
+		close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static EU_UNUSED pid_t eu_spamd_pid(void)
+{
+	char *p = g_build_filename(eu_spamd_dir, "spamd.pid", NULL), *txt = NULL;
+	pid_t pid = 0;
+	if (g_file_get_contents(p, &txt, NULL, NULL))
+		pid = (pid_t)atoi(txt);
+	g_free(txt);
+	g_free(p);
+	return pid;
+}
+
+/* Starts a real spamd as root on a kernel-chosen port (cmocka group setup). */
+static EU_UNUSED int eu_spamd_start(void **state)
+{
+	(void)state;
+	struct passwd *pw = getpwnam("debian-spamd");
+	if (!pw || geteuid() != 0) {
+		fprintf(stderr, "spamd setup: needs root and the debian-spamd user\n");
+		return -1;
+	}
+	eu_spamd_dir = g_dir_make_tmp("gh-spamd-XXXXXX", NULL);
+	char *home = g_build_filename(eu_spamd_dir, "home", NULL);
+	g_mkdir(home, 0700);
+	if (chown(home, pw->pw_uid, pw->pw_gid) < 0 || chmod(eu_spamd_dir, 0755) < 0)
+		return -1;
+	eu_spamd_port = eu_free_port(NULL);
+	char *listen = g_strdup_printf("127.0.0.1:%d", eu_spamd_port);
+	char *pid = g_build_filename(eu_spamd_dir, "spamd.pid", NULL);
+	char *log = g_build_filename(eu_spamd_dir, "spamd.log", NULL);
+	char *argv[] = {"spamd", "-L", "-x", "--listen", listen, "-d", "-r", pid, "-s", log, "-u", "debian-spamd",
+			"-H", home, "--max-children", "2", NULL};
+	GError *ge = NULL;
+	int status = 0;
+	gboolean ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &ge);
+	g_free(listen);
+	g_free(pid);
+	g_free(log);
+	g_free(home);
+	if (!ok || status != 0) {
+		fprintf(stderr, "spamd setup: spamd did not start: %s\n", ge ? ge->message : "exit status");
+		return -1;
+	}
+	/* ready when it answers PING */
+	for (int i = 0; i < 200; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)eu_spamd_port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		char buf[64] = "";
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    write(fd, "PING SPAMC/1.5\r\n\r\n", 18) == 18 && read(fd, buf, sizeof(buf) - 1) > 0 &&
+		    strstr(buf, "PONG")) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		g_usleep(50000);
+	}
+	fprintf(stderr, "spamd setup: spamd not answering PING\n");
+	return -1;
+}
+
+static EU_UNUSED int eu_spamd_stop(void **state)
+{
+	(void)state;
+	pid_t pid = eu_spamd_pid();
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+			g_usleep(50000);
+	}
+	eu_rmtree(eu_spamd_dir);
+	g_free(eu_spamd_dir);
+	return 0;
 }
 
 #endif

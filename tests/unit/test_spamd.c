@@ -8,106 +8,10 @@
 #include "engine_util.h"
 #include "scand/scan_spamd.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <signal.h>
-#include <sys/socket.h>
-
-static int spamd_port;
-static char *spamd_dir;
-
-static int free_port(int *keep_fd)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sin);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	if (keep_fd)
-		*keep_fd = fd;
-	else
-		close(fd);
-	return ntohs(sin.sin_port);
-}
-
-static pid_t spamd_pid(void)
-{
-	char *p = g_build_filename(spamd_dir, "spamd.pid", NULL), *txt = NULL;
-	pid_t pid = 0;
-	if (g_file_get_contents(p, &txt, NULL, NULL))
-		pid = (pid_t)atoi(txt);
-	g_free(txt);
-	g_free(p);
-	return pid;
-}
-
-static int start_spamd(void **state)
-{
-	(void)state;
-	struct passwd *pw = getpwnam("debian-spamd");
-	if (!pw || geteuid() != 0) {
-		fprintf(stderr, "test_spamd: needs root and the debian-spamd user\n");
-		return -1;
-	}
-	spamd_dir = g_dir_make_tmp("gh-spamd-XXXXXX", NULL);
-	char *home = g_build_filename(spamd_dir, "home", NULL);
-	g_mkdir(home, 0700);
-	if (chown(home, pw->pw_uid, pw->pw_gid) < 0 || chmod(spamd_dir, 0755) < 0)
-		return -1;
-	spamd_port = free_port(NULL);
-	char *listen = g_strdup_printf("127.0.0.1:%d", spamd_port);
-	char *pid = g_build_filename(spamd_dir, "spamd.pid", NULL);
-	char *log = g_build_filename(spamd_dir, "spamd.log", NULL);
-	char *argv[] = {"spamd", "-L", "-x", "--listen", listen, "-d", "-r", pid, "-s", log, "-u", "debian-spamd",
-			"-H", home, "--max-children", "2", NULL};
-	GError *ge = NULL;
-	int status = 0;
-	gboolean ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &ge);
-	g_free(listen);
-	g_free(pid);
-	g_free(log);
-	g_free(home);
-	if (!ok || status != 0) {
-		fprintf(stderr, "test_spamd: spamd did not start: %s\n", ge ? ge->message : "exit status");
-		return -1;
-	}
-	/* ready when it answers PING */
-	for (int i = 0; i < 200; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)spamd_port),
-					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		char buf[64] = "";
-		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-		    write(fd, "PING SPAMC/1.5\r\n\r\n", 18) == 18 && read(fd, buf, sizeof(buf) - 1) > 0 &&
-		    strstr(buf, "PONG")) {
-			close(fd);
-			return 0;
-		}
-		close(fd);
-		g_usleep(50000);
-	}
-	fprintf(stderr, "test_spamd: spamd not answering PING\n");
-	return -1;
-}
-
-static int stop_spamd(void **state)
-{
-	(void)state;
-	pid_t pid = spamd_pid();
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
-			g_usleep(50000);
-	}
-	eu_rmtree(spamd_dir);
-	g_free(spamd_dir);
-	return 0;
-}
 
 static void *spam_open(const char *extra)
 {
-	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 10s\n%s\n", spamd_port,
+	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 10s\n%s\n", eu_spamd_port,
 				    extra ? extra : "");
 	struct conf *c = eu_conf(ini);
 	void *st = NULL;
@@ -189,7 +93,7 @@ static void test_ham_and_size(void **state)
 static void test_spamd_down_and_timeout(void **state)
 {
 	(void)state;
-	int closed = free_port(NULL);
+	int closed = eu_free_port(NULL);
 	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\n", closed);
 	struct conf *c = eu_conf(ini);
 	void *st = NULL;
@@ -207,7 +111,7 @@ static void test_spamd_down_and_timeout(void **state)
 
 	/* tempfail, and a peer that accepts but never answers */
 	int lfd;
-	int silent = free_port(&lfd);
+	int silent = eu_free_port(&lfd);
 	assert_int_equal(listen(lfd, 4), 0);
 	ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 1s\non_failure = tempfail\n", silent);
 	c = eu_conf(ini);
@@ -260,5 +164,5 @@ int main(void)
 		cmocka_unit_test(test_ham_and_size),
 		cmocka_unit_test(test_spamd_down_and_timeout),
 	};
-	return cmocka_run_group_tests(tests, start_spamd, stop_spamd);
+	return cmocka_run_group_tests(tests, eu_spamd_start, eu_spamd_stop);
 }
