@@ -233,7 +233,9 @@ static GByteArray *walk_decode(GMimePart *part)
 static void walk_part(struct walk *w, GMimePart *part, int depth)
 {
 	const char *name = g_mime_part_get_filename(part);
-	char *declared = g_ascii_strdown(g_mime_content_type_get_mime_type(g_mime_object_get_content_type(GMIME_OBJECT(part))), -1);
+	char *ct = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(GMIME_OBJECT(part)));
+	char *declared = g_ascii_strdown(ct, -1);
+	g_free(ct);
 	char *path = name ? g_strdup(name) : g_strdup_printf("part %d", w->parts);
 	GByteArray *b = walk_decode(part);
 	w->total += b->len;
