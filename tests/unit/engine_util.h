@@ -28,6 +28,7 @@
 
 #include "conf.h"
 #include "scand/msg.h"
+#include "scand/stage.h"
 
 #define EU_UNUSED __attribute__((unused))
 #define EU_EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -144,6 +145,39 @@ static EU_UNUSED GByteArray *eu_zip(const char *member, const void *data, size_t
 	archive_write_free(a);
 	g_byte_array_set_size(out, (guint)used);
 	return out;
+}
+
+/* A zip of a zip ... (levels >= 1) whose innermost member is member. */
+static EU_UNUSED GByteArray *eu_zip_nested(const char *member, const void *data, size_t len, int levels)
+{
+	GByteArray *z = eu_zip(member, data, len, NULL);
+	for (int i = 1; i < levels; i++) {
+		GByteArray *o = eu_zip("inner.zip", z->data, z->len, NULL);
+		g_byte_array_free(z, TRUE);
+		z = o;
+	}
+	return z;
+}
+
+/* The first header to add that starts with prefix, or NULL. */
+static EU_UNUSED const char *eu_find_header(struct msg *m, const char *prefix)
+{
+	for (guint i = 0; i < m->add_headers->len; i++)
+		if (g_str_has_prefix(g_ptr_array_index(m->add_headers, i), prefix))
+			return g_ptr_array_index(m->add_headers, i);
+	return NULL;
+}
+
+/* Starts a stage with a config given as INI text; fails the test on error. */
+static EU_UNUSED void *eu_stage_open(const struct stage *stage, const char *ini)
+{
+	struct conf *c = eu_conf(ini);
+	void *st = NULL;
+	char *err = NULL;
+	if (stage->init(c, &st, &err) < 0)
+		fail_msg("%s init: %s", stage->name, err);
+	conf_free(c);
+	return st;
 }
 
 static EU_UNUSED struct msg *eu_msg(const GString *s)

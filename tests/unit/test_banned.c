@@ -13,12 +13,7 @@ static gsize pe_len;
 static void *banned_open(const char *extra)
 {
 	char *ini = g_strdup_printf("[banned]\n%s\n", extra ? extra : "");
-	struct conf *c = eu_conf(ini);
-	void *st = NULL;
-	char *err = NULL;
-	if (scan_banned_stage.init(c, &st, &err) < 0)
-		fail_msg("init: %s", err);
-	conf_free(c);
+	void *st = eu_stage_open(&scan_banned_stage, ini);
 	g_free(ini);
 	return st;
 }
@@ -102,8 +97,7 @@ static void test_types(void **state)
 	GByteArray *z1 = eu_zip("docs/evil.exe", "just text", 9, NULL);
 	expect_banned(st, eu_mail_attach("files.zip", "application/zip", NULL, z1->data, z1->len),
 		      "files.zip/docs/evil.exe");
-	GByteArray *z2 = eu_zip("doc.txt", pe_data, pe_len, NULL);
-	GByteArray *z3 = eu_zip("inner.zip", z2->data, z2->len, NULL);
+	GByteArray *z3 = eu_zip_nested("doc.txt", pe_data, pe_len, 2);
 	s = eu_mail_attach("outer.zip", "application/zip", NULL, z3->data, z3->len);
 	m = run(st, s, STAGE_OK);
 	assert_int_equal(m->category, CAT_BANNED);
@@ -126,7 +120,6 @@ static void test_types(void **state)
 	g_string_free(s, TRUE);
 	scan_banned_stage.fini(st);
 	g_byte_array_free(z1, TRUE);
-	g_byte_array_free(z2, TRUE);
 	g_byte_array_free(z3, TRUE);
 	g_byte_array_free(z4, TRUE);
 }
@@ -171,12 +164,7 @@ static void test_bounds_and_broken(void **state)
 	g_byte_array_free(z, TRUE);
 	g_string_free(big, TRUE);
 
-	GByteArray *a = eu_zip("x.txt", "x", 1, NULL);
-	for (int i = 0; i < 3; i++) {
-		GByteArray *b = eu_zip("in.zip", a->data, a->len, NULL);
-		g_byte_array_free(a, TRUE);
-		a = b;
-	}
+	GByteArray *a = eu_zip_nested("x.txt", "x", 1, 4);
 	expect_unchecked(st, eu_mail_attach("deep.zip", "application/zip", NULL, a->data, a->len), "nested deeper");
 	/* a zip cut in half: damaged */
 	expect_unchecked(st, eu_mail_attach("cut.zip", "application/zip", NULL, a->data, a->len / 2), "cut.zip");

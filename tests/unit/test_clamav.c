@@ -11,12 +11,7 @@
 static void *clam_open(const char *extra_dirs, const char *extra)
 {
 	char *ini = eu_clam_conf(extra_dirs, extra);
-	struct conf *c = eu_conf(ini);
-	void *st = NULL;
-	char *err = NULL;
-	if (scan_clamav_stage.init(c, &st, &err) < 0)
-		fail_msg("init: %s", err);
-	conf_free(c);
+	void *st = eu_stage_open(&scan_clamav_stage, ini);
 	g_free(ini);
 	return st;
 }
@@ -59,16 +54,13 @@ static void test_clean_and_eicar(void **state)
 	expect_virus(st, s, "Eicar-Test-Signature");
 	g_string_free(s, TRUE);
 
-	GByteArray *z = eu_zip("eicar.com", EU_EICAR, strlen(EU_EICAR), NULL);
-	s = eu_mail_attach("eicar.zip", "application/zip", NULL, z->data, z->len);
-	expect_virus(st, s, "Eicar-Test-Signature");
-	g_string_free(s, TRUE);
-	GByteArray *zz = eu_zip("inner.zip", z->data, z->len, NULL);
-	s = eu_mail_attach("outer.zip", "application/zip", NULL, zz->data, zz->len);
-	expect_virus(st, s, "Eicar-Test-Signature");
-	g_string_free(s, TRUE);
-	g_byte_array_free(z, TRUE);
-	g_byte_array_free(zz, TRUE);
+	for (int levels = 1; levels <= 2; levels++) { /* in a zip, in a zip in a zip */
+		GByteArray *z = eu_zip_nested("eicar.com", EU_EICAR, strlen(EU_EICAR), levels);
+		s = eu_mail_attach("eicar.zip", "application/zip", NULL, z->data, z->len);
+		expect_virus(st, s, "Eicar-Test-Signature");
+		g_string_free(s, TRUE);
+		g_byte_array_free(z, TRUE);
+	}
 
 	char *banner = scan_clamav_banner(st);
 	assert_non_null(strstr(banner, "libclamav "));
@@ -140,12 +132,7 @@ static void test_limits_unchecked(void **state)
 
 	/* nesting deeper than max_recursion */
 	st = clam_open(NULL, "max_recursion = 5\n");
-	GByteArray *a = eu_zip("eicar.com", EU_EICAR, strlen(EU_EICAR), NULL);
-	for (int i = 0; i < 6; i++) {
-		GByteArray *b = eu_zip("inner.zip", a->data, a->len, NULL);
-		g_byte_array_free(a, TRUE);
-		a = b;
-	}
+	GByteArray *a = eu_zip_nested("eicar.com", EU_EICAR, strlen(EU_EICAR), 7);
 	s = eu_mail_attach("deep.zip", "application/zip", NULL, a->data, a->len);
 	expect_unchecked(st, s, "Heuristics.Limits.Exceeded");
 	g_string_free(s, TRUE);

@@ -13,22 +13,9 @@ static void *spam_open(const char *extra)
 {
 	char *ini = g_strdup_printf("[spam]\nspamd = 127.0.0.1:%d\ntimeout = 10s\n%s\n", eu_spamd_port,
 				    extra ? extra : "");
-	struct conf *c = eu_conf(ini);
-	void *st = NULL;
-	char *err = NULL;
-	if (scan_spamd_stage.init(c, &st, &err) < 0)
-		fail_msg("init: %s", err);
-	conf_free(c);
+	void *st = eu_stage_open(&scan_spamd_stage, ini);
 	g_free(ini);
 	return st;
-}
-
-static const char *find_header(struct msg *m, const char *prefix)
-{
-	for (guint i = 0; i < m->add_headers->len; i++)
-		if (g_str_has_prefix(g_ptr_array_index(m->add_headers, i), prefix))
-			return g_ptr_array_index(m->add_headers, i);
-	return NULL;
 }
 
 static void test_gtube_forged_flag(void **state)
@@ -45,14 +32,14 @@ static void test_gtube_forged_flag(void **state)
 	assert_non_null(strstr(m->spam_tests, "GTUBE"));
 	assert_true(eu_has(m->remove_headers, "X-Spam-Flag"));
 	assert_true(eu_has(m->remove_headers, "X-Spam-Status"));
-	assert_non_null(find_header(m, "X-Spam-Flag: YES"));
-	const char *status = find_header(m, "X-Spam-Status: Yes, score=1000");
+	assert_non_null(eu_find_header(m, "X-Spam-Flag: YES"));
+	const char *status = eu_find_header(m, "X-Spam-Status: Yes, score=1000");
 	assert_non_null(status);
 	assert_non_null(strstr(status, "tag=2 tag2=6.31 kill=6.31 tests=["));
 	assert_non_null(strstr(status, "GTUBE"));
-	const char *lvl = find_header(m, "X-Spam-Level: ");
+	const char *lvl = eu_find_header(m, "X-Spam-Level: ");
 	assert_int_equal(strlen(lvl), strlen("X-Spam-Level: ") + 64);
-	assert_non_null(find_header(m, "Subject: ***SPAM*** test"));
+	assert_non_null(eu_find_header(m, "Subject: ***SPAM*** test"));
 	assert_true(eu_has(m->remove_headers, "Subject"));
 	msg_free(m);
 	g_string_free(s, TRUE);
@@ -70,8 +57,8 @@ static void test_ham_and_size(void **state)
 	assert_int_equal(m->category, CAT_CLEAN);
 	assert_false(m->is_spammy);
 	assert_true(m->spam_score < 5.0);
-	assert_non_null(find_header(m, "X-Spam-Status: No, score="));
-	assert_null(find_header(m, "X-Spam-Flag"));
+	assert_non_null(eu_find_header(m, "X-Spam-Status: No, score="));
+	assert_null(eu_find_header(m, "X-Spam-Flag"));
 	msg_free(m);
 	g_string_free(s, TRUE);
 

@@ -61,30 +61,17 @@ static GString *attach_file(const char *name, const char *path)
 
 static GString *eicar_zip(int levels)
 {
-	GByteArray *z = eu_zip("eicar.com", EU_EICAR, strlen(EU_EICAR), NULL);
-	for (int i = 1; i < levels; i++) {
-		GByteArray *o = eu_zip("inner.zip", z->data, z->len, NULL);
-		g_byte_array_free(z, TRUE);
-		z = o;
-	}
+	GByteArray *z = eu_zip_nested("eicar.com", EU_EICAR, strlen(EU_EICAR), levels);
 	GString *s = eu_mail_attach("eicar.zip", "application/zip", NULL, z->data, z->len);
 	g_byte_array_free(z, TRUE);
 	return s;
-}
-
-static const char *header(struct msg *m, const char *prefix)
-{
-	for (guint i = 0; i < m->add_headers->len; i++)
-		if (g_str_has_prefix(g_ptr_array_index(m->add_headers, i), prefix))
-			return g_ptr_array_index(m->add_headers, i);
-	return NULL;
 }
 
 static void check_quarantine(struct msg *m, const char *cat)
 {
 	if (!cat) {
 		assert_null(m->quar_path);
-		assert_null(header(m, "X-Quarantine-ID"));
+		assert_null(eu_find_header(m, "X-Quarantine-ID"));
 		return;
 	}
 	assert_non_null(m->quar_path);
@@ -97,7 +84,7 @@ static void check_quarantine(struct msg *m, const char *cat)
 	char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
 	assert_string_equal(sum, m->quar_sha256);
 	char *qid = g_strdup_printf("X-Quarantine-ID: <%s>", m->mail_id);
-	assert_non_null(header(m, qid));
+	assert_non_null(eu_find_header(m, qid));
 	g_free(qid);
 	g_free(sum);
 	g_free(data);
@@ -116,7 +103,7 @@ static void run_case(const struct corpus_case *c)
 			 msg_destiny_name(r->destiny), words, msg_category_name(c->cat), msg_destiny_name(c->destiny),
 			 c->words);
 	check_quarantine(m, c->quar);
-	assert_non_null(header(m, "X-Virus-Scanned: Gatehouse scand " GH_VERSION " (libclamav "));
+	assert_non_null(eu_find_header(m, "X-Virus-Scanned: Gatehouse scand " GH_VERSION " (libclamav "));
 	assert_true(eu_has(m->remove_headers, "X-Spam-Flag"));
 	assert_true(m->scan_ms >= 0);
 	g_free(words);
@@ -191,8 +178,8 @@ static void test_gtube_forged_headers(void **state)
 	assert_int_equal(verdict_run(vctx, m), VERDICT_OK);
 	assert_true(eu_has(m->remove_headers, "X-Spam-Flag"));
 	assert_true(eu_has(m->remove_headers, "X-Virus-Scanned"));
-	assert_non_null(header(m, "X-Spam-Flag: YES"));
-	assert_non_null(header(m, "X-Spam-Status: Yes, score=1000"));
+	assert_non_null(eu_find_header(m, "X-Spam-Flag: YES"));
+	assert_non_null(eu_find_header(m, "X-Spam-Status: Yes, score=1000"));
 	msg_free(m);
 	g_string_free(s, TRUE);
 }
@@ -295,7 +282,7 @@ static void test_badh(void **state)
 	assert_int_equal(verdict_run(vctx, m), VERDICT_OK);
 	assert_int_equal(m->category, CAT_BADH);
 	assert_int_equal(((struct msg_rcpt *)g_ptr_array_index(m->rcpts, 0))->destiny, DESTINY_PASS);
-	assert_non_null(header(m, "X-Gatehouse-Alert: BAD HEADER SECTION, line over 998 characters"));
+	assert_non_null(eu_find_header(m, "X-Gatehouse-Alert: BAD HEADER SECTION, line over 998 characters"));
 	char *words = verdict_log_words(m);
 	assert_string_equal(words, "Passed BAD-HEADER {RelayedInbound}");
 	g_free(words);
