@@ -44,6 +44,7 @@ struct clam_state {
 	uint64_t max_scan_size, max_file_size;
 	uint32_t max_recursion, max_files;
 	bool low_memory;
+	char *tmpdir; /* NULL = libclamav's default */
 	char *fingerprint; /* of the files the current engine was built from */
 	unsigned generation;
 	/* the watcher thread */
@@ -74,6 +75,9 @@ static void clam_settings(struct clam_state *s, const struct conf *c)
 	s->max_recursion = (uint32_t)conf_int(c, "clamav", "max_recursion");
 	s->max_files = (uint32_t)conf_int(c, "clamav", "max_files");
 	s->low_memory = conf_bool(c, "clamav", "low_memory_reload");
+	const char *t = conf_str(c, "clamav", "temp_dir"), *w = conf_str(c, "scand", "work_dir");
+	g_free(s->tmpdir);
+	s->tmpdir = *t ? g_strdup(t) : g_file_test(w, G_FILE_TEST_IS_DIR) ? g_strdup(w) : NULL;
 	s->interval = conf_int(c, "clamav", "reload_check_interval");
 }
 
@@ -150,7 +154,8 @@ static int clam_limits(struct cl_engine *eng, const struct clam_state *s, char *
 	if ((rc = cl_engine_set_num(eng, CL_ENGINE_MAX_SCANSIZE, (long long)s->max_scan_size)) != CL_SUCCESS ||
 	    (rc = cl_engine_set_num(eng, CL_ENGINE_MAX_FILESIZE, (long long)s->max_file_size)) != CL_SUCCESS ||
 	    (rc = cl_engine_set_num(eng, CL_ENGINE_MAX_RECURSION, s->max_recursion)) != CL_SUCCESS ||
-	    (rc = cl_engine_set_num(eng, CL_ENGINE_MAX_FILES, s->max_files)) != CL_SUCCESS) {
+	    (rc = cl_engine_set_num(eng, CL_ENGINE_MAX_FILES, s->max_files)) != CL_SUCCESS ||
+	    (s->tmpdir && (rc = cl_engine_set_str(eng, CL_ENGINE_TMPDIR, s->tmpdir)) != CL_SUCCESS)) {
 		*err = g_strdup_printf("clamav: setting limits: %s", cl_strerror(rc));
 		return -1;
 	}
@@ -385,6 +390,7 @@ static void clam_fini(void *state)
 	g_mutex_clear(&s->wlock);
 	g_cond_clear(&s->wcond);
 	g_free(s->dirs);
+	g_free(s->tmpdir);
 	g_free(s->fingerprint);
 	g_free(s);
 }
