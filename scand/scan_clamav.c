@@ -19,6 +19,8 @@
 
 #include <clamav.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -52,6 +54,7 @@ struct clam_state {
 	GMutex wlock;
 	GCond wcond;
 	bool stop;
+	gint watching; /* the watcher has been started */
 	int64_t interval;
 };
 
@@ -337,6 +340,23 @@ static gpointer clam_watch(gpointer arg)
 
 static void clam_fini(void *state);
 
+/* The watcher starts with the first scan, not at init: scand may fork
+ * (daemon()) after init, and a thread does not survive a fork. It blocks
+ * every signal so that SIGHUP and SIGTERM go to the daemon's signalfd. */
+static void clam_watch_start(struct clam_state *s)
+{
+	g_mutex_lock(&s->wlock);
+	if (!s->watching && s->interval > 0 && !s->stop) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		s->watcher = g_thread_new("clamav-watch", clam_watch, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		g_atomic_int_set(&s->watching, 1);
+	}
+	g_mutex_unlock(&s->wlock);
+}
+
 static int clam_init(const struct conf *c, void **state, char **err)
 {
 	clam_global_init();
@@ -351,8 +371,6 @@ static int clam_init(const struct conf *c, void **state, char **err)
 		clam_fini(s);
 		return -1;
 	}
-	if (s->interval > 0)
-		s->watcher = g_thread_new("clamav-watch", clam_watch, s);
 	*state = s;
 	return 0;
 }
@@ -372,13 +390,12 @@ static void clam_fini(void *state)
 	struct clam_state *s = state;
 	if (!s)
 		return;
-	if (s->watcher) {
-		g_mutex_lock(&s->wlock);
-		s->stop = true;
-		g_cond_signal(&s->wcond);
-		g_mutex_unlock(&s->wlock);
+	g_mutex_lock(&s->wlock);
+	s->stop = true;
+	g_cond_signal(&s->wcond);
+	g_mutex_unlock(&s->wlock);
+	if (s->watcher)
 		g_thread_join(s->watcher);
-	}
 	g_mutex_lock(&s->lock);
 	struct clam_engine *e = s->cur;
 	s->cur = NULL;
@@ -431,6 +448,8 @@ static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *
 static enum stage_result clam_scan(void *state, struct msg *m)
 {
 	struct clam_state *s = state;
+	if (!g_atomic_int_get(&s->watching))
+		clam_watch_start(s);
 	struct clam_engine *e = clam_acquire(s);
 	if (!e) {
 		msg_warn("clamav: %s: no engine loaded", m->mail_id);

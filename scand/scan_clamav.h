@@ -5,7 +5,8 @@
  * all worker threads; it is compiled once from the signature directories
  * in [clamav] database_dirs (missing or empty ones are skipped; none
  * loading is an error). A reload (stage reload = SIGHUP, or the watcher
- * thread noticing changed files every reload_check_interval) builds the
+ * thread noticing changed files every reload_check_interval; it starts
+ * with the first scan, after scand's fork, and blocks all signals) builds the
  * new engine beside the old one and swaps it in; the old one is freed
  * when the last scan using it ends. A broken update keeps the old engine
  * and logs why. With low_memory_reload the old engine is released first

@@ -271,8 +271,12 @@ char *verdict_log_words(const struct msg *m)
 	unsigned seen = 0;
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
-		passed = passed || r->destiny == DESTINY_PASS;
-		seen |= 1u << r->destiny;
+		enum msg_destiny d = r->destiny;
+		/* a passed recipient the downstream MTA refused was not relayed */
+		if (d == DESTINY_PASS && r->answer && (r->answer[0] == '4' || r->answer[0] == '5'))
+			d = r->answer[0] == '4' ? DESTINY_TEMPFAIL : DESTINY_REJECT;
+		passed = passed || d == DESTINY_PASS;
+		seen |= 1u << d;
 	}
 	GString *s = g_string_new(passed ? "Passed " : "Blocked ");
 	g_string_append(s, msg_category_log(m->category));
@@ -302,7 +306,8 @@ char *verdict_reply(const struct msg *m, const struct msg_rcpt *r)
 		return g_strdup_printf("451 4.3.0 Temporary failure, id=%s - try again later", m->mail_id);
 	char *detail = verdict_detail(m);
 	const char *what = msg_category_log(m->category);
-	char *reply = r->destiny == DESTINY_REJECT
+	/* after the queue, a 554 makes the MTA bounce to the sender: that is BOUNCE */
+	char *reply = r->destiny == DESTINY_REJECT || r->destiny == DESTINY_BOUNCE
 			      ? g_strdup_printf("554 5.7.0 Reject, id=%s - %s%s%s", m->mail_id, what, *detail ? ": " : "",
 						detail)
 			      : g_strdup_printf("250 2.7.0 Ok, discarded, id=%s - %s%s%s", m->mail_id, what,

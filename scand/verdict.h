@@ -29,12 +29,16 @@
  *
  *  verdict_log_words(msg)  "Blocked INFECTED (Eicar-Test-Signature)
  *      {DiscardedInbound,Quarantined}" / "Passed CLEAN {RelayedInbound}" as
- *      amavisd-new 2.13 logs them (g_free); the detail is printable.
+ *      amavisd-new 2.13 logs them (g_free); the detail is printable. A
+ *      passed recipient whose rcpt->answer is 4xx/5xx counts as
+ *      TempFailed/Rejected.
  *  verdict_reply(msg, rcpt) the SMTP reply for one recipient (g_free):
- *      PASS -> NULL (the downstream answer is forwarded); DISCARD and
- *      BOUNCE -> "250 2.7.0 Ok, discarded, id=..." (a bounce is sent by the
- *      notify module, not by the SMTP client); REJECT -> "554 5.7.0 Reject,
- *      id=..., INFECTED: Eicar-Test-Signature"; TEMPFAIL -> 451 4.3.0.
+ *      PASS -> NULL (the downstream answer is forwarded); DISCARD ->
+ *      "250 2.7.0 Ok, discarded, id=... - INFECTED: ..."; REJECT and BOUNCE
+ *      -> "554 5.7.0 Reject, id=... - INFECTED: Eicar-Test-Signature"
+ *      (in-line before the queue; after the queue the MTA bounces to the
+ *      sender, which is what BOUNCE means; policy never lets a virus or
+ *      <> get there); TEMPFAIL -> 451 4.3.0.
  *      No CR or LF from the message can reach the text.
  *  verdict_banner(ctx)     "Gatehouse scand 0.1.0 (libclamav 1.4.6, 3
  *      signatures, 2026-11-21)", the X-Virus-Scanned value (g_free).

@@ -266,6 +266,9 @@ static void test_watcher_and_low_memory(void **state)
 	char *err = NULL;
 	assert_int_equal(scan_clamav_stage.init(c, &st, &err), 0);
 	unsigned gen0 = scan_clamav_generation(st);
+	GString *ei = eu_mail(NULL, EU_EICAR);
+	expect_virus(st, ei, "Eicar-Test-Signature"); /* the first scan starts the watcher */
+	g_string_free(ei, TRUE);
 	char *line = marker_sig("Gatehouse-Watched");
 	write_sig(dir, "watched.ndb", line);
 	for (int i = 0; i < 50 && scan_clamav_generation(st) == gen0; i++)
