@@ -216,3 +216,26 @@ def test_reload_under_load(postfix_factory, scand_factory, workdir):
     assert len(pf.delivered()) == 200
     assert sc.log().count("clamav: engine loaded") >= 3  # start + the changes/SIGHUPs
     assert sc.proc.poll() is None
+
+
+@pytest.mark.parametrize("mode", ["smtp", "lmtp"])
+def test_split_recipients(postfix_factory, scand_factory, workdir, mode):
+    """One EICAR message, two recipients: the lab's policy line has clam=no.
+    The lab gets it, bob does not; each recipient row has its own destiny."""
+    ctl = os.path.join(workdir, "simcontrol")
+    with open(ctl, "w") as f:
+        f.write("# per-recipient policy\nlab.example.com:clam=no\n:clam=yes,spam=no\n")
+    pf, sc = start_pair(postfix_factory, scand_factory, mode, {"policy": {"lookup_file": ctl}})
+    raw = ghtest.make_message(subject="split " + mode, body=EICAR.decode() + "\r\n")
+    pf.send("alice@example.org", ["bob@example.com", "researcher@lab.example.com"], raw)
+    files = pf.wait_delivered(1)
+    ghtest.wait_for(lambda: rows(sc.db, message_id(raw))[0], timeout=30, what="verdict row")
+    time.sleep(1)
+    assert [os.path.basename(p).split(".", 1)[1] for p in pf.delivered()] == ["researcher@lab.example.com.eml"]
+    m, r = rows(sc.db, message_id(raw))
+    assert m[0][1] == "virus" and m[0][2].startswith("virus/")
+    dest = {addr: (d, ans) for addr, d, ans in r}
+    assert dest["bob@example.com"][0] == "discard" and dest["bob@example.com"][1].startswith("250 2.7.0")
+    assert dest["researcher@lab.example.com"][0] == "pass" and dest["researcher@lab.example.com"][1].startswith("250")
+    assert "Passed INFECTED (Eicar-Test-Signature) {RelayedInbound,DiscardedInbound,Quarantined}" in sc.log()
+    assert b"X-Quarantine-ID: <" in open(files[0], "rb").read()
