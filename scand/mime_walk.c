@@ -99,8 +99,8 @@ static char *mime_magic(struct mime_magic_pool *p, const void *buf, size_t len)
 static bool walk_bound(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool walk_bound(struct walk *w, const char *fmt, ...)
 {
-	va_list ap;
 	if (!w->stop) {
+		va_list ap;
 		va_start(ap, fmt);
 		g_string_append_vprintf(w->why, fmt, ap);
 		va_end(ap);
