@@ -8,6 +8,7 @@
  */
 #include "engine_util.h"
 #include "scand/scan_badh.h"
+#include "scand/scan_util.h"
 #include "scand/verdict.h"
 
 static char *quar_dir;
@@ -290,6 +291,20 @@ static void test_badh(void **state)
 	g_string_free(l, TRUE);
 }
 
+static void test_header_value(void **state)
+{
+	(void)state;
+	const char *h = "From: a@b.c\r\nsubject:  Hello\r\n\tfolded\r\n world\r\nX-A: 1\r\n\r\nSubject: body\r\n";
+	char *v = scan_header_value((const unsigned char *)h, strlen(h), "Subject");
+	assert_string_equal(v, "Hello\tfolded world");
+	g_free(v);
+	assert_null(scan_header_value((const unsigned char *)h, strlen(h), "To"));
+	v = scan_header_value((const unsigned char *)h, strlen(h), "x-a");
+	assert_string_equal(v, "1");
+	g_free(v);
+	assert_int_equal(scan_header_end((const unsigned char *)h, strlen(h)), strstr(h, "\r\n\r\n") + 4 - h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_gtube_forged_headers),
 		cmocka_unit_test(test_split_and_replies),
 		cmocka_unit_test(test_badh),
+		cmocka_unit_test(test_header_value),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
