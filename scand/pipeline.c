@@ -60,6 +60,11 @@ void pipeline_reload(const struct conf *c)
 	g_free(e);
 }
 
+unsigned pipeline_signatures(void)
+{
+	return pipeline_verdict ? verdict_signatures(pipeline_verdict) : 0;
+}
+
 void pipeline_fini(void)
 {
 	verdict_fini(pipeline_verdict);

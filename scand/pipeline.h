@@ -23,6 +23,8 @@
 int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
+/* Signatures in the virus engine now (for the start line). */
+unsigned pipeline_signatures(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
 /* Releases what pipeline_run() keeps per worker (before store_close). */
 void pipeline_worker_fini(struct worker *w);

@@ -162,6 +162,11 @@ char *verdict_banner(struct verdict_ctx *v)
 	return r;
 }
 
+unsigned verdict_signatures(struct verdict_ctx *v)
+{
+	return v->clam ? scan_clamav_sigs(v->clam) : 0;
+}
+
 static void verdict_remove_incoming(struct msg *m)
 {
 	static const char *const ours[] = {"X-Virus-Scanned", "X-Quarantine-ID", "X-Spam-Status", "X-Spam-Level",

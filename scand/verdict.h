@@ -42,6 +42,7 @@
  *      No CR or LF from the message can reach the text.
  *  verdict_banner(ctx)     "Gatehouse scand 0.1.0 (libclamav 1.4.6, 3
  *      signatures, 2026-11-21)", the X-Virus-Scanned value (g_free).
+ *  verdict_signatures(ctx) signatures in the virus engine (0 without it).
  */
 #ifndef GH_VERDICT_H
 #define GH_VERDICT_H
@@ -61,5 +62,6 @@ void verdict_fini(struct verdict_ctx *v);
 char *verdict_log_words(const struct msg *m);
 char *verdict_reply(const struct msg *m, const struct msg_rcpt *r);
 char *verdict_banner(struct verdict_ctx *v);
+unsigned verdict_signatures(struct verdict_ctx *v); /* 0 without clamav */
 
 #endif

@@ -367,3 +367,13 @@ def test_postfix_setup_makes_a_working_filter(postfix_factory, scand_factory):
     assert "Passed CLEAN" in sd.log()
     # ... and back: one Received from the submission smtpd, one from the reinjection
     assert len(re.findall(rb"^Received: from .*\r?\n\s+by gh-test\.localdomain \(Postfix\)", raw, re.M)) == 2, raw
+    # and an EICAR is caught on the way: logged, quarantined, not delivered
+    eicar = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="eicar via setup",
+                                                                           body=eicar + "\r\n"))
+    ghtest.wait_for(lambda: "Blocked INFECTED (Eicar-Test-Signature)" in sd.log(), timeout=30,
+                    what="EICAR blocked (scand log:\n%s)" % sd.log()[-2000:])
+    ghtest.wait_for(lambda: pf.queue_ids() == [], timeout=30, what="Postfix queue empty")
+    for path in pf.delivered():  # (an alert about it may arrive, the virus may not)
+        assert b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE" not in open(path, "rb").read(), path
+    assert os.listdir(os.path.join(sd.quarantine, "virus"))
