@@ -18,6 +18,7 @@
 
 #include "log.h"
 
+#include <getopt.h>
 #include <locale.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,18 +69,16 @@ int main(int argc, char **argv)
 
 	setlocale(LC_ALL, "");
 	log_init("quarctl", 1, LOG_LVL_WARN, "mail");
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(qc_usage, stdout);
-		return QC_EXIT_OK;
-	}
 	if (argc > 1 && strcmp(argv[1], "--bench-first-screen") == 0) {
 		bench = true; /* hidden: draw the first screen, print the time, exit */
 		argv[1] = argv[0];
 		argv++;
 		argc--;
 	}
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
 	/* '+': stop at the command so that its options are left to it */
-	while ((opt = getopt(argc, argv, "+c:hV")) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': conf_path = optarg; break;
 		case 'h': fputs(qc_usage, stdout); return QC_EXIT_OK;
