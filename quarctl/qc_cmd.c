@@ -39,13 +39,71 @@ static bool qc_word_in(const char *w, const char *const *set)
 	return false;
 }
 
+static const GOptionEntry *qc_entry_of(const GOptionEntry *entries, const char *arg)
+{
+	for (const GOptionEntry *e = entries; e->long_name; e++)
+		if (g_str_has_prefix(arg, "--") && strcmp(arg + 2, e->long_name) == 0)
+			return e;
+	return NULL;
+}
+
+/* A mail id may start with '-' ("-unJQHFwoGSB"): such an argument that is
+ * not one of the command's options (nor an option's value) goes after a
+ * "--", so that GOption takes it as an id, not as options. */
+static void qc_ids_last(const GOptionEntry *entries, int *argc, char ***argv)
+{
+	GPtrArray *head = g_ptr_array_new(), *ids = g_ptr_array_new();
+	char **v = *argv;
+	bool value_next = false, rest = false;
+
+	for (int i = 0; i < *argc; i++) {
+		if (i > 0 && !value_next && !rest && strcmp(v[i], "--") == 0) {
+			rest = true; /* the user's own "--": all that follows is positional */
+			continue;
+		}
+		const GOptionEntry *e = qc_entry_of(entries, v[i]);
+		bool id = rest || (i > 0 && !value_next && !e && v[i][0] == '-' && mailid_valid(v[i]));
+		g_ptr_array_add(id ? ids : head, v[i]);
+		value_next = e && e->arg != G_OPTION_ARG_NONE;
+	}
+	if (ids->len) {
+		g_ptr_array_add(head, (char *)"--");
+		for (guint i = 0; i < ids->len; i++)
+			g_ptr_array_add(head, g_ptr_array_index(ids, i));
+	}
+	*argc = (int)head->len;
+	g_ptr_array_add(head, NULL);
+	/* the strings stay owned by main's argv; the array is kept (reachable)
+	 * until the next command line is parsed */
+	static char **kept;
+	g_free(kept);
+	kept = (char **)g_ptr_array_free(head, FALSE);
+	*argv = kept;
+	g_ptr_array_free(ids, TRUE);
+}
+
+/* GOption leaves the "--" that ends the options in argv: drop it. */
+static void qc_drop_dashdash(int *argc, char **argv)
+{
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			memmove(&argv[i], &argv[i + 1], sizeof(char *) * (size_t)(*argc - i));
+			(*argc)--;
+			return;
+		}
+	}
+}
+
 /* Parse options; on error print it and return false. */
 static bool qc_parse(GOptionEntry *entries, const char *params, int *argc, char ***argv)
 {
 	GOptionContext *ctx = g_option_context_new(params);
 	GError *e = NULL;
+	qc_ids_last(entries, argc, argv);
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	bool ok = g_option_context_parse(ctx, argc, argv, &e);
+	if (ok)
+		qc_drop_dashdash(argc, *argv);
 	if (!ok) {
 		fprintf(stderr, "quarctl: %s\n", e->message);
 		g_error_free(e);

@@ -88,18 +88,51 @@ static const char *qc_msgsrc_cb(void **ctx, int *len, void *arg)
 
 static char *qc_status_text(const smtp_status_t *s)
 {
-	char *t = g_strdup_printf("%d %s", s ? s->code : 0, s && s->text ? s->text : "");
+	char *t = s && s->enh_class ? g_strdup_printf("%d %d.%d.%d %s", s->code, s->enh_class, s->enh_subject,
+						      s->enh_detail, s->text ? s->text : "")
+				    : g_strdup_printf("%d %s", s ? s->code : 0, s && s->text ? s->text : "");
 	g_strchomp(t);
 	char *p = log_printable(t, 400);
 	g_free(t);
 	return p;
 }
 
+
 struct qc_send {
 	smtp_session_t session;
 	smtp_message_t message;
-	GPtrArray *rcpts; /* smtp_recipient_t, parallel to the addresses */
+	GPtrArray *rcpts;  /* smtp_recipient_t, parallel to the addresses */
 };
+
+static char *qc_smtp_error(struct qc *qc, const char *what)
+{
+	char buf[256];
+	smtp_strerror(smtp_errno(), buf, sizeof(buf));
+	return g_strdup_printf("%s %s: %s", what, qc->forward, buf);
+}
+
+static bool qc_status_failed(const smtp_status_t *st)
+{
+	return st && st->code >= 300;
+}
+
+/* The data was not accepted: the server's words for the step that failed
+ * (MAIL, the first refused RCPT, DATA), or why there were none.
+ * Known limit: when the server offers CHUNKING, libesmtp sends BDAT and
+ * reports the last reply, so a refused first BDAT (450) shows as the
+ * server's following "551 Discarded ... after earlier error". Either way
+ * nothing is marked. */
+static char *qc_send_failure(struct qc *qc, struct qc_send *s)
+{
+	const smtp_status_t *st = smtp_reverse_path_status(s->message);
+	for (guint i = 0; !qc_status_failed(st) && i < s->rcpts->len; i++)
+		st = smtp_recipient_status(g_ptr_array_index(s->rcpts, i));
+	if (!qc_status_failed(st))
+		st = smtp_message_transfer_status(s->message);
+	if (!qc_status_failed(st))
+		return qc_smtp_error(qc, "no answer from");
+	return qc_status_text(st);
+}
 
 /* Returns 0 when the server accepted the data; *answer is the server's
  * words (data answer, or the first failing step). */
@@ -112,9 +145,12 @@ static int qc_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, c
 
 	s.message = smtp_add_message(s.session);
 	smtp_set_server(s.session, qc->forward);
+	/* [scand] forward_timeout per protocol step (milliseconds for libesmtp);
+	 * the override lets it be shorter than RFC 2821's minimums. */
+	long ms_to = (long)conf_int(qc->conf, "scand", "forward_timeout") * 1000;
+	for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
+		smtp_set_timeout(s.session, w | Timeout_OVERRIDE_RFC2822_MINIMUM, ms_to);
 	smtp_set_reverse_path(s.message, m->sender ? m->sender : "");
-	/* The message keeps its own Date and Message-Id: tell libesmtp not to
-	 * generate them (it would add a second Message-Id otherwise). */
 	/* No header options: libesmtp passes the message's own Date and
 	 * Message-Id through (any spelling) and only generates them when they
 	 * are missing; Hdr_OVERRIDE/Hdr_PROHIBIT would replace or drop the
@@ -124,30 +160,15 @@ static int qc_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, c
 		g_ptr_array_add(s.rcpts, smtp_add_recipient(s.message, g_ptr_array_index(addrs, i)));
 
 	if (!smtp_start_session(s.session)) {
-		char buf[256];
-		smtp_strerror(smtp_errno(), buf, sizeof(buf));
-		*answer = g_strdup_printf("cannot reach %s: %s", qc->forward, buf);
+		*answer = qc_smtp_error(qc, "cannot reach");
 		goto out;
 	}
 	const smtp_status_t *ms = smtp_message_transfer_status(s.message);
-	*answer = qc_status_text(ms);
 	if (!ms || ms->code < 200 || ms->code > 299) {
-		/* no data accepted: say which step failed, in the server's words */
-		const smtp_status_t *rp = smtp_reverse_path_status(s.message);
-		if (rp && (rp->code < 200 || rp->code > 299)) {
-			g_free(*answer);
-			*answer = qc_status_text(rp);
-		}
-		for (guint i = 0; i < s.rcpts->len && (!ms || ms->code == 0); i++) {
-			const smtp_status_t *r = smtp_recipient_status(g_ptr_array_index(s.rcpts, i));
-			if (r && (r->code < 200 || r->code > 299)) {
-				g_free(*answer);
-				*answer = qc_status_text(r);
-				break;
-			}
-		}
+		*answer = qc_send_failure(qc, &s);
 		goto out;
 	}
+	*answer = qc_status_text(ms);
 	for (guint i = 0; i < s.rcpts->len; i++) {
 		const smtp_status_t *r = smtp_recipient_status(g_ptr_array_index(s.rcpts, i));
 		if (r && r->code >= 200 && r->code <= 299)

@@ -197,3 +197,11 @@ def test_help_documents_exit_codes(qs):
     out = r.stdout.decode()
     for word in ("Exit codes", "list", "show", "release", "purge", "expire", "stats", "--json"):
         assert word in out
+
+
+def test_ids_starting_with_a_dash_are_ids_not_options(qs):
+    # mail ids use [A-Za-z0-9_-]: "-abc..." must reach the id check, not the option parser
+    for cmd in (["show", "-unJQHFwoGSB"], ["show", "--json", "-unJQHFwoGSB"], ["purge", "-y", "-unJQHFwoGSB"],
+                ["release", "--dry-run", "-unJQHFwoGSB"], ["show", "--", "-unJQHFwoGSB"]):
+        r = qs.run(*cmd)
+        assert r.returncode == 3 and b"-unJQHFwoGSB: not in the store" in r.stderr, (cmd, r.stderr)
