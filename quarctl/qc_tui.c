@@ -46,6 +46,7 @@ static const char *const qc_tui_help[] = {
 	"  p               purge (confirm)",
 	"  Space           mark/unmark      R / P     release / purge all marked",
 	"  ?               this help        q         quit (back, in a view)",
+	"  S column: Q quarantined, R released, P purged",
 	"",
 	"The list refreshes every 2 seconds. Press any key.",
 	NULL,
@@ -240,21 +241,36 @@ static void qc_tui_put(int y, int x, const char *s, int width)
 		addch(' ');
 }
 
+/* Columns: mark, time, category, state, sender, recipients, detail,
+ * subject. Below 100 columns the state is one letter (Q R P). */
+enum { QC_C_MARK, QC_C_TIME, QC_C_CAT, QC_C_STATE, QC_C_SENDER, QC_C_RCPT, QC_C_DETAIL, QC_C_SUBJ, QC_NCOLS };
+
 struct qc_cols {
-	int sender, rcpt, detail, subject;
+	int x[QC_NCOLS], w[QC_NCOLS];
+	bool short_state;
 };
 
 static struct qc_cols qc_tui_cols(void)
 {
-	/* mark(1) time(11) cat(7) state(11) = 30 fixed, then four columns */
-	int rest = COLS - 30 - 4;
 	struct qc_cols c;
-	if (rest < 20)
-		rest = 20;
-	c.sender = rest * 22 / 100;
-	c.rcpt = rest * 20 / 100;
-	c.detail = rest * 18 / 100;
-	c.subject = rest - c.sender - c.rcpt - c.detail;
+	int fixed_w[] = {1, 11, 6, COLS >= 100 ? 11 : 1};
+	int x = 0, rest;
+
+	c.short_state = COLS < 100;
+	for (int i = 0; i <= QC_C_STATE; i++) {
+		c.x[i] = x;
+		c.w[i] = fixed_w[i];
+		x += fixed_w[i] + (i ? 1 : 0);
+	}
+	rest = MAX(COLS - x - 3, 24);
+	c.w[QC_C_SENDER] = rest * 22 / 100;
+	c.w[QC_C_RCPT] = rest * 20 / 100;
+	c.w[QC_C_DETAIL] = rest * 18 / 100;
+	c.w[QC_C_SUBJ] = rest - c.w[QC_C_SENDER] - c.w[QC_C_RCPT] - c.w[QC_C_DETAIL];
+	for (int i = QC_C_SENDER; i < QC_NCOLS; i++) {
+		c.x[i] = x;
+		x += c.w[i] + 1;
+	}
 	return c;
 }
 
@@ -262,17 +278,14 @@ static void qc_tui_draw_row(struct qc_tui *t, int y, const struct qc_row *r, boo
 {
 	struct qc_cols c = qc_tui_cols();
 	bool mark = g_hash_table_contains(t->marked, r->mail_id);
-	int x = 0;
+	char flag[2] = {(char)g_ascii_toupper(r->state[0]), '\0'};
+	const char *v[QC_NCOLS] = {mark ? "*" : " ", r->when, r->cat, c.short_state ? flag : r->state,
+				   r->sender, r->rcpts, r->detail, r->subject};
 
 	attrset(COLOR_PAIR(qc_tui_pair(r->cat)) | (cur ? A_REVERSE : 0) | (mark ? A_BOLD : 0));
-	qc_tui_put(y, x, mark ? "*" : " ", 1), x += 1;
-	qc_tui_put(y, x, r->when, 11), x += 12;
-	qc_tui_put(y, x, r->cat, 7), x += 7;
-	qc_tui_put(y, x, r->state, 11), x += 12;
-	qc_tui_put(y, x, r->sender, c.sender), x += c.sender + 1;
-	qc_tui_put(y, x, r->rcpts, c.rcpt), x += c.rcpt + 1;
-	qc_tui_put(y, x, r->detail, c.detail), x += c.detail + 1;
-	qc_tui_put(y, x, r->subject, COLS - x);
+	qc_tui_put(y, 0, "", COLS); /* the whole line in the row's colours */
+	for (int i = 0; i < QC_NCOLS; i++)
+		qc_tui_put(y, c.x[i], v[i], c.w[i]);
 	attrset(A_NORMAL);
 }
 
@@ -309,19 +322,16 @@ static void qc_tui_draw_bar(struct qc_tui *t)
 
 static void qc_tui_draw(struct qc_tui *t)
 {
+	static const char *const titles[QC_NCOLS] = {"", "TIME (UTC)", "CAT", "STATE", "SENDER",
+						     "RECIPIENTS", "DETAIL", "SUBJECT"};
 	struct qc_cols c = qc_tui_cols();
 	int h = qc_tui_list_h();
 
 	erase();
 	attrset(A_BOLD | A_UNDERLINE);
-	move(0, 0);
-	qc_tui_put(0, 0, " TIME (UTC)", 12);
-	qc_tui_put(0, 12, "CAT", 7);
-	qc_tui_put(0, 19, "STATE", 12);
-	qc_tui_put(0, 31, "SENDER", c.sender + 1);
-	qc_tui_put(0, 32 + c.sender, "RECIPIENTS", c.rcpt + 1);
-	qc_tui_put(0, 33 + c.sender + c.rcpt, "DETAIL", c.detail + 1);
-	qc_tui_put(0, 34 + c.sender + c.rcpt + c.detail, "SUBJECT", COLS - (34 + c.sender + c.rcpt + c.detail));
+	qc_tui_put(0, 0, "", COLS);
+	for (int i = 0; i < QC_NCOLS; i++)
+		qc_tui_put(0, c.x[i], i == QC_C_STATE && c.short_state ? "S" : titles[i], c.w[i]);
 	attrset(A_NORMAL);
 	for (int i = 0; i < h && i < (int)t->rows->len; i++)
 		qc_tui_draw_row(t, 1 + i, g_ptr_array_index(t->rows, i), t->top + i == t->cursor);
@@ -505,7 +515,12 @@ static void qc_tui_lines_add(GPtrArray *lines, const char *label, const char *va
 
 static void qc_tui_lines_text(GPtrArray *lines, const char *text)
 {
-	char **ls = g_strsplit(text, "\n", -1);
+	size_t n = strlen(text);
+	while (n && text[n - 1] == '\n')
+		n--;
+	char *trimmed = g_strndup(text, n);
+	char **ls = g_strsplit(trimmed, "\n", -1);
+	g_free(trimmed);
 	for (int i = 0; ls[i]; i++)
 		g_ptr_array_add(lines, g_strdup(ls[i])); /* already printable */
 	g_strfreev(ls);
