@@ -545,7 +545,8 @@ int qc_stats(struct qc *qc, GArray *rows)
 	int rc;
 	if (sqlite3_prepare_v2(store_db(qc->st),
 			       "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
-			       "WHERE quar_state != 'none' GROUP BY category, quar_state ORDER BY category, quar_state",
+			       "WHERE quar_state IN ('quarantined', 'released', 'purged') "
+			       "GROUP BY category, quar_state ORDER BY category, quar_state",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
