@@ -66,7 +66,9 @@ void qc_event(struct qc *qc, const char *mail_id, const char *action, const char
 	      const char *result);
 
 /* Actions shared by CLI and TUI. Messages for the operator go to *msg (g_free). */
-enum qc_result { QC_OK = 0, QC_FAILED = 1, QC_NOTFOUND = 3, QC_BADID = 4, QC_REFUSED = 6 };
+enum qc_result { QC_OK = 0, QC_FAILED = 1, QC_NOTFOUND = 3, QC_BADID = 4, QC_STORE_ERROR = 5, QC_REFUSED = 6 };
+/* Refuse an id that is not a mail id (before anything else), then store_get(). */
+enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg);
 enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *action, char **msg);
 
 struct qc_release_opts {

@@ -229,24 +229,26 @@ out:
 
 /* ---- show ---- */
 
+static int qc_exit_of(enum qc_result r)
+{
+	switch (r) {
+	case QC_OK: return QC_EXIT_OK;
+	case QC_NOTFOUND: return QC_EXIT_NOTFOUND;
+	case QC_BADID: return QC_EXIT_BADID;
+	case QC_STORE_ERROR: return QC_EXIT_STORE;
+	default: return QC_EXIT_FAIL;
+	}
+}
+
 static int qc_get_checked(struct qc *qc, const char *id, struct store_msg **m)
 {
-	if (!mailid_valid(id)) {
-		char *shown = log_printable(id, 40);
-		fprintf(stderr, "quarctl: %s: not a valid mail id, refused\n", shown);
-		g_free(shown);
-		return QC_EXIT_BADID;
+	char *msg = NULL;
+	enum qc_result res = qc_lookup(qc, id, m, &msg);
+	if (res != QC_OK) {
+		fprintf(stderr, "quarctl: %s\n", msg);
+		g_free(msg);
 	}
-	int g = store_get(qc->st, id, m);
-	if (g < 0) {
-		fprintf(stderr, "quarctl: %s: %s\n", id, store_error(qc->st));
-		return QC_EXIT_STORE;
-	}
-	if (g > 0) {
-		fprintf(stderr, "quarctl: %s: not in the store\n", id);
-		return QC_EXIT_NOTFOUND;
-	}
-	return QC_EXIT_OK;
+	return qc_exit_of(res);
 }
 
 static void qc_show_line(const char *label, const char *value)
@@ -347,16 +349,6 @@ int qc_cmd_show(struct qc *qc, int argc, char **argv)
 
 /* ---- release ---- */
 
-static int qc_exit_of(enum qc_result r)
-{
-	switch (r) {
-	case QC_OK: return QC_EXIT_OK;
-	case QC_NOTFOUND: return QC_EXIT_NOTFOUND;
-	case QC_BADID: return QC_EXIT_BADID;
-	default: return QC_EXIT_FAIL;
-	}
-}
-
 int qc_cmd_release(struct qc *qc, int argc, char **argv)
 {
 	char **to = NULL;
@@ -393,20 +385,11 @@ enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *acti
 	struct store_msg *m = NULL;
 	char *err = NULL;
 	const char *note = "";
+	enum qc_result res;
 
-	if (!mailid_valid(mail_id)) {
-		char *shown = log_printable(mail_id, 40);
-		*msg = g_strdup_printf("%s: not a valid mail id, refused", shown);
-		g_free(shown);
-		return QC_BADID;
-	}
-	int g = store_get(qc->st, mail_id, &m);
-	if (g != 0) {
-		*msg = g < 0 ? g_strdup_printf("%s: %s", mail_id, store_error(qc->st))
-			     : g_strdup_printf("%s: not in the store", mail_id);
-		return g < 0 ? QC_FAILED : QC_NOTFOUND;
-	}
-	enum qc_result res = QC_REFUSED;
+	if ((res = qc_lookup(qc, mail_id, &m, msg)) != QC_OK)
+		return res;
+	res = QC_REFUSED;
 	if (!m->quar_path || strcmp(m->quar_state, "purged") == 0 || strcmp(m->quar_state, "none") == 0) {
 		*msg = g_strdup_printf("%s: %s, nothing to purge", mail_id,
 				       m->quar_path ? m->quar_state : "no file kept");
@@ -484,11 +467,16 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv)
 	return qc_purge_ids(qc, argv + 1, argc - 1, "purge");
 }
 
+struct qc_collect {
+	GPtrArray *ids;
+	bool archive_only; /* archive copies are told by their path */
+};
+
 static int qc_collect_id(const struct store_msg *m, void *arg)
 {
-	GPtrArray *a = arg;
-	if (m->quar_path)
-		g_ptr_array_add(a, g_strdup(m->mail_id));
+	struct qc_collect *c = arg;
+	if (m->quar_path && (!c->archive_only || g_str_has_prefix(m->quar_path, "archive/")))
+		g_ptr_array_add(c->ids, g_strdup(m->mail_id));
 	return 0;
 }
 
@@ -508,15 +496,18 @@ int qc_cmd_expire(struct qc *qc, int argc, char **argv)
 	if (!qc_parse(entries, "- purge quarantined mail older than an age", &argc, &argv) || argc > 1)
 		goto out;
 	int64_t age = older ? qc_parse_age(older) : conf_int(qc->conf, "quarctl", "expire_after");
-	if (age < 0 || (cat && (!qc_word_in(cat, qc_categories) || strcmp(cat, "archive") == 0))) {
+	if (age < 0 || (cat && !qc_word_in(cat, qc_categories))) {
 		fprintf(stderr, "quarctl: bad --older-than or --category\n");
 		goto out;
 	}
 	/* Collect first, then purge: no read statement is open while writing. */
 	const char *states[] = {"quarantined", "released"};
+	struct qc_collect c = {ids, cat && strcmp(cat, "archive") == 0};
 	for (int i = 0; i < 2; i++) {
-		struct store_filter f = {.category = cat, .until = (int64_t)time(NULL) - age, .quar_state = states[i]};
-		if (store_list(qc->st, &f, qc_collect_id, ids) < 0) {
+		struct store_filter f = {.category = c.archive_only ? NULL : cat,
+					 .until = (int64_t)time(NULL) - age,
+					 .quar_state = states[i]};
+		if (store_list(qc->st, &f, qc_collect_id, &c) < 0) {
 			fprintf(stderr, "quarctl: expire: %s\n", store_error(qc->st));
 			rc = QC_EXIT_STORE;
 			goto out;

@@ -6,6 +6,7 @@
  * qc_parse_age/when()       "30d"-style ages and UTC dates from the command line
  * qc_fmt_time()             UTC time for listings
  * qc_detail()/qc_rcpt_list() one-line summaries of a verdict row
+ * qc_lookup()               the id check every command makes first, then store_get()
  * qc_mark_state()/qc_mark_rcpt_released()/qc_event()
  *                           the only writes quarctl makes: each one statement
  *                           in autocommit mode, so no write lock is held
@@ -16,6 +17,7 @@
 #include "qc.h"
 
 #include "log.h"
+#include "mailid.h"
 
 #include <pwd.h>
 #include <string.h>
@@ -184,4 +186,25 @@ void qc_event(struct qc *qc, const char *mail_id, const char *action, const char
 {
 	if (store_event(qc->st, mail_id, action, qc->who, detail, result) < 0)
 		msg_warn("audit event for %s not written: %s", mail_id, store_error(qc->st));
+}
+
+enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg)
+{
+	*m = NULL;
+	if (!mailid_valid(mail_id)) {
+		char *shown = log_printable(mail_id, 40);
+		*msg = g_strdup_printf("%s: not a valid mail id, refused", shown);
+		g_free(shown);
+		return QC_BADID;
+	}
+	int g = store_get(qc->st, mail_id, m);
+	if (g < 0) {
+		*msg = g_strdup_printf("%s: %s", mail_id, store_error(qc->st));
+		return QC_STORE_ERROR;
+	}
+	if (g > 0) {
+		*msg = g_strdup_printf("%s: not in the store", mail_id);
+		return QC_NOTFOUND;
+	}
+	return QC_OK;
 }

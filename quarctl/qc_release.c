@@ -263,18 +263,8 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	char *err = NULL;
 	enum qc_result res;
 
-	if (!mailid_valid(mail_id)) {
-		char *shown = log_printable(mail_id, 40);
-		*msg = g_strdup_printf("%s: not a valid mail id, refused", shown);
-		g_free(shown);
-		return QC_BADID;
-	}
-	int g = store_get(qc->st, mail_id, &m);
-	if (g != 0) {
-		*msg = g < 0 ? g_strdup_printf("%s: %s", mail_id, store_error(qc->st))
-			     : g_strdup_printf("%s: not in the store", mail_id);
-		return g < 0 ? QC_FAILED : QC_NOTFOUND;
-	}
+	if ((res = qc_lookup(qc, mail_id, &m, msg)) != QC_OK)
+		return res;
 	if ((res = qc_release_check(m, o->force, msg)) != QC_OK)
 		goto out;
 	addrs = qc_release_addrs(m, o);

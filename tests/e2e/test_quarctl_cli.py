@@ -151,6 +151,9 @@ def test_expire_by_age(qs):
     qs.run("expire", "--older-than", "1d", "--category", "spam", check=True)
     assert qs.row(qs.ids["spam"])["state"] == "purged"
     assert qs.row(qs.ids["banned"])["state"] == "quarantined"
+    qs.run("expire", "--older-than", "1h", "--category", "archive", check=True)
+    assert qs.row(qs.ids["archive"])["state"] == "purged"
+    assert qs.row(qs.ids["virus"])["state"] == "quarantined"
 
 
 def test_stats(qs):
