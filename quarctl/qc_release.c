@@ -9,7 +9,8 @@
  *                      against the store (a mismatch is refused and said);
  *                      prepend "X-Quarantine-Released: <date> by <user>";
  *                      reinject with libesmtp to the release forward with
- *                      the original envelope sender
+ *                      the original envelope sender; an address with a
+ *                      control character, space or angle bracket is refused
  *
  * A recipient is marked released only when the downstream accepted both it
  * and the message data (2xx); the downstream's answer is stored with it. A
@@ -198,6 +199,38 @@ static enum qc_result qc_release_check(const struct store_msg *m, bool force, ch
 	return QC_OK;
 }
 
+/* An address goes into "MAIL FROM:<%s>" / "RCPT TO:<%s>": no control
+ * characters (a CR/LF would start a new SMTP command), no space or angle
+ * bracket, bounded length. Empty only for the null sender. */
+static bool qc_addr_ok(const char *a, bool allow_empty)
+{
+	size_t n = a ? strlen(a) : 0;
+	if (n == 0)
+		return allow_empty && a;
+	if (n > 320 || !g_utf8_validate(a, (gssize)n, NULL))
+		return false;
+	for (const char *p = a; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return false;
+	return true;
+}
+
+static bool qc_addrs_ok(const struct store_msg *m, GPtrArray *addrs, char **msg)
+{
+	const char *bad = NULL;
+	if (!qc_addr_ok(m->sender, true))
+		bad = m->sender;
+	for (guint i = 0; !bad && i < addrs->len; i++)
+		if (!qc_addr_ok(g_ptr_array_index(addrs, i), false))
+			bad = g_ptr_array_index(addrs, i);
+	if (!bad)
+		return true;
+	char *shown = log_printable(bad ? bad : "(null)", 80);
+	*msg = g_strdup_printf("%s: unusable address \"%s\", release refused", m->mail_id, shown);
+	g_free(shown);
+	return false;
+}
+
 static GPtrArray *qc_release_addrs(const struct store_msg *m, const struct qc_release_opts *o)
 {
 	if (!o->to)
@@ -270,6 +303,10 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	addrs = qc_release_addrs(m, o);
 	if (addrs->len == 0) {
 		*msg = g_strdup_printf("%s: every recipient has it already (use --to or --force)", mail_id);
+		res = QC_REFUSED;
+		goto out;
+	}
+	if (!qc_addrs_ok(m, addrs, msg)) {
 		res = QC_REFUSED;
 		goto out;
 	}

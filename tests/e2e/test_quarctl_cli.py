@@ -208,3 +208,12 @@ def test_ids_starting_with_a_dash_are_ids_not_options(qs):
                 ["release", "--dry-run", "-unJQHFwoGSB"], ["show", "--", "-unJQHFwoGSB"]):
         r = qs.run(*cmd)
         assert r.returncode == 3 and b"-unJQHFwoGSB: not in the store" in r.stderr, (cmd, r.stderr)
+
+
+@pytest.mark.parametrize("addr", ["a@b.test\r\nRSET", "a b@c.test", "<x@y.test>", ""])
+def test_release_refuses_unusable_to_address(qs, addr):
+    r = qs.run("release", "--dry-run", "--to", addr, qs.ids["virus"])
+    assert r.returncode in (1, 2), r.stderr
+    assert qs.row(qs.ids["virus"])["state"] == "quarantined"
+    if addr:
+        assert b"unusable address" in r.stderr
