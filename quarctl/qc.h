@@ -8,7 +8,8 @@
  * qc_cmd.c     list/show/purge/expire/stats and the actions shared with the TUI
  * qc_release.c reinjection of a quarantined message through libesmtp
  * qc_json.c    JSON output of store rows
- * qc_tui.c     the ncurses interface
+ * qc_tui.c     the ncurses interface (with qc_tui_act.c, qc_tui_view.c, qc_tui.h)
+ * qc_msg.c     headers and body preview of a quarantined message (GMime)
  * qc_dev.c     hidden subcommands that build test and benchmark stores
  *              through store_put() and quar_write()
  */

@@ -16,59 +16,19 @@
  * row was loaded: an escape sequence in a subject is shown as '?', never
  * sent to the terminal.
  */
-#include "qc.h"
+#include "qc_tui.h"
 
 #include "log.h"
 
-#include <curses.h>
 #include <string.h>
 #include <time.h>
 
 #define QC_TUI_POLL_US (2 * G_USEC_PER_SEC)
 
-enum { QC_PAIR_VIRUS = 1, QC_PAIR_BANNED, QC_PAIR_SPAM, QC_PAIR_BADH, QC_PAIR_OTHER, QC_PAIR_BAR };
-
 static const char *const qc_tui_cats[] = {NULL, "virus", "banned", "spam", "badh"};
 static const char *const qc_tui_states[] = {"quarantined", "released", "purged", NULL};
 #define QC_NCATS 5
 #define QC_NSTATES 4
-
-static const char *const qc_tui_help[] = {
-	"quarctl - keys",
-	"",
-	"  Up/Down j/k     move            PgUp/PgDn   page",
-	"  Home/End        first/last      Enter       detail view",
-	"  /               search: text matches the subject; prefixes",
-	"                  from: to: virus: search those; empty clears",
-	"  f               cycle category filter (all virus banned spam badh)",
-	"  s               cycle state filter (quarantined released purged any)",
-	"  r               release (confirm; o = to another address)",
-	"  p               purge (confirm)",
-	"  Space           mark/unmark      R / P     release / purge all marked",
-	"  ?               this help        q         quit (back, in a view)",
-	"  S column: Q quarantined, R released, P purged",
-	"",
-	"The list refreshes every 2 seconds. Press any key.",
-	NULL,
-};
-
-struct qc_row { /* display copy of a verdict row: every string printable */
-	char mail_id[13];
-	char *when, *cat, *state, *sender, *rcpts, *detail, *subject;
-};
-
-struct qc_tui {
-	struct qc *qc;
-	int cat, state;        /* indexes into qc_tui_cats / qc_tui_states */
-	char *search;          /* as typed, or NULL */
-	int64_t total;         /* rows matching the filter */
-	int64_t cursor, top;   /* absolute positions */
-	GPtrArray *rows;       /* struct qc_row *, rows top.. */
-	GHashTable *marked;    /* mail id -> 1 */
-	GArray *stats;         /* struct qc_stat */
-	char status[512];      /* last message to the operator */
-	gint64 last_poll;
-};
 
 static void qc_row_free(gpointer p)
 {
@@ -187,7 +147,7 @@ static int qc_tui_add_row(const struct store_msg *m, void *arg)
 }
 
 /* Re-read the count, keep the cursor in range, re-read the window. */
-static void qc_tui_load(struct qc_tui *t)
+void qc_tui_load(struct qc_tui *t)
 {
 	struct qc_tui_search s;
 	struct store_filter f;
@@ -231,7 +191,7 @@ static int qc_tui_pair(const char *cat)
 }
 
 /* Put at most width columns of (printable, UTF-8) s at y,x, padded. */
-static void qc_tui_put(int y, int x, const char *s, int width)
+void qc_tui_put(int y, int x, const char *s, int width)
 {
 	const char *p = s;
 	int used = 0;
@@ -352,139 +312,6 @@ static void qc_tui_draw(struct qc_tui *t)
 	refresh();
 }
 
-/* ---- input ---- */
-
-static int qc_tui_key(void)
-{
-	wint_t ch;
-	int r = get_wch(&ch);
-	if (r == ERR)
-		return ERR;
-	return r == KEY_CODE_YES ? (int)ch + 0x100000 : (int)ch;
-}
-#define QC_KEY(k) ((k) + 0x100000)
-
-/* A one-line prompt on the message line; NULL when cancelled (Esc). */
-static char *qc_tui_prompt(const char *question)
-{
-	GString *in = g_string_new(NULL);
-	timeout(-1);
-	curs_set(1);
-	for (;;) {
-		char *shown = g_strdup_printf("%s%s", question, in->str);
-		qc_tui_put(LINES - 2, 0, shown, COLS);
-		g_free(shown);
-		move(LINES - 2, MIN(COLS - 1, (int)(strlen(question) + g_utf8_strlen(in->str, -1))));
-		refresh();
-		int k = qc_tui_key();
-		if (k == '\n' || k == '\r' || k == QC_KEY(KEY_ENTER))
-			break;
-		if (k == 27) {
-			g_string_free(in, TRUE);
-			in = NULL;
-			break;
-		}
-		if ((k == QC_KEY(KEY_BACKSPACE) || k == 127 || k == 8) && in->len) {
-			const char *prev = g_utf8_find_prev_char(in->str, in->str + in->len);
-			g_string_truncate(in, prev ? (gsize)(prev - in->str) : 0);
-		} else if (k >= 0x20 && k < 0x100000 && k != 127 && in->len < 200) {
-			g_string_append_unichar(in, (gunichar)k);
-		}
-	}
-	curs_set(0);
-	timeout(250);
-	return in ? g_string_free(in, FALSE) : NULL;
-}
-
-static int qc_tui_ask(const char *question)
-{
-	timeout(-1);
-	qc_tui_put(LINES - 2, 0, question, COLS);
-	refresh();
-	int k;
-	do
-		k = qc_tui_key();
-	while (k == QC_KEY(KEY_RESIZE));
-	timeout(250);
-	return k;
-}
-
-/* ---- actions ---- */
-
-static bool qc_tui_was_released(struct qc_tui *t, const char *id)
-{
-	struct store_msg *m = NULL;
-	bool r = store_get(t->qc->st, id, &m) == 0 && strcmp(m->quar_state, "released") == 0;
-	store_msg_free(m);
-	return r;
-}
-
-static void qc_tui_release(struct qc_tui *t, char **ids, guint n)
-{
-	char *q = n == 1 ? g_strdup_printf("Release %s? y)es  n)o  o)ther address ", ids[0])
-			 : g_strdup_printf("Release %u marked messages? y)es  n)o  o)ther address ", n);
-	int k = qc_tui_ask(q);
-	g_free(q);
-	char *to[2] = {NULL, NULL};
-	if (k == 'o') {
-		to[0] = qc_tui_prompt("Release to address: ");
-		if (!to[0] || !*to[0] || strchr(to[0], ' ')) {
-			g_free(to[0]);
-			g_strlcpy(t->status, "release cancelled", sizeof(t->status));
-			return;
-		}
-	} else if (k != 'y' && k != 'Y') {
-		g_strlcpy(t->status, "release cancelled", sizeof(t->status));
-		return;
-	}
-	guint ok = 0;
-	char *last = NULL;
-	for (guint i = 0; i < n; i++) {
-		struct qc_release_opts o = {to[0] ? (const char *const *)to : NULL, false, false};
-		if (qc_tui_was_released(t, ids[i])) {
-			char *again = g_strdup_printf("%s was released already. Release again? y/N ", ids[i]);
-			int a = qc_tui_ask(again);
-			g_free(again);
-			if (a != 'y' && a != 'Y')
-				continue;
-			o.force = true;
-		}
-		g_free(last);
-		if (qc_release_one(t->qc, ids[i], &o, &last) == QC_OK)
-			ok++;
-	}
-	if (n == 1 || !last)
-		g_strlcpy(t->status, last ? last : "nothing released", sizeof(t->status));
-	else
-		g_snprintf(t->status, sizeof(t->status), "%u of %u released; last: %s", ok, n, last);
-	g_free(last);
-	g_free(to[0]);
-}
-
-static void qc_tui_purge(struct qc_tui *t, char **ids, guint n)
-{
-	char *q = n == 1 ? g_strdup_printf("Purge %s? The file is removed. y/N ", ids[0])
-			 : g_strdup_printf("Purge %u marked messages? y/N ", n);
-	int k = qc_tui_ask(q);
-	g_free(q);
-	if (k != 'y' && k != 'Y') {
-		g_strlcpy(t->status, "purge cancelled", sizeof(t->status));
-		return;
-	}
-	guint ok = 0;
-	char *last = NULL;
-	for (guint i = 0; i < n; i++) {
-		g_free(last);
-		if (qc_purge_one(t->qc, ids[i], "purge", &last) == QC_OK)
-			ok++;
-	}
-	if (n == 1)
-		g_strlcpy(t->status, last, sizeof(t->status));
-	else
-		g_snprintf(t->status, sizeof(t->status), "%u of %u purged; last: %s", ok, n, last ? last : "");
-	g_free(last);
-}
-
 static const struct qc_row *qc_tui_current(struct qc_tui *t)
 {
 	int64_t i = t->cursor - t->top;
@@ -512,143 +339,6 @@ static void qc_tui_on_ids(struct qc_tui *t, bool marked, void (*fn)(struct qc_tu
 	}
 	g_ptr_array_free(ids, TRUE);
 	qc_tui_load(t);
-}
-
-/* ---- detail view ---- */
-
-static void qc_tui_lines_add(GPtrArray *lines, const char *label, const char *value)
-{
-	char *v = log_printable(value ? value : "", 0);
-	g_ptr_array_add(lines, g_strdup_printf("%-12s %s", label, v));
-	g_free(v);
-}
-
-static void qc_tui_lines_text(GPtrArray *lines, const char *text)
-{
-	size_t n = strlen(text);
-	while (n && text[n - 1] == '\n')
-		n--;
-	char *trimmed = g_strndup(text, n);
-	char **ls = g_strsplit(trimmed, "\n", -1);
-	g_free(trimmed);
-	for (int i = 0; ls[i]; i++)
-		g_ptr_array_add(lines, g_strdup(ls[i])); /* already printable */
-	g_strfreev(ls);
-}
-
-static void qc_tui_detail_verdict(GPtrArray *lines, const struct store_msg *m)
-{
-	char when[32], *detail = qc_detail(m);
-	qc_fmt_time(m->time, when, sizeof(when));
-	qc_tui_lines_add(lines, "Mail-ID:", m->mail_id);
-	qc_tui_lines_add(lines, "Time (UTC):", when);
-	qc_tui_lines_add(lines, "Category:", m->category);
-	qc_tui_lines_add(lines, "Verdict:", detail);
-	qc_tui_lines_add(lines, "State:", m->quar_state);
-	qc_tui_lines_add(lines, "Sender:", *m->sender ? m->sender : "<>");
-	qc_tui_lines_add(lines, "Client:", m->client_addr);
-	qc_tui_lines_add(lines, "Subject:", m->subject);
-	qc_tui_lines_add(lines, "Quarantine:", m->quar_path);
-	for (size_t i = 0; i < m->nrcpt; i++) {
-		const struct store_rcpt *r = &m->rcpt[i];
-		char *s = g_strdup_printf("%s (%s)%s%s", r->addr, r->destiny, r->released_at ? " released: " : "",
-					  r->released_at ? r->release_answer : "");
-		qc_tui_lines_add(lines, "Recipient:", s);
-		g_free(s);
-	}
-	g_free(detail);
-}
-
-static GPtrArray *qc_tui_detail_lines(struct qc_tui *t, const char *id)
-{
-	GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
-	struct store_msg *m = NULL;
-	void *data = NULL;
-	size_t len = 0;
-	bool mismatch = false;
-	char *err = NULL;
-
-	if (store_get(t->qc->st, id, &m) != 0) {
-		g_ptr_array_add(lines, g_strdup_printf("%s: not in the store", id));
-		return lines;
-	}
-	qc_tui_detail_verdict(lines, m);
-	if (qc_msg_load(t->qc, m, &data, &len, &mismatch, &err) < 0) {
-		qc_tui_lines_add(lines, "File:", err);
-	} else {
-		if (mismatch)
-			g_ptr_array_add(lines, g_strdup("WARNING: SHA-256 mismatch: the file is not what was stored"));
-		g_ptr_array_add(lines, g_strdup(""));
-		g_ptr_array_add(lines, g_strdup("---- headers ----"));
-		char *h = qc_msg_headers(data, len);
-		qc_tui_lines_text(lines, h);
-		g_free(h);
-		g_ptr_array_add(lines, g_strdup("---- body (first text part) ----"));
-		char *p = qc_msg_preview(data, len, 16384);
-		qc_tui_lines_text(lines, p);
-		g_free(p);
-	}
-	g_free(err);
-	g_free(data);
-	store_msg_free(m);
-	return lines;
-}
-
-static void qc_tui_detail_draw(GPtrArray *lines, int top, const char *id, const char *status)
-{
-	erase();
-	for (int y = 0; y < LINES - 2 && top + y < (int)lines->len; y++)
-		qc_tui_put(y, 0, g_ptr_array_index(lines, top + y), COLS);
-	qc_tui_put(LINES - 2, 0, status, COLS);
-	char *bar = g_strdup_printf(" %s  line %d/%u | r release  p purge  q back", id, top + 1, lines->len);
-	attrset(COLOR_PAIR(QC_PAIR_BAR) | A_REVERSE);
-	qc_tui_put(LINES - 1, 0, bar, COLS);
-	attrset(A_NORMAL);
-	g_free(bar);
-	refresh();
-}
-
-static void qc_tui_detail(struct qc_tui *t, const char *id)
-{
-	GPtrArray *lines = qc_tui_detail_lines(t, id);
-	int top = 0;
-	char *ids[] = {(char *)id};
-
-	t->status[0] = '\0';
-	for (;;) {
-		int page = LINES > 3 ? LINES - 2 : 1, maxtop = MAX(0, (int)lines->len - page);
-		top = CLAMP(top, 0, maxtop);
-		qc_tui_detail_draw(lines, top, id, t->status);
-		int k = qc_tui_key();
-		if (k == 'q' || k == 27 || k == '\n' || k == '\r' || k == QC_KEY(KEY_LEFT))
-			break;
-		if (k == 'r' || k == 'p') {
-			(k == 'r' ? qc_tui_release : qc_tui_purge)(t, ids, 1);
-			g_ptr_array_free(lines, TRUE);
-			lines = qc_tui_detail_lines(t, id);
-		}
-		top += k == 'j' || k == QC_KEY(KEY_DOWN)    ? 1
-		       : k == 'k' || k == QC_KEY(KEY_UP)    ? -1
-		       : k == ' ' || k == QC_KEY(KEY_NPAGE) ? page
-		       : k == QC_KEY(KEY_PPAGE)             ? -page
-		       : k == QC_KEY(KEY_HOME)              ? -top
-		       : k == QC_KEY(KEY_END)               ? maxtop
-							    : 0;
-	}
-	g_ptr_array_free(lines, TRUE);
-	qc_tui_load(t);
-}
-
-static void qc_tui_show_help(void)
-{
-	erase();
-	for (int i = 0; qc_tui_help[i] && i < LINES; i++)
-		qc_tui_put(i, 0, qc_tui_help[i], COLS);
-	refresh();
-	timeout(-1);
-	while (qc_tui_key() == QC_KEY(KEY_RESIZE))
-		;
-	timeout(250);
 }
 
 /* ---- the loop ---- */
