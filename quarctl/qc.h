@@ -61,13 +61,19 @@ char *qc_rcpt_list(const struct store_msg *m);
 /* Store updates, one statement each (no write lock held across statements). */
 int qc_mark_state(struct qc *qc, const char *mail_id, const char *state);
 int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
-			  const char *answer);
+                          const char *answer);
 /* store_event() with qc->who; logs a warning if the event cannot be written. */
-void qc_event(struct qc *qc, const char *mail_id, const char *action, const char *detail,
-	      const char *result);
+void qc_event(struct qc *qc, const char *mail_id, const char *action, const char *detail, const char *result);
 
 /* Actions shared by CLI and TUI. Messages for the operator go to *msg (g_free). */
-enum qc_result { QC_OK = 0, QC_FAILED = 1, QC_NOTFOUND = 3, QC_BADID = 4, QC_STORE_ERROR = 5, QC_REFUSED = 6 };
+enum qc_result {
+	QC_OK = 0,
+	QC_FAILED = 1,
+	QC_NOTFOUND = 3,
+	QC_BADID = 4,
+	QC_STORE_ERROR = 5,
+	QC_REFUSED = 6
+};
 /* Refuse an id that is not a mail id (before anything else), then store_get(). */
 enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg);
 enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *action, char **msg);
@@ -78,7 +84,7 @@ struct qc_release_opts {
 	bool force; /* release again what was released */
 };
 enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct qc_release_opts *o,
-			      char **msg);
+                              char **msg);
 /* Recipients a release would go to (store order); g_ptr_array of g_strdup'd strings. */
 GPtrArray *qc_release_targets(const struct store_msg *m, bool force);
 
@@ -111,6 +117,6 @@ char *qc_msg_preview(const void *data, size_t len, size_t max);
 /* Read the message of m (hash checked); *mismatch set when only the
  * unchecked read worked (the caller decides whether to show it). */
 int qc_msg_load(struct qc *qc, const struct store_msg *m, void **data, size_t *len, bool *mismatch,
-		char **err);
+                char **err);
 
 #endif

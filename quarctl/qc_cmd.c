@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const qc_categories[] = {"virus", "banned", "spam", "badh", "archive", "unchecked",
-					    "oversized", "spammy", "clean", NULL};
+static const char *const qc_categories[] = {"virus",     "banned",    "spam",   "badh",  "archive",
+                                            "unchecked", "oversized", "spammy", "clean", NULL};
 static const char *const qc_states[] = {"quarantined", "released", "purged", "none", "any", NULL};
 
 static bool qc_word_in(const char *w, const char *const *set)
@@ -155,7 +155,7 @@ static int qc_list_row(const struct store_msg *m, void *arg)
 
 /* Fill a filter from list options; false (message printed) on a bad value. */
 static bool qc_list_filter(struct store_filter *f, const char *cat, const char *since, const char *until,
-			   const char *state)
+                           const char *state)
 {
 	if (cat && !qc_word_in(cat, qc_categories)) {
 		fprintf(stderr, "quarctl: unknown category \"%s\"\n", cat);
@@ -184,17 +184,18 @@ int qc_cmd_list(struct qc *qc, int argc, char **argv)
 	struct store_filter f = {0};
 	struct qc_list l = {0};
 	GOptionEntry entries[] = {
-		{"category", 0, 0, G_OPTION_ARG_STRING, &cat, "virus|banned|spam|badh|archive", "CAT"},
-		{"since", 0, 0, G_OPTION_ARG_STRING, &since, "newer than an age (7d) or a UTC date", "WHEN"},
-		{"until", 0, 0, G_OPTION_ARG_STRING, &until, "older than an age or a UTC date", "WHEN"},
-		{"sender", 0, 0, G_OPTION_ARG_STRING, &f.sender, "envelope sender glob (* ?)", "PAT"},
-		{"rcpt", 0, 0, G_OPTION_ARG_STRING, &f.rcpt, "recipient glob", "PAT"},
-		{"subject", 0, 0, G_OPTION_ARG_STRING, &f.subject, "subject glob", "PAT"},
-		{"virus", 0, 0, G_OPTION_ARG_STRING, &f.virus, "virus name glob", "PAT"},
-		{"state", 0, 0, G_OPTION_ARG_STRING, &state, "quarantined (default)|released|purged|any", "STATE"},
-		{"limit", 0, 0, G_OPTION_ARG_INT, &l.limit, "at most N rows", "N"},
-		{"json", 0, 0, G_OPTION_ARG_NONE, &l.json, "a JSON array", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"category", 0, 0, G_OPTION_ARG_STRING, &cat, "virus|banned|spam|badh|archive", "CAT"},
+	    {"since", 0, 0, G_OPTION_ARG_STRING, &since, "newer than an age (7d) or a UTC date", "WHEN"},
+	    {"until", 0, 0, G_OPTION_ARG_STRING, &until, "older than an age or a UTC date", "WHEN"},
+	    {"sender", 0, 0, G_OPTION_ARG_STRING, &f.sender, "envelope sender glob (* ?)", "PAT"},
+	    {"rcpt", 0, 0, G_OPTION_ARG_STRING, &f.rcpt, "recipient glob", "PAT"},
+	    {"subject", 0, 0, G_OPTION_ARG_STRING, &f.subject, "subject glob", "PAT"},
+	    {"virus", 0, 0, G_OPTION_ARG_STRING, &f.virus, "virus name glob", "PAT"},
+	    {"state", 0, 0, G_OPTION_ARG_STRING, &state, "quarantined (default)|released|purged|any",
+	     "STATE"},
+	    {"limit", 0, 0, G_OPTION_ARG_INT, &l.limit, "at most N rows", "N"},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &l.json, "a JSON array", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	int rc = QC_EXIT_USAGE;
 
@@ -232,11 +233,16 @@ out:
 static int qc_exit_of(enum qc_result r)
 {
 	switch (r) {
-	case QC_OK: return QC_EXIT_OK;
-	case QC_NOTFOUND: return QC_EXIT_NOTFOUND;
-	case QC_BADID: return QC_EXIT_BADID;
-	case QC_STORE_ERROR: return QC_EXIT_STORE;
-	default: return QC_EXIT_FAIL;
+	case QC_OK:
+		return QC_EXIT_OK;
+	case QC_NOTFOUND:
+		return QC_EXIT_NOTFOUND;
+	case QC_BADID:
+		return QC_EXIT_BADID;
+	case QC_STORE_ERROR:
+		return QC_EXIT_STORE;
+	default:
+		return QC_EXIT_FAIL;
 	}
 }
 
@@ -303,7 +309,7 @@ static int qc_show_message(struct qc *qc, const struct store_msg *m, bool raw)
 	}
 	if (mismatch)
 		fprintf(stderr, "quarctl: %s: WARNING: SHA-256 mismatch, the file is not what was stored\n",
-			m->mail_id);
+		        m->mail_id);
 	if (raw) {
 		fwrite(data, 1, len, stdout);
 	} else {
@@ -319,10 +325,10 @@ int qc_cmd_show(struct qc *qc, int argc, char **argv)
 {
 	gboolean headers = FALSE, raw = FALSE, json = FALSE;
 	GOptionEntry entries[] = {
-		{"headers", 0, 0, G_OPTION_ARG_NONE, &headers, "also print the header block", NULL},
-		{"raw", 0, 0, G_OPTION_ARG_NONE, &raw, "print the stored message as it is", NULL},
-		{"json", 0, 0, G_OPTION_ARG_NONE, &json, "the row as a JSON object", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"headers", 0, 0, G_OPTION_ARG_NONE, &headers, "also print the header block", NULL},
+	    {"raw", 0, 0, G_OPTION_ARG_NONE, &raw, "print the stored message as it is", NULL},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "the row as a JSON object", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	struct store_msg *m = NULL;
 
@@ -354,10 +360,11 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv)
 	char **to = NULL;
 	gboolean dry = FALSE, force = FALSE;
 	GOptionEntry entries[] = {
-		{"to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &to, "release to this address instead (repeatable)", "ADDR"},
-		{"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "check and say what would be sent", NULL},
-		{"force", 0, 0, G_OPTION_ARG_NONE, &force, "release again what was released", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &to, "release to this address instead (repeatable)",
+	     "ADDR"},
+	    {"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "check and say what would be sent", NULL},
+	    {"force", 0, 0, G_OPTION_ARG_NONE, &force, "release again what was released", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	int rc = QC_EXIT_OK;
 
@@ -392,7 +399,7 @@ enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *acti
 	res = QC_REFUSED;
 	if (!m->quar_path || strcmp(m->quar_state, "purged") == 0 || strcmp(m->quar_state, "none") == 0) {
 		*msg = g_strdup_printf("%s: %s, nothing to purge", mail_id,
-				       m->quar_path ? m->quar_state : "no file kept");
+		                       m->quar_path ? m->quar_state : "no file kept");
 		goto out;
 	}
 	if (quar_remove(qc->quar_dir, m->quar_path, &err) < 0) {
@@ -406,7 +413,7 @@ enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *acti
 	}
 	if (qc_mark_state(qc, mail_id, "purged") < 0) {
 		*msg = g_strdup_printf("%s: file removed but state not stored: %s", mail_id,
-				       sqlite3_errmsg(store_db(qc->st)));
+		                       sqlite3_errmsg(store_db(qc->st)));
 		qc_event(qc, mail_id, action, m->quar_path, "file removed, state not stored");
 		res = QC_FAILED;
 		goto out;
@@ -449,8 +456,8 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv)
 {
 	gboolean yes = FALSE;
 	GOptionEntry entries[] = {
-		{"yes", 'y', 0, G_OPTION_ARG_NONE, &yes, "do not ask", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"yes", 'y', 0, G_OPTION_ARG_NONE, &yes, "do not ask", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	if (!qc_parse(entries, "ID... - remove quarantined mail (the verdict row stays)", &argc, &argv) ||
 	    argc < 2)
@@ -485,10 +492,10 @@ int qc_cmd_expire(struct qc *qc, int argc, char **argv)
 	char *older = NULL, *cat = NULL;
 	gboolean dry = FALSE;
 	GOptionEntry entries[] = {
-		{"older-than", 0, 0, G_OPTION_ARG_STRING, &older, "age (default [quarctl] expire_after)", "AGE"},
-		{"category", 0, 0, G_OPTION_ARG_STRING, &cat, "only this category", "CAT"},
-		{"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "list what would be purged", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"older-than", 0, 0, G_OPTION_ARG_STRING, &older, "age (default [quarctl] expire_after)", "AGE"},
+	    {"category", 0, 0, G_OPTION_ARG_STRING, &cat, "only this category", "CAT"},
+	    {"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "list what would be purged", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
 	int rc = QC_EXIT_USAGE;
@@ -505,8 +512,8 @@ int qc_cmd_expire(struct qc *qc, int argc, char **argv)
 	struct qc_collect c = {ids, cat && strcmp(cat, "archive") == 0};
 	for (int i = 0; i < 2; i++) {
 		struct store_filter f = {.category = c.archive_only ? NULL : cat,
-					 .until = (int64_t)time(NULL) - age,
-					 .quar_state = states[i]};
+		                         .until = (int64_t)time(NULL) - age,
+		                         .quar_state = states[i]};
 		if (store_list(qc->st, &f, qc_collect_id, &c) < 0) {
 			fprintf(stderr, "quarctl: expire: %s\n", store_error(qc->st));
 			rc = QC_EXIT_STORE;
@@ -535,10 +542,10 @@ int qc_stats(struct qc *qc, GArray *rows)
 	sqlite3_stmt *s;
 	int rc;
 	if (sqlite3_prepare_v2(store_db(qc->st),
-			       "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
-			       "WHERE quar_state IN ('quarantined', 'released', 'purged') "
-			       "GROUP BY category, quar_state ORDER BY category, quar_state",
-			       -1, &s, NULL) != SQLITE_OK)
+	                       "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
+	                       "WHERE quar_state IN ('quarantined', 'released', 'purged') "
+	                       "GROUP BY category, quar_state ORDER BY category, quar_state",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct qc_stat r;
@@ -556,8 +563,8 @@ int qc_cmd_stats(struct qc *qc, int argc, char **argv)
 {
 	gboolean json = FALSE;
 	GOptionEntry entries[] = {
-		{"json", 0, 0, G_OPTION_ARG_NONE, &json, "a JSON array", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "a JSON array", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	if (!qc_parse(entries, "- counts per category and state", &argc, &argv) || argc > 1)
 		return QC_EXIT_USAGE;
@@ -574,18 +581,20 @@ int qc_cmd_stats(struct qc *qc, int argc, char **argv)
 		total += r->count;
 		bytes += r->bytes;
 		if (json)
-			g_string_append_printf(out,
-					       "%s{\"category\":\"%s\",\"state\":\"%s\",\"count\":%" G_GINT64_FORMAT
-					       ",\"bytes\":%" G_GINT64_FORMAT "}",
-					       i ? "," : "", r->category, r->state, r->count, r->bytes);
+			g_string_append_printf(
+			    out,
+			    "%s{\"category\":\"%s\",\"state\":\"%s\",\"count\":%" G_GINT64_FORMAT
+			    ",\"bytes\":%" G_GINT64_FORMAT "}",
+			    i ? "," : "", r->category, r->state, r->count, r->bytes);
 		else
 			g_string_append_printf(out, "%s\t%s\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT "\n",
-					       r->category, r->state, r->count, r->bytes);
+			                       r->category, r->state, r->count, r->bytes);
 	}
 	if (json)
 		g_string_append(out, "]");
 	else
-		g_string_append_printf(out, "total\tall\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT, total, bytes);
+		g_string_append_printf(out, "total\tall\t%" G_GINT64_FORMAT "\t%" G_GINT64_FORMAT, total,
+		                       bytes);
 	printf("%s\n", out->str);
 	g_string_free(out, TRUE);
 	g_array_free(rows, TRUE);

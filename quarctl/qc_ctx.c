@@ -81,12 +81,23 @@ int64_t qc_parse_age(const char *s)
 		return -1;
 	gint64 n = g_ascii_strtoll(s, &end, 10);
 	switch (*end) {
-	case '\0': case 's': break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	case 'w': mult = 7 * 86400; break;
-	default: return -1;
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 7 * 86400;
+		break;
+	default:
+		return -1;
 	}
 	if (*end && end[1])
 		return -1;
@@ -159,7 +170,7 @@ int qc_mark_state(struct qc *qc, const char *mail_id, const char *state)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(store_db(qc->st), "UPDATE msgs SET quar_state = ?1 WHERE mail_id = ?2", -1, &s,
-			       NULL) != SQLITE_OK)
+	                       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(s, 1, state, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 2, mail_id, -1, SQLITE_TRANSIENT);
@@ -167,13 +178,13 @@ int qc_mark_state(struct qc *qc, const char *mail_id, const char *state)
 }
 
 int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
-			  const char *answer)
+                          const char *answer)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(store_db(qc->st),
-			       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
-			       "WHERE msg = ?3 AND addr = ?4",
-			       -1, &s, NULL) != SQLITE_OK)
+	                       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
+	                       "WHERE msg = ?3 AND addr = ?4",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(s, 1, when);
 	sqlite3_bind_text(s, 2, answer, -1, SQLITE_TRANSIENT);

@@ -52,7 +52,9 @@ static void qc_dev_fill(struct store_msg *m, const struct qc_dev_opts *o, GMimeM
 		char **ad = g_strsplit(o->rcpts[i], ":", 2);
 		m->rcpt[i].addr = g_strdup(ad[0]);
 		m->rcpt[i].destiny = g_strdup(ad[1] ? ad[1] : (archive ? "pass" : "discard"));
-		m->rcpt[i].smtp_answer = g_strdup(strcmp(m->rcpt[i].destiny, "pass") == 0 ? "250 2.0.0 Ok, passed" : "250 2.7.0 Ok, discarded");
+		m->rcpt[i].smtp_answer =
+		    g_strdup(strcmp(m->rcpt[i].destiny, "pass") == 0 ? "250 2.0.0 Ok, passed"
+		                                                     : "250 2.7.0 Ok, discarded");
 		g_strfreev(ad);
 	}
 }
@@ -61,7 +63,7 @@ static int qc_dev_store(struct qc *qc, struct store_msg *m, const char *data, si
 {
 	char *err = NULL, sha[65];
 	m->quar_path = quar_relpath(strcmp(m->category, "clean") == 0 ? "archive" : m->category,
-				    (time_t)m->time, m->mail_id, gz);
+	                            (time_t)m->time, m->mail_id, gz);
 	if (!m->quar_path) {
 		fprintf(stderr, "quarctl: dev-add: category %s has no quarantine\n", m->category);
 		return QC_EXIT_USAGE;
@@ -85,17 +87,17 @@ int qc_cmd_dev_add(struct qc *qc, int argc, char **argv)
 {
 	struct qc_dev_opts o = {0};
 	GOptionEntry entries[] = {
-		{"category", 0, 0, G_OPTION_ARG_STRING, &o.category, "virus|banned|spam|badh|archive", "CAT"},
-		{"time", 0, 0, G_OPTION_ARG_STRING, &o.when, "UTC date or age (default now)", "WHEN"},
-		{"sender", 0, 0, G_OPTION_ARG_STRING, &o.sender, "envelope sender", "ADDR"},
-		{"rcpt", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rcpts, "recipient[:destiny]", "ADDR"},
-		{"subject", 0, 0, G_OPTION_ARG_STRING, &o.subject, "subject (default from the message)", "S"},
-		{"virus", 0, 0, G_OPTION_ARG_STRING, &o.virus, "virus names", "V"},
-		{"banned", 0, 0, G_OPTION_ARG_STRING, &o.banned, "banned names", "B"},
-		{"score", 0, 0, G_OPTION_ARG_STRING, &o.score, "spam score", "X"},
-		{"file", 0, 0, G_OPTION_ARG_FILENAME, &o.file, "the message", "FILE"},
-		{"gz", 0, 0, G_OPTION_ARG_NONE, &o.gz, "store gzipped", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"category", 0, 0, G_OPTION_ARG_STRING, &o.category, "virus|banned|spam|badh|archive", "CAT"},
+	    {"time", 0, 0, G_OPTION_ARG_STRING, &o.when, "UTC date or age (default now)", "WHEN"},
+	    {"sender", 0, 0, G_OPTION_ARG_STRING, &o.sender, "envelope sender", "ADDR"},
+	    {"rcpt", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rcpts, "recipient[:destiny]", "ADDR"},
+	    {"subject", 0, 0, G_OPTION_ARG_STRING, &o.subject, "subject (default from the message)", "S"},
+	    {"virus", 0, 0, G_OPTION_ARG_STRING, &o.virus, "virus names", "V"},
+	    {"banned", 0, 0, G_OPTION_ARG_STRING, &o.banned, "banned names", "B"},
+	    {"score", 0, 0, G_OPTION_ARG_STRING, &o.score, "spam score", "X"},
+	    {"file", 0, 0, G_OPTION_ARG_FILENAME, &o.file, "the message", "FILE"},
+	    {"gz", 0, 0, G_OPTION_ARG_NONE, &o.gz, "store gzipped", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	GOptionContext *ctx = g_option_context_new("- add a quarantined message (tests)");
 	struct store_msg *m = g_new0(struct store_msg, 1);

@@ -21,7 +21,7 @@
 #include <string.h>
 
 int qc_msg_load(struct qc *qc, const struct store_msg *m, void **data, size_t *len, bool *mismatch,
-		char **err)
+                char **err)
 {
 	*mismatch = false;
 	if (!m->quar_path) {
@@ -61,7 +61,8 @@ char *qc_msg_headers(const void *data, size_t len)
 	const char *p = data;
 	size_t hlen = len;
 	for (size_t i = 0; i + 1 < len; i++) {
-		if (p[i] == '\n' && (p[i + 1] == '\n' || (p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n'))) {
+		if (p[i] == '\n' &&
+		    (p[i + 1] == '\n' || (p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n'))) {
 			hlen = i + 1;
 			break;
 		}

@@ -90,19 +90,18 @@ static const char *qc_msgsrc_cb(void **ctx, int *len, void *arg)
 static char *qc_status_text(const smtp_status_t *s)
 {
 	char *t = s && s->enh_class ? g_strdup_printf("%d %d.%d.%d %s", s->code, s->enh_class, s->enh_subject,
-						      s->enh_detail, s->text ? s->text : "")
-				    : g_strdup_printf("%d %s", s ? s->code : 0, s && s->text ? s->text : "");
+	                                              s->enh_detail, s->text ? s->text : "")
+	                            : g_strdup_printf("%d %s", s ? s->code : 0, s && s->text ? s->text : "");
 	g_strchomp(t);
 	char *p = log_printable(t, 400);
 	g_free(t);
 	return p;
 }
 
-
 struct qc_send {
 	smtp_session_t session;
 	smtp_message_t message;
-	GPtrArray *rcpts;  /* smtp_recipient_t, parallel to the addresses */
+	GPtrArray *rcpts; /* smtp_recipient_t, parallel to the addresses */
 };
 
 static char *qc_smtp_error(struct qc *qc, const char *what)
@@ -138,7 +137,7 @@ static char *qc_send_failure(struct qc *qc, struct qc_send *s)
 /* Returns 0 when the server accepted the data; *answer is the server's
  * words (data answer, or the first failing step). */
 static int qc_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, const GString *body,
-		   GPtrArray *accepted, char **answer)
+                   GPtrArray *accepted, char **answer)
 {
 	struct qc_msgsrc src = {body, false};
 	struct qc_send s = {smtp_create_session(), NULL, g_ptr_array_new()};
@@ -250,14 +249,15 @@ static char *qc_join(GPtrArray *a)
 }
 
 static enum qc_result qc_release_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs,
-				      const GString *body, char **msg)
+                                      const GString *body, char **msg)
 {
 	GPtrArray *accepted = g_ptr_array_new_with_free_func(g_free);
 	char *answer = NULL, *to = qc_join(addrs);
 	enum qc_result res = QC_FAILED;
 
 	if (qc_send(qc, m, addrs, body, accepted, &answer) < 0 || accepted->len == 0) {
-		*msg = g_strdup_printf("%s: release to %s FAILED: %s (nothing marked)", m->mail_id, to, answer);
+		*msg =
+		    g_strdup_printf("%s: release to %s FAILED: %s (nothing marked)", m->mail_id, to, answer);
 		qc_event(qc, m->mail_id, "release", to, answer);
 		goto out;
 	}
@@ -312,9 +312,9 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	}
 	if (qc_msg_load(qc, m, &data, &len, &mismatch, &err) < 0 || mismatch) {
 		char *why = mismatch ? g_strdup_printf("SHA-256 mismatch: the quarantine file of %s is not "
-						      "the file that was stored; release refused",
-						      mail_id)
-				     : g_strdup_printf("%s: %s", mail_id, err);
+		                                       "the file that was stored; release refused",
+		                                       mail_id)
+		                     : g_strdup_printf("%s: %s", mail_id, err);
 		qc_event(qc, mail_id, "release", "", why);
 		*msg = why;
 		res = QC_REFUSED;
@@ -323,7 +323,7 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	char *to = qc_join(addrs);
 	if (o->dry_run) {
 		*msg = g_strdup_printf("%s: would release %zu bytes from <%s> to %s via %s", mail_id, len,
-				       m->sender, to, qc->forward);
+		                       m->sender, to, qc->forward);
 		g_free(to);
 		res = QC_OK;
 		goto out;

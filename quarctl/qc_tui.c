@@ -93,15 +93,17 @@ static void qc_tui_filter(const struct qc_tui *t, const struct qc_tui_search *s,
  * Category and state are plain equalities when set (one constant statement
  * per combination), so that the covering index (quar_state, category, ...)
  * answers the common case without reading table rows. */
-#define QC_COUNT_SEARCH                                                                                  \
-	"(?3 IS NULL OR lower(sender) GLOB lower(?3)) AND "                                              \
-	"(?4 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB lower(?4))) " \
-	"AND (?5 IS NULL OR lower(subject) GLOB lower(?5)) AND (?6 IS NULL OR lower(virus_names) GLOB lower(?6))"
+#define QC_COUNT_SEARCH                                                                                      \
+	"(?3 IS NULL OR lower(sender) GLOB lower(?3)) AND "                                                  \
+	"(?4 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB "          \
+	"lower(?4))) "                                                                                       \
+	"AND (?5 IS NULL OR lower(subject) GLOB lower(?5)) AND (?6 IS NULL OR lower(virus_names) GLOB "      \
+	"lower(?6))"
 static const char *const qc_count_sql[4] = {
-	"SELECT count(*) FROM msgs m WHERE " QC_COUNT_SEARCH,
-	"SELECT count(*) FROM msgs m WHERE category = ?1 AND " QC_COUNT_SEARCH,
-	"SELECT count(*) FROM msgs m WHERE quar_state = ?2 AND " QC_COUNT_SEARCH,
-	"SELECT count(*) FROM msgs m WHERE category = ?1 AND quar_state = ?2 AND " QC_COUNT_SEARCH,
+    "SELECT count(*) FROM msgs m WHERE " QC_COUNT_SEARCH,
+    "SELECT count(*) FROM msgs m WHERE category = ?1 AND " QC_COUNT_SEARCH,
+    "SELECT count(*) FROM msgs m WHERE quar_state = ?2 AND " QC_COUNT_SEARCH,
+    "SELECT count(*) FROM msgs m WHERE category = ?1 AND quar_state = ?2 AND " QC_COUNT_SEARCH,
 };
 
 static int64_t qc_tui_count(struct qc_tui *t, const struct store_filter *f)
@@ -134,7 +136,8 @@ static int qc_tui_add_row(const struct store_msg *m, void *arg)
 	if (!gmtime_r(&tt, &tm) || !strftime(when, sizeof(when), "%m-%d %H:%M", &tm))
 		g_strlcpy(when, "?", sizeof(when));
 	r->when = g_strdup(when);
-	r->cat = g_strdup(m->quar_path && g_str_has_prefix(m->quar_path, "archive/") ? "archive" : m->category);
+	r->cat =
+	    g_strdup(m->quar_path && g_str_has_prefix(m->quar_path, "archive/") ? "archive" : m->category);
 	r->state = g_strdup(m->quar_state);
 	r->sender = log_printable(*m->sender ? m->sender : "<>", 200);
 	r->rcpts = log_printable(rc, 200);
@@ -249,8 +252,8 @@ static void qc_tui_draw_row(struct qc_tui *t, int y, const struct qc_row *r, boo
 	struct qc_cols c = qc_tui_cols();
 	bool mark = g_hash_table_contains(t->marked, r->mail_id);
 	char flag[2] = {(char)g_ascii_toupper(r->state[0]), '\0'};
-	const char *v[QC_NCOLS] = {mark ? "*" : " ", r->when, r->cat, c.short_state ? flag : r->state,
-				   r->sender, r->rcpts, r->detail, r->subject};
+	const char *v[QC_NCOLS] = {mark ? "*" : " ", r->when,  r->cat,    c.short_state ? flag : r->state,
+	                           r->sender,        r->rcpts, r->detail, r->subject};
 
 	attrset(COLOR_PAIR(qc_tui_pair(r->cat)) | (cur ? A_REVERSE : 0) | (mark ? A_BOLD : 0));
 	qc_tui_put(y, 0, "", COLS); /* the whole line in the row's colours */
@@ -263,14 +266,14 @@ static void qc_tui_draw_bar(struct qc_tui *t)
 {
 	GString *s = g_string_new(NULL);
 	g_string_append_printf(s, " %s/%s", qc_tui_cats[t->cat] ? qc_tui_cats[t->cat] : "all",
-			       qc_tui_states[t->state] ? qc_tui_states[t->state] : "any");
+	                       qc_tui_states[t->state] ? qc_tui_states[t->state] : "any");
 	if (t->search) {
 		char *p = log_printable(t->search, 30);
 		g_string_append_printf(s, " /%s", p);
 		g_free(p);
 	}
-	g_string_append_printf(s, "  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " |", t->total ? t->cursor + 1 : 0,
-			       t->total);
+	g_string_append_printf(s, "  %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT " |",
+	                       t->total ? t->cursor + 1 : 0, t->total);
 	const char *cats[] = {"virus", "banned", "spam", "badh"};
 	for (int i = 0; i < 4; i++) {
 		int64_t n = 0;
@@ -292,8 +295,8 @@ static void qc_tui_draw_bar(struct qc_tui *t)
 
 static void qc_tui_draw(struct qc_tui *t)
 {
-	static const char *const titles[QC_NCOLS] = {"", "TIME (UTC)", "CAT", "STATE", "SENDER",
-						     "RECIPIENTS", "DETAIL", "SUBJECT"};
+	static const char *const titles[QC_NCOLS] = {"",       "TIME (UTC)", "CAT",    "STATE",
+	                                             "SENDER", "RECIPIENTS", "DETAIL", "SUBJECT"};
 	struct qc_cols c = qc_tui_cols();
 	int h = qc_tui_list_h();
 
@@ -331,7 +334,8 @@ static void qc_tui_on_ids(struct qc_tui *t, bool marked, void (*fn)(struct qc_tu
 		g_ptr_array_add(ids, g_strdup(qc_tui_current(t)->mail_id));
 	}
 	if (ids->len == 0) {
-		g_strlcpy(t->status, marked ? "nothing marked (Space marks)" : "no message", sizeof(t->status));
+		g_strlcpy(t->status, marked ? "nothing marked (Space marks)" : "no message",
+		          sizeof(t->status));
 	} else {
 		fn(t, (char **)ids->pdata, ids->len);
 		if (marked)
@@ -396,31 +400,71 @@ static bool qc_tui_handle(struct qc_tui *t, int k)
 	const struct qc_row *r = qc_tui_current(t);
 
 	switch (k) {
-	case 'q': return false;
-	case 'j': case QC_KEY(KEY_DOWN): qc_tui_move(t, t->cursor + 1); break;
-	case 'k': case QC_KEY(KEY_UP): qc_tui_move(t, t->cursor - 1); break;
-	case QC_KEY(KEY_NPAGE): qc_tui_move(t, t->cursor + h); break;
-	case QC_KEY(KEY_PPAGE): qc_tui_move(t, t->cursor - h); break;
-	case QC_KEY(KEY_HOME): case 'g': qc_tui_move(t, 0); break;
-	case QC_KEY(KEY_END): case 'G': qc_tui_move(t, t->total - 1); break;
-	case 'f': qc_tui_cycle_filter(t, true); break;
-	case 's': qc_tui_cycle_filter(t, false); break;
-	case '/': qc_tui_search(t); break;
-	case ' ': qc_tui_toggle_mark(t); break;
-	case '?': qc_tui_show_help(); break;
-	case 'r': qc_tui_on_ids(t, false, qc_tui_release); break;
-	case 'p': qc_tui_on_ids(t, false, qc_tui_purge); break;
-	case 'R': qc_tui_on_ids(t, true, qc_tui_release); break;
-	case 'P': qc_tui_on_ids(t, true, qc_tui_purge); break;
-	case '\n': case '\r': case QC_KEY(KEY_ENTER):
+	case 'q':
+		return false;
+	case 'j':
+	case QC_KEY(KEY_DOWN):
+		qc_tui_move(t, t->cursor + 1);
+		break;
+	case 'k':
+	case QC_KEY(KEY_UP):
+		qc_tui_move(t, t->cursor - 1);
+		break;
+	case QC_KEY(KEY_NPAGE):
+		qc_tui_move(t, t->cursor + h);
+		break;
+	case QC_KEY(KEY_PPAGE):
+		qc_tui_move(t, t->cursor - h);
+		break;
+	case QC_KEY(KEY_HOME):
+	case 'g':
+		qc_tui_move(t, 0);
+		break;
+	case QC_KEY(KEY_END):
+	case 'G':
+		qc_tui_move(t, t->total - 1);
+		break;
+	case 'f':
+		qc_tui_cycle_filter(t, true);
+		break;
+	case 's':
+		qc_tui_cycle_filter(t, false);
+		break;
+	case '/':
+		qc_tui_search(t);
+		break;
+	case ' ':
+		qc_tui_toggle_mark(t);
+		break;
+	case '?':
+		qc_tui_show_help();
+		break;
+	case 'r':
+		qc_tui_on_ids(t, false, qc_tui_release);
+		break;
+	case 'p':
+		qc_tui_on_ids(t, false, qc_tui_purge);
+		break;
+	case 'R':
+		qc_tui_on_ids(t, true, qc_tui_release);
+		break;
+	case 'P':
+		qc_tui_on_ids(t, true, qc_tui_purge);
+		break;
+	case '\n':
+	case '\r':
+	case QC_KEY(KEY_ENTER):
 		if (r) {
 			char id[13];
 			g_strlcpy(id, r->mail_id, sizeof(id));
 			qc_tui_detail(t, id);
 		}
 		break;
-	case QC_KEY(KEY_RESIZE): qc_tui_load(t); break;
-	default: break;
+	case QC_KEY(KEY_RESIZE):
+		qc_tui_load(t);
+		break;
+	default:
+		break;
 	}
 	return true;
 }
@@ -443,10 +487,10 @@ int qc_tui_run(struct qc *qc, bool bench_first_screen)
 {
 	gint64 t0 = g_get_monotonic_time();
 	struct qc_tui t = {
-		.qc = qc,
-		.rows = g_ptr_array_new_with_free_func(qc_row_free),
-		.marked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
-		.stats = g_array_new(FALSE, FALSE, sizeof(struct qc_stat)),
+	    .qc = qc,
+	    .rows = g_ptr_array_new_with_free_func(qc_row_free),
+	    .marked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+	    .stats = g_array_new(FALSE, FALSE, sizeof(struct qc_stat)),
 	};
 
 	initscr();
@@ -463,8 +507,8 @@ int qc_tui_run(struct qc *qc, bool bench_first_screen)
 	if (bench_first_screen) {
 		gint64 ms = (g_get_monotonic_time() - t0) / 1000;
 		endwin();
-		fprintf(stderr, "first screen: %" G_GINT64_FORMAT " ms (%" G_GINT64_FORMAT " rows match)\n", ms,
-			t.total);
+		fprintf(stderr, "first screen: %" G_GINT64_FORMAT " ms (%" G_GINT64_FORMAT " rows match)\n",
+		        ms, t.total);
 		goto out;
 	}
 	for (;;) {

@@ -26,14 +26,14 @@ struct qc_row { /* display copy of a verdict row: every string printable */
  * top <= cursor < top + list height. */
 struct qc_tui {
 	struct qc *qc;
-	int cat, state;        /* indexes into qc_tui_cats / qc_tui_states */
-	char *search;          /* as typed, or NULL */
-	int64_t total;         /* rows matching the filter */
-	int64_t cursor, top;   /* absolute positions */
-	GPtrArray *rows;       /* struct qc_row *, rows top.. */
-	GHashTable *marked;    /* mail id -> 1 */
-	GArray *stats;         /* struct qc_stat */
-	char status[512];      /* last message to the operator */
+	int cat, state;      /* indexes into qc_tui_cats / qc_tui_states */
+	char *search;        /* as typed, or NULL */
+	int64_t total;       /* rows matching the filter */
+	int64_t cursor, top; /* absolute positions */
+	GPtrArray *rows;     /* struct qc_row *, rows top.. */
+	GHashTable *marked;  /* mail id -> 1 */
+	GArray *stats;       /* struct qc_stat */
+	char status[512];    /* last message to the operator */
 	gint64 last_poll;
 };
 
@@ -42,7 +42,7 @@ void qc_tui_load(struct qc_tui *t);
 void qc_tui_put(int y, int x, const char *s, int width);
 int qc_tui_key(void);
 char *qc_tui_prompt(const char *question); /* NULL when cancelled */
-int qc_tui_ask(const char *question);       /* one key */
+int qc_tui_ask(const char *question);      /* one key */
 void qc_tui_release(struct qc_tui *t, char **ids, guint n);
 void qc_tui_purge(struct qc_tui *t, char **ids, guint n);
 void qc_tui_detail(struct qc_tui *t, const char *id);

@@ -83,7 +83,7 @@ static bool qc_tui_was_released(struct qc_tui *t, const char *id)
 void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 {
 	char *q = n == 1 ? g_strdup_printf("Release %s? y)es  n)o  o)ther address ", ids[0])
-			 : g_strdup_printf("Release %u marked messages? y)es  n)o  o)ther address ", n);
+	                 : g_strdup_printf("Release %u marked messages? y)es  n)o  o)ther address ", n);
 	int k = qc_tui_ask(q);
 	g_free(q);
 	char *to[2] = {NULL, NULL};
@@ -125,7 +125,7 @@ void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 void qc_tui_purge(struct qc_tui *t, char **ids, guint n)
 {
 	char *q = n == 1 ? g_strdup_printf("Purge %s? The file is removed. y/N ", ids[0])
-			 : g_strdup_printf("Purge %u marked messages? y/N ", n);
+	                 : g_strdup_printf("Purge %u marked messages? y/N ", n);
 	int k = qc_tui_ask(q);
 	g_free(q);
 	if (k != 'y' && k != 'Y') {
@@ -142,6 +142,7 @@ void qc_tui_purge(struct qc_tui *t, char **ids, guint n)
 	if (n == 1)
 		g_strlcpy(t->status, last, sizeof(t->status));
 	else
-		g_snprintf(t->status, sizeof(t->status), "%u of %u purged; last: %s", ok, n, last ? last : "");
+		g_snprintf(t->status, sizeof(t->status), "%u of %u purged; last: %s", ok, n,
+		           last ? last : "");
 	g_free(last);
 }

@@ -16,22 +16,22 @@
 #include <string.h>
 
 static const char *const qc_tui_help[] = {
-	"quarctl - keys",
-	"",
-	"  Up/Down j/k     move            PgUp/PgDn   page",
-	"  Home/End        first/last      Enter       detail view",
-	"  /               search: text matches the subject; prefixes",
-	"                  from: to: virus: search those; empty clears",
-	"  f               cycle category filter (all virus banned spam badh)",
-	"  s               cycle state filter (quarantined released purged any)",
-	"  r               release (confirm; o = to another address)",
-	"  p               purge (confirm)",
-	"  Space           mark/unmark      R / P     release / purge all marked",
-	"  ?               this help        q         quit (back, in a view)",
-	"  S column: Q quarantined, R released, P purged",
-	"",
-	"The list refreshes every 2 seconds. Press any key.",
-	NULL,
+    "quarctl - keys",
+    "",
+    "  Up/Down j/k     move            PgUp/PgDn   page",
+    "  Home/End        first/last      Enter       detail view",
+    "  /               search: text matches the subject; prefixes",
+    "                  from: to: virus: search those; empty clears",
+    "  f               cycle category filter (all virus banned spam badh)",
+    "  s               cycle state filter (quarantined released purged any)",
+    "  r               release (confirm; o = to another address)",
+    "  p               purge (confirm)",
+    "  Space           mark/unmark      R / P     release / purge all marked",
+    "  ?               this help        q         quit (back, in a view)",
+    "  S column: Q quarantined, R released, P purged",
+    "",
+    "The list refreshes every 2 seconds. Press any key.",
+    NULL,
 };
 
 /* ---- detail view ---- */
@@ -71,8 +71,9 @@ static void qc_tui_detail_verdict(GPtrArray *lines, const struct store_msg *m)
 	qc_tui_lines_add(lines, "Quarantine:", m->quar_path);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct store_rcpt *r = &m->rcpt[i];
-		char *s = g_strdup_printf("%s (%s)%s%s", r->addr, r->destiny, r->released_at ? " released: " : "",
-					  r->released_at ? r->release_answer : "");
+		char *s =
+		    g_strdup_printf("%s (%s)%s%s", r->addr, r->destiny, r->released_at ? " released: " : "",
+		                    r->released_at ? r->release_answer : "");
 		qc_tui_lines_add(lines, "Recipient:", s);
 		g_free(s);
 	}
@@ -97,7 +98,8 @@ static GPtrArray *qc_tui_detail_lines(struct qc_tui *t, const char *id)
 		qc_tui_lines_add(lines, "File:", err);
 	} else {
 		if (mismatch)
-			g_ptr_array_add(lines, g_strdup("WARNING: SHA-256 mismatch: the file is not what was stored"));
+			g_ptr_array_add(
+			    lines, g_strdup("WARNING: SHA-256 mismatch: the file is not what was stored"));
 		g_ptr_array_add(lines, g_strdup(""));
 		g_ptr_array_add(lines, g_strdup("---- headers ----"));
 		char *h = qc_msg_headers(data, len);
@@ -153,7 +155,7 @@ void qc_tui_detail(struct qc_tui *t, const char *id)
 		       : k == QC_KEY(KEY_PPAGE)             ? -page
 		       : k == QC_KEY(KEY_HOME)              ? -top
 		       : k == QC_KEY(KEY_END)               ? maxtop
-							    : 0;
+		                                            : 0;
 	}
 	g_ptr_array_free(lines, TRUE);
 	qc_tui_load(t);
@@ -162,7 +164,7 @@ void qc_tui_detail(struct qc_tui *t, const char *id)
 void qc_tui_show_help(void)
 {
 	erase();
-	for (int i = 0; qc_tui_help[i] && i < LINES; i++)
+	for (int i = 0; i < LINES && qc_tui_help[i]; i++)
 		qc_tui_put(i, 0, qc_tui_help[i], COLS);
 	refresh();
 	timeout(-1);

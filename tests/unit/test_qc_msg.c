@@ -18,22 +18,22 @@
 #include <string.h>
 
 static const char tm_mime[] =
-	"From: a@example.org\r\n"
-	"Subject: =?UTF-8?Q?caf=C3=A9?= \x1b]0;pwned\x07\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
-	"\r\n"
-	"--b1\r\n"
-	"Content-Type: application/octet-stream\r\n"
-	"Content-Disposition: attachment; filename=\"x.bin\"\r\n"
-	"\r\n"
-	"not text\r\n"
-	"--b1\r\n"
-	"Content-Type: text/plain; charset=iso-8859-1\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"R3L832UgYXVzIEv2bG4KG1szMW1yb3QK\r\n" /* "Grüße aus Köln\n\x1b[31mrot\n" in latin-1 */
-	"--b1--\r\n";
+    "From: a@example.org\r\n"
+    "Subject: =?UTF-8?Q?caf=C3=A9?= \x1b]0;pwned\x07\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+    "\r\n"
+    "--b1\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"x.bin\"\r\n"
+    "\r\n"
+    "not text\r\n"
+    "--b1\r\n"
+    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "R3L832UgYXVzIEv2bG4KG1szMW1yb3QK\r\n" /* "Grüße aus Köln\n\x1b[31mrot\n" in latin-1 */
+    "--b1--\r\n";
 
 static bool tm_has_control(const char *s)
 {
@@ -106,11 +106,11 @@ static void test_parse_age(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_preview_decodes_first_text_part),
-		cmocka_unit_test(test_headers_are_printable),
-		cmocka_unit_test(test_json_escapes),
-		cmocka_unit_test(test_lookup_refuses_bad_id_first),
-		cmocka_unit_test(test_parse_age),
+	    cmocka_unit_test(test_preview_decodes_first_text_part),
+	    cmocka_unit_test(test_headers_are_printable),
+	    cmocka_unit_test(test_json_escapes),
+	    cmocka_unit_test(test_lookup_refuses_bad_id_first),
+	    cmocka_unit_test(test_parse_age),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
