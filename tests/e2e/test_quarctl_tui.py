@@ -52,6 +52,12 @@ class Tmux:
     def wait_text(self, text, timeout=15):
         return self.wait(lambda s: text in s, repr(text), timeout)
 
+    def wait_all(self, present, absent=(), timeout=15):
+        """Wait for one screen that has every text of present and none of absent
+        (one condition, so a half-drawn screen cannot pass or fail it)."""
+        return self.wait(lambda s: all(t in s for t in present) and not any(t in s for t in absent),
+                         "%r and not %r" % (present, absent), timeout)
+
     def title(self):
         return self.t("display-message", "-p", "-t", "qc", "#{pane_title}").stdout.strip()
 
@@ -83,9 +89,8 @@ def tui(workdir, postfix_factory):
 def test_tui_filter_detail_release_purge(tui):
     pf, qs, ids, tm = tui
     # the escape sequence is shown as text, never sent to the terminal
-    scr = tm.wait_text("?]0;pwned?")
+    tm.wait_all(("?]0;pwned?", "TUI banned", "all/quarantined", "virus 2 banned 1 spam 1"))
     assert "pwned" not in tm.title()
-    assert "TUI banned" in scr and "all/quarantined" in scr and "virus 2 banned 1 spam 1" in scr
 
     # new quarantined mail appears without a restart (poll every 2 s)
     qs.add("spam", ghtest.make_message(subject="fresh arrival"), score="11")
@@ -93,16 +98,13 @@ def test_tui_filter_detail_release_purge(tui):
 
     # f: all -> virus
     tm.keys("f")
-    scr = tm.wait_text("virus/quarantined")
-    assert "TUI virus one" in scr and "TUI virus two" in scr
-    assert "pwned" not in scr and "TUI banned" not in scr and "fresh arrival" not in scr
+    tm.wait_all(("virus/quarantined", "TUI virus one", "TUI virus two"),
+                absent=("pwned", "TUI banned", "fresh arrival"))
 
     # Enter: detail of the newest virus
     tm.keys("Enter")
-    scr = tm.wait_text("---- headers ----")
-    assert "Mail-ID:     %s" % ids["v1"] in scr
-    assert "Verdict:     Eicar-Test-Signature" in scr
-    assert "Subject: TUI virus one" in scr and "tui body one" in scr
+    tm.wait_all(("---- headers ----", "Mail-ID:     %s" % ids["v1"], "Verdict:     Eicar-Test-Signature",
+                 "Subject: TUI virus one", "tui body one"))
 
     # r, y: release it
     tm.keys("r")
@@ -119,6 +121,16 @@ def test_tui_filter_detail_release_purge(tui):
     tm.wait_text("Purge %s?" % ids["v2"])
     tm.keys("y")
     tm.wait_text("%s: purged" % ids["v2"])
+
+    # s: the released view; releasing v1 again asks, and "n" sends nothing
+    tm.keys("s")
+    tm.wait_all(("virus/released", "TUI virus one"))
+    tm.keys("r")
+    tm.wait_text("Release %s?" % ids["v1"])
+    tm.keys("y")
+    tm.wait_text("%s was released already. Release again? y/N" % ids["v1"])
+    tm.keys("n")
+    tm.wait_text("nothing released")
     tm.keys("q")
     ghtest.wait_for(tm.dead, timeout=10, what="quarctl to quit")
 
@@ -146,13 +158,12 @@ def test_tui_marks_search_resize_and_help(tui):
     tm.keys("/")
     tm.wait_text("Search")
     tm.keys("virus t", "Enter")
-    scr = tm.wait_text("TUI virus two")
-    assert "TUI virus one" not in scr and "TUI banned" not in scr
+    tm.wait_all(("all/quarantined /virus t  1/1", "TUI virus two"), absent=("TUI virus one", "TUI banned"))
     # clear the search, mark the two viruses (rows 2 and 3: newest first after the spam)
     tm.keys("/")
     tm.wait_text("Search")
     tm.keys("Enter")
-    tm.wait_text("TUI banned")
+    tm.wait(lambda s: "/virus t" not in s and "TUI banned" in s, "the list without the search")
     tm.keys("f")
     tm.wait_text("virus/quarantined")
     tm.keys("Space", "Space")
