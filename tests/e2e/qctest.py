@@ -3,6 +3,7 @@
 QStore(dir) writes a scand.conf ([scand] database, quarantine_dir, forward)
 and adds messages with `quarctl dev-add`, which calls quar_write() and
 store_put() — the same two calls scand makes — on a real SQLite file.
+QStore(dir, scand=sc) uses the store and quarantine a running scand writes.
 """
 
 import json
@@ -16,9 +17,14 @@ QUARCTL = os.path.join(ghtest.BIN, "quarctl")
 
 
 class QStore:
-    def __init__(self, base, forward_port=None):
+    def __init__(self, base, forward_port=None, scand=None):
+        """A new store under base, or (scand=ghtest.Scand) the one that scand
+        writes, read through scand's own configuration file."""
         self.dir = os.path.abspath(base)
         os.makedirs(self.dir, exist_ok=True)
+        if scand:
+            self.db, self.quarantine, self.conf = scand.db, scand.quarantine, scand.conf_path
+            return
         self.db = os.path.join(self.dir, "gatehouse.db")
         self.quarantine = os.path.join(self.dir, "quarantine")
         self.conf = os.path.join(self.dir, "scand.conf")
