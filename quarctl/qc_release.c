@@ -302,7 +302,8 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 		goto out;
 	addrs = qc_release_addrs(m, o);
 	if (addrs->len == 0) {
-		*msg = g_strdup_printf("%s: every recipient has it already (use --to or --force)", mail_id);
+		*msg = g_strdup_printf("%s: every recipient has it already (use --to%s)", mail_id,
+				       o->force ? "" : " or --force");
 		res = QC_REFUSED;
 		goto out;
 	}
