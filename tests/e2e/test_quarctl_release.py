@@ -98,3 +98,18 @@ def test_release_with_reinjection_down_marks_nothing(setup):
     qs.run("release", mid, check=True)
     pf.wait_delivered(1)
     assert qs.row(mid)["state"] == "released"
+
+
+def test_release_refused_at_data_marks_nothing(setup):
+    """Recipients accepted (250) but the data refused: still nothing marked.
+    (With CHUNKING, libesmtp reports the server's reply to the last BDAT.)"""
+    pf, qs, mid = setup
+    pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_data_restrictions=defer" % pf.reinject_port)
+    pf.stop()
+    pf.start()
+    r = qs.run("release", mid)
+    assert r.returncode == 1 and b"FAILED: " in r.stderr and b"nothing marked" in r.stderr
+    assert re.search(rb"FAILED: [45]\d\d ", r.stderr)
+    row = qs.row(mid)
+    assert row["state"] == "quarantined" and all(x["released_at"] == 0 for x in row["rcpts"])
+    assert pf.delivered() == []
