@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -140,3 +141,27 @@ def test_scand_refuses_root_without_allow_root(workdir, scand_factory):
     sd.start(wait=False)
     assert sd.proc.wait(timeout=60) != 0
     assert "refusing to run as root" in sd.log()
+
+
+def test_quarctl_releases_from_the_jail(jailed):
+    """quarctl, outside the jail, finds what jailed scand quarantined under
+    the same configured paths and releases it."""
+    pf, sd, jail = jailed["pf"], jailed["sd"], jailed["jail"]
+    banned = corpus()[5]  # "banned exe": quarantined, not delivered
+    assert banned[0] == "banned exe"
+    raw = banned[1]
+    pf.send("alice@example.org", ["bob@example.com"], raw)
+    db = jail + "/db/gatehouse.db"
+    m = ghtest.wait_for(lambda: rows(db, message_id(raw))[0], timeout=30, what="the verdict row")
+    qpath = m[0][2]
+    assert qpath and os.path.isfile(os.path.join(jail, "quarantine", qpath))
+    listed = ghtest.run([os.path.join(ghtest.BIN, "quarctl"), "-c", sd.conf_path, "list"]).stdout
+    con = sqlite3.connect(db)
+    mail_id = con.execute("SELECT mail_id FROM msgs WHERE message_id = ?", (message_id(raw),)).fetchone()[0]
+    con.close()
+    assert qpath.endswith(mail_id)
+    assert mail_id in listed, listed
+    r = ghtest.run([os.path.join(ghtest.BIN, "quarctl"), "-c", sd.conf_path, "release", mail_id], check=False)
+    assert r.returncode == 0, r.stdout
+    files = pf.wait_delivered(1)
+    assert message_id(raw) == message_id(open(files[0], "rb").read())
