@@ -49,6 +49,7 @@ def test_make_demo_reaches_quarctl_and_cleans_up():
         text = ghtest.wait_for(lambda: (lambda t: t if "? help" in t else None)(pane(name)), timeout=600, step=0.5,
                                what="the quarctl screen (pane:\n%s)" % pane(name, history=True)[-3000:])
         assert "TIME (UTC)" in text
+        assert "virus 1 banned 1 spam 1" in text, text  # quarctl shows the three it stopped
         before = pane(name, saved=True)
         m = re.search(r"scand: pid (\d+), log (/tmp/gh-demo-[^/]+)/", before)
         assert m, before[-3000:]
@@ -66,6 +67,8 @@ def test_make_demo_reaches_quarctl_and_cleans_up():
                 if l.split() and l.split()[0] in ("clean", "EICAR", "banned", "GTUBE")}
         assert set(rows) == {"clean", "EICAR", "banned", "GTUBE"}, out[-3000:]
         assert rows["clean"][2:5] == ["CLEAN", "none", "yes"], rows["clean"]
+        for label, cat in (("EICAR", "VIRUS"), ("banned", "BANNED"), ("GTUBE", "SPAM")):
+            assert rows[label][2:5] == [cat, "quarantined", "no"], rows[label]
         assert "stopped spamd, Postfix and scand" in out
         # nothing left behind
         time.sleep(0.5)
