@@ -25,7 +25,8 @@
 
 static int gen_line(struct store *st, char *line, int lineno)
 {
-	char **f = g_strsplit(g_strchomp(line), "\t", -1);
+	line[strcspn(line, "\r\n")] = '\0'; /* not g_strchomp: empty last fields end in a tab */
+	char **f = g_strsplit(line, "\t", -1);
 	struct store_msg m = {0};
 	int rc = -1;
 
