@@ -3,7 +3,7 @@
  *
  *   scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T --until T]
  *                [--format text|html|csv|json] [--mail[=ADDR,...]]
- *   scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]
+ *   scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]      ("rrd" works too)
  *   scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR
  *                [--width N --height N]
  *
@@ -399,7 +399,7 @@ int main(int argc, char **argv)
 	log_init("scand-report", 1, LOG_LVL_INFO, conf_str(x.conf, "scand", "syslog_facility"));
 	if (strcmp(argv[i], "weekly") == 0)
 		rc = cmd_weekly(&x, argc - i, argv + i);
-	else if (strcmp(argv[i], "rrd-update") == 0)
+	else if (strcmp(argv[i], "rrd-update") == 0 || strcmp(argv[i], "rrd") == 0)
 		rc = cmd_rrd_update(&x, argc - i, argv + i);
 	else if (strcmp(argv[i], "graph") == 0)
 		rc = cmd_graph(&x, argc - i, argv + i);

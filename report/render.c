@@ -19,6 +19,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,23 @@ struct render_row {
 static const char *const render_sections[] = {"totals", "categories", "destinies", "quarantine"};
 static const char *const render_titles[] = {"Totals", "Categories (messages)", "Destinies (recipients)",
 					    "Quarantine (messages)"};
+
+/* The top-N tables, in the order every format shows them. */
+static const struct {
+	const char *key, *title;
+	size_t off;
+} render_tops[] = {
+	{"top_viruses", "Top viruses", offsetof(struct report, viruses)},
+	{"top_banned", "Top banned names", offsetof(struct report, banned)},
+	{"top_spam_senders", "Top spam senders", offsetof(struct report, spam_senders)},
+	{"top_spam_sender_domains", "Top spam sender domains", offsetof(struct report, spam_domains)},
+	{"top_spam_recipients", "Top spam recipients", offsetof(struct report, spam_rcpts)},
+};
+
+static GPtrArray *render_top(const struct report *r, size_t i)
+{
+	return *(GPtrArray *const *)((const char *)r + render_tops[i].off);
+}
 
 static GArray *render_totals(const struct report *r)
 {
@@ -186,11 +204,8 @@ void report_render_text(const struct report *r, GString *o)
 	text_header(r, o);
 	text_totals(r, o);
 	text_days(r, o);
-	text_counts("Top viruses", "count", r->viruses, o);
-	text_counts("Top banned names", "count", r->banned, o);
-	text_counts("Top spam senders", "count", r->spam_senders, o);
-	text_counts("Top spam sender domains", "count", r->spam_domains, o);
-	text_counts("Top spam recipients", "count", r->spam_rcpts, o);
+	for (size_t i = 0; i < G_N_ELEMENTS(render_tops); i++)
+		text_counts(render_tops[i].title, "count", render_top(r, i), o);
 	text_hist(r, o);
 	g_string_append_printf(o, "\nScan time: mean %.1f ms, p95 %" PRId64 " ms (%" PRId64 " messages)\n",
 			       r->scan_mean, r->scan_p95, r->scanned);
@@ -278,11 +293,8 @@ void report_render_csv(const struct report *r, GString *o)
 		csv_int(o, "busiest_hour", h, "messages", r->busiest_hour_count);
 		g_free(h);
 	}
-	csv_counts(o, "top_viruses", r->viruses);
-	csv_counts(o, "top_banned", r->banned);
-	csv_counts(o, "top_spam_senders", r->spam_senders);
-	csv_counts(o, "top_spam_sender_domains", r->spam_domains);
-	csv_counts(o, "top_spam_recipients", r->spam_rcpts);
+	for (size_t i = 0; i < G_N_ELEMENTS(render_tops); i++)
+		csv_counts(o, render_tops[i].key, render_top(r, i));
 	for (int i = 0; i < REPORT_NHIST; i++)
 		csv_int(o, "spam_score", report_hist_labels[i], "messages", r->hist[i]);
 	csv_int(o, "scan_time", "all", "messages", r->scanned);
@@ -389,11 +401,8 @@ void report_render_json(const struct report *r, GString *o)
 			       r->since, r->until, r->prev_since, r->prev_until);
 	json_totals(r, o);
 	json_days(r, o);
-	json_counts(o, "top_viruses", r->viruses);
-	json_counts(o, "top_banned", r->banned);
-	json_counts(o, "top_spam_senders", r->spam_senders);
-	json_counts(o, "top_spam_sender_domains", r->spam_domains);
-	json_counts(o, "top_spam_recipients", r->spam_rcpts);
+	for (size_t i = 0; i < G_N_ELEMENTS(render_tops); i++)
+		json_counts(o, render_tops[i].key, render_top(r, i));
 	g_string_append(o, ",\n  \"spam_score_histogram\": [");
 	for (int i = 0; i < REPORT_NHIST; i++)
 		g_string_append_printf(o, "%s{\"bucket\": \"%s\", \"messages\": %" PRId64 "}", i ? ", " : "",
@@ -497,11 +506,8 @@ void report_render_html(const struct report *r, const char *const *cids, GString
 	}
 	html_totals(r, o);
 	html_days(r, o);
-	html_counts(o, "Top viruses", r->viruses);
-	html_counts(o, "Top banned names", r->banned);
-	html_counts(o, "Top spam senders", r->spam_senders);
-	html_counts(o, "Top spam sender domains", r->spam_domains);
-	html_counts(o, "Top spam recipients", r->spam_rcpts);
+	for (size_t i = 0; i < G_N_ELEMENTS(render_tops); i++)
+		html_counts(o, render_tops[i].title, render_top(r, i));
 	g_string_append(o, "<h2>Spam score</h2>\n<table>\n<tr><th>score</th><th>messages</th></tr>\n");
 	for (int i = 0; i < REPORT_NHIST; i++)
 		g_string_append_printf(o, "<tr><td>%s</td><td>%" PRId64 "</td></tr>\n",

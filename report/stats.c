@@ -40,9 +40,17 @@ static const char sql_categories[] =
 static const char sql_destinies[] =
 	"SELECT r.destiny, count(*) FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
 	"WHERE m.time >= ?1 AND m.time < ?2 GROUP BY r.destiny";
-static const char sql_quarantine[] =
+/* Quarantine counts and the spam score histogram: the columns are not in
+ * an index, so one pass over the period's rows answers both. */
+static const char sql_rows[] =
 	"SELECT count(quar_path), coalesce(sum(quar_state = 'released'), 0), "
-	"coalesce(sum(quar_state = 'purged'), 0) FROM msgs WHERE time >= ?1 AND time < ?2";
+	"coalesce(sum(quar_state = 'purged'), 0), "
+	"coalesce(sum(spam_score < 0), 0), coalesce(sum(spam_score >= 0 AND spam_score < 2), 0), "
+	"coalesce(sum(spam_score >= 2 AND spam_score < 4), 0), coalesce(sum(spam_score >= 4 AND spam_score < 6), 0), "
+	"coalesce(sum(spam_score >= 6 AND spam_score < 8), 0), coalesce(sum(spam_score >= 8 AND spam_score < 10), 0), "
+	"coalesce(sum(spam_score >= 10 AND spam_score < 15), 0), "
+	"coalesce(sum(spam_score >= 15 AND spam_score < 20), 0), coalesce(sum(spam_score >= 20), 0) "
+	"FROM msgs WHERE time >= ?1 AND time < ?2";
 static const char sql_days[] =
 	"SELECT time / 86400, category, count(*), coalesce(sum(size), 0) FROM msgs "
 	"WHERE time >= ?1 AND time < ?2 GROUP BY 1, 2";
@@ -75,15 +83,10 @@ static const char sql_unchecked[] =
 	"SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
 	"count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
 	"GROUP BY u ORDER BY n DESC, u LIMIT ?3";
-static const char sql_hist[] =
-	"SELECT CASE WHEN spam_score < 0 THEN 0 WHEN spam_score < 2 THEN 1 WHEN spam_score < 4 THEN 2 "
-	"WHEN spam_score < 6 THEN 3 WHEN spam_score < 8 THEN 4 WHEN spam_score < 10 THEN 5 "
-	"WHEN spam_score < 15 THEN 6 WHEN spam_score < 20 THEN 7 ELSE 8 END AS b, count(*) FROM msgs "
-	"WHERE time >= ?1 AND time < ?2 AND spam_score IS NOT NULL GROUP BY b";
-static const char sql_scan_mean[] =
-	"SELECT count(*), coalesce(avg(scan_ms), 0) FROM msgs WHERE time >= ?1 AND time < ?2";
-static const char sql_scan_rank[] =
-	"SELECT scan_ms FROM msgs WHERE time >= ?1 AND time < ?2 ORDER BY scan_ms LIMIT 1 OFFSET ?3";
+/* Scan times grouped by value (from the covering index): the mean and the
+ * nearest-rank p95 follow from the running count without sorting rows. */
+static const char sql_scan[] =
+	"SELECT scan_ms, count(*) FROM msgs WHERE time >= ?1 AND time < ?2 GROUP BY scan_ms ORDER BY scan_ms";
 
 typedef void (*stats_row_fn)(sqlite3_stmt *s, struct report *r, void *arg);
 
@@ -141,13 +144,14 @@ static void row_destiny(sqlite3_stmt *s, struct report *r, void *arg)
 	t->recipients += t->dest[i];
 }
 
-static void row_quarantine(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_rows(sqlite3_stmt *s, struct report *r, void *arg)
 {
 	struct report_totals *t = arg;
-	(void)r;
 	t->quarantined = sqlite3_column_int64(s, 0);
 	t->released = sqlite3_column_int64(s, 1);
 	t->purged = sqlite3_column_int64(s, 2);
+	for (int i = 0; r && i < REPORT_NHIST; i++)
+		r->hist[i] = sqlite3_column_int64(s, 3 + i);
 }
 
 static void row_day(sqlite3_stmt *s, struct report *r, void *arg)
@@ -188,45 +192,49 @@ static void row_count(sqlite3_stmt *s, struct report *r, void *arg)
 	g_ptr_array_add(a, c);
 }
 
-static void row_hist(sqlite3_stmt *s, struct report *r, void *arg)
+struct scan_acc {
+	int64_t n, sum;
+	GArray *groups; /* pairs of (scan_ms, count), ascending */
+};
+
+static void row_scan(sqlite3_stmt *s, struct report *r, void *arg)
 {
-	int b = sqlite3_column_int(s, 0);
-	(void)arg;
-	if (b >= 0 && b < REPORT_NHIST)
-		r->hist[b] = sqlite3_column_int64(s, 1);
+	struct scan_acc *a = arg;
+	int64_t g[2] = {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)};
+	(void)r;
+	a->n += g[1];
+	a->sum += g[0] * g[1];
+	g_array_append_vals(a->groups, g, 2);
 }
 
-static void row_scan_mean(sqlite3_stmt *s, struct report *r, void *arg)
-{
-	(void)arg;
-	r->scanned = sqlite3_column_int64(s, 0);
-	r->scan_mean = sqlite3_column_double(s, 1);
-}
-
-static void row_scan_rank(sqlite3_stmt *s, struct report *r, void *arg)
-{
-	(void)arg;
-	r->scan_p95 = sqlite3_column_int64(s, 0);
-}
-
-static int stats_totals(sqlite3 *db, int64_t since, int64_t until, struct report_totals *t, char **err)
+/* r: the report whose histogram comes with the current period, or NULL. */
+static int stats_totals(sqlite3 *db, int64_t since, int64_t until, struct report_totals *t, struct report *r,
+			char **err)
 {
 	memset(t, 0, sizeof(*t));
 	if (stats_query(db, sql_categories, since, until, -1, row_category, NULL, t, err) < 0 ||
 	    stats_query(db, sql_destinies, since, until, -1, row_destiny, NULL, t, err) < 0 ||
-	    stats_query(db, sql_quarantine, since, until, -1, row_quarantine, NULL, t, err) < 0)
+	    stats_query(db, sql_rows, since, until, -1, row_rows, r, t, err) < 0)
 		return -1;
 	return 0;
 }
 
 static int stats_scan_time(sqlite3 *db, struct report *r, char **err)
 {
-	if (stats_query(db, sql_scan_mean, r->since, r->until, -1, row_scan_mean, r, NULL, err) < 0)
-		return -1;
-	if (r->scanned == 0)
-		return 0;
-	int64_t rank = (int64_t)ceil(0.95 * (double)r->scanned); /* 1-based */
-	return stats_query(db, sql_scan_rank, r->since, r->until, rank - 1, row_scan_rank, r, NULL, err);
+	struct scan_acc a = {.groups = g_array_new(FALSE, FALSE, sizeof(int64_t))};
+	int rc = stats_query(db, sql_scan, r->since, r->until, -1, row_scan, r, &a, err);
+
+	r->scanned = a.n;
+	r->scan_mean = a.n ? (double)a.sum / (double)a.n : 0.0;
+	if (rc == 0 && a.n) {
+		int64_t rank = (int64_t)ceil(0.95 * (double)a.n), seen = 0; /* 1-based */
+		for (guint i = 0; i + 1 < a.groups->len && seen < rank; i += 2) {
+			r->scan_p95 = g_array_index(a.groups, int64_t, i);
+			seen += g_array_index(a.groups, int64_t, i + 1);
+		}
+	}
+	g_array_free(a.groups, TRUE);
+	return rc;
 }
 
 static struct report *report_new(int64_t since, int64_t until)
@@ -267,8 +275,8 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 		return -1;
 	}
 	int rc = -1;
-	if (stats_totals(db, r->since, r->until, &r->cur, err) < 0 ||
-	    stats_totals(db, r->prev_since, r->prev_until, &r->prev, err) < 0 ||
+	if (stats_totals(db, r->since, r->until, &r->cur, r, err) < 0 ||
+	    stats_totals(db, r->prev_since, r->prev_until, &r->prev, NULL, err) < 0 ||
 	    stats_query(db, sql_days, since, until, -1, row_day, r, NULL, err) < 0 ||
 	    stats_query(db, sql_busiest_hour, since, until, -1, row_busiest, r, NULL, err) < 0 ||
 	    stats_query(db, sql_viruses, since, until, top, row_count, r, r->viruses, err) < 0 ||
@@ -277,7 +285,6 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 	    stats_query(db, sql_spam_domains, since, until, top, row_count, r, r->spam_domains, err) < 0 ||
 	    stats_query(db, sql_spam_rcpts, since, until, top, row_count, r, r->spam_rcpts, err) < 0 ||
 	    stats_query(db, sql_unchecked, since, until, top, row_count, r, r->unchecked, err) < 0 ||
-	    stats_query(db, sql_hist, since, until, -1, row_hist, r, NULL, err) < 0 ||
 	    stats_scan_time(db, r, err) < 0)
 		goto done;
 	rc = 0;
