@@ -9,7 +9,8 @@
  *
  * weekly prints the report of the last complete ISO week (UTC) or the
  * given period; with --mail it brings the RRD up to date, draws the
- * period's graph and mails text + HTML + graph to the addresses given or
+ * period's two graphs (by category; passed/blocked) and mails text + HTML +
+ * graphs to the addresses given or
  * to [report] admins through [notify] forward. rrd-update and graph: see
  * rrd.c. --now pretends the time is EPOCH (tests, backfills).
  *
@@ -113,13 +114,22 @@ static const struct {
 	int64_t span;
 } report_periods[] = {{"day", 86400}, {"week", 7 * 86400}, {"month", 31 * 86400}, {"year", 365 * 86400}};
 
+static const struct {
+	enum rrd_graph_kind kind;
+	const char *suffix, *what;
+} report_graphs[] = {
+	{RRD_GRAPH_CATEGORIES, "", "messages per minute by category"},
+	{RRD_GRAPH_FLOW, "-flow", "passed and blocked messages per minute"},
+};
+
 static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 {
 	char *period = NULL, *out = NULL, *err = NULL;
 	int width = 620, height = 280, rc = 2;
 	GOptionEntry entries[] = {
 		{"period", 0, 0, G_OPTION_ARG_STRING, &period, "day, week, month or year", "P"},
-		{"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "directory for gatehouse-P.png", "DIR"},
+		{"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "directory for gatehouse-P.png and gatehouse-P-flow.png",
+		 "DIR"},
 		{"width", 0, 0, G_OPTION_ARG_INT, &width, "image width in pixels (default 620)", "N"},
 		{"height", 0, 0, G_OPTION_ARG_INT, &height, "image height in pixels (default 280)", "N"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -136,14 +146,16 @@ static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 				"and a size within 200x100..4000x4000\n");
 		goto done;
 	}
-	char *png = g_strdup_printf("%s/gatehouse-%s.png", out, report_periods[p].name);
-	char *title = g_strdup_printf("Gatehouse: messages per minute, last %s", report_periods[p].name);
-	rc = rrd_report_graph(conf_str(x->conf, "report", "rrd_file"), png, title, x->now - report_periods[p].span,
-			      x->now, width, height, &err) < 0
-		     ? fail(err)
-		     : 0;
-	g_free(title);
-	g_free(png);
+	rc = 0;
+	for (size_t g = 0; g < G_N_ELEMENTS(report_graphs) && rc == 0; g++) {
+		char *png = g_strdup_printf("%s/gatehouse-%s%s.png", out, report_periods[p].name, report_graphs[g].suffix);
+		char *title = g_strdup_printf("Gatehouse: %s, last %s", report_graphs[g].what, report_periods[p].name);
+		if (rrd_report_graph(conf_str(x->conf, "report", "rrd_file"), png, report_graphs[g].kind, title,
+				     x->now - report_periods[p].span, x->now, width, height, &err) < 0)
+			rc = fail(err);
+		g_free(title);
+		g_free(png);
+	}
 done:
 	g_free(period);
 	g_free(out);
@@ -210,35 +222,53 @@ bad:
 	return 2;
 }
 
-/* The graph of the report's period, as PNG bytes (NULL on failure, logged). */
-static GBytes *weekly_graph(struct report_ctx *x, const struct report *r)
+/* One graph of the report's period as PNG bytes (NULL on failure, logged). */
+static GBytes *weekly_graph(struct report_ctx *x, const struct report *r, size_t g, const char *dir)
 {
 	const char *rrd = conf_str(x->conf, "report", "rrd_file");
-	char *err = NULL, *dir = g_dir_make_tmp("gatehouse-report-XXXXXX", NULL);
+	char *err = NULL, *path = g_build_filename(dir, "graph.png", NULL);
+	char *title = g_strdup_printf("Gatehouse: %s, %s", report_graphs[g].what, r->label);
 	GBytes *png = NULL;
+	gchar *data;
+	gsize len;
 
-	if (!dir) {
-		msg_warn("weekly: no temporary directory for the graph");
-		return NULL;
-	}
-	char *path = g_build_filename(dir, "week.png", NULL);
-	char *title = g_strdup_printf("Gatehouse: messages per minute, %s", r->label);
-	if (rrd_report_update(x->st, rrd, x->now, false, &err) < 0 ||
-	    rrd_report_graph(rrd, path, title, r->since, r->until, 620, 280, &err) < 0) {
+	if (rrd_report_graph(rrd, path, report_graphs[g].kind, title, r->since, r->until, 620, 280, &err) < 0) {
 		msg_warn("weekly: graph left out: %s", err);
 		g_free(err);
-	} else {
-		gchar *data;
-		gsize len;
-		if (g_file_get_contents(path, &data, &len, NULL))
-			png = g_bytes_new_take(data, len);
-	}
+	} else if (g_file_get_contents(path, &data, &len, NULL))
+		png = g_bytes_new_take(data, len);
 	g_unlink(path);
-	g_rmdir(dir);
 	g_free(title);
 	g_free(path);
-	g_free(dir);
 	return png;
+}
+
+/* The period's graphs after bringing the RRD up to date; returns how many. */
+static size_t weekly_graphs(struct report_ctx *x, const struct report *r, struct report_image *img)
+{
+	char *err = NULL, *dir;
+	size_t n = 0;
+
+	if (rrd_report_update(x->st, conf_str(x->conf, "report", "rrd_file"), x->now, false, &err) < 0) {
+		msg_warn("weekly: graphs left out: %s", err);
+		g_free(err);
+		return 0;
+	}
+	if (!(dir = g_dir_make_tmp("gatehouse-report-XXXXXX", NULL))) {
+		msg_warn("weekly: graphs left out: no temporary directory");
+		return 0;
+	}
+	for (size_t g = 0; g < G_N_ELEMENTS(report_graphs); g++) {
+		GBytes *png = weekly_graph(x, r, g, dir);
+		if (!png)
+			continue;
+		img[n].png = png;
+		img[n].cid = g_strdup_printf("graph%s-%" PRId64 "@gatehouse", report_graphs[g].suffix, r->since);
+		n++;
+	}
+	g_rmdir(dir);
+	g_free(dir);
+	return n;
 }
 
 static char *weekly_from(struct report_ctx *x)
@@ -272,9 +302,11 @@ static int weekly_mail(struct report_ctx *x, const struct report *r, const char 
 		g_strfreev(to);
 		return 1;
 	}
-	struct report_image img = {.cid = g_strdup_printf("graph-week-%" PRId64 "@gatehouse", r->since)};
-	img.png = weekly_graph(x, r);
-	const char *cids[] = {img.png ? img.cid : NULL, NULL};
+	struct report_image img[G_N_ELEMENTS(report_graphs)] = {{0}};
+	size_t nimg = weekly_graphs(x, r, img);
+	const char *cids[G_N_ELEMENTS(report_graphs) + 1] = {0};
+	for (size_t i = 0; i < nimg; i++)
+		cids[i] = img[i].cid;
 	GString *text = g_string_new(NULL), *html = g_string_new(NULL);
 	report_render_text(r, text);
 	report_render_html(r, cids, html);
@@ -284,8 +316,8 @@ static int weekly_mail(struct report_ctx *x, const struct report *r, const char 
 					r->label, r->cur.messages, r->cur.cat[1], r->cur.cat[3] + r->cur.cat[4]);
 	GBytes *msg = NULL;
 	int rc = 0;
-	if (report_mail_build(from, (const char *const *)rcpt->pdata, subject, text->str, html->str, &img,
-			      img.png ? 1 : 0, &msg, &err) < 0 ||
+	if (report_mail_build(from, (const char *const *)rcpt->pdata, subject, text->str, html->str, img, nimg,
+			      &msg, &err) < 0 ||
 	    report_mail_send(conf_str(x->conf, "notify", "forward"), env_from, (const char *const *)rcpt->pdata,
 			     msg, &err) < 0)
 		rc = fail(err);
@@ -298,9 +330,10 @@ static int weekly_mail(struct report_ctx *x, const struct report *r, const char 
 	g_free(env_from);
 	g_string_free(text, TRUE);
 	g_string_free(html, TRUE);
-	if (img.png)
-		g_bytes_unref(img.png);
-	g_free(img.cid);
+	for (size_t i = 0; i < nimg; i++) {
+		g_bytes_unref(img[i].png);
+		g_free(img[i].cid);
+	}
 	g_ptr_array_free(rcpt, TRUE);
 	g_strfreev(to);
 	return rc;

@@ -88,9 +88,14 @@ void report_render_html(const struct report *r, const char *const *cids, GString
 
 /* The RRD kept current from the store. now: the time to act as. */
 int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebuild, char **err);
-/* One PNG of [start, end): messages per minute stacked by category. */
-int rrd_report_graph(const char *rrd, const char *png, const char *title, int64_t start, int64_t end,
-		     int width, int height, char **err);
+/* What a graph shows, messages per minute, stacked: */
+enum rrd_graph_kind {
+	RRD_GRAPH_CATEGORIES, /* by category (mailgraph's traffic graph) */
+	RRD_GRAPH_FLOW,       /* passed and blocked */
+};
+/* One PNG of [start, end), exactly width x height pixels. */
+int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title, int64_t start,
+		     int64_t end, int width, int height, char **err);
 
 struct report_image {
 	char *cid;  /* without < > */

@@ -2,7 +2,8 @@
  * rrd - the Gatehouse RRD: messages per minute by category (librrd)
  *
  * rrd_report_update() keeps the RRD at [report] rrd_file current from the
- * verdict store; rrd_report_graph() draws one period of it as a PNG.
+ * verdict store; rrd_report_graph() draws one period of it as a PNG,
+ * stacked by category or as passed/blocked.
  *
  * Layout (like mailgraph's): step 60 s; one GAUGE data source per category
  * (clean virus spam spammy banned badh unchecked oversized) plus passed
@@ -321,15 +322,42 @@ done:
 
 /* ---- graphs ---- */
 
-static const struct {
+struct rrd_series {
 	const char *ds, *color;
-} rrd_stack[] = {
-	{"clean", "#33bb33"},  {"spammy", "#ffd21a"}, {"spam", "#ff8c00"},      {"badh", "#999999"},
-	{"oversized", "#33bbbb"}, {"unchecked", "#3377ff"}, {"banned", "#aa33aa"}, {"virus", "#dd2222"},
 };
 
-int rrd_report_graph(const char *rrd, const char *png, const char *title, int64_t start, int64_t end,
-		     int width, int height, char **err)
+static const struct rrd_series rrd_categories_stack[] = {
+	{"clean", "#33bb33"},  {"spammy", "#ffd21a"}, {"spam", "#ff8c00"},      {"badh", "#999999"},
+	{"oversized", "#33bbbb"}, {"unchecked", "#3377ff"}, {"banned", "#aa33aa"}, {"virus", "#dd2222"},
+	{NULL, NULL},
+};
+static const struct rrd_series rrd_flow_stack[] = {
+	{"passed", "#33bb33"},
+	{"blocked", "#dd2222"},
+	{NULL, NULL},
+};
+
+/* DEF, total and stacked AREA with its legend for each series. */
+static void rrd_graph_series(GPtrArray *a, const char *rrd, const struct rrd_series *s)
+{
+	/* Escape ':' in the file name: it separates DEF fields. */
+	char **parts = g_strsplit(rrd, ":", -1);
+	char *file = g_strjoinv("\\:", parts);
+	g_strfreev(parts);
+	for (size_t i = 0; s[i].ds; i++) {
+		const char *d = s[i].ds;
+		g_ptr_array_add(a, g_strdup_printf("DEF:%s=%s:%s:AVERAGE", d, file, d));
+		/* The value is messages per minute: a step of S seconds holds S/60 minutes. */
+		g_ptr_array_add(a, g_strdup_printf("CDEF:%s_n=%s,60,/", d, d));
+		g_ptr_array_add(a, g_strdup_printf("VDEF:%s_t=%s_n,TOTAL", d, d));
+		g_ptr_array_add(a, g_strdup_printf("AREA:%s%s:%-10s%s", d, s[i].color, d, i ? ":STACK" : ""));
+		g_ptr_array_add(a, g_strdup_printf("GPRINT:%s_t:%%8.0lf msgs%s", d, i % 2 ? "\\l" : ""));
+	}
+	g_free(file);
+}
+
+int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title, int64_t start,
+		     int64_t end, int width, int height, char **err)
 {
 	GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
 	int rc = 0;
@@ -346,20 +374,7 @@ int rrd_report_graph(const char *rrd, const char *png, const char *title, int64_
 	g_ptr_array_add(a, g_strdup("--vertical-label=msgs/min"));
 	g_ptr_array_add(a, g_strdup("--lower-limit=0"));
 	g_ptr_array_add(a, g_strdup("--slope-mode"));
-	for (size_t i = 0; i < G_N_ELEMENTS(rrd_stack); i++) {
-		const char *d = rrd_stack[i].ds;
-		/* Escape ':' in the file name: it separates DEF fields. */
-		char **parts = g_strsplit(rrd, ":", -1);
-		char *file = g_strjoinv("\\:", parts);
-		g_strfreev(parts);
-		g_ptr_array_add(a, g_strdup_printf("DEF:%s=%s:%s:AVERAGE", d, file, d));
-		g_free(file);
-		/* The value is messages per minute: a step of S seconds holds S/60 minutes. */
-		g_ptr_array_add(a, g_strdup_printf("CDEF:%s_n=%s,60,/", d, d));
-		g_ptr_array_add(a, g_strdup_printf("VDEF:%s_t=%s_n,TOTAL", d, d));
-		g_ptr_array_add(a, g_strdup_printf("AREA:%s%s:%-10s%s", d, rrd_stack[i].color, d, i ? ":STACK" : ""));
-		g_ptr_array_add(a, g_strdup_printf("GPRINT:%s_t:%%8.0lf msgs%s", d, i % 2 ? "\\l" : ""));
-	}
+	rrd_graph_series(a, rrd, kind == RRD_GRAPH_FLOW ? rrd_flow_stack : rrd_categories_stack);
 	rrd_clear_error();
 	rrd_info_t *info = rrd_graph_v((int)a->len, (char **)a->pdata);
 	if (!info)
