@@ -124,6 +124,33 @@ static void test_missing_file(void **state)
 }
 
 /* contrib/scand.conf.example documents every key: it must be what the table prints. */
+/* The in-memory entry point: length-bounded, errors name the given name,
+ * an embedded NUL is refused rather than silently ending the text. */
+static void test_load_text(void **state)
+{
+	(void)state;
+	static const char text[] = "[scand]\nmax_servers = 3\nmax_errors = 5";
+	char *err = NULL;
+	/* length stops before "max_errors": the value must stay the default */
+	struct conf *c = conf_load_text("mem", text, strlen("[scand]\nmax_servers = 3\n"), &err);
+	assert_non_null(c);
+	assert_null(err);
+	assert_int_equal(conf_int(c, "scand", "max_servers"), 3);
+	assert_int_equal(conf_int(c, "scand", "max_errors"), 10);
+	assert_string_equal(conf_path(c), "mem");
+	conf_free(c);
+
+	c = conf_load_text("mem", "[scand]\nnope = 1\n", 17, &err);
+	assert_null(c);
+	assert_non_null(strstr(err, "mem:2: unknown key"));
+	g_free(err);
+
+	c = conf_load_text("mem", "[scand]\0\nx = 1\n", 15, &err);
+	assert_null(c);
+	assert_string_equal(err, "mem: contains a NUL byte");
+	g_free(err);
+}
+
 static void test_example_matches_table(void **state)
 {
 	(void)state;
@@ -164,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_key),   cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_bad_number),    cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_missing_file),  cmocka_unit_test(test_example_matches_table),
+		cmocka_unit_test(test_load_text),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }
