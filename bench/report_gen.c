@@ -107,8 +107,8 @@ static const char *gen_category(uint64_t r)
 	static const struct {
 		const char *name;
 		int weight; /* per mille */
-	} w[] = {{"clean", 600}, {"spam", 150}, {"spammy", 100}, {"badh", 40},
-		 {"oversized", 50}, {"virus", 30}, {"banned", 20}, {"unchecked", 10}};
+	} w[] = {{"clean", 600},    {"spam", 150}, {"spammy", 100}, {"badh", 40},
+	         {"oversized", 50}, {"virus", 30}, {"banned", 20},  {"unchecked", 10}};
 	int x = (int)(r % 1000);
 	for (size_t i = 0; i < G_N_ELEMENTS(w); i++) {
 		if (x < w[i].weight)
@@ -125,13 +125,15 @@ static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, u
 	sqlite3_stmt *im, *ir;
 	int rc = 1;
 
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO msgs (mail_id, time, sender, size, category, virus_names, banned_names, "
-			       "spam_score, scan_ms, quar_path, quar_state, unchecked_reason) "
-			       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, &im, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny) VALUES (?,?,?,?,?)", -1,
-			       &ir, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        db,
+	        "INSERT INTO msgs (mail_id, time, sender, size, category, virus_names, banned_names, "
+	        "spam_score, scan_ms, quar_path, quar_state, unchecked_reason) "
+	        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+	        -1, &im, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+	                       "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny) VALUES (?,?,?,?,?)",
+	                       -1, &ir, NULL) != SQLITE_OK) {
 		fprintf(stderr, "report_gen: %s\n", sqlite3_errmsg(db));
 		return 1;
 	}
@@ -145,7 +147,7 @@ static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, u
 		bool blocked = !strcmp(cat, "virus") || !strcmp(cat, "banned") || !strcmp(cat, "spam");
 		mailid_new(id);
 		snprintf(sender, sizeof(sender), "user%u@sender%u.example", (unsigned)(r >> 20) % 5000,
-			 (unsigned)(r >> 40) % 500);
+		         (unsigned)(r >> 40) % 500);
 		snprintf(vname, sizeof(vname), "Test.Virus-%u", (unsigned)(r >> 12) % 20);
 		sqlite3_bind_text(im, 1, id, -1, SQLITE_TRANSIENT);
 		/* Mail arrives in time order, as in a real store: ids follow time. */
@@ -163,7 +165,7 @@ static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, u
 			sqlite3_bind_null(im, 10);
 		sqlite3_bind_text(im, 11, blocked ? "quarantined" : "none", -1, SQLITE_STATIC);
 		sqlite3_bind_text(im, 12, strcmp(cat, "unchecked") ? "" : "spamd: connection refused", -1,
-				  SQLITE_STATIC);
+		                  SQLITE_STATIC);
 		if (sqlite3_step(im) != SQLITE_DONE)
 			goto fail;
 		sqlite3_reset(im);
@@ -175,7 +177,8 @@ static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, u
 			sqlite3_bind_int(ir, 2, k);
 			sqlite3_bind_text(ir, 3, rcpt, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(ir, 4, dom, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(ir, 5, blocked ? dest[1 + (r >> 7) % 3] : dest[0], -1, SQLITE_STATIC);
+			sqlite3_bind_text(ir, 5, blocked ? dest[1 + (r >> 7) % 3] : dest[0], -1,
+			                  SQLITE_STATIC);
 			if (sqlite3_step(ir) != SQLITE_DONE)
 				goto fail;
 			sqlite3_reset(ir);
@@ -215,7 +218,8 @@ int main(int argc, char **argv)
 		rc = gen_load(st, argv[3]);
 	else
 		rc = gen_bulk(st, g_ascii_strtoll(argv[3], NULL, 10), g_ascii_strtoll(argv[4], NULL, 10),
-			      g_ascii_strtoll(argv[5], NULL, 10), (argc > 6 ? g_ascii_strtoull(argv[6], NULL, 10) : 42) | 1);
+		              g_ascii_strtoll(argv[5], NULL, 10),
+		              (argc > 6 ? g_ascii_strtoull(argv[6], NULL, 10) : 42) | 1);
 	store_close(st);
 	return rc;
 }

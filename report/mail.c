@@ -56,8 +56,8 @@ static GMimeObject *mail_image_part(const struct report_image *img)
 static int mail_set_from(GMimeMessage *m, const char *from, char **err)
 {
 	InternetAddressList *l = internet_address_list_parse(NULL, from);
-	InternetAddress *a = l && internet_address_list_length(l) == 1 ? internet_address_list_get_address(l, 0)
-								       : NULL;
+	InternetAddress *a =
+	    l && internet_address_list_length(l) == 1 ? internet_address_list_get_address(l, 0) : NULL;
 	if (!a || !INTERNET_ADDRESS_IS_MAILBOX(a)) {
 		*err = g_strdup_printf("report mail: bad From address \"%s\"", from);
 		if (l)
@@ -70,8 +70,8 @@ static int mail_set_from(GMimeMessage *m, const char *from, char **err)
 }
 
 int report_mail_build(const char *from, const char *const *to, const char *subject, const char *text,
-		      const char *html, const struct report_image *images, size_t nimages, GBytes **out,
-		      char **err)
+                      const char *html, const struct report_image *images, size_t nimages, GBytes **out,
+                      char **err)
 {
 	static gsize inited;
 	if (g_once_init_enter(&inited)) {
@@ -143,7 +143,7 @@ static void mail_check_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
 }
 
 int report_mail_send(const char *hostport, const char *env_from, const char *const *rcpts, GBytes *msg,
-		     char **err)
+                     char **err)
 {
 	smtp_session_t session = smtp_create_session();
 	smtp_message_t message = smtp_add_message(session);
@@ -158,13 +158,13 @@ int report_mail_send(const char *hostport, const char *env_from, const char *con
 		smtp_add_recipient(message, rcpts[i]);
 	if (!smtp_start_session(session)) {
 		*err = g_strdup_printf("report mail: %s: %s", hostport,
-				       smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
+		                       smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
 		goto done;
 	}
 	const smtp_status_t *st = smtp_message_transfer_status(message);
 	if (st->code < 200 || st->code >= 300) {
 		*err = g_strdup_printf("report mail: %s: message refused: %d %s", hostport, st->code,
-				       st->text ? st->text : "");
+		                       st->text ? st->text : "");
 		g_strchomp(*err);
 		goto done;
 	}

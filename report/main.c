@@ -41,11 +41,12 @@ struct report_ctx {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T --until T]\n"
-			"                    [--format text|html|csv|json] [--mail[=ADDR,...]]\n"
-			"       scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]\n"
-			"       scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR"
-			" [--width N] [--height N]\n");
+	fprintf(stderr,
+	        "usage: scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T --until T]\n"
+	        "                    [--format text|html|csv|json] [--mail[=ADDR,...]]\n"
+	        "       scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]\n"
+	        "       scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR"
+	        " [--width N] [--height N]\n");
 	return 2;
 }
 
@@ -73,8 +74,8 @@ static int parse_opts(int *argc, char ***argv, GOptionEntry *entries)
 static int open_store(struct report_ctx *x)
 {
 	char *err = NULL;
-	if (store_open(conf_str(x->conf, "scand", "database"), (int)conf_int(x->conf, "scand", "busy_timeout") * 1000,
-		       &x->st, &err) < 0) {
+	if (store_open(conf_str(x->conf, "scand", "database"),
+	               (int)conf_int(x->conf, "scand", "busy_timeout") * 1000, &x->st, &err) < 0) {
 		msg_error("%s", err);
 		g_free(err);
 		return -1;
@@ -95,8 +96,8 @@ static int cmd_rrd_update(struct report_ctx *x, int argc, char **argv)
 {
 	gboolean rebuild = FALSE;
 	GOptionEntry entries[] = {
-		{"rebuild", 0, 0, G_OPTION_ARG_NONE, &rebuild, "recreate the RRD from the whole store", NULL},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"rebuild", 0, 0, G_OPTION_ARG_NONE, &rebuild, "recreate the RRD from the whole store", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	char *err = NULL;
 
@@ -118,8 +119,8 @@ static const struct {
 	enum rrd_graph_kind kind;
 	const char *suffix, *what;
 } report_graphs[] = {
-	{RRD_GRAPH_CATEGORIES, "", "messages per minute by category"},
-	{RRD_GRAPH_FLOW, "-flow", "passed and blocked messages per minute"},
+    {RRD_GRAPH_CATEGORIES, "", "messages per minute by category"},
+    {RRD_GRAPH_FLOW, "-flow", "passed and blocked messages per minute"},
 };
 
 static int cmd_graph(struct report_ctx *x, int argc, char **argv)
@@ -127,12 +128,12 @@ static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 	char *period = NULL, *out = NULL, *err = NULL;
 	int width = 620, height = 280, rc = 2;
 	GOptionEntry entries[] = {
-		{"period", 0, 0, G_OPTION_ARG_STRING, &period, "day, week, month or year", "P"},
-		{"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "directory for gatehouse-P.png and gatehouse-P-flow.png",
-		 "DIR"},
-		{"width", 0, 0, G_OPTION_ARG_INT, &width, "image width in pixels (default 620)", "N"},
-		{"height", 0, 0, G_OPTION_ARG_INT, &height, "image height in pixels (default 280)", "N"},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"period", 0, 0, G_OPTION_ARG_STRING, &period, "day, week, month or year", "P"},
+	    {"out", 0, 0, G_OPTION_ARG_FILENAME, &out,
+	     "directory for gatehouse-P.png and gatehouse-P-flow.png", "DIR"},
+	    {"width", 0, 0, G_OPTION_ARG_INT, &width, "image width in pixels (default 620)", "N"},
+	    {"height", 0, 0, G_OPTION_ARG_INT, &height, "image height in pixels (default 280)", "N"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 
 	if (parse_opts(&argc, &argv, entries) < 0)
@@ -143,15 +144,17 @@ static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 	if (p == G_N_ELEMENTS(report_periods) || !out || width < 200 || height < 100 || width > 4000 ||
 	    height > 4000) {
 		fprintf(stderr, "scand-report graph: need --period day|week|month|year, --out DIR, "
-				"and a size within 200x100..4000x4000\n");
+		                "and a size within 200x100..4000x4000\n");
 		goto done;
 	}
 	rc = 0;
 	for (size_t g = 0; g < G_N_ELEMENTS(report_graphs) && rc == 0; g++) {
-		char *png = g_strdup_printf("%s/gatehouse-%s%s.png", out, report_periods[p].name, report_graphs[g].suffix);
-		char *title = g_strdup_printf("Gatehouse: %s, last %s", report_graphs[g].what, report_periods[p].name);
-		if (rrd_report_graph(conf_str(x->conf, "report", "rrd_file"), png, report_graphs[g].kind, title,
-				     x->now - report_periods[p].span, x->now, width, height, &err) < 0)
+		char *png = g_strdup_printf("%s/gatehouse-%s%s.png", out, report_periods[p].name,
+		                            report_graphs[g].suffix);
+		char *title =
+		    g_strdup_printf("Gatehouse: %s, last %s", report_graphs[g].what, report_periods[p].name);
+		if (rrd_report_graph(conf_str(x->conf, "report", "rrd_file"), png, report_graphs[g].kind,
+		                     title, x->now - report_periods[p].span, x->now, width, height, &err) < 0)
 			rc = fail(err);
 		g_free(title);
 		g_free(png);
@@ -202,7 +205,8 @@ static int weekly_period(struct report_ctx *x, struct weekly_opts *o, struct rep
 			fprintf(stderr, "scand-report weekly: --since needs --until\n");
 			return 2;
 		}
-		if (report_parse_time(o->since, &since, &err) < 0 || report_parse_time(o->until, &until, &err) < 0)
+		if (report_parse_time(o->since, &since, &err) < 0 ||
+		    report_parse_time(o->until, &until, &err) < 0)
 			goto bad;
 		label = g_strdup_printf("%s to %s", o->since, o->until);
 	}
@@ -232,7 +236,8 @@ static GBytes *weekly_graph(struct report_ctx *x, const struct report *r, size_t
 	gchar *data;
 	gsize len;
 
-	if (rrd_report_graph(rrd, path, report_graphs[g].kind, title, r->since, r->until, 620, 280, &err) < 0) {
+	if (rrd_report_graph(rrd, path, report_graphs[g].kind, title, r->since, r->until, 620, 280, &err) <
+	    0) {
 		msg_warn("weekly: graph left out: %s", err);
 		g_free(err);
 	} else if (g_file_get_contents(path, &data, &len, NULL))
@@ -263,7 +268,8 @@ static size_t weekly_graphs(struct report_ctx *x, const struct report *r, struct
 		if (!png)
 			continue;
 		img[n].png = png;
-		img[n].cid = g_strdup_printf("graph%s-%" PRId64 "@gatehouse", report_graphs[g].suffix, r->since);
+		img[n].cid =
+		    g_strdup_printf("graph%s-%" PRId64 "@gatehouse", report_graphs[g].suffix, r->since);
 		n++;
 	}
 	g_rmdir(dir);
@@ -276,7 +282,8 @@ static char *weekly_from(struct report_ctx *x)
 	const char *from = conf_str(x->conf, "notify", "from");
 	if (from && *from)
 		return g_strdup(from);
-	return g_strdup_printf("\"Gatehouse report at %s\" <postmaster@%s>", g_get_host_name(), g_get_host_name());
+	return g_strdup_printf("\"Gatehouse report at %s\" <postmaster@%s>", g_get_host_name(),
+	                       g_get_host_name());
 }
 
 /* The envelope sender: the address inside "Name <addr>", or the whole. */
@@ -290,7 +297,8 @@ static char *weekly_env_from(const char *from)
 
 static int weekly_mail(struct report_ctx *x, const struct report *r, const char *to_list)
 {
-	char **to = g_strsplit_set(to_list && *to_list ? to_list : conf_str(x->conf, "report", "admins"), ", ", -1);
+	char **to =
+	    g_strsplit_set(to_list && *to_list ? to_list : conf_str(x->conf, "report", "admins"), ", ", -1);
 	GPtrArray *rcpt = g_ptr_array_new();
 	for (size_t i = 0; to[i]; i++)
 		if (*to[i])
@@ -311,15 +319,15 @@ static int weekly_mail(struct report_ctx *x, const struct report *r, const char 
 	report_render_text(r, text);
 	report_render_html(r, cids, html);
 	char *from = weekly_from(x), *env_from = weekly_env_from(from), *err = NULL;
-	char *subject = g_strdup_printf("Gatehouse mail report %s: %" PRId64 " messages, %" PRId64 " viruses, %" PRId64
-					" spam",
-					r->label, r->cur.messages, r->cur.cat[1], r->cur.cat[3] + r->cur.cat[4]);
+	char *subject = g_strdup_printf(
+	    "Gatehouse mail report %s: %" PRId64 " messages, %" PRId64 " viruses, %" PRId64 " spam", r->label,
+	    r->cur.messages, r->cur.cat[1], r->cur.cat[3] + r->cur.cat[4]);
 	GBytes *msg = NULL;
 	int rc = 0;
-	if (report_mail_build(from, (const char *const *)rcpt->pdata, subject, text->str, html->str, img, nimg,
-			      &msg, &err) < 0 ||
-	    report_mail_send(conf_str(x->conf, "notify", "forward"), env_from, (const char *const *)rcpt->pdata,
-			     msg, &err) < 0)
+	if (report_mail_build(from, (const char *const *)rcpt->pdata, subject, text->str, html->str, img,
+	                      nimg, &msg, &err) < 0 ||
+	    report_mail_send(conf_str(x->conf, "notify", "forward"), env_from,
+	                     (const char *const *)rcpt->pdata, msg, &err) < 0)
 		rc = fail(err);
 	else
 		msg_info("weekly: report %s mailed to %u recipient(s)", r->label, rcpt->len - 1);
@@ -362,13 +370,14 @@ static int cmd_weekly(struct report_ctx *x, int argc, char **argv)
 	struct weekly_opts o = {0};
 	struct report *r = NULL;
 	GOptionEntry entries[] = {
-		{"week", 0, 0, G_OPTION_ARG_STRING, &o.week, "ISO week, e.g. 2026-W47 (default: last week)", "W"},
-		{"since", 0, 0, G_OPTION_ARG_STRING, &o.since, "start (UTC): YYYY-MM-DD[ HH:MM[:SS]] or @EPOCH", "T"},
-		{"until", 0, 0, G_OPTION_ARG_STRING, &o.until, "end, exclusive", "T"},
-		{"format", 0, 0, G_OPTION_ARG_STRING, &o.format, "text, html, csv or json (default text)", "F"},
-		{"mail", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (gpointer)weekly_mail_cb,
-		 "mail the report to ADDR,... (default [report] admins)", "ADDR"},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"week", 0, 0, G_OPTION_ARG_STRING, &o.week, "ISO week, e.g. 2026-W47 (default: last week)", "W"},
+	    {"since", 0, 0, G_OPTION_ARG_STRING, &o.since, "start (UTC): YYYY-MM-DD[ HH:MM[:SS]] or @EPOCH",
+	     "T"},
+	    {"until", 0, 0, G_OPTION_ARG_STRING, &o.until, "end, exclusive", "T"},
+	    {"format", 0, 0, G_OPTION_ARG_STRING, &o.format, "text, html, csv or json (default text)", "F"},
+	    {"mail", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (gpointer)weekly_mail_cb,
+	     "mail the report to ADDR,... (default [report] admins)", "ADDR"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	int rc = 2;
 
@@ -376,7 +385,8 @@ static int cmd_weekly(struct report_ctx *x, int argc, char **argv)
 	if (parse_opts(&argc, &argv, entries) < 0)
 		goto done;
 	const char *format = o.format ? o.format : "text";
-	if (strcmp(format, "text") && strcmp(format, "html") && strcmp(format, "csv") && strcmp(format, "json")) {
+	if (strcmp(format, "text") && strcmp(format, "html") && strcmp(format, "csv") &&
+	    strcmp(format, "json")) {
 		fprintf(stderr, "scand-report weekly: unknown format \"%s\"\n", format);
 		goto done;
 	}

@@ -31,18 +31,18 @@ struct render_row {
 
 static const char *const render_sections[] = {"totals", "categories", "destinies", "quarantine"};
 static const char *const render_titles[] = {"Totals", "Categories (messages)", "Destinies (recipients)",
-					    "Quarantine (messages)"};
+                                            "Quarantine (messages)"};
 
 /* The top-N tables, in the order every format shows them. */
 static const struct {
 	const char *key, *title;
 	size_t off;
 } render_tops[] = {
-	{"top_viruses", "Top viruses", offsetof(struct report, viruses)},
-	{"top_banned", "Top banned names", offsetof(struct report, banned)},
-	{"top_spam_senders", "Top spam senders", offsetof(struct report, spam_senders)},
-	{"top_spam_sender_domains", "Top spam sender domains", offsetof(struct report, spam_domains)},
-	{"top_spam_recipients", "Top spam recipients", offsetof(struct report, spam_rcpts)},
+    {"top_viruses", "Top viruses", offsetof(struct report, viruses)},
+    {"top_banned", "Top banned names", offsetof(struct report, banned)},
+    {"top_spam_senders", "Top spam senders", offsetof(struct report, spam_senders)},
+    {"top_spam_sender_domains", "Top spam sender domains", offsetof(struct report, spam_domains)},
+    {"top_spam_recipients", "Top spam recipients", offsetof(struct report, spam_rcpts)},
 };
 
 static GPtrArray *render_top(const struct report *r, size_t i)
@@ -55,9 +55,9 @@ static GArray *render_totals(const struct report *r)
 	GArray *a = g_array_new(FALSE, TRUE, sizeof(struct render_row));
 	const struct report_totals *c = &r->cur, *p = &r->prev;
 	struct render_row rows[] = {
-		{"totals", "messages", c->messages, p->messages, false},
-		{"totals", "recipients", c->recipients, p->recipients, false},
-		{"totals", "bytes", c->bytes, p->bytes, false},
+	    {"totals", "messages", c->messages, p->messages, false},
+	    {"totals", "recipients", c->recipients, p->recipients, false},
+	    {"totals", "bytes", c->bytes, p->bytes, false},
 	};
 	g_array_append_vals(a, rows, G_N_ELEMENTS(rows));
 	for (int i = 0; i < REPORT_NCAT; i++) {
@@ -65,13 +65,14 @@ static GArray *render_totals(const struct report *r)
 		g_array_append_val(a, row);
 	}
 	for (int i = 0; i < REPORT_NDEST; i++) {
-		struct render_row row = {"destinies", report_destiny_labels[i], c->dest[i], p->dest[i], false};
+		struct render_row row = {"destinies", report_destiny_labels[i], c->dest[i], p->dest[i],
+		                         false};
 		g_array_append_val(a, row);
 	}
 	struct render_row q[] = {
-		{"quarantine", "quarantined", c->quarantined, p->quarantined, false},
-		{"quarantine", "released", c->released, p->released, false},
-		{"quarantine", "purged", c->purged, p->purged, false},
+	    {"quarantine", "quarantined", c->quarantined, p->quarantined, false},
+	    {"quarantine", "released", c->released, p->released, false},
+	    {"quarantine", "purged", c->purged, p->purged, false},
 	};
 	g_array_append_vals(a, q, G_N_ELEMENTS(q));
 	return a;
@@ -134,7 +135,7 @@ static void text_totals(const struct report *r, GString *o)
 	GArray *rows = render_totals(r);
 	for (size_t s = 0; s < G_N_ELEMENTS(render_sections); s++) {
 		g_string_append_printf(o, "\n%-24s %12s %8s %12s %8s\n", render_titles[s], "this period",
-				       s == 1 ? "of all" : "", "previous", "change");
+		                       s == 1 ? "of all" : "", "previous", "change");
 		for (size_t i = 0; i < rows->len; i++) {
 			struct render_row *w = &g_array_index(rows, struct render_row, i);
 			char share[16] = "", change[16];
@@ -143,8 +144,8 @@ static void text_totals(const struct report *r, GString *o)
 			if (w->share)
 				render_share(w->cur, r->cur.messages, share, sizeof(share));
 			render_change(w->cur, w->prev, change, sizeof(change));
-			g_string_append_printf(o, "  %-22s %12" PRId64 " %8s %12" PRId64 " %8s\n", w->name, w->cur,
-					       share, w->prev, change);
+			g_string_append_printf(o, "  %-22s %12" PRId64 " %8s %12" PRId64 " %8s\n", w->name,
+			                       w->cur, share, w->prev, change);
 		}
 	}
 	g_array_free(rows, TRUE);
@@ -153,15 +154,15 @@ static void text_totals(const struct report *r, GString *o)
 static void text_days(const struct report *r, GString *o)
 {
 	g_string_append_printf(o, "\n%-16s %8s %7s %7s %7s %7s %7s %7s\n", "Per day", "messages", "clean",
-			       "virus", "banned", "spam", "spammy", "other");
+	                       "virus", "banned", "spam", "spammy", "other");
 	for (guint i = 0; i < r->days->len; i++) {
 		const struct report_day *d = &g_array_index(r->days, struct report_day, i);
 		char *day = render_time(d->start, "%a %Y-%m-%d");
 		g_string_append_printf(o,
-				       "  %-14s %8" PRId64 " %7" PRId64 " %7" PRId64 " %7" PRId64 " %7" PRId64
-				       " %7" PRId64 " %7" PRId64 "\n",
-				       day, d->messages, d->cat[0], d->cat[1], d->cat[2], d->cat[3], d->cat[4],
-				       render_other(d));
+		                       "  %-14s %8" PRId64 " %7" PRId64 " %7" PRId64 " %7" PRId64 " %7" PRId64
+		                       " %7" PRId64 " %7" PRId64 "\n",
+		                       day, d->messages, d->cat[0], d->cat[1], d->cat[2], d->cat[3],
+		                       d->cat[4], render_other(d));
 		g_free(day);
 	}
 	if (r->busiest_hour < 0) {
@@ -208,7 +209,7 @@ void report_render_text(const struct report *r, GString *o)
 		text_counts(render_tops[i].title, "count", render_top(r, i), o);
 	text_hist(r, o);
 	g_string_append_printf(o, "\nScan time: mean %.1f ms, p95 %" PRId64 " ms (%" PRId64 " messages)\n",
-			       r->scan_mean, r->scan_p95, r->scanned);
+	                       r->scan_mean, r->scan_p95, r->scanned);
 	text_counts("Engine errors (unchecked)", "count", r->unchecked, o);
 }
 
@@ -351,9 +352,10 @@ static void json_totals(const struct report *r, GString *o)
 			struct render_row *w = &g_array_index(rows, struct render_row, i);
 			if (strcmp(w->section, render_sections[s]) != 0)
 				continue;
-			g_string_append_printf(o, "%s\n    \"%s\": {\"current\": %" PRId64 ", \"previous\": %" PRId64
-					       ", \"change_pct\": ",
-					       first ? "" : ",", w->name, w->cur, w->prev);
+			g_string_append_printf(o,
+			                       "%s\n    \"%s\": {\"current\": %" PRId64
+			                       ", \"previous\": %" PRId64 ", \"change_pct\": ",
+			                       first ? "" : ",", w->name, w->cur, w->prev);
 			json_pct(o, w->cur - w->prev, w->prev);
 			if (w->share) {
 				g_string_append(o, ", \"share_pct\": ");
@@ -373,8 +375,9 @@ static void json_days(const struct report *r, GString *o)
 	for (guint i = 0; i < r->days->len; i++) {
 		const struct report_day *d = &g_array_index(r->days, struct report_day, i);
 		char *day = render_time(d->start, "%Y-%m-%d");
-		g_string_append_printf(o, "%s\n    {\"date\": \"%s\", \"messages\": %" PRId64 ", \"bytes\": %" PRId64,
-				       i ? "," : "", day, d->messages, d->bytes);
+		g_string_append_printf(
+		    o, "%s\n    {\"date\": \"%s\", \"messages\": %" PRId64 ", \"bytes\": %" PRId64,
+		    i ? "," : "", day, d->messages, d->bytes);
 		for (int c = 0; c < REPORT_NCAT; c++)
 			g_string_append_printf(o, ", \"%s\": %" PRId64, report_categories[c], d->cat[c]);
 		g_string_append_c(o, '}');
@@ -387,7 +390,7 @@ static void json_days(const struct report *r, GString *o)
 	}
 	char *h = render_time(r->busiest_hour, "%Y-%m-%dT%H:00:00Z");
 	g_string_append_printf(o, ",\n  \"busiest_hour\": {\"start\": \"%s\", \"messages\": %" PRId64 "}", h,
-			       r->busiest_hour_count);
+	                       r->busiest_hour_count);
 	g_free(h);
 }
 
@@ -396,9 +399,9 @@ void report_render_json(const struct report *r, GString *o)
 	g_string_append(o, "{\n  \"period\": {\"label\": ");
 	json_str(o, r->label);
 	g_string_append_printf(o,
-			       ", \"since\": %" PRId64 ", \"until\": %" PRId64 ", \"previous_since\": %" PRId64
-			       ", \"previous_until\": %" PRId64 "}",
-			       r->since, r->until, r->prev_since, r->prev_until);
+	                       ", \"since\": %" PRId64 ", \"until\": %" PRId64
+	                       ", \"previous_since\": %" PRId64 ", \"previous_until\": %" PRId64 "}",
+	                       r->since, r->until, r->prev_since, r->prev_until);
 	json_totals(r, o);
 	json_days(r, o);
 	for (size_t i = 0; i < G_N_ELEMENTS(render_tops); i++)
@@ -406,9 +409,10 @@ void report_render_json(const struct report *r, GString *o)
 	g_string_append(o, ",\n  \"spam_score_histogram\": [");
 	for (int i = 0; i < REPORT_NHIST; i++)
 		g_string_append_printf(o, "%s{\"bucket\": \"%s\", \"messages\": %" PRId64 "}", i ? ", " : "",
-				       report_hist_labels[i], r->hist[i]);
-	g_string_append_printf(o, "],\n  \"scan_time\": {\"messages\": %" PRId64 ", \"mean_ms\": %.1f, \"p95_ms\": %" PRId64 "}",
-			       r->scanned, r->scan_mean, r->scan_p95);
+		                       report_hist_labels[i], r->hist[i]);
+	g_string_append_printf(
+	    o, "],\n  \"scan_time\": {\"messages\": %" PRId64 ", \"mean_ms\": %.1f, \"p95_ms\": %" PRId64 "}",
+	    r->scanned, r->scan_mean, r->scan_p95);
 	json_counts(o, "unchecked", r->unchecked);
 	g_string_append(o, "\n}\n");
 }
@@ -428,17 +432,19 @@ static void html_totals(const struct report *r, GString *o)
 {
 	GArray *rows = render_totals(r);
 	for (size_t s = 0; s < G_N_ELEMENTS(render_sections); s++) {
-		g_string_append_printf(o, "<h2>%s</h2>\n<table>\n<tr><th></th><th>this period</th>%s"
-				       "<th>previous</th><th>change</th></tr>\n",
-				       render_titles[s], s == 1 ? "<th>of all</th>" : "");
+		g_string_append_printf(o,
+		                       "<h2>%s</h2>\n<table>\n<tr><th></th><th>this period</th>%s"
+		                       "<th>previous</th><th>change</th></tr>\n",
+		                       render_titles[s], s == 1 ? "<th>of all</th>" : "");
 		for (guint i = 0; i < rows->len; i++) {
 			struct render_row *w = &g_array_index(rows, struct render_row, i);
-			char share[16], change[16];
+			char change[16];
 			if (strcmp(w->section, render_sections[s]) != 0)
 				continue;
 			render_change(w->cur, w->prev, change, sizeof(change));
 			g_string_append_printf(o, "<tr><td>%s</td><td>%" PRId64 "</td>", w->name, w->cur);
 			if (w->share) {
+				char share[16];
 				render_share(w->cur, r->cur.messages, share, sizeof(share));
 				g_string_append_printf(o, "<td>%s</td>", share);
 			}
@@ -468,7 +474,7 @@ static void html_days(const struct report *r, GString *o)
 	if (r->busiest_hour >= 0) {
 		char *h = render_time(r->busiest_hour, "%Y-%m-%d %H:00");
 		g_string_append_printf(o, "<p>Busiest hour: %s UTC, %" PRId64 " messages</p>\n", h,
-				       r->busiest_hour_count);
+		                       r->busiest_hour_count);
 		g_free(h);
 	}
 }
@@ -490,11 +496,13 @@ static void html_counts(GString *o, const char *title, GPtrArray *a)
 void report_render_html(const struct report *r, const char *const *cids, GString *o)
 {
 	char *a = render_time(r->since, "%Y-%m-%d %H:%M"), *b = render_time(r->until, "%Y-%m-%d %H:%M");
-	g_string_append(o, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Gatehouse mail report ");
+	g_string_append(o,
+	                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Gatehouse mail report ");
 	html_text(o, r->label);
-	g_string_append(o, "</title>\n<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-			   "td,th{border:1px solid #ccc;padding:2px 8px}td{text-align:right}"
-			   "td:first-child{text-align:left}</style></head>\n<body>\n<h1>Gatehouse mail report ");
+	g_string_append(o,
+	                "</title>\n<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+	                "td,th{border:1px solid #ccc;padding:2px 8px}td{text-align:right}"
+	                "td:first-child{text-align:left}</style></head>\n<body>\n<h1>Gatehouse mail report ");
 	html_text(o, r->label);
 	g_string_append_printf(o, "</h1>\n<p>%s to %s UTC</p>\n", a, b);
 	g_free(a);
@@ -511,11 +519,13 @@ void report_render_html(const struct report *r, const char *const *cids, GString
 	g_string_append(o, "<h2>Spam score</h2>\n<table>\n<tr><th>score</th><th>messages</th></tr>\n");
 	for (int i = 0; i < REPORT_NHIST; i++)
 		g_string_append_printf(o, "<tr><td>%s</td><td>%" PRId64 "</td></tr>\n",
-				       i == 0 ? "&lt; 0" : i == REPORT_NHIST - 1 ? "&gt;= 20" : report_hist_labels[i],
-				       r->hist[i]);
-	g_string_append_printf(o, "</table>\n<p>Scan time: mean %.1f ms, p95 %" PRId64 " ms (%" PRId64
-				  " messages)</p>\n",
-			       r->scan_mean, r->scan_p95, r->scanned);
+		                       i == 0                  ? "&lt; 0"
+		                       : i == REPORT_NHIST - 1 ? "&gt;= 20"
+		                                               : report_hist_labels[i],
+		                       r->hist[i]);
+	g_string_append_printf(
+	    o, "</table>\n<p>Scan time: mean %.1f ms, p95 %" PRId64 " ms (%" PRId64 " messages)</p>\n",
+	    r->scan_mean, r->scan_p95, r->scanned);
 	html_counts(o, "Engine errors (unchecked)", r->unchecked);
 	g_string_append(o, "</body></html>\n");
 }

@@ -59,7 +59,7 @@ struct report {
 	char *label; /* "2026-W47" or "2026-11-01 - 2026-11-08" */
 	int64_t since, until, prev_since, prev_until;
 	struct report_totals cur, prev;
-	GArray *days; /* struct report_day, every day of the period */
+	GArray *days;                             /* struct report_day, every day of the period */
 	int64_t busiest_hour, busiest_hour_count; /* start; -1 when no mail */
 	/* GPtrArray of struct report_count, most first, then by name */
 	GPtrArray *viruses, *banned, *spam_senders, *spam_domains, *spam_rcpts, *unchecked;
@@ -69,8 +69,7 @@ struct report {
 	int64_t scan_p95; /* ms, nearest rank */
 };
 
-int report_build(struct store *st, int64_t since, int64_t until, int top, struct report **out,
-		 char **err);
+int report_build(struct store *st, int64_t since, int64_t until, int top, struct report **out, char **err);
 void report_free(struct report *r);
 
 /* "2026-W47" -> [Monday 00:00, next Monday 00:00) UTC */
@@ -94,21 +93,21 @@ enum rrd_graph_kind {
 	RRD_GRAPH_FLOW,       /* passed and blocked */
 };
 /* One PNG of [start, end), exactly width x height pixels. */
-int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title, int64_t start,
-		     int64_t end, int width, int height, char **err);
+int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title,
+                     int64_t start, int64_t end, int width, int height, char **err);
 
 struct report_image {
-	char *cid;  /* without < > */
+	char *cid; /* without < > */
 	GBytes *png;
 };
 
 /* The weekly mail: text/plain and text/html alternatives inside
  * multipart/related with the images. Returns the message with CRLF ends. */
 int report_mail_build(const char *from, const char *const *to, const char *subject, const char *text,
-		      const char *html, const struct report_image *images, size_t nimages, GBytes **out,
-		      char **err);
+                      const char *html, const struct report_image *images, size_t nimages, GBytes **out,
+                      char **err);
 /* Send msg (CRLF) to hostport; every recipient must be accepted. */
 int report_mail_send(const char *hostport, const char *env_from, const char *const *rcpts, GBytes *msg,
-		     char **err);
+                     char **err);
 
 #endif

@@ -52,17 +52,17 @@
 #define RRD_BATCH 720                /* update strings per rrd_update_r() call */
 #define RRD_YEAR (366 * 86400)
 
-static const char *const rrd_ds[RRD_NDS] = {"clean", "virus", "spam", "spammy", "banned", "badh",
-					    "unchecked", "oversized", "passed", "blocked"};
+static const char *const rrd_ds[RRD_NDS] = {"clean", "virus",     "spam",      "spammy", "banned",
+                                            "badh",  "unchecked", "oversized", "passed", "blocked"};
 
 /* Per message: category, passed, blocked; grouped by minute. ?1..?2 time
  * range, ?3..?4 id range (exclusive, inclusive). */
 static const char sql_minutes[] =
-	"SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
-	"sum(EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass')), "
-	"sum(NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
-	"EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject'))) "
-	"FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2";
+    "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
+    "sum(EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass')), "
+    "sum(NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
+    "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject'))) "
+    "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2";
 
 struct rrd_run {
 	struct store *st;
@@ -101,7 +101,7 @@ static int rrd_create_file(const char *path, int64_t start, char **err)
 	for (size_t i = 0; i < G_N_ELEMENTS(arch); i++)
 		for (int cf = 0; cf < 2; cf++) {
 			char *s = g_strdup_printf("RRA:%s:0.5:%d:%d", cf ? "MAX" : "AVERAGE", arch[i].steps,
-						  arch[i].rows);
+			                          arch[i].rows);
 			g_ptr_array_add(keep, s);
 			argv[argc++] = s;
 		}
@@ -132,7 +132,7 @@ static int rrd_ds_index(const unsigned char *category)
 /* Add the rows of one query to counts[(minute - base) / 60]; minute -1
  * means "everything into slot 0" (late arrivals). */
 static int rrd_collect(struct rrd_run *run, int64_t t0, int64_t t1, int64_t id0, int64_t id1, int64_t base,
-		       bool late, double (*counts)[RRD_NDS], size_t n, char **err)
+                       bool late, double (*counts)[RRD_NDS], size_t n, char **err)
 {
 	sqlite3_stmt *s = run->minutes;
 	int rc;
@@ -191,7 +191,7 @@ static int rrd_state_get(struct rrd_run *run, bool *found, char **err)
 
 	*found = false;
 	if (sqlite3_prepare_v2(db, "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1", -1, &s,
-			       NULL) != SQLITE_OK)
+	                       NULL) != SQLITE_OK)
 		return rrd_sql_fail(run, "prepare", err);
 	sqlite3_bind_text(s, 1, run->path, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -211,9 +211,9 @@ static int rrd_state_put(struct rrd_run *run, char **err)
 	int rc;
 
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
-			       "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
-			       -1, &s, NULL) != SQLITE_OK)
+	                       "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
+	                       "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return rrd_sql_fail(run, "prepare", err);
 	sqlite3_bind_text(s, 1, run->path, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, run->last_minute);
@@ -264,13 +264,13 @@ static int rrd_window(struct rrd_run *run, char **err)
 {
 	int64_t end = MIN(run->last_minute + RRD_WINDOW, run->target);
 	size_t n = (size_t)((end - run->last_minute) / RRD_STEP);
-	double (*counts)[RRD_NDS] = g_malloc0_n(n, sizeof(*counts));
+	double(*counts)[RRD_NDS] = g_malloc0_n(n, sizeof(*counts));
 	int rc = -1;
 
-	if (rrd_collect(run, run->last_minute, end, 0, run->high_id, run->last_minute, false, counts, n, err) <
-		    0 ||
-	    rrd_collect(run, 0, run->last_minute, run->last_id, run->high_id, run->last_minute, true, counts, n,
-			err) < 0 ||
+	if (rrd_collect(run, run->last_minute, end, 0, run->high_id, run->last_minute, false, counts, n,
+	                err) < 0 ||
+	    rrd_collect(run, 0, run->last_minute, run->last_id, run->high_id, run->last_minute, true, counts,
+	                n, err) < 0 ||
 	    rrd_write(run->path, run->last_minute, counts, n, err) < 0)
 		goto done;
 	run->last_minute = end;
@@ -306,7 +306,7 @@ int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebu
 		goto done;
 	if (!rebuild && found && !rrd_in_step(&run)) {
 		msg_warn("rrd: %s does not match the saved state (last minute %" PRId64 "): rebuilding", path,
-			 run.last_minute);
+		         run.last_minute);
 		rebuild = true;
 	}
 	if ((rebuild || !found) && rrd_rebuild(&run, err) < 0)
@@ -327,14 +327,14 @@ struct rrd_series {
 };
 
 static const struct rrd_series rrd_categories_stack[] = {
-	{"clean", "#33bb33"},  {"spammy", "#ffd21a"}, {"spam", "#ff8c00"},      {"badh", "#999999"},
-	{"oversized", "#33bbbb"}, {"unchecked", "#3377ff"}, {"banned", "#aa33aa"}, {"virus", "#dd2222"},
-	{NULL, NULL},
+    {"clean", "#33bb33"},  {"spammy", "#ffd21a"},    {"spam", "#ff8c00"},
+    {"badh", "#999999"},   {"oversized", "#33bbbb"}, {"unchecked", "#3377ff"},
+    {"banned", "#aa33aa"}, {"virus", "#dd2222"},     {NULL, NULL},
 };
 static const struct rrd_series rrd_flow_stack[] = {
-	{"passed", "#33bb33"},
-	{"blocked", "#dd2222"},
-	{NULL, NULL},
+    {"passed", "#33bb33"},
+    {"blocked", "#dd2222"},
+    {NULL, NULL},
 };
 
 /* DEF, total and stacked AREA with its legend for each series. */
@@ -356,8 +356,8 @@ static void rrd_graph_series(GPtrArray *a, const char *rrd, const struct rrd_ser
 	g_free(file);
 }
 
-int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title, int64_t start,
-		     int64_t end, int width, int height, char **err)
+int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title,
+                     int64_t start, int64_t end, int width, int height, char **err)
 {
 	GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
 	int rc = 0;

@@ -25,74 +25,74 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const report_categories[REPORT_NCAT] = {"clean", "virus",  "banned",    "spam",
-						    "spammy", "badh", "unchecked", "oversized"};
+const char *const report_categories[REPORT_NCAT] = {"clean",  "virus", "banned",    "spam",
+                                                    "spammy", "badh",  "unchecked", "oversized"};
 const char *const report_destinies[REPORT_NDEST] = {"pass", "discard", "bounce", "reject", "tempfail"};
 const char *const report_destiny_labels[REPORT_NDEST] = {"passed", "discarded", "bounced", "rejected",
-							 "tempfailed"};
+                                                         "tempfailed"};
 const char *const report_hist_labels[REPORT_NHIST] = {"< 0",  "0-2",   "2-4",   "4-6",  "6-8",
-						      "8-10", "10-15", "15-20", ">= 20"};
+                                                      "8-10", "10-15", "15-20", ">= 20"};
 
 /* The SQL, one statement per question. ?1 = since, ?2 = until, ?3 = top. */
-static const char sql_categories[] =
-	"SELECT category, count(*), coalesce(sum(size), 0) FROM msgs "
-	"WHERE time >= ?1 AND time < ?2 GROUP BY category";
-static const char sql_destinies[] =
-	"SELECT r.destiny, count(*) FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-	"WHERE m.time >= ?1 AND m.time < ?2 GROUP BY r.destiny";
+static const char sql_categories[] = "SELECT category, count(*), coalesce(sum(size), 0) FROM msgs "
+                                     "WHERE time >= ?1 AND time < ?2 GROUP BY category";
+static const char sql_destinies[] = "SELECT r.destiny, count(*) FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+                                    "WHERE m.time >= ?1 AND m.time < ?2 GROUP BY r.destiny";
 /* Quarantine counts and the spam score histogram: the columns are not in
  * an index, so one pass over the period's rows answers both. */
 static const char sql_rows[] =
-	"SELECT count(quar_path), coalesce(sum(quar_state = 'released'), 0), "
-	"coalesce(sum(quar_state = 'purged'), 0), "
-	"coalesce(sum(spam_score < 0), 0), coalesce(sum(spam_score >= 0 AND spam_score < 2), 0), "
-	"coalesce(sum(spam_score >= 2 AND spam_score < 4), 0), coalesce(sum(spam_score >= 4 AND spam_score < 6), 0), "
-	"coalesce(sum(spam_score >= 6 AND spam_score < 8), 0), coalesce(sum(spam_score >= 8 AND spam_score < 10), 0), "
-	"coalesce(sum(spam_score >= 10 AND spam_score < 15), 0), "
-	"coalesce(sum(spam_score >= 15 AND spam_score < 20), 0), coalesce(sum(spam_score >= 20), 0) "
-	"FROM msgs WHERE time >= ?1 AND time < ?2";
-static const char sql_days[] =
-	"SELECT time / 86400, category, count(*), coalesce(sum(size), 0) FROM msgs "
-	"WHERE time >= ?1 AND time < ?2 GROUP BY 1, 2";
+    "SELECT count(quar_path), coalesce(sum(quar_state = 'released'), 0), "
+    "coalesce(sum(quar_state = 'purged'), 0), "
+    "coalesce(sum(spam_score < 0), 0), coalesce(sum(spam_score >= 0 AND spam_score < 2), 0), "
+    "coalesce(sum(spam_score >= 2 AND spam_score < 4), 0), coalesce(sum(spam_score >= 4 AND spam_score < 6), "
+    "0), "
+    "coalesce(sum(spam_score >= 6 AND spam_score < 8), 0), coalesce(sum(spam_score >= 8 AND spam_score < "
+    "10), 0), "
+    "coalesce(sum(spam_score >= 10 AND spam_score < 15), 0), "
+    "coalesce(sum(spam_score >= 15 AND spam_score < 20), 0), coalesce(sum(spam_score >= 20), 0) "
+    "FROM msgs WHERE time >= ?1 AND time < ?2";
+static const char sql_days[] = "SELECT time / 86400, category, count(*), coalesce(sum(size), 0) FROM msgs "
+                               "WHERE time >= ?1 AND time < ?2 GROUP BY 1, 2";
 static const char sql_busiest_hour[] =
-	"SELECT time / 3600 AS h, count(*) AS n FROM msgs WHERE time >= ?1 AND time < ?2 "
-	"GROUP BY h ORDER BY n DESC, h LIMIT 1";
+    "SELECT time / 3600 AS h, count(*) AS n FROM msgs WHERE time >= ?1 AND time < ?2 "
+    "GROUP BY h ORDER BY n DESC, h LIMIT 1";
 /* Split "a,b, c" into names with a recursive common table expression. */
-#define SQL_SPLIT(col, where)                                                                           \
-	"WITH RECURSIVE split(name, rest) AS ("                                                         \
-	"SELECT '', " col " || ',' FROM msgs WHERE time >= ?1 AND time < ?2 AND " where " "            \
-	"UNION ALL SELECT trim(substr(rest, 1, instr(rest, ',') - 1)), substr(rest, instr(rest, ',') + 1) " \
-	"FROM split WHERE rest <> '') "                                                                 \
-	"SELECT name, count(*) AS n FROM split WHERE name <> '' GROUP BY name ORDER BY n DESC, name LIMIT ?3"
+#define SQL_SPLIT(col, where)                                                                                \
+	"WITH RECURSIVE split(name, rest) AS ("                                                              \
+	"SELECT '', " col " || ',' FROM msgs WHERE time >= ?1 AND time < ?2 AND " where " "                  \
+	"UNION ALL SELECT trim(substr(rest, 1, instr(rest, ',') - 1)), substr(rest, instr(rest, ',') + 1) "  \
+	"FROM split WHERE rest <> '') "                                                                      \
+	"SELECT name, count(*) AS n FROM split WHERE name <> '' GROUP BY name ORDER BY n DESC, name LIMIT "  \
+	"?3"
 static const char sql_viruses[] = SQL_SPLIT("virus_names", "category = 'virus' AND virus_names <> ''");
 static const char sql_banned[] = SQL_SPLIT("banned_names", "banned_names <> ''");
 static const char sql_spam_senders[] =
-	"SELECT CASE sender WHEN '' THEN '<>' ELSE lower(sender) END AS s, count(*) AS n FROM msgs "
-	"WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
-	"GROUP BY s ORDER BY n DESC, s LIMIT ?3";
+    "SELECT CASE sender WHEN '' THEN '<>' ELSE lower(sender) END AS s, count(*) AS n FROM msgs "
+    "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
+    "GROUP BY s ORDER BY n DESC, s LIMIT ?3";
 static const char sql_spam_domains[] =
-	"SELECT CASE WHEN instr(sender, '@') = 0 THEN '<>' "
-	"ELSE lower(substr(sender, instr(sender, '@') + 1)) END AS d, count(*) AS n FROM msgs "
-	"WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
-	"GROUP BY d ORDER BY n DESC, d LIMIT ?3";
+    "SELECT CASE WHEN instr(sender, '@') = 0 THEN '<>' "
+    "ELSE lower(substr(sender, instr(sender, '@') + 1)) END AS d, count(*) AS n FROM msgs "
+    "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
+    "GROUP BY d ORDER BY n DESC, d LIMIT ?3";
 static const char sql_spam_rcpts[] =
-	"SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-	"WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
-	"GROUP BY a ORDER BY n DESC, a LIMIT ?3";
+    "SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+    "WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
+    "GROUP BY a ORDER BY n DESC, a LIMIT ?3";
 static const char sql_unchecked[] =
-	"SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
-	"count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
-	"GROUP BY u ORDER BY n DESC, u LIMIT ?3";
+    "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
+    "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
+    "GROUP BY u ORDER BY n DESC, u LIMIT ?3";
 /* Scan times grouped by value (from the covering index): the mean and the
  * nearest-rank p95 follow from the running count without sorting rows. */
 static const char sql_scan[] =
-	"SELECT scan_ms, count(*) FROM msgs WHERE time >= ?1 AND time < ?2 GROUP BY scan_ms ORDER BY scan_ms";
+    "SELECT scan_ms, count(*) FROM msgs WHERE time >= ?1 AND time < ?2 GROUP BY scan_ms ORDER BY scan_ms";
 
 typedef void (*stats_row_fn)(sqlite3_stmt *s, struct report *r, void *arg);
 
 /* Prepare sql, bind the period (and arg3 if >= 0), call fn per row. */
 static int stats_query(sqlite3 *db, const char *sql, int64_t since, int64_t until, int64_t arg3,
-		       stats_row_fn fn, struct report *r, void *arg, char **err)
+                       stats_row_fn fn, struct report *r, void *arg, char **err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
@@ -209,7 +209,7 @@ static void row_scan(sqlite3_stmt *s, struct report *r, void *arg)
 
 /* r: the report whose histogram comes with the current period, or NULL. */
 static int stats_totals(sqlite3 *db, int64_t since, int64_t until, struct report_totals *t, struct report *r,
-			char **err)
+                        char **err)
 {
 	memset(t, 0, sizeof(*t));
 	if (stats_query(db, sql_categories, since, until, -1, row_category, NULL, t, err) < 0 ||
@@ -250,8 +250,8 @@ static struct report *report_new(int64_t since, int64_t until)
 		struct report_day day = {.start = d};
 		g_array_append_val(r->days, day);
 	}
-	GPtrArray **lists[] = {&r->viruses, &r->banned, &r->spam_senders, &r->spam_domains, &r->spam_rcpts,
-			       &r->unchecked};
+	GPtrArray **lists[] = {&r->viruses,      &r->banned,     &r->spam_senders,
+	                       &r->spam_domains, &r->spam_rcpts, &r->unchecked};
 	for (size_t i = 0; i < G_N_ELEMENTS(lists); i++)
 		*lists[i] = g_ptr_array_new_with_free_func(report_count_free);
 	return r;
@@ -304,8 +304,8 @@ void report_free(struct report *r)
 		return;
 	g_free(r->label);
 	g_array_free(r->days, TRUE);
-	GPtrArray *lists[] = {r->viruses, r->banned, r->spam_senders, r->spam_domains, r->spam_rcpts,
-			      r->unchecked};
+	GPtrArray *lists[] = {r->viruses,      r->banned,     r->spam_senders,
+	                      r->spam_domains, r->spam_rcpts, r->unchecked};
 	for (size_t i = 0; i < G_N_ELEMENTS(lists); i++)
 		g_ptr_array_free(lists[i], TRUE);
 	g_free(r);
@@ -364,9 +364,9 @@ int report_parse_time(const char *s, int64_t *out, char **err)
 			return 0;
 		}
 	} else if ((sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && s[n] == '\0') ||
-		   (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) == 5 && s[n] == '\0') ||
-		   (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
-		    s[n] == '\0')) {
+	           (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) == 5 && s[n] == '\0') ||
+	           (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
+	            s[n] == '\0')) {
 		GDateTime *t = g_date_time_new_utc(y, mo, d, h, mi, sec);
 		if (t) {
 			*out = g_date_time_to_unix(t);

@@ -37,10 +37,10 @@ static void want_bad_week(const char *w)
 static void test_iso_weeks(void **state)
 {
 	(void)state;
-	want_week("2026-W47", 1794787200);  /* Monday 2026-11-16 */
-	want_week("2026-W01", 1766966400);  /* Monday 2025-12-29 */
-	want_week("2020-W53", 1609113600);  /* 2020 has 53 weeks */
-	want_week("2021-W01", 1609718400);  /* ... so 2021 starts on 4 January */
+	want_week("2026-W47", 1794787200); /* Monday 2026-11-16 */
+	want_week("2026-W01", 1766966400); /* Monday 2025-12-29 */
+	want_week("2020-W53", 1609113600); /* 2020 has 53 weeks */
+	want_week("2021-W01", 1609718400); /* ... so 2021 starts on 4 January */
 	want_bad_week("2021-W53");
 	want_bad_week("2026-W00");
 	want_bad_week("2026-W47x");
@@ -77,7 +77,8 @@ static void test_times(void **state)
 	assert_int_equal(t, 1794904200);
 	assert_int_equal(report_parse_time("@12345", &t, &err), 0);
 	assert_int_equal(t, 12345);
-	const char *bad[] = {"2026-13-01", "2026-11-16 25:00", "@", "@12x", "yesterday", "2026-11-16 08:30:15Z"};
+	const char *bad[] = {"2026-13-01", "2026-11-16 25:00", "@",
+	                     "@12x",       "yesterday",        "2026-11-16 08:30:15Z"};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		err = NULL;
 		if (report_parse_time(bad[i], &t, &err) != -1)
@@ -122,10 +123,10 @@ static void test_empty_store(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_iso_weeks),
-		cmocka_unit_test(test_last_week),
-		cmocka_unit_test(test_times),
-		cmocka_unit_test(test_empty_store),
+	    cmocka_unit_test(test_iso_weeks),
+	    cmocka_unit_test(test_last_week),
+	    cmocka_unit_test(test_times),
+	    cmocka_unit_test(test_empty_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
