@@ -18,6 +18,8 @@
  */
 #include "report.h"
 
+#include "log.h"
+
 #include <gmime/gmime.h>
 #include <stddef.h> /* libesmtp.h needs size_t */
 #include <libesmtp.h>
@@ -142,9 +144,36 @@ static void mail_check_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
 	g_free(why);
 }
 
+/* An address goes into MAIL FROM:<...> or RCPT TO:<...> as it is: no
+ * control characters, spaces or angle brackets that could end the
+ * command or start another one. */
+static bool mail_addr_ok(const char *a)
+{
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
+			return false;
+	return true;
+}
+
+static int mail_check_addrs(const char *env_from, const char *const *rcpts, char **err)
+{
+	const char *bad = mail_addr_ok(env_from) ? NULL : env_from;
+	for (size_t i = 0; !bad && rcpts[i]; i++)
+		if (!*rcpts[i] || !mail_addr_ok(rcpts[i]))
+			bad = rcpts[i];
+	if (!bad)
+		return 0;
+	char *p = log_printable(bad, 80);
+	*err = g_strdup_printf("report mail: bad address \"%s\"", p);
+	g_free(p);
+	return -1;
+}
+
 int report_mail_send(const char *hostport, const char *env_from, const char *const *rcpts, GBytes *msg,
                      char **err)
 {
+	if (mail_check_addrs(env_from, rcpts, err) < 0)
+		return -1;
 	smtp_session_t session = smtp_create_session();
 	smtp_message_t message = smtp_add_message(session);
 	char *body = g_strndup(g_bytes_get_data(msg, NULL), g_bytes_get_size(msg));

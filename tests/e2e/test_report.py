@@ -500,6 +500,11 @@ def test_weekly_mail_through_postfix(store, postfix_big, workdir):
         assert 'src="cid:%s"' % cid in body
         data = img.get_content()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # an address that could end the SMTP command is refused before sending
+    r = subprocess.run([REPORT, "-c", conf, "--now", str(W48 + 7200), "weekly", "--mail=x@example.com,a>\r\nRSET"],
+                       capture_output=True, text=True, env=ENV)
+    assert r.returncode == 1 and "bad address" in r.stderr
+    assert len(pf.delivered()) == 2
     # a refused connection is an error, not a silent success
     with open(conf) as f:
         text = f.read()
