@@ -454,21 +454,9 @@ def test_graphs_four_periods(store):
 # ---- 4. the weekly mail through Postfix --------------------------------------------------
 
 @pytest.fixture
-def postfix_big(workdir):
-    """ghtest's Postfix, but delivering to files with dd instead of tee:
-    tee also copies the message to its stdout, which pipe(8) stops reading
-    after a while, so a message larger than a pipe buffer (the report mail
-    is ~70 KB) now and then bounces with "tee: status 1"."""
-    pf = ghtest.Postfix(os.path.join(workdir, "postfix"))
-    master = os.path.join(pf.conf, "master.cf")
-    with open(master) as f:
-        text = f.read()
-    with open(master, "w") as f:
-        assert "argv=/usr/bin/tee " in text
-        f.write(text.replace("argv=/usr/bin/tee ", "argv=/usr/bin/dd status=none of="))
-    pf.start()
-    yield pf
-    pf.stop()
+def postfix_big(postfix_factory):
+    """A private Postfix delivering to files (the report mail is ~70 KB)."""
+    return postfix_factory()
 
 
 def test_weekly_mail_through_postfix(store, postfix_big, workdir):

@@ -1,4 +1,4 @@
--- 002-report: what scand-report needs.
+-- 003-report: what scand-report needs.
 -- A covering index for the weekly totals, the per-day table and the RRD
 -- minute counts: the range scan on time never has to visit the table rows.
 CREATE INDEX msgs_report ON msgs(time, category, size, scan_ms);
