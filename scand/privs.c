@@ -116,7 +116,8 @@ static int privs_setids(char **err)
 	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0)
 		msg_panic("privs: regained root after dropping to %s", privs_state.user);
 	uid_t r, e, s;
-	if (getresuid(&r, &e, &s) != 0 || r != privs_state.uid || e != privs_state.uid || s != privs_state.uid)
+	if (getresuid(&r, &e, &s) != 0 || r != privs_state.uid || e != privs_state.uid ||
+	    s != privs_state.uid)
 		msg_panic("privs: uid not dropped everywhere");
 	return 0;
 }
@@ -134,13 +135,13 @@ int privs_drop(const struct conf *c, char **err)
 			return privs_fail(err, "[scand] chroot %s needs scand to start as root", jail);
 		struct passwd *me = getpwuid(geteuid());
 		g_snprintf(privs_state.summary, sizeof privs_state.summary, "no chroot, uid %s",
-			   me ? me->pw_name : "?");
+		           me ? me->pw_name : "?");
 		return 0;
 	}
 	bool drop = !allow_root;
 	if (drop && privs_state.uid == 0)
 		return privs_fail(err, "[scand] user %s is root: refusing to run as root (allow_root = no)",
-				  privs_state.user);
+		                  privs_state.user);
 	if (drop && privs_chown_store(conf_str(c, "scand", "database"), err) < 0)
 		return -1;
 	if (*jail && privs_chroot(jail, err) < 0)
@@ -150,8 +151,8 @@ int privs_drop(const struct conf *c, char **err)
 		return -1;
 	if (!drop)
 		msg_warn("running as root (allow_root = yes): not recommended");
-	g_snprintf(privs_state.summary, sizeof privs_state.summary, "%s%s, uid %s", *jail ? "chroot " : "no chroot",
-		   jail, drop ? privs_state.user : "root");
+	g_snprintf(privs_state.summary, sizeof privs_state.summary, "%s%s, uid %s",
+	           *jail ? "chroot " : "no chroot", jail, drop ? privs_state.user : "root");
 	return 0;
 }
 

@@ -316,9 +316,10 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		if (pthread_create(&tid[i], NULL, srv_worker, &w[i]) != 0)
 			msg_fatal("pthread_create: %s", g_strerror(errno));
 	}
-	msg_info("ready: %s, %u signatures, listening on %s, forwarding to %s, %d servers, %s mode", privs_summary(),
-		 pipeline_signatures(), conf_str(c, "scand", "listen"),
-		 conf_str(c, "scand", "forward"), n, conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
+	msg_info("ready: %s, %u signatures, listening on %s, forwarding to %s, %d servers, %s mode",
+	         privs_summary(), pipeline_signatures(), conf_str(c, "scand", "listen"),
+	         conf_str(c, "scand", "forward"), n,
+	         conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
 
 	srv_signals(sfd, conf_path);
 	g_atomic_int_set(&stopping, 1);

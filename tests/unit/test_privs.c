@@ -26,7 +26,6 @@
 #include "conf.h"
 #include "scand/privs.h"
 
-
 /* Run privs in a child with the [scand] lines given; return its report. */
 static char *privs_child(const char *dir, const char *scand_lines, bool as_nobody)
 {
@@ -36,8 +35,8 @@ static char *privs_child(const char *dir, const char *scand_lines, bool as_nobod
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fd[0]);
-		char *text = g_strdup_printf("[scand]\nwork_dir = %s/work\ndatabase = %s/db/s.db\n%s\n", dir, dir,
-					     scand_lines);
+		char *text = g_strdup_printf("[scand]\nwork_dir = %s/work\ndatabase = %s/db/s.db\n%s\n", dir,
+		                             dir, scand_lines);
 		char *err = NULL;
 		struct conf *c = conf_load_text("test.conf", text, strlen(text), &err);
 		GString *out = g_string_new("");
@@ -56,13 +55,15 @@ static char *privs_child(const char *dir, const char *scand_lines, bool as_nobod
 				mode_t m = umask(0);
 				gid_t groups[8];
 				int ng = getgroups(8, groups);
-				g_string_append_printf(out, "uid=%u gid=%u groups=%d:%u umask=%03o marker=%d tmpdir=%s "
-							    "back=%d chrooted=%d target=%d summary=%s",
-						       (unsigned)getuid(), (unsigned)getgid(), ng,
-						       ng > 0 ? (unsigned)groups[0] : 0u, (unsigned)m,
-						       access("/marker", F_OK) == 0, g_getenv("TMPDIR"),
-						       setuid(0) == 0 || seteuid(0) == 0, privs_chrooted(), (int)target,
-						       privs_summary());
+				g_string_append_printf(
+				    out,
+				    "uid=%u gid=%u groups=%d:%u umask=%03o marker=%d tmpdir=%s "
+				    "back=%d chrooted=%d target=%d summary=%s",
+				    (unsigned)getuid(), (unsigned)getgid(), ng,
+				    ng > 0 ? (unsigned)groups[0] : 0u, (unsigned)m,
+				    access("/marker", F_OK) == 0, g_getenv("TMPDIR"),
+				    setuid(0) == 0 || seteuid(0) == 0, privs_chrooted(), (int)target,
+				    privs_summary());
 			}
 		}
 		if (write(fd[1], out->str, out->len) < 0)
@@ -114,8 +115,8 @@ static void test_drop_with_chroot(void **state)
 	char *got = privs_child(dir, lines, false);
 	unsigned uid = getpwnam("nobody")->pw_uid, gid = getgrnam("nogroup")->gr_gid;
 	char *want = g_strdup_printf("uid=%u gid=%u groups=1:%u umask=077 marker=1 tmpdir=%s/work back=0 "
-				     "chrooted=1 target=%u summary=chroot %s, uid nobody",
-				     uid, gid, gid, dir, uid, dir);
+	                             "chrooted=1 target=%u summary=chroot %s, uid nobody",
+	                             uid, gid, gid, dir, uid, dir);
 	assert_string_equal(got, want);
 	/* the store file root created is the daemon's now */
 	char *db = g_build_filename(dir, "db", "s.db", NULL);
@@ -156,7 +157,8 @@ static void test_refuses_root_user(void **state)
 	(void)state;
 	char *dir = make_dir();
 	char *got = privs_child(dir, "user = root\ngroup = root", false);
-	assert_string_equal(got, "error: [scand] user root is root: refusing to run as root (allow_root = no)");
+	assert_string_equal(got,
+	                    "error: [scand] user root is root: refusing to run as root (allow_root = no)");
 	g_free(got);
 	got = privs_child(dir, "user = no-such-user-gh", false);
 	assert_string_equal(got, "error: unknown user no-such-user-gh ([scand] user)");
@@ -185,9 +187,9 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_drop_with_chroot),     cmocka_unit_test(test_drop_without_chroot),
-		cmocka_unit_test(test_allow_root_keeps_root), cmocka_unit_test(test_refuses_root_user),
-		cmocka_unit_test(test_chroot_needs_root),
+	    cmocka_unit_test(test_drop_with_chroot),      cmocka_unit_test(test_drop_without_chroot),
+	    cmocka_unit_test(test_allow_root_keeps_root), cmocka_unit_test(test_refuses_root_user),
+	    cmocka_unit_test(test_chroot_needs_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
