@@ -150,6 +150,7 @@ format:
 CRONDIR ?= /etc/cron.d
 SHAREDIR = $(PREFIX)/share/gatehouse
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+PF_SNIPPETS = $(filter-out contrib/postfix/setup,$(wildcard contrib/postfix/*))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
 		$(DESTDIR)$(SHAREDIR)/schema $(DESTDIR)$(SHAREDIR)/templates \
@@ -167,7 +168,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(UNITDIR)/scand.service
 	install -m 0755 contrib/chroot-setup $(DESTDIR)$(SHAREDIR)/contrib/
 	install -m 0755 contrib/postfix/setup $(DESTDIR)$(SHAREDIR)/contrib/postfix/
-	if ls contrib/postfix/*.cf >/dev/null 2>&1; then install -m 0644 contrib/postfix/*.cf $(DESTDIR)$(SHAREDIR)/contrib/postfix/; fi
+	$(if $(PF_SNIPPETS),install -m 0644 $(PF_SNIPPETS) $(DESTDIR)$(SHAREDIR)/contrib/postfix/)
 	if [ -f contrib/cron.d/gatehouse ]; then install -d $(DESTDIR)$(CRONDIR) && \
 		install -m 0644 contrib/cron.d/gatehouse $(DESTDIR)$(CRONDIR)/gatehouse; fi
 

@@ -267,7 +267,9 @@ def expected_install(prefix, sysconf):
     want |= {share + "/schema/" + f for f in repo_files("schema")}
     want |= {share + "/templates/" + f for f in repo_files("templates")}
     want |= {share + "/signatures/" + f for f in repo_files("signatures")}
-    want |= {share + "/contrib/postfix/" + f for f in repo_files("contrib/postfix") if f.endswith(".cf")}
+    snippets = [f for f in repo_files("contrib/postfix") if f != "setup"]
+    assert "master.cf.after-queue" in snippets
+    want |= {share + "/contrib/postfix/" + f for f in snippets}
     if os.path.exists(os.path.join(ghtest.ROOT, "contrib/cron.d/gatehouse")):
         want.add("/etc/cron.d/gatehouse")
     return want
