@@ -270,6 +270,8 @@ def test_sighup_reloads_without_dropping_connections(sink, scand):
 
 def test_drops_privileges_after_binding(sink, scand_factory):
     sd = scand_factory(sink.port, sections={"scand": {"allow_root": "no", "user": "nobody", "group": "nogroup"}})
+    # the port is bound (and connectable) before the drop: wait for it
+    ghtest.wait_for(lambda: "running as nobody:nogroup" in sd.log(), timeout=10, what="privilege drop")
     status = open("/proc/%d/status" % sd.proc.pid).read()
     uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
     gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
