@@ -201,6 +201,12 @@ static char *join_names(GPtrArray *a)
 	return s;
 }
 
+/* Each worker has its own store handle, but SQLite lets one writer in at
+ * a time and makes the others sleep in its busy handler (milliseconds).
+ * Taking turns on a mutex first keeps our own workers out of that sleep;
+ * busy_timeout still covers other processes (quarctl, scand-report). */
+static GMutex store_write_lock;
+
 static int store_record(struct worker *w, struct msg *m)
 {
 	struct store_msg sm = {0};
@@ -234,7 +240,9 @@ static int store_record(struct worker *w, struct msg *m)
 		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
 	}
+	g_mutex_lock(&store_write_lock);
 	int r = store_put(w->store, &sm, NULL, 0);
+	g_mutex_unlock(&store_write_lock);
 	if (r < 0)
 		msg_warn("(%s) store: %s", m->mail_id, store_error(w->store));
 	g_free(sm.virus_names);
@@ -295,6 +303,7 @@ static void store_answers(struct worker *w, struct msg *m)
 
 	if (!p)
 		return;
+	g_mutex_lock(&store_write_lock);
 	if (step_done(p->begin) < 0)
 		goto fail;
 	for (guint i = 0; i < m->rcpts->len; i++) {
@@ -308,11 +317,13 @@ static void store_answers(struct worker *w, struct msg *m)
 			goto fail;
 	}
 	if (step_done(p->commit) == 0)
-		return;
+		goto out;
 fail:
 	msg_warn("(%s) store answers: %s", m->mail_id, sqlite3_errmsg(store_db(w->store)));
 	if (!sqlite3_get_autocommit(store_db(w->store)))
 		step_done(p->rollback);
+out:
+	g_mutex_unlock(&store_write_lock);
 }
 
 static struct smtpc *forward_client(struct worker *w, const struct conf *c)
