@@ -102,8 +102,8 @@ static int sio_poll(struct sio *s, short events, bool use_stop)
 			continue;
 		if (r < 0)
 			return sio_fail(s, SIO_ERR);
-		if (r == 0)
-			return sio_fail(s, SIO_TIMEOUT);
+		if (r == 0) /* a read timeout leaves the stream usable for a last reply */
+			return events == POLLOUT ? sio_fail(s, SIO_TIMEOUT) : SIO_TIMEOUT;
 		if (p[0].revents)
 			return SIO_OK;
 		return SIO_STOP;

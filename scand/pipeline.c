@@ -165,10 +165,17 @@ static char *reject_reason(const struct msg *m)
 	return safe;
 }
 
+char *pipeline_reject_answer(const struct msg *m)
+{
+	char *reason = reject_reason(m);
+	char *a = g_strdup_printf("554 5.7.0 Rejected, id=%s - %s", m->mail_id, reason);
+	g_free(reason);
+	return a;
+}
+
 /* Answers for the recipients that are not forwarded. */
 static void destiny_answers(struct msg *m)
 {
-	char *reason = NULL;
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = rcpt_at(m, i);
 		switch (r->destiny) {
@@ -180,17 +187,14 @@ static void destiny_answers(struct msg *m)
 			break;
 		case DESTINY_BOUNCE:
 		case DESTINY_REJECT:
-			if (!reason)
-				reason = reject_reason(m);
 			g_free(r->answer);
-			r->answer = g_strdup_printf("554 5.7.0 Rejected, id=%s - %s", m->mail_id, reason);
+			r->answer = pipeline_reject_answer(m);
 			break;
 		case DESTINY_TEMPFAIL:
 			set_answer(r, "451 4.7.1 Try again later");
 			break;
 		}
 	}
-	g_free(reason);
 }
 
 static char *join_names(GPtrArray *a)

@@ -26,6 +26,9 @@ void pipeline_fini(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
 /* Releases what pipeline_run() keeps per worker (before store_close). */
 void pipeline_worker_fini(struct worker *w);
+/* "554 5.7.0 Rejected, id=... - <reason>" from the verdict (virus name,
+ * banned file, spam score), printable, one line. g_free(). */
+char *pipeline_reject_answer(const struct msg *m);
 /* Makes a reason safe for an SMTP reply line: printable ASCII, no CR/LF,
  * at most maxlen bytes. g_free(). */
 char *pipeline_reply_text(const char *s, size_t maxlen);

@@ -291,3 +291,37 @@ def test_refuses_unknown_user(sink, scand_factory):
     sd.start(wait=False)
     assert sd.proc.wait(30) == 1
     assert "unknown user no-such-user-gh" in sd.log()
+
+
+def test_unix_socket_listener_and_command_timeout(sink, scand_factory, workdir):
+    import socket as so
+    path = os.path.join(workdir, "scand.sock")
+    port = ghtest.free_port()
+    sd = scand_factory(sink.port, port=port, sections={"scand": {
+        "listen": "127.0.0.1:%d, unix:%s" % (port, path), "command_timeout": "1s"}})
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.connect(path)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"LHLO unix.example\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    # idle longer than command_timeout: 421 4.4.2 and the connection closes
+    line = f.readline()
+    assert line.startswith(b"421 4.4.2"), line
+    assert f.readline() == b""
+    s.close()
+
+
+def test_xforward_and_dsn_only_as_offered(sink, scand):
+    sink.caps = ["PIPELINING", "XFORWARD NAME ADDR"]
+    c, _ = session(scand.port)
+    assert c.cmd("XFORWARD NAME=mx.example.net ADDR=192.0.2.7 HELO=evil+0D+0Ahelo")[0] == 501  # CR LF refused
+    assert c.cmd("XFORWARD NAME=mx.example.net ADDR=192.0.2.7 HELO=h PROTO=ESMTP")[0] == 250
+    c.send("MAIL FROM:<a@example.org> RET=FULL ENVID=x1\r\nRCPT TO:<b@example.com> NOTIFY=NEVER\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(ghtest.make_message() + b".\r\n")
+    assert c.reply()[0] == 250
+    t = sink.messages()[0]
+    assert t.xforward == {"NAME": "mx.example.net", "ADDR": "192.0.2.7"}
+    assert t.mail == "MAIL FROM:<a@example.org>" and t.rcpt_lines == ["RCPT TO:<b@example.com>"]
