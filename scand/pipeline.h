@@ -24,8 +24,7 @@ int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
-/* Releases what pipeline_run() keeps per worker (before store_close). */
-void pipeline_worker_fini(struct worker *w);
+
 /* "554 5.7.0 Rejected, id=... - <reason>" from the verdict (virus name,
  * banned file, spam score), printable, one line. g_free(). */
 char *pipeline_reject_answer(const struct msg *m);

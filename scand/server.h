@@ -40,7 +40,6 @@ struct worker {
 	char *fwd_dest;
 	struct spool *spool;
 	int stop_fd; /* readable once the daemon is stopping */
-	struct pipeline_stmts *stmts; /* the pipeline's prepared statements on store */
 };
 
 struct confref *srv_conf_acquire(void);

@@ -96,8 +96,10 @@ def test_pipelined_transaction_forwards_envelope_xforward_and_dsn(scand, sink):
                      " FROM msgs").fetchone()
     assert row[1:] == ("192.0.2.7", "mx.example.net", "mx helo", "alice@example.org", "pipelined",
                        "<pipe-1@gh-test>", "clean")
-    rc = db.execute("SELECT addr, destiny, smtp_answer FROM msgrcpt WHERE msg = ? ORDER BY rseq",
-                    (row[0],)).fetchall()
+    # the answers are written just behind the reply (answers.h)
+    rc = ghtest.wait_for(lambda: (lambda rows: rows if all(r[2] for r in rows) else None)(db.execute(
+        "SELECT addr, destiny, smtp_answer FROM msgrcpt WHERE msg = ? ORDER BY rseq", (row[0],)).fetchall()),
+        timeout=5, what="answers in the store")
     assert [r[:2] for r in rc] == [("bob@example.com", "pass"), ("carol@example.com", "pass")]
     assert all(r[2].startswith("250 2.0.0") for r in rc), rc
     log = ghtest.wait_for(lambda: re.search(
@@ -195,7 +197,8 @@ def test_downstream_down_answers_451(sink, scand_factory):
     code, lines = transaction(c, ghtest.make_message(subject="down"))
     assert code == 451 and "4.3.0" in lines[0], lines
     db = sqlite3.connect(sd.db)
-    assert db.execute("SELECT destiny FROM msgrcpt").fetchall() == [("tempfail",)]
+    ghtest.wait_for(lambda: db.execute("SELECT destiny FROM msgrcpt").fetchall() == [("tempfail",)], timeout=5,
+                    what="tempfail recorded")
     sink.close()
     code, lines = transaction(c, ghtest.make_message(subject="refused"))  # connection refused
     assert code == 451, lines
