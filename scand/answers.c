@@ -2,7 +2,7 @@
  * answers - queue and writer thread for recipients' answers (see answers.h)
  *
  * Functions: answers_start, answers_push, answers_stop, answers_lock,
- * answers_unlock. Write failures are logged (msg_warn) and the batch is
+ * answers_unlock, answers_store. Write failures are logged (msg_warn) and the batch is
  * dropped: the rows exist, only their answers are missing.
  */
 #include "answers.h"
@@ -30,6 +30,7 @@ static sqlite3_stmt *s_begin, *s_commit, *s_rollback, *s_update;
 static struct answer_item stop_item; /* pushed by answers_stop() */
 
 void answers_lock(void) { g_mutex_lock(&write_lock); }
+struct store *answers_store(void) { return st; }
 void answers_unlock(void) { g_mutex_unlock(&write_lock); }
 
 static void item_free(struct answer_item *it)

@@ -16,7 +16,10 @@
  * answers_lock()/answers_unlock() serialize all of scand's store writes:
  * SQLite admits one writer at a time and would put the others to sleep in
  * its busy handler for milliseconds; our own threads take turns instead
- * (busy_timeout still covers other processes).
+ * (busy_timeout still covers other processes). All of scand's writes go
+ * through the writer's one handle (answers_store()), so that SQLite's
+ * page cache is never invalidated by another of our connections' commits
+ * (which costs a re-read of the changed pages on every transaction).
  */
 #ifndef GH_ANSWERS_H
 #define GH_ANSWERS_H
@@ -28,5 +31,7 @@ void answers_push(const struct msg *m);
 void answers_stop(void);
 void answers_lock(void);
 void answers_unlock(void);
+/* The writer's store handle; use only between answers_lock/unlock. */
+struct store *answers_store(void);
 
 #endif

@@ -206,7 +206,7 @@ static char *join_names(GPtrArray *a)
 	return s;
 }
 
-static int store_record(struct worker *w, struct msg *m)
+static int store_record(struct msg *m)
 {
 	struct store_msg sm = {0};
 	g_strlcpy(sm.mail_id, m->mail_id, sizeof(sm.mail_id));
@@ -239,11 +239,11 @@ static int store_record(struct worker *w, struct msg *m)
 		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
 	}
-	answers_lock();
-	int r = store_put(w->store, &sm, NULL, 0);
-	answers_unlock();
+	answers_lock(); /* one writer handle for all of scand: see answers.h */
+	int r = store_put(answers_store(), &sm, NULL, 0);
 	if (r < 0)
-		msg_warn("(%s) store: %s", m->mail_id, store_error(w->store));
+		msg_warn("(%s) store: %s", m->mail_id, store_error(answers_store()));
+	answers_unlock();
 	g_free(sm.virus_names);
 	g_free(sm.banned_names);
 	g_free(sm.rcpt);
@@ -439,7 +439,7 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 	choose_destiny(c, m);
 	m->scan_ms = ms_since(&m->t_start);
 	destiny_answers(m);
-	if (store_record(w, m) < 0) {
+	if (store_record(m) < 0) {
 		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");
 		answer_all(m, reply);
 		log_line(m, reply);
