@@ -250,12 +250,15 @@ def test_sigterm_finishes_four_messages_in_flight(sink, scand_factory):
         t.start()
     # the sink holds its reply to the end of data: all 4 are being forwarded
     ghtest.wait_for(lambda: len(sink.messages()) >= 4, timeout=10, step=0.02, what="4 messages downstream")
+    pidfile = os.path.join(sd.dir, "scand.pid")
+    assert open(pidfile).read() == "%d\n" % sd.proc.pid
     sd.signal(signal.SIGTERM)
     for t in threads:
         t.join(20)
     assert sorted(results) == [250] * 4
     assert sd.proc.wait(20) == 0
     assert len(sink.messages()) == 4
+    assert not os.path.exists(pidfile)
 
 
 def test_sighup_reloads_without_dropping_connections(sink, scand):
