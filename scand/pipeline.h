@@ -25,9 +25,6 @@ void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
 
-/* "554 5.7.0 Rejected, id=... - <reason>" from the verdict (virus name,
- * banned file, spam score), printable, one line. g_free(). */
-char *pipeline_reject_answer(const struct msg *m);
 /* Makes a reason safe for an SMTP reply line: printable ASCII, no CR/LF,
  * at most maxlen bytes. g_free(). */
 char *pipeline_reply_text(const char *s, size_t maxlen);
