@@ -332,3 +332,23 @@ def test_xforward_and_dsn_only_as_offered(sink, scand):
     t = sink.messages()[0]
     assert t.xforward == {"NAME": "mx.example.net", "ADDR": "192.0.2.7"}
     assert t.mail == "MAIL FROM:<a@example.org>" and t.rcpt_lines == ["RCPT TO:<b@example.com>"]
+
+
+def test_lmtp_downstream(scand_factory):
+    """forward = lmtp:host:port: LHLO downstream, per-recipient results after the data."""
+    sink = smtpsink.Sink(lmtp=True)
+    try:
+        sd = scand_factory(sink.port, sections={"scand": {"forward": "lmtp:127.0.0.1:%d" % sink.port}})
+        # LMTP upstream: each recipient gets its own downstream result
+        sink.data_reply = lambda a: "452 4.2.2 mailbox full" if a.startswith("full") else None
+        c, _ = session(sd.port, "LHLO client.example")
+        replies = transaction(c, ghtest.make_message(), rcpts=("a@example.com", "full@example.com"), lmtp=True)
+        assert [r[0] for r in replies] == [250, 452], replies
+        # SMTP upstream, split after the data: delivered to one -> 250 and a notice for the other
+        c2, _ = session(sd.port)
+        code, lines = transaction(c2, ghtest.make_message(), rcpts=("a@example.com", "full@example.com"))
+        assert code == 250, lines
+        notice = sink.messages()[-1]
+        assert notice.mail.startswith("MAIL FROM:<>") and b"<full@example.com>: 452 4.2.2 mailbox full" in notice.data
+    finally:
+        sink.close()
