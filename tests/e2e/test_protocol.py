@@ -352,3 +352,27 @@ def test_lmtp_downstream(scand_factory):
         assert notice.mail.startswith("MAIL FROM:<>") and b"<full@example.com>: 452 4.2.2 mailbox full" in notice.data
     finally:
         sink.close()
+
+
+def test_bare_lf_dot_does_not_end_data(scand, sink):
+    """SMTP smuggling: only CR LF . CR LF ends the data."""
+    c, _ = session(scand.port)
+    smuggled = (b"Subject: smuggle\r\n\r\nbody\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.com>\r\n"
+                b"DATA\r\n\r\nforged\r\n")
+    code, lines = transaction(c, smuggled)
+    assert code == 250, lines
+    assert c.cmd("NOOP")[0] == 250   # nothing else was answered in between
+    got = sink.messages()
+    assert len(got) == 1 and got[0].rcpts == ["bob@example.com"]
+    assert b"MAIL FROM:<evil@example.org>" in got[0].data
+
+
+def test_data_timeout_gets_421(sink, scand_factory):
+    sd = scand_factory(sink.port, sections={"scand": {"data_timeout": "1s"}})
+    c, _ = session(sd.port)
+    c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send("Subject: slow\r\n\r\npartial")
+    code, lines = c.reply()
+    assert code == 421 and lines[0].startswith("421 4.4.2"), lines
+    assert sink.messages() == []
