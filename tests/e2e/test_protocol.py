@@ -376,3 +376,23 @@ def test_data_timeout_gets_421(sink, scand_factory):
     code, lines = c.reply()
     assert code == 421 and lines[0].startswith("421 4.4.2"), lines
     assert sink.messages() == []
+
+
+def test_store_failure_answers_451_and_forwards_nothing(sink, scand_factory):
+    """Fault injection: another process holds the database's write lock for
+    longer than busy_timeout; scand must not answer 250 (nor forward) without
+    its record."""
+    sd = scand_factory(sink.port, sections={"scand": {"busy_timeout": "1s"}})
+    c, _ = session(sd.port)
+    assert transaction(c, ghtest.make_message(subject="before"))[0] == 250
+    locker = sqlite3.connect(sd.db, timeout=0, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        code, lines = transaction(c, ghtest.make_message(subject="locked out"))
+        assert code == 451 and lines[0].startswith("451 4.3.0"), lines
+        assert len(sink.messages()) == 1
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert transaction(c, ghtest.make_message(subject="after"))[0] == 250
+    assert len(sink.messages()) == 2
