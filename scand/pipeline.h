@@ -26,8 +26,7 @@ void pipeline_fini(void);
 /* Signatures in the virus engine now (for the start line). */
 unsigned pipeline_signatures(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
-/* Releases what pipeline_run() keeps per worker (before store_close). */
-void pipeline_worker_fini(struct worker *w);
+
 /* Makes a reason safe for an SMTP reply line: printable ASCII, no CR/LF,
  * at most maxlen bytes. g_free(). */
 char *pipeline_reply_text(const char *s, size_t maxlen);
