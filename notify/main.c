@@ -14,7 +14,7 @@
  *	is empty.
  * scand-notify [-c FILE] [-T DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER
  *		-r RCPT [-r RCPT...] [-d DESTINY] [-v VIRUS...] [-b NAME...]
- *		[-S SUBJECT] [-m MESSAGE-FILE]
+ *		[-S SUBJECT] [-x SPAM-SCORE] [-X SPAM,TESTS] [-m MESSAGE-FILE]
  *	decides which alerts a verdict would give (the same code as scand)
  *	and prints "KIND <rcpt>" per alert; -o DIR writes each alert to
  *	DIR/NN-KIND.eml; -q records the verdict and queues the alerts in the
@@ -45,7 +45,7 @@ static const char usage[] =
 	"usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
 	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] render [-t ADDR] KIND MAIL_ID\n"
 	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER -r RCPT...\n"
-	"                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-m FILE]\n"
+	"                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m FILE]\n"
 	"       scand-notify [-c FILE] send-pending\n"
 	"       scand-notify [-c FILE] run\n";
 
@@ -177,6 +177,9 @@ static void cli_store_row(const struct msg *m, struct store_msg *row)
 	row->client_addr = m->xf_addr;
 	row->sender = m->sender;
 	row->subject = m->subject;
+	row->spam_checked = m->spam_checked;
+	row->spam_score = m->spam_score;
+	row->spam_tests = m->spam_tests;
 	row->size = (int64_t)m->len;
 	row->category = (char *)msg_category_name(m->category);
 	row->virus_names = cli_join(m->virus_names);
@@ -250,6 +253,8 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 	case 'v': g_ptr_array_add(m->virus_names, g_strdup(arg)); return 0;
 	case 'b': g_ptr_array_add(m->banned_names, g_strdup(arg)); return 0;
 	case 'S': g_free(m->subject); m->subject = g_strdup(arg); return 0;
+	case 'x': m->spam_checked = true; m->spam_score = g_ascii_strtod(arg, NULL); return 0;
+	case 'X': g_free(m->spam_tests); m->spam_tests = g_strdup(arg); return 0;
 	case 'm': g_free(o->file); o->file = g_strdup(arg); return 0;
 	default: return -1;
 	}
@@ -265,7 +270,7 @@ static int cmd_simulate(struct cli *cl, int argc, char **argv)
 	struct notify *n = NULL;
 
 	m->sender = g_strdup("");
-	while ((opt = getopt(argc, argv, "qo:C:s:r:d:v:b:S:m:")) != -1)
+	while ((opt = getopt(argc, argv, "qo:C:s:r:d:v:b:S:m:x:X:")) != -1)
 		if (cli_sim_opt(m, opt, optarg, &o) < 0)
 			goto done;
 	if (optind != argc || m->rcpts->len == 0)
