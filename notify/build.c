@@ -24,7 +24,7 @@ static gpointer build_gmime_init(gpointer unused)
 	return NULL;
 }
 
-static void build_init_once(void)
+void notify_mime_init(void)
 {
 	static GOnce once = G_ONCE_INIT;
 	g_once(&once, build_gmime_init, NULL);
@@ -150,7 +150,7 @@ static void build_headers(GMimeMessage *msg, const struct notify_msg_spec *s)
 
 char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **err)
 {
-	build_init_once();
+	notify_mime_init();
 	GMimeMessage *msg = g_mime_message_new(FALSE);
 	char *out = NULL;
 

@@ -291,6 +291,7 @@ static char *outbox_subject(GBytes *body)
 		else if (g_ascii_strncasecmp(*l, "Subject:", 8) == 0)
 			raw = g_string_new(*l + 8);
 	}
+	notify_mime_init();
 	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw->str) : g_strdup("");
 	if (raw)
 		g_string_free(raw, TRUE);
