@@ -53,7 +53,7 @@ int notify_kind_parse(const char *name)
 	return -1;
 }
 
-/* A plain addr-spec we are willing to put in RCPT TO and To:. */
+/* A plain ASCII addr-spec we are willing to put in RCPT TO and To:. */
 static bool notify_addr_ok(const char *a)
 {
 	const char *at = strrchr(a, '@');
@@ -61,7 +61,7 @@ static bool notify_addr_ok(const char *a)
 	if (!at || at == a || !at[1] || n > 254)
 		return false;
 	for (const unsigned char *c = (const unsigned char *)a; *c; c++)
-		if (*c <= 0x20 || *c == 0x7f || strchr("<>()[],;:\\\"", *c))
+		if (*c <= 0x20 || *c >= 0x7f || strchr("<>()[],;:\\\"", *c))
 			return false;
 	return true;
 }
