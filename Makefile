@@ -6,6 +6,7 @@
 #   <prog>/other *.c      -> $(BUILD)/lib<prog>.a (linked by the program and the tests)
 #   tests/unit/test_*.c   -> $(BUILD)/tests/test_* (cmocka), linked with every lib
 #   bench/*.c             -> $(BUILD)/bench/* (one program per file)
+#   fuzz/fuzz_*.c         -> build-fuzz/fuzz/fuzz_* (libFuzzer, clang; `make fuzz`)
 #
 # pkg-config is evaluated lazily (recursive '=') so that `make check` on a
 # machine without the -dev packages can install them before anything needs them.
@@ -22,7 +23,13 @@ PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagi
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer build (clang only): the libs are instrumented for coverage
+# without libFuzzer's main; only the harnesses link -fsanitize=fuzzer.
+OPT = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+SANLD = -fsanitize=address,undefined
+else ifeq ($(SAN),1)
 OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SANLD = -fsanitize=address,undefined
 else
@@ -53,13 +60,27 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
 LINK_GROUP = -Wl,--start-group $(LIBS_A) -Wl,--end-group
 
-.PHONY: all asan deps run check test clean install format
+.PHONY: all asan deps run check test clean install format fuzz fuzz-build fuzzers
 all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
+
+# The fuzz harnesses and the libs they test, built by clang into build-fuzz/.
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz FUZZ=1 CC=clang fuzzers
+
+fuzzers: $(FUZZ_BIN)
+
+# Each harness for FUZZ_SECONDS (new inputs go to build-fuzz/corpus/, crashes
+# to build-fuzz/crash/; the checked-in seeds in fuzz/corpus/ stay as they are).
+fuzz: fuzz-build
+	scripts/fuzz-run -t $(FUZZ_SECONDS) build-fuzz
 
 deps:
 	@scripts/deps
@@ -98,6 +119,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANLD) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
+
 # The two README commands.
 run: deps
 	$(MAKE) all
@@ -107,6 +132,7 @@ run: deps
 check: deps
 	$(MAKE) all
 	$(MAKE) asan
+	$(MAKE) fuzz-build
 	tests/run
 
 test:
@@ -126,6 +152,6 @@ install: all
 	if ls signatures/* >/dev/null 2>&1; then install -m 0644 signatures/* $(DESTDIR)$(PREFIX)/share/gatehouse/signatures/; fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

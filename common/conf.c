@@ -168,22 +168,39 @@ struct conf *conf_defaults(void)
 
 struct conf *conf_load(const char *path, char **err)
 {
-	char *text = NULL, *section = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	GError *gerr = NULL;
-	struct conf *c;
-	char **lines;
 
 	if (!path)
 		return conf_new_defaults();
-	if (!g_file_get_contents(path, &text, NULL, &gerr)) {
+	if (!g_file_get_contents(path, &text, &len, &gerr)) {
 		*err = g_strdup_printf("%s: %s", path, gerr->message);
 		g_error_free(gerr);
 		return NULL;
 	}
-	c = conf_new_defaults();
-	c->path = g_strdup(path);
-	lines = g_strsplit(text, "\n", -1);
+	struct conf *c = conf_load_text(path, text, len, err);
 	g_free(text);
+	return c;
+}
+
+struct conf *conf_load_text(const char *name, const char *text, size_t len, char **err)
+{
+	const char *path = name; /* error messages say "name:line" */
+	char *section = NULL;
+	struct conf *c;
+	char **lines;
+
+	/* A NUL would silently end the text early and hide the rest. */
+	if (memchr(text, '\0', len)) {
+		*err = g_strdup_printf("%s: contains a NUL byte", name);
+		return NULL;
+	}
+	c = conf_new_defaults();
+	c->path = g_strdup(name);
+	char *copy = g_strndup(text, len);
+	lines = g_strsplit(copy, "\n", -1);
+	g_free(copy);
 	*err = NULL;
 	for (int ln = 0; lines[ln] && !*err; ln++) {
 		char *line = g_strstrip(lines[ln]);

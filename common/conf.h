@@ -9,8 +9,10 @@
  * conf_load() reads a file and checks it against the table: an unknown
  * section or key, a bad value, a duplicate or a line that is not INI is an
  * error "FILE:LINE: message"; a missing file is "FILE: reason". path NULL
- * gives the embedded defaults. The accessors take "section", "key"; asking
- * for a key that the table does not declare is a bug (msg_panic).
+ * gives the embedded defaults. conf_load_text() parses text already in
+ * memory (the fuzzer's entry point; conf_load reads the file and calls
+ * it). The accessors take "section", "key"; asking for a key that the
+ * table does not declare is a bug (msg_panic).
  * A loaded config is immutable: reloads build a new one and swap.
  */
 #ifndef GH_CONF_H
@@ -46,6 +48,9 @@ struct conf;
 
 /* NULL and *err (g_free) set on error. */
 struct conf *conf_load(const char *path, char **err);
+/* The same from text in memory (len bytes, no NUL needed); errors are
+ * "NAME:LINE: message". conf_path() of the result is name. */
+struct conf *conf_load_text(const char *name, const char *text, size_t len, char **err);
 struct conf *conf_defaults(void);
 void conf_free(struct conf *c);
 const char *conf_path(const struct conf *c); /* NULL for the defaults */

@@ -1,0 +1,68 @@
+"""Shared pytest fixtures for the end-to-end tests (see ghtest.py)."""
+
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ghtest  # noqa: E402
+
+
+@pytest.fixture
+def workdir():
+    """A fresh directory that unprivileged helpers (Postfix's pipe user
+    'nobody', spamd) can traverse; removed after a passing test, kept after
+    a failing one for a look."""
+    d = tempfile.mkdtemp(prefix="gh-e2e-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def postfix_factory(workdir):
+    """postfix_factory(mode=None|'smtp'|'lmtp'|'proxy', filter_port=...) -> started Postfix.
+    Every instance started through it is stopped at the end of the test."""
+    started = []
+
+    def make(mode=None, filter_port=None, name="postfix", **kw):
+        pf = ghtest.Postfix(os.path.join(workdir, name), mode=mode, filter_port=filter_port, **kw)
+        pf.start()
+        started.append(pf)
+        return pf
+
+    yield make
+    for pf in started:
+        pf.stop()
+
+
+@pytest.fixture
+def scand_factory(workdir):
+    """scand_factory(forward_port, sections={...}, start=True) -> Scand; stopped (killed if needed) after."""
+    started = []
+
+    def make(forward_port, name="scand", start=True, **kw):
+        s = ghtest.Scand(os.path.join(workdir, name), forward_port, **kw)
+        started.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in started:
+        if s.proc and s.proc.poll() is None:
+            s.stop(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def spamd():
+    """One spamd for the whole session (it takes a second or two to start)."""
+    d = tempfile.mkdtemp(prefix="gh-spamd-")
+    os.chmod(d, 0o755)
+    s = ghtest.Spamd(d).start()
+    yield s
+    s.stop()
+    shutil.rmtree(d, ignore_errors=True)

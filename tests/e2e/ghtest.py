@@ -1,0 +1,450 @@
+"""ghtest — helpers for Gatehouse end-to-end tests.
+
+Everything here starts real programs on 127.0.0.1 high ports chosen by the
+kernel, in a private directory, and stops them afterwards:
+
+  Postfix(dir)      a private Postfix instance (postfix -c DIR) whose smtpd
+                    hands mail to scand after the queue (content_filter,
+                    SMTP or LMTP), before the queue (smtpd_proxy_filter) or
+                    not at all, with a reinjection smtpd (content_filter
+                    empty) and delivery of every recipient to a file.
+  Spamd(dir)        SpamAssassin's spamd.
+  Scand(dir, ...)   scand from $GH_BUILD/bin with a generated config.
+  free_port()       a port nobody listens on.
+
+The tests run as root (CI does): Postfix and spamd need it.
+"""
+
+import email
+import email.policy
+import glob
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+ROOT = os.environ.get("GH_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.environ.get("GH_BUILD", os.path.join(ROOT, "build-asan"))
+BIN = os.path.join(BUILD, "bin")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """Wait until something accepts on 127.0.0.1:port."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s before listening on %d" % (proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("nothing listens on 127.0.0.1:%d after %.0fs" % (port, timeout))
+
+
+def wait_for(pred, timeout=20.0, step=0.1, what="condition"):
+    """Poll pred() until it returns a true value; return that value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise TimeoutError("timed out waiting for " + what)
+        time.sleep(step)
+
+
+def run(argv, check=True, **kw):
+    return subprocess.run(argv, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+# The services a private instance needs; chroot off (column 5 'n').
+_MASTER_CF = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    """A private Postfix instance.
+
+    mode: None (no filter), "smtp" or "lmtp" (after-queue content_filter to
+    scand on filter_port), or "proxy" (before-queue smtpd_proxy_filter).
+    Ports: smtpd_port (where tests submit), reinject_port (where scand
+    forwards; mail arriving there is delivered). Every recipient is
+    delivered to its own file in self.maildir.
+    """
+
+    def __init__(self, base, mode=None, filter_port=None, smtpd_port=None, reinject_port=None, maxproc=4):
+        self.dir = os.path.abspath(base)
+        self.conf = os.path.join(self.dir, "etc")
+        self.queue = os.path.join(self.dir, "queue")
+        self.data = os.path.join(self.dir, "data")
+        self.maildir = os.path.join(self.dir, "mail")
+        self.maillog = os.path.join(self.dir, "maillog")
+        self.mode = mode
+        self.filter_port = filter_port
+        self.smtpd_port = smtpd_port or free_port()
+        self.reinject_port = reinject_port or free_port()
+        self.maxproc = maxproc
+        self.running = False
+        self._write_config()
+
+    # -- configuration -------------------------------------------------
+    def postconf(self, *args):
+        return run(["postconf", "-c", self.conf] + list(args)).stdout
+
+    def _write_config(self):
+        for d in (self.conf, self.queue, self.data, self.maildir):
+            os.makedirs(d, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.maildir, 0o1777)
+        shutil.chown(self.data, "postfix", "postfix")
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write(
+                "compatibility_level = 3.6\n"
+                "queue_directory = %s\n"
+                "data_directory = %s\n"
+                "mail_owner = postfix\nsetgid_group = postdrop\n"
+                "inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+                "myhostname = gh-test.localdomain\nmydomain = localdomain\n"
+                "mydestination =\nrelay_domains =\n"
+                "mynetworks = 127.0.0.0/8\n"
+                "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+                "default_transport = filedrop\nlocal_transport = filedrop\nrelay_transport = filedrop\n"
+                "filedrop_destination_recipient_limit = 1\n"
+                "maillog_file = %s\nmaillog_file_prefixes = %s\n"
+                "smtp_dns_support_level = disabled\n"
+                "smtputf8_enable = yes\n"
+                "message_size_limit = 104857600\n"
+                "alias_maps =\nalias_database =\n"
+                "biff = no\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximum_backoff_time = 2s\n"
+                "delay_warning_time = 0\n"
+                "smtpd_authorized_xforward_hosts = 127.0.0.0/8\n"
+                "in_flow_delay = 0\n"
+                % (self.queue, self.data, self.maillog, self.dir)
+            )
+        svc = _MASTER_CF
+        # Submission smtpd: where tests hand mail in.
+        svc += "127.0.0.1:%d inet n - n - - smtpd\n" % self.smtpd_port
+        if self.mode in ("smtp", "lmtp"):
+            svc += "  -o content_filter=scan:[127.0.0.1]:%d\n" % self.filter_port
+        elif self.mode == "proxy":
+            svc += "  -o smtpd_proxy_filter=127.0.0.1:%d\n  -o smtpd_proxy_options=speed_adjust\n" % self.filter_port
+        if self.mode in ("smtp", "lmtp"):
+            svc += (
+                "scan unix - - n - %d %s\n"
+                "  -o %s_send_xforward_command=yes\n"
+                "  -o disable_mime_output_conversion=yes\n"
+                "  -o %s_data_done_timeout=1200s\n" % (self.maxproc, self.mode, self.mode, self.mode)
+            )
+        # Reinjection smtpd: what scand forwards to; no filter here.
+        svc += (
+            "127.0.0.1:%d inet n - n - - smtpd\n"
+            "  -o content_filter=\n"
+            "  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters\n"
+            "  -o smtpd_helo_restrictions=\n  -o smtpd_client_restrictions=\n"
+            "  -o smtpd_sender_restrictions=\n"
+            "  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+            "  -o mynetworks=127.0.0.0/8\n"
+            "  -o smtpd_authorized_xforward_hosts=127.0.0.0/8\n" % self.reinject_port
+        )
+        svc += (
+            "filedrop unix - n n - - pipe\n"
+            "  user=nobody argv=/usr/bin/tee %s/${queue_id}.${recipient}.eml\n" % self.maildir
+        )
+        with open(os.path.join(self.conf, "master.cf"), "w") as f:
+            f.write(svc)
+
+    # -- life cycle ----------------------------------------------------
+    def start(self):
+        r = run(["postfix", "-c", self.conf, "start"], check=False)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start failed: " + r.stdout + self.log())
+        self.running = True
+        wait_port(self.smtpd_port)
+        wait_port(self.reinject_port)
+        return self
+
+    def stop(self):
+        if self.running:
+            run(["postfix", "-c", self.conf, "stop"], check=False)
+            # master exits after its children; wait so ports and files are free
+            pidf = os.path.join(self.queue, "pid", "master.pid")
+            wait_for(lambda: not _pid_alive(_read_pid(pidf)), timeout=10, what="postfix master to exit")
+            self.running = False
+
+    def reload(self):
+        run(["postfix", "-c", self.conf, "reload"])
+
+    def reinject_down(self):
+        """Stop accepting on the reinjection port (the downstream is down)."""
+        self.postconf("-M#", "127.0.0.1:%d/inet" % self.reinject_port)
+        self.reload()
+        wait_for(lambda: not _port_open(self.reinject_port), timeout=10, what="reinjection port to close")
+
+    def reinject_up(self):
+        self._write_config()
+        self.reload()
+        wait_port(self.reinject_port)
+
+    def flush(self):
+        run(["postqueue", "-c", self.conf, "-f"], check=False)
+
+    def queue_ids(self):
+        """Queue ids of messages still in Postfix's queue."""
+        r = run(["postqueue", "-c", self.conf, "-j"], check=False)
+        return [json.loads(line)["queue_id"] for line in r.stdout.splitlines() if line.startswith("{")]
+
+    def log(self):
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    # -- mail ----------------------------------------------------------
+    def send(self, sender, rcpts, msg, port=None):
+        """Submit msg (bytes or str) to the submission smtpd. Returns smtplib's refused dict."""
+        if isinstance(msg, str):
+            msg = msg.encode()
+        with smtplib.SMTP("127.0.0.1", port or self.smtpd_port, timeout=60) as s:
+            return s.sendmail(sender, rcpts, msg)
+
+    def delivered(self):
+        """Paths of delivered files, oldest first."""
+        return sorted(glob.glob(os.path.join(self.maildir, "*.eml")), key=os.path.getmtime)
+
+    def wait_delivered(self, n, timeout=30):
+        return wait_for(lambda: (lambda d: d if len(d) >= n else None)(self.delivered()), timeout=timeout,
+                        what="%d delivered messages (log:\n%s)" % (n, self.log()[-3000:]))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def parse_mail(path):
+    with open(path, "rb") as f:
+        return email.message_from_binary_file(f, policy=email.policy.default)
+
+
+def body_of(raw):
+    """The body (after the first empty line) of a raw message (bytes)."""
+    sep = raw.find(b"\r\n\r\n")
+    if sep >= 0 and (raw.find(b"\n\n") < 0 or sep < raw.find(b"\n\n")):
+        return raw[sep + 4:]
+    return raw[raw.find(b"\n\n") + 2:]
+
+
+def _read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+class Spamd:
+    """SpamAssassin's spamd on a free port (offline rules from the package)."""
+
+    def __init__(self, base, port=None):
+        self.dir = os.path.abspath(base)
+        self.port = port or free_port()
+        self.home = os.path.join(self.dir, "spamd-home")
+        self.pidfile = os.path.join(self.dir, "spamd.pid")
+        self.logfile = os.path.join(self.dir, "spamd.log")
+
+    def start(self):
+        os.makedirs(self.home, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.home, "debian-spamd", "debian-spamd")
+        run(["spamd", "-L", "-x", "--listen", "127.0.0.1:%d" % self.port, "-d", "-r", self.pidfile,
+             "-s", self.logfile, "-u", "debian-spamd", "-H", self.home, "--max-children", "2"])
+        wait_for(self.ping, timeout=60, step=0.2, what="spamd PONG")
+        return self
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(b"PING SPAMC/1.5\r\n\r\n")
+                return b"PONG" in s.recv(100)
+        except OSError:
+            return False
+
+    def stop(self):
+        pid = _read_pid(self.pidfile)
+        if pid and _pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not _pid_alive(pid), timeout=10, what="spamd to exit")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Scand:
+    """scand in the foreground with a generated config.
+
+    sections: {"section": {"key": "value"}} merged over the test defaults
+    (everything under base, allow_root = yes, clamav on the project's own
+    signatures, spamd off unless given).
+    """
+
+    def __init__(self, base, forward_port, port=None, sections=None, binary=None):
+        self.dir = os.path.abspath(base)
+        self.port = port or free_port()
+        self.forward_port = forward_port
+        self.binary = binary or os.path.join(BIN, "scand")
+        self.conf_path = os.path.join(self.dir, "scand.conf")
+        self.db = os.path.join(self.dir, "gatehouse.db")
+        self.quarantine = os.path.join(self.dir, "quarantine")
+        self.work = os.path.join(self.dir, "work")
+        self.logfile = os.path.join(self.dir, "scand.log")
+        self.proc = None
+        conf = {
+            "scand": {
+                "listen": "127.0.0.1:%d" % self.port,
+                "forward": "127.0.0.1:%d" % forward_port,
+                "database": self.db,
+                "quarantine_dir": self.quarantine,
+                "work_dir": self.work,
+                "pid_file": os.path.join(self.dir, "scand.pid"),
+                "allow_root": "yes",
+                "max_servers": "4",
+                "log_level": "info",
+            },
+            "clamav": {"database_dirs": os.path.join(ROOT, "signatures")},
+            "spam": {"enabled": "no"},
+            "notify": {"forward": "127.0.0.1:%d" % forward_port,
+                       "template_dir": os.path.join(ROOT, "templates")},
+        }
+        for sec, kv in (sections or {}).items():
+            conf.setdefault(sec, {}).update(kv)
+        self.conf = conf
+        self.write_config()
+
+    def write_config(self):
+        os.makedirs(self.work, exist_ok=True)
+        os.makedirs(self.quarantine, exist_ok=True)
+        with open(self.conf_path, "w") as f:
+            for sec, kv in self.conf.items():
+                f.write("[%s]\n" % sec)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+                f.write("\n")
+
+    def start(self, wait=True):
+        self._log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen([self.binary, "-f", "-c", self.conf_path], stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            wait_port(self.port, timeout=60, proc=self.proc)
+        return self
+
+    def log(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns the exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def make_message(subject="test", body="hello\r\n", sender="alice@example.org", to="bob@example.com",
+                 extra_headers=(), message_id=None):
+    """A simple RFC 5322 message, CRLF line ends (bytes)."""
+    mid = message_id or "<%s.%d@gh-test>" % (time.strftime("%Y%m%d%H%M%S"), int(time.monotonic_ns() % 10**9))
+    hdrs = [
+        "From: %s" % sender,
+        "To: %s" % to,
+        "Subject: %s" % subject,
+        "Date: %s" % email.utils.formatdate(localtime=False),
+        "Message-ID: %s" % mid,
+    ] + list(extra_headers)
+    text = "\r\n".join(hdrs) + "\r\n\r\n" + body
+    return text.encode("utf-8")
+
+
+import email.utils  # noqa: E402  (used by make_message)

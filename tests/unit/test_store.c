@@ -1,0 +1,315 @@
+/*
+ * test_store - the verdict store on a real SQLite file: a verdict with
+ * three recipients reads back; list filters; events; migrating a current
+ * database is a no-op; two processes inserting 5,000 verdicts each at the
+ * same time lose none; opening a new file from two processes at once
+ * migrates it once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mailid.h"
+#include "store.h"
+
+extern const int schema_version;
+
+static char *tmp_db(void)
+{
+	char *dir = g_dir_make_tmp("gh-store-XXXXXX", NULL);
+	char *path = g_build_filename(dir, "gatehouse.db", NULL);
+	g_free(dir);
+	return path;
+}
+
+static void rm_db(char *path)
+{
+	char *dir = g_path_get_dirname(path);
+	const char *suffixes[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		char *p = g_strconcat(path, suffixes[i], NULL);
+		g_unlink(p);
+		g_free(p);
+	}
+	g_rmdir(dir);
+	g_free(dir);
+	g_free(path);
+}
+
+static struct store *open_ok(const char *path)
+{
+	struct store *st = NULL;
+	char *err = NULL;
+	if (store_open(path, 10000, &st, &err) < 0)
+		fail_msg("store_open: %s", err);
+	return st;
+}
+
+static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *category, int64_t when)
+{
+	memset(m, 0, sizeof(*m));
+	mailid_new(m->mail_id);
+	m->time = when;
+	m->client_addr = "192.0.2.7";
+	m->client_helo = "mx.example.net";
+	m->sender = "alice@example.org";
+	m->from_hdr = "Alice <alice@example.org>";
+	m->subject = "Quarterly report";
+	m->message_id = "<abc@example.org>";
+	m->size = 4321;
+	m->category = (char *)category;
+	m->nrcpt = 3;
+	m->rcpt = r;
+	r[0] = (struct store_rcpt){.addr = "bob@example.com", .destiny = "discard", .smtp_answer = "250 2.7.0 Ok, discarded"};
+	r[1] = (struct store_rcpt){.addr = "carol@example.com", .destiny = "pass", .smtp_answer = "250 2.0.0 Ok"};
+	r[2] = (struct store_rcpt){.addr = "dave@example.net", .destiny = "bounce", .smtp_answer = "554 5.7.0 Rejected"};
+}
+
+static void test_put_get_three_recipients(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m, *got = NULL;
+	struct store_rcpt r[3];
+	struct store_alert alert = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
+				    .body = "Subject: x\r\n\r\nbody\r\n", .body_len = 21};
+
+	fill_msg(&m, r, "virus", 1763700000);
+	m.virus_names = "Eicar-Test-Signature";
+	m.spam_checked = true;
+	m.spam_score = 3.25;
+	m.spam_tests = "BAYES_50,HTML_MESSAGE";
+	m.quar_path = "virus/2025/11/21/virus-20251121-043000-xxxxxxxxxxxx";
+	m.quar_size = 4321;
+	m.quar_sha256 = "00ff";
+	m.scan_ms = 12;
+	m.engine = "clamav";
+	assert_int_equal(store_put(st, &m, &alert, 1), 0);
+	assert_true(m.id > 0);
+
+	assert_int_equal(store_get(st, m.mail_id, &got), 0);
+	assert_string_equal(got->mail_id, m.mail_id);
+	assert_int_equal(got->time, 1763700000);
+	assert_string_equal(got->category, "virus");
+	assert_string_equal(got->virus_names, "Eicar-Test-Signature");
+	assert_string_equal(got->subject, "Quarterly report");
+	assert_string_equal(got->client_helo, "mx.example.net");
+	assert_true(got->spam_checked);
+	assert_true(got->spam_score == 3.25);
+	assert_string_equal(got->quar_state, "quarantined");
+	assert_string_equal(got->quar_path, m.quar_path);
+	assert_int_equal(got->scan_ms, 12);
+	assert_int_equal(got->nrcpt, 3);
+	assert_string_equal(got->rcpt[0].addr, "bob@example.com");
+	assert_string_equal(got->rcpt[1].destiny, "pass");
+	assert_string_equal(got->rcpt[2].smtp_answer, "554 5.7.0 Rejected");
+	store_msg_free(got);
+
+	/* the outbox row went in with it */
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT kind, rcpt, length(body) FROM outbox WHERE mail_id = ?",
+					    -1, &s, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(s, 1, m.mail_id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "virus-admin");
+	assert_int_equal(sqlite3_column_int(s, 2), 21);
+	sqlite3_finalize(s);
+
+	assert_int_equal(store_get(st, "nosuchmailid", &got), 1);
+	assert_null(got);
+	store_close(st);
+	rm_db(path);
+}
+
+/* A failed recipient insert rolls the message back: all or nothing. */
+static void test_put_is_atomic(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m, *got = NULL;
+	struct store_rcpt r[3];
+
+	fill_msg(&m, r, "clean", 1763700000);
+	r[2].destiny = "explode"; /* violates the CHECK constraint */
+	assert_int_equal(store_put(st, &m, NULL, 0), -1);
+	assert_non_null(strstr(store_error(st), "msgrcpt"));
+	assert_int_equal(store_get(st, m.mail_id, &got), 1);
+	store_close(st);
+	rm_db(path);
+}
+
+struct count_arg {
+	int n;
+	char last[16];
+};
+
+static int count_cb(const struct store_msg *m, void *arg)
+{
+	struct count_arg *c = arg;
+	c->n++;
+	g_strlcpy(c->last, m->category, sizeof(c->last));
+	return 0;
+}
+
+static void test_list_filters_and_events(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m;
+	struct store_rcpt r[3];
+	const char *cats[] = {"clean", "virus", "spam", "virus", "banned"};
+
+	for (int i = 0; i < 5; i++) {
+		fill_msg(&m, r, cats[i], 1000 + i);
+		if (i == 3)
+			m.virus_names = "Win.Trojan.Agent";
+		if (i == 4)
+			r[0].addr = "zed@other.test";
+		assert_int_equal(store_put(st, &m, NULL, 0), 0);
+	}
+	struct count_arg c = {0};
+	struct store_filter f = {.category = "virus"};
+	assert_int_equal(store_list(st, &f, count_cb, &c), 2);
+	f = (struct store_filter){.since = 1002, .until = 1004};
+	c.n = 0;
+	assert_int_equal(store_list(st, &f, count_cb, &c), 2);
+	f = (struct store_filter){.virus = "*trojan*"};
+	assert_int_equal(store_list(st, &f, NULL, NULL), 1);
+	f = (struct store_filter){.rcpt = "zed@*"};
+	assert_int_equal(store_list(st, &f, NULL, NULL), 1);
+	f = (struct store_filter){.sender = "ALICE@*"};
+	assert_int_equal(store_list(st, &f, NULL, NULL), 5);
+	f = (struct store_filter){.limit = 2};
+	c.n = 0;
+	assert_int_equal(store_list(st, &f, count_cb, &c), 2);
+	assert_string_equal(c.last, "virus"); /* newest first: banned(1004), virus(1003) */
+
+	assert_int_equal(store_event(st, m.mail_id, "purge", "root", "", "ok"), 0);
+	sqlite3_stmt *s;
+	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM events WHERE action = 'purge'", -1, &s, NULL);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 1);
+	sqlite3_finalize(s);
+	store_close(st);
+	rm_db(path);
+}
+
+static int count_rows(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int n = -1;
+	sqlite3_open(path, &db);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_migration_is_idempotent(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	assert_int_equal(store_version(st), schema_version);
+	store_close(st);
+	int objects = count_rows(path, "SELECT count(*) FROM sqlite_master");
+	assert_true(objects > 4);
+	for (int i = 0; i < 2; i++) {
+		st = open_ok(path);
+		assert_int_equal(store_version(st), schema_version);
+		store_close(st);
+	}
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM sqlite_master"), objects);
+	/* WAL mode is persistent in the file */
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	sqlite3_open(path, &db);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	rm_db(path);
+}
+
+/* Child: open (maybe migrating) and insert n verdicts, one transaction each. */
+static int child_insert(const char *path, int n)
+{
+	struct store *st = NULL;
+	char *err = NULL;
+	if (store_open(path, 30000, &st, &err) < 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		struct store_msg m;
+		struct store_rcpt r[3];
+		fill_msg(&m, r, "clean", 1000 + i);
+		if (store_put(st, &m, NULL, 0) < 0) {
+			fprintf(stderr, "child: %s\n", store_error(st));
+			return 1;
+		}
+	}
+	store_close(st);
+	return 0;
+}
+
+static void test_two_processes_lose_nothing(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	pid_t pids[2];
+	/* Both children open the brand-new file at once: migration races too. */
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(child_insert(path, 5000));
+	}
+	for (int i = 0; i < 2; i++) {
+		int status;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM msgs"), 10000);
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM msgrcpt"), 30000);
+	assert_int_equal(count_rows(path, "SELECT count(DISTINCT mail_id) FROM msgs"), 10000);
+	assert_int_equal(count_rows(path, "PRAGMA user_version"), schema_version);
+	rm_db(path);
+}
+
+static void test_open_failure_names_file(void **state)
+{
+	(void)state;
+	struct store *st = NULL;
+	char *err = NULL;
+	assert_int_equal(store_open("/nonexistent-dir/x.db", 100, &st, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+	g_free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_get_three_recipients),
+		cmocka_unit_test(test_put_is_atomic),
+		cmocka_unit_test(test_list_filters_and_events),
+		cmocka_unit_test(test_migration_is_idempotent),
+		cmocka_unit_test(test_two_processes_lose_nothing),
+		cmocka_unit_test(test_open_failure_names_file),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
