@@ -19,6 +19,20 @@ NOTIFY = os.path.join(BUILD, "bin", "scand-notify")
 TEMPLATES = os.path.join(ROOT, "templates")
 
 
+def asan_env(**extra):
+    """The environment for our programs: the ASan suppressions of tests/run
+    (libesmtp's header lookup trips strict_string_checks) even when pytest
+    runs alone."""
+    env = dict(os.environ)
+    opts = env.get("ASAN_OPTIONS", "detect_leaks=1:strict_string_checks=1")
+    if "suppressions=" not in opts:
+        opts += ":suppressions=" + os.path.join(ROOT, "tests", "asan.supp")
+    for k, v in extra.items():
+        opts += ":%s=%s" % (k, v)
+    env["ASAN_OPTIONS"] = opts
+    return env
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -43,7 +57,7 @@ def write_conf(tmp, extra_notify="", port=None, hostname="mx.example.org"):
 
 def notify(conf, *args, check=True, timeout=60):
     cmd = [NOTIFY, "-c", conf, "-T", TEMPLATES] + list(args)
-    p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=asan_env())
     if check and p.returncode != 0:
         raise AssertionError("%r failed %d: %s" % (cmd, p.returncode, p.stderr.decode(errors="replace")))
     return p

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import time
 
-from notify_util import NOTIFY, TEMPLATES, SmtpSink, free_port, notify, simulate, write_conf
+from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env, free_port, notify, simulate, write_conf
 
 FAST = "retry_min = 1s\nretry_max = 2s\nadmin_rate_limit = 1000\n"
 
@@ -125,7 +125,7 @@ def test_sigkill_mid_send_loses_nothing(tmp_path):
     conf = write_conf(tmp_path, FAST, port=sink.port)
     try:
         queue_alerts(conf, 10)
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+        env = asan_env(detect_leaks=0)
         p = subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 30
@@ -157,7 +157,7 @@ def test_sender_thread_stops_cleanly_on_sigterm(tmp_path):
     try:
         queue_alerts(conf, 2)
         p = subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, env=asan_env())
         deadline = time.time() + 20
         while sink.count() < 4 and time.time() < deadline:
             time.sleep(0.05)
@@ -194,3 +194,32 @@ def test_admin_rate_limit_folds_excess_into_one_summary(tmp_path):
         assert all(r[3] == "sent" for r in rows)
     finally:
         sink.stop()
+
+
+def test_real_postfix_downstream_down_then_up(postfix_factory, tmp_path):
+    """The reinjection smtpd of a private Postfix as [notify] forward."""
+    import ghtest
+    pf = postfix_factory()
+    conf = write_conf(tmp_path, FAST, port=pf.reinject_port)
+    pf.reinject_down()
+    expected = queue_alerts(conf, 10)
+    assert len(expected) == 20
+    out = notify(conf, "send-pending").stdout.decode()
+    assert out.startswith("sent 0, deferred 20, failed 0"), out
+    pf.reinject_up()
+    time.sleep(1.2)
+    out = notify(conf, "send-pending").stdout.decode()
+    assert out.startswith("sent 20, deferred 0, failed 0"), out
+    files = pf.wait_delivered(20)
+    time.sleep(0.5)
+    files = pf.delivered()
+    assert len(files) == 20
+    ids = []
+    for f in files:
+        m = ghtest.parse_mail(f)
+        assert not m.defects
+        assert str(m["auto-submitted"]) == "auto-generated"
+        ids.append(str(m["message-id"]).encode())
+    want = body_ids(db_rows(tmp_path))
+    assert sorted(ids) == sorted(want) and len(set(ids)) == 20
+    assert "from=<>" in pf.log()
