@@ -12,6 +12,9 @@
  *	(recipient kinds, release) or the first admin address (admin kinds).
  *	Stored messages have no original header block: {{original_headers}}
  *	is empty.
+ * scand-notify [-c FILE] [-T DIR] queue [-t ADDR] KIND MAIL_ID
+ *	the same alert, queued in the outbox instead (a release notice, or
+ *	an alert sent again).
  * scand-notify [-c FILE] [-T DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER
  *		-r RCPT [-r RCPT...] [-d DESTINY] [-v VIRUS...] [-b NAME...]
  *		[-S SUBJECT] [-x SPAM-SCORE] [-X SPAM,TESTS] [-m MESSAGE-FILE]
@@ -43,7 +46,7 @@
 
 static const char usage[] =
 	"usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
-	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] render [-t ADDR] KIND MAIL_ID\n"
+	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] render|queue [-t ADDR] KIND MAIL_ID\n"
 	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER -r RCPT...\n"
 	"                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m FILE]\n"
 	"       scand-notify [-c FILE] send-pending\n"
@@ -113,7 +116,8 @@ static char *cli_default_to(const struct cli *cl, const struct store_msg *m, enu
 	return to;
 }
 
-static int cmd_render(struct cli *cl, int argc, char **argv)
+/* render and queue: the alert KIND for a stored message. */
+static int cmd_render(struct cli *cl, int argc, char **argv, bool queue)
 {
 	const char *to_opt = NULL;
 	int opt, rc = 1;
@@ -132,6 +136,8 @@ static int cmd_render(struct cli *cl, int argc, char **argv)
 	struct notify *n = cli_notify(cl);
 	struct store *st = n ? cli_store(cl) : NULL;
 	struct store_msg *m = NULL;
+	struct store_alert a = {0};
+	char *err = NULL, *to = NULL;
 	if (!st)
 		goto done;
 	int found = store_get(st, argv[optind + 1], &m);
@@ -140,18 +146,19 @@ static int cmd_render(struct cli *cl, int argc, char **argv)
 			found > 0 ? "no such message" : store_error(st));
 		goto done;
 	}
-	char *to = to_opt ? g_strdup(to_opt) : cli_default_to(cl, m, k);
-	struct store_alert a;
-	char *err = NULL;
-	if (notify_render_stored(n, m, k, to, &a, &err) < 0) {
+	to = to_opt ? g_strdup(to_opt) : cli_default_to(cl, m, k);
+	if (notify_render_stored(n, m, k, to, &a, &err) < 0)
 		fprintf(stderr, "scand-notify: %s alert: %s\n", notify_kind_name(k), err);
-		g_free(err);
-	} else {
+	else if (queue && notify_outbox_queue(st, m->mail_id, &a, 1, &err) < 0)
+		fprintf(stderr, "scand-notify: %s\n", err);
+	else if (queue)
+		rc = printf("%s <%s> queued\n", a.kind, a.rcpt) > 0 ? 0 : 1;
+	else
 		rc = fwrite(a.body, 1, a.body_len, stdout) == a.body_len && fflush(stdout) == 0 ? 0 : 1;
-		notify_alert_clear(&a);
-	}
-	g_free(to);
 done:
+	notify_alert_clear(&a);
+	g_free(err);
+	g_free(to);
 	store_msg_free(m);
 	store_close(st);
 	notify_free(n);
@@ -313,9 +320,12 @@ static int cmd_send_pending(struct cli *cl)
 {
 	struct store *st = cli_store(cl);
 	struct notify_run_stats s;
+	struct notify_outbox_opts o;
 	if (!st)
 		return 1;
-	int rc = notify_outbox_run(st, cl->c, time(NULL), &s);
+	notify_outbox_opts_init(&o, cl->c);
+	int rc = notify_outbox_run(st, &o, time(NULL), &s);
+	notify_outbox_opts_clear(&o);
 	store_close(st);
 	printf("sent %d, deferred %d, failed %d, folded %d, summaries %d\n", s.sent, s.retried, s.failed, s.folded,
 	       s.summaries);
@@ -326,18 +336,15 @@ static int cmd_run(struct cli *cl)
 {
 	sigset_t set;
 	int sig;
-	char *err = NULL;
+	struct store *st = cli_store(cl);
 
+	if (!st)
+		return 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before the thread exists, so it inherits the mask */
-	struct notify_sender *s = notify_sender_start(cl->c, &err);
-	if (!s) {
-		fprintf(stderr, "scand-notify: %s\n", err);
-		g_free(err);
-		return 1;
-	}
+	struct notify_sender *s = notify_sender_start(cl->c, st);
 	msg_info("sender running");
 	sigwait(&set, &sig);
 	notify_sender_stop(s);
@@ -350,8 +357,8 @@ static int cli_dispatch(struct cli *cl, int argc, char **argv)
 	optind = 1;
 	if (strcmp(cmd, "check") == 0 && argc == 1)
 		return cmd_check(cl);
-	if (strcmp(cmd, "render") == 0)
-		return cmd_render(cl, argc, argv);
+	if (strcmp(cmd, "render") == 0 || strcmp(cmd, "queue") == 0)
+		return cmd_render(cl, argc, argv, cmd[0] == 'q');
 	if (strcmp(cmd, "simulate") == 0)
 		return cmd_simulate(cl, argc, argv);
 	if (strcmp(cmd, "send-pending") == 0 && argc == 1)

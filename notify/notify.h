@@ -68,18 +68,29 @@
  * into one "admin-summary" alert per address and minute (the folded rows
  * are marked sent with last_error "folded into summary N").
  *
- * Integration in scand (what the server branch calls):
- *   start-up, after conf_load:    n = notify_load(conf, shipped_dir, &err)
- *                                  (NULL: log err with FILE:LINE, exit 1)
- *   after store_open and dropping privileges:
- *                                  snd = notify_sender_start(conf, &err)
- *   pipeline, after policy and quarantine, before store_put():
- *        notify_alerts(n, m, &alerts, &nalerts);
- *        store_put(st, &row, alerts, nalerts);
- *        notify_alerts_free(alerts, nalerts);
- *        notify_sender_kick(snd);
- *   SIGHUP: a new notify_load(); keep the old set if it fails.
- *   exit: notify_sender_stop(snd); notify_free(n).
+ * Integration in scand (server branch; exact calls):
+ *   srv_run(), after conf_load and before dropping privileges/chroot:
+ *        struct notify *nt = notify_load(c, NOTIFY_SHIPPED_DIR or the
+ *                                        repository's templates/, &err);
+ *        if (!nt) msg_fatal("%s", err);   -- err has FILE:LINE per problem;
+ *                                            scand refuses to start
+ *        struct store *nst; store_open(db, busy, &nst, &err);  -- as root,
+ *                                            like the workers' handles
+ *   after the privilege drop, next to the worker threads:
+ *        struct notify_sender *snd = notify_sender_start(c, nst);
+ *   pipeline.c store_record(), which builds struct store_msg sm from m:
+ *        struct store_alert *al; size_t nal;
+ *        notify_alerts(nt, m, &al, &nal);   -- m after policy (destinies
+ *                                              set) and quarantine (quar_path)
+ *        int r = store_put(w->store, &sm, al, nal);  -- was (.., NULL, 0)
+ *        notify_alerts_free(al, nal);
+ *        if (r == 0 && nal) notify_sender_kick(snd);
+ *   SIGHUP (srv_reload): n2 = notify_load(new conf, dir, &err); on success
+ *        swap it in (readers hold a reference as for the config), else
+ *        log err and keep the old set; notify_sender_reconfigure(snd, c).
+ *   exit, after the workers are joined: notify_sender_stop(snd) (closes
+ *        nst); notify_free(nt).
+ * notify_alerts() is thread-safe on a shared struct notify (read only).
  * Errors: functions returning int give 0 or -1 with *err (g_free);
  * notify_alerts() only fails on an impossible state (msg_panic) and logs
  * (msg_warn) alerts it refuses to build.
@@ -218,13 +229,29 @@ struct notify_run_stats {
 	int sent, retried, failed, folded, summaries;
 };
 
+/* What the sender needs from the config, copied (it outlives reloads). */
+struct notify_outbox_opts {
+	char *forward, *hostname, *from;
+	int64_t retry_min, retry_max, give_up_after, admin_rate_limit;
+};
+void notify_outbox_opts_init(struct notify_outbox_opts *o, const struct conf *c);
+void notify_outbox_opts_clear(struct notify_outbox_opts *o);
+
 /* Delivers every due row once. 0, or -1 when the database failed. */
-int notify_outbox_run(struct store *st, const struct conf *c, time_t now, struct notify_run_stats *stats);
+int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now,
+		      struct notify_run_stats *stats);
+
+/* Queues alerts for an existing message (release notices, re-sends):
+ * one transaction. 0, or -1 with *err. */
+int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
+			char **err);
 
 struct notify_sender;
-/* A thread with its own store handle ([scand] database) that runs the
- * outbox every second, or at once after notify_sender_kick(). */
-struct notify_sender *notify_sender_start(const struct conf *c, char **err);
+/* A thread that runs the outbox every second, or at once after
+ * notify_sender_kick(), on st (opened by the caller for this thread only;
+ * the sender closes it at stop). Never fails (g_thread_new aborts). */
+struct notify_sender *notify_sender_start(const struct conf *c, struct store *st);
+void notify_sender_reconfigure(struct notify_sender *s, const struct conf *c); /* after SIGHUP */
 void notify_sender_kick(struct notify_sender *s);
 void notify_sender_stop(struct notify_sender *s); /* NULL is fine */
 

@@ -18,8 +18,12 @@
  * transaction as the summary row is queued. Rows over the limit while a
  * summary of the last minute exists wait for the next minute.
  *
- * notify_sender_start() runs the outbox in a thread with its own store
- * handle, every second or when kicked; notify_sender_stop() joins it.
+ * notify_sender_start() runs the outbox in a thread, every second or when
+ * kicked, on a store handle the caller opened for it (before dropping
+ * privileges or chroot) and hands over; the options are copied from the
+ * config (notify_sender_reconfigure() after a reload), so the caller may
+ * free its config. notify_sender_stop() joins the thread and closes the
+ * handle.
  * One sender per database: two would send due rows twice.
  * Database failures are logged (msg_warn) and the run is retried later.
  */
@@ -64,7 +68,7 @@ struct outbox {
 	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *s[OB_NSTMT];
-	const struct conf *c;
+	const struct notify_outbox_opts *o;
 	time_t now;
 	struct notify_run_stats *stats;
 };
@@ -230,9 +234,9 @@ static int outbox_send(const char *server, const char *helo, const char *rcpt, G
 
 /* ---- marking ---- */
 
-static int64_t outbox_backoff(const struct conf *c, int64_t attempts)
+static int64_t outbox_backoff(const struct notify_outbox_opts *o, int64_t attempts)
 {
-	int64_t lo = conf_int(c, "notify", "retry_min"), hi = conf_int(c, "notify", "retry_max");
+	int64_t lo = o->retry_min, hi = o->retry_max;
 	int64_t d = lo;
 	for (int64_t i = 1; i < attempts && d < hi; i++)
 		d *= 2;
@@ -242,7 +246,7 @@ static int64_t outbox_backoff(const struct conf *c, int64_t attempts)
 static void outbox_mark(struct outbox *ob, const struct outbox_row *r, int cls, const char *why)
 {
 	char *p = log_printable(r->rcpt, 200);
-	bool give_up = cls == 5 || ob->now - r->created >= conf_int(ob->c, "notify", "give_up_after");
+	bool give_up = cls == 5 || ob->now - r->created >= ob->o->give_up_after;
 	sqlite3_stmt *s;
 
 	if (cls == 2) {
@@ -258,7 +262,7 @@ static void outbox_mark(struct outbox *ob, const struct outbox_row *r, int cls, 
 		msg_warn("(%s) %s alert to <%s> failed: %s", r->mail_id, r->kind, p, why);
 	} else {
 		s = ob->s[OB_RETRY];
-		sqlite3_bind_int64(s, 2, ob->now + outbox_backoff(ob->c, r->attempts + 1));
+		sqlite3_bind_int64(s, 2, ob->now + outbox_backoff(ob->o, r->attempts + 1));
 		sqlite3_bind_text(s, 3, why, -1, SQLITE_TRANSIENT);
 		ob->stats->retried++;
 		msg_info("(%s) %s alert to <%s> deferred: %s", r->mail_id, r->kind, p, why);
@@ -312,7 +316,7 @@ static const char summary_tmpl[] = "Subject: [{{hostname}}] {{mail_id}} more con
 
 static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArray *rows)
 {
-	char *err = NULL, *host = notify_conf_hostname(ob->c), *from = notify_conf_from(ob->c, host);
+	char *err = NULL;
 	struct notify_tmpl *t = notify_tmpl_parse("(summary)", summary_tmpl, sizeof(summary_tmpl) - 1, &err);
 	struct notify_vars v;
 	char count[32];
@@ -322,7 +326,7 @@ static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArra
 		msg_panic("outbox: built-in summary template: %s", err);
 	notify_vars_init(&v);
 	g_snprintf(count, sizeof(count), "%u", rows->len);
-	notify_vars_add(&v, NV_HOSTNAME, host);
+	notify_vars_add(&v, NV_HOSTNAME, ob->o->hostname);
 	notify_vars_add(&v, NV_MAIL_ID, count);
 	for (guint i = 0; i < rows->len; i++) {
 		const struct outbox_row *r = rows->pdata[i];
@@ -332,7 +336,7 @@ static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArra
 		g_free(line);
 		g_free(subj);
 	}
-	struct notify_msg_spec spec = {.from = from, .to = rcpt, .hostname = host, .mail_id = "summary",
+	struct notify_msg_spec spec = {.from = ob->o->from, .to = rcpt, .hostname = ob->o->hostname, .mail_id = "summary",
 				       .kind = "admin-summary", .tmpl = t, .vars = &v, .date = ob->now};
 	char *body = notify_build_message(&spec, &len, &err);
 	if (!body) {
@@ -341,8 +345,6 @@ static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArra
 	}
 	notify_vars_clear(&v);
 	notify_tmpl_free(t);
-	g_free(host);
-	g_free(from);
 	return body ? g_bytes_new_take(body, len) : NULL;
 }
 
@@ -392,17 +394,34 @@ static bool outbox_allowed(struct outbox *ob, GHashTable *left, const struct out
 		n = GPOINTER_TO_INT(v);
 	} else {
 		int64_t recent = outbox_count(ob, OB_RECENT, r->rcpt, ob->now - 60);
-		n = conf_int(ob->c, "notify", "admin_rate_limit") - (recent < 0 ? 0 : recent);
+		n = ob->o->admin_rate_limit - (recent < 0 ? 0 : recent);
 	}
 	g_hash_table_insert(left, g_strdup(r->rcpt), GINT_TO_POINTER((int)(n > 0 ? n - 1 : 0)));
 	return n > 0;
 }
 
-int notify_outbox_run(struct store *st, const struct conf *c, time_t now, struct notify_run_stats *stats)
+void notify_outbox_opts_init(struct notify_outbox_opts *o, const struct conf *c)
 {
-	struct outbox ob = {.st = st, .db = store_db(st), .c = c, .now = now, .stats = stats};
-	char *host = notify_conf_hostname(c);
-	const char *server = conf_str(c, "notify", "forward");
+	o->hostname = notify_conf_hostname(c);
+	o->from = notify_conf_from(c, o->hostname);
+	o->forward = g_strdup(conf_str(c, "notify", "forward"));
+	o->retry_min = conf_int(c, "notify", "retry_min");
+	o->retry_max = conf_int(c, "notify", "retry_max");
+	o->give_up_after = conf_int(c, "notify", "give_up_after");
+	o->admin_rate_limit = conf_int(c, "notify", "admin_rate_limit");
+}
+
+void notify_outbox_opts_clear(struct notify_outbox_opts *o)
+{
+	g_free(o->hostname);
+	g_free(o->from);
+	g_free(o->forward);
+	memset(o, 0, sizeof(*o));
+}
+
+int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now, struct notify_run_stats *stats)
+{
+	struct outbox ob = {.st = st, .db = store_db(st), .o = o, .now = now, .stats = stats};
 	GHashTable *left = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	GHashTable *fold = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
 	GPtrArray *rows = NULL;
@@ -423,7 +442,7 @@ int notify_outbox_run(struct store *st, const struct conf *c, time_t now, struct
 			continue;
 		}
 		char *why = NULL;
-		int cls = outbox_send(server, host, r->rcpt, r->body, &why);
+		int cls = outbox_send(o->forward, o->hostname, r->rcpt, r->body, &why);
 		outbox_mark(&ob, r, cls, why);
 		g_free(why);
 	}
@@ -439,7 +458,46 @@ done:
 	if (rows)
 		g_ptr_array_free(rows, TRUE);
 	outbox_finalize(&ob);
-	g_free(host);
+	return rc;
+}
+
+/* ---- queueing for an existing message ---- */
+
+int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n, char **err)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1)",
+			       -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_text(s, 2, mail_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 3, a[i].kind, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 4, a[i].env_from, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 5, a[i].rcpt, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_blob64(s, 6, a[i].body, a[i].body_len, SQLITE_TRANSIENT);
+		int step = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (step != SQLITE_DONE) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			goto done;
+		}
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		rc = 0;
+	else
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+done:
+	if (rc < 0)
+		*err = g_strdup_printf("outbox: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
 	return rc;
 }
 
@@ -451,8 +509,18 @@ struct notify_sender {
 	GCond cond;
 	bool stop, kicked;
 	struct store *st;
-	struct conf *c;
+	struct notify_outbox_opts o; /* under lock */
 };
+
+static void notify_sender_opts_copy(struct notify_sender *s, struct notify_outbox_opts *o)
+{
+	g_mutex_lock(&s->lock);
+	*o = s->o;
+	o->hostname = g_strdup(s->o.hostname);
+	o->from = g_strdup(s->o.from);
+	o->forward = g_strdup(s->o.forward);
+	g_mutex_unlock(&s->lock);
+}
 
 static gpointer notify_sender_main(gpointer arg)
 {
@@ -462,8 +530,11 @@ static gpointer notify_sender_main(gpointer arg)
 	g_mutex_lock(&s->lock);
 	while (!s->stop) {
 		s->kicked = false;
-		g_mutex_unlock(&s->lock);
-		notify_outbox_run(s->st, s->c, time(NULL), &stats);
+		g_mutex_unlock(&s->lock); /* a run takes seconds: kicks must not wait for it */
+		struct notify_outbox_opts o;
+		notify_sender_opts_copy(s, &o);
+		notify_outbox_run(s->st, &o, time(NULL), &stats);
+		notify_outbox_opts_clear(&o);
 		g_mutex_lock(&s->lock);
 		gint64 until = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
 		while (!s->stop && !s->kicked)
@@ -474,26 +545,28 @@ static gpointer notify_sender_main(gpointer arg)
 	return NULL;
 }
 
-struct notify_sender *notify_sender_start(const struct conf *c, char **err)
+struct notify_sender *notify_sender_start(const struct conf *c, struct store *st)
 {
 	struct notify_sender *s = g_new0(struct notify_sender, 1);
-	const char *path = conf_path(c);
-
-	s->c = path ? conf_load(path, err) : conf_defaults(); /* own copy: the caller may reload */
-	if (!s->c) {
-		g_free(s);
-		return NULL;
-	}
-	if (store_open(conf_str(c, "scand", "database"), (int)conf_int(c, "scand", "busy_timeout") * 1000, &s->st,
-		       err) < 0) {
-		conf_free(s->c);
-		g_free(s);
-		return NULL;
-	}
+	s->st = st;
+	notify_outbox_opts_init(&s->o, c);
 	g_mutex_init(&s->lock);
 	g_cond_init(&s->cond);
 	s->thread = g_thread_new("notify-sender", notify_sender_main, s);
 	return s;
+}
+
+void notify_sender_reconfigure(struct notify_sender *s, const struct conf *c)
+{
+	struct notify_outbox_opts o, old;
+	if (!s)
+		return;
+	notify_outbox_opts_init(&o, c);
+	g_mutex_lock(&s->lock);
+	old = s->o;
+	s->o = o;
+	g_mutex_unlock(&s->lock);
+	notify_outbox_opts_clear(&old);
 }
 
 void notify_sender_kick(struct notify_sender *s)
@@ -518,6 +591,6 @@ void notify_sender_stop(struct notify_sender *s)
 	g_mutex_clear(&s->lock);
 	g_cond_clear(&s->cond);
 	store_close(s->st);
-	conf_free(s->c);
+	notify_outbox_opts_clear(&s->o);
 	g_free(s);
 }

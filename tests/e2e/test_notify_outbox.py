@@ -223,3 +223,24 @@ def test_real_postfix_downstream_down_then_up(postfix_factory, tmp_path):
     want = body_ids(db_rows(tmp_path))
     assert sorted(ids) == sorted(want) and len(set(ids)) == 20
     assert "from=<>" in pf.log()
+
+
+def test_queue_release_notice_for_stored_message(tmp_path):
+    """`scand-notify queue release MAIL_ID` (what quarctl does after a
+    release) queues the notice; the sender delivers it."""
+    sink = SmtpSink().start()
+    conf = write_conf(tmp_path, FAST, port=sink.port)
+    try:
+        mail_id, _ = simulate(conf, "-C", "virus", "-s", "a@example.net", "-r", "r1@example.org",
+                              "-v", "Eicar-Test-Signature", "-S", "quarterly report")
+        assert notify(conf, "send-pending").stdout.decode().startswith("sent 2,")
+        out = notify(conf, "queue", "release", mail_id).stdout.decode()
+        assert out == "release <r1@example.org> queued\n"
+        assert notify(conf, "send-pending").stdout.decode().startswith("sent 1,")
+        mf, rcpts, data = sink.messages[-1]
+        assert mf == "<>" and rcpts == ["<r1@example.org>"]
+        assert b"Released from quarantine: quarterly report" in data
+        rows = [r for r in db_rows(tmp_path) if r[1] == "release"]
+        assert len(rows) == 1 and rows[0][0] == mail_id and rows[0][3] == "sent"
+    finally:
+        sink.stop()
