@@ -48,7 +48,8 @@ static char *build_crlf(const GByteArray *in, size_t *len)
 
 static void build_set_encoding(GMimePart *p)
 {
-	g_mime_part_set_content_encoding(p, g_mime_part_get_best_content_encoding(p, GMIME_ENCODING_CONSTRAINT_7BIT));
+	g_mime_part_set_content_encoding(
+	    p, g_mime_part_get_best_content_encoding(p, GMIME_ENCODING_CONSTRAINT_7BIT));
 }
 
 static GMimeObject *build_text_part(const char *body)
@@ -133,7 +134,8 @@ static void build_headers(GMimeMessage *msg, const struct notify_msg_spec *s)
 		if (g_ascii_strcasecmp(names->pdata[i], "Subject") == 0)
 			g_mime_message_set_subject(msg, values->pdata[i], "UTF-8");
 		else
-			g_mime_object_set_header(GMIME_OBJECT(msg), names->pdata[i], values->pdata[i], "UTF-8");
+			g_mime_object_set_header(GMIME_OBJECT(msg), names->pdata[i], values->pdata[i],
+			                         "UTF-8");
 	}
 	g_ptr_array_free(names, TRUE);
 	g_ptr_array_free(values, TRUE);

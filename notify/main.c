@@ -45,12 +45,14 @@
 #include "store.h"
 
 static const char usage[] =
-	"usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
-	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] render|queue [-t ADDR] KIND MAIL_ID\n"
-	"       scand-notify [-c FILE] [-T TEMPLATE_DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER -r RCPT...\n"
-	"                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m FILE]\n"
-	"       scand-notify [-c FILE] send-pending\n"
-	"       scand-notify [-c FILE] run\n";
+    "usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
+    "       scand-notify [-c FILE] [-T TEMPLATE_DIR] render|queue [-t ADDR] KIND MAIL_ID\n"
+    "       scand-notify [-c FILE] [-T TEMPLATE_DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER -r "
+    "RCPT...\n"
+    "                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m "
+    "FILE]\n"
+    "       scand-notify [-c FILE] send-pending\n"
+    "       scand-notify [-c FILE] run\n";
 
 struct cli {
 	struct conf *c;
@@ -67,8 +69,8 @@ static struct store *cli_store(const struct cli *cl)
 {
 	struct store *st;
 	char *err = NULL;
-	if (store_open(conf_str(cl->c, "scand", "database"), (int)conf_int(cl->c, "scand", "busy_timeout") * 1000,
-		       &st, &err) < 0) {
+	if (store_open(conf_str(cl->c, "scand", "database"),
+	               (int)conf_int(cl->c, "scand", "busy_timeout") * 1000, &st, &err) < 0) {
 		fprintf(stderr, "scand-notify: %s\n", err);
 		g_free(err);
 		return NULL;
@@ -104,11 +106,19 @@ static char *cli_default_to(const struct cli *cl, const struct store_msg *m, enu
 	const char *key = NULL;
 	switch (k) {
 	case NOTIFY_VIRUS_SENDER:
-	case NOTIFY_BANNED_SENDER: return g_strdup(m->sender);
-	case NOTIFY_VIRUS_ADMIN: key = "virus_admin"; break;
-	case NOTIFY_BANNED_ADMIN: key = "banned_admin"; break;
-	case NOTIFY_SPAM_ADMIN: key = "spam_admin"; break;
-	default: return g_strdup(m->nrcpt ? m->rcpt[0].addr : "");
+	case NOTIFY_BANNED_SENDER:
+		return g_strdup(m->sender);
+	case NOTIFY_VIRUS_ADMIN:
+		key = "virus_admin";
+		break;
+	case NOTIFY_BANNED_ADMIN:
+		key = "banned_admin";
+		break;
+	case NOTIFY_SPAM_ADMIN:
+		key = "spam_admin";
+		break;
+	default:
+		return g_strdup(m->nrcpt ? m->rcpt[0].addr : "");
 	}
 	char **parts = g_strsplit(conf_str(cl->c, "notify", key), ",", 2);
 	char *to = g_strdup(parts[0] && *g_strstrip(parts[0]) ? parts[0] : "postmaster");
@@ -143,7 +153,7 @@ static int cmd_render(struct cli *cl, int argc, char **argv, bool queue)
 	int found = store_get(st, argv[optind + 1], &m);
 	if (found != 0) {
 		fprintf(stderr, "scand-notify: %s: %s\n", argv[optind + 1],
-			found > 0 ? "no such message" : store_error(st));
+		        found > 0 ? "no such message" : store_error(st));
 		goto done;
 	}
 	to = to_opt ? g_strdup(to_opt) : cli_default_to(cl, m, k);
@@ -245,8 +255,13 @@ static int cli_write_alerts(const char *dir, const struct store_alert *a, size_t
 static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts *o)
 {
 	switch (opt) {
-	case 'q': o->queue = true; return 0;
-	case 'o': g_free(o->outdir); o->outdir = g_strdup(arg); return 0;
+	case 'q':
+		o->queue = true;
+		return 0;
+	case 'o':
+		g_free(o->outdir);
+		o->outdir = g_strdup(arg);
+		return 0;
 	case 'C': {
 		int cat = msg_category_parse(arg);
 		if (cat < 0)
@@ -254,16 +269,40 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 		msg_set_category(m, (enum msg_category)cat, "simulate");
 		return 0;
 	}
-	case 's': g_free(m->sender); m->sender = g_strdup(arg); return 0;
-	case 'r': msg_add_rcpt(m, arg); return 0;
-	case 'd': o->destiny = msg_destiny_parse(arg); return o->destiny < 0 ? -1 : 0;
-	case 'v': g_ptr_array_add(m->virus_names, g_strdup(arg)); return 0;
-	case 'b': g_ptr_array_add(m->banned_names, g_strdup(arg)); return 0;
-	case 'S': g_free(m->subject); m->subject = g_strdup(arg); return 0;
-	case 'x': m->spam_checked = true; m->spam_score = g_ascii_strtod(arg, NULL); return 0;
-	case 'X': g_free(m->spam_tests); m->spam_tests = g_strdup(arg); return 0;
-	case 'm': g_free(o->file); o->file = g_strdup(arg); return 0;
-	default: return -1;
+	case 's':
+		g_free(m->sender);
+		m->sender = g_strdup(arg);
+		return 0;
+	case 'r':
+		msg_add_rcpt(m, arg);
+		return 0;
+	case 'd':
+		o->destiny = msg_destiny_parse(arg);
+		return o->destiny < 0 ? -1 : 0;
+	case 'v':
+		g_ptr_array_add(m->virus_names, g_strdup(arg));
+		return 0;
+	case 'b':
+		g_ptr_array_add(m->banned_names, g_strdup(arg));
+		return 0;
+	case 'S':
+		g_free(m->subject);
+		m->subject = g_strdup(arg);
+		return 0;
+	case 'x':
+		m->spam_checked = true;
+		m->spam_score = g_ascii_strtod(arg, NULL);
+		return 0;
+	case 'X':
+		g_free(m->spam_tests);
+		m->spam_tests = g_strdup(arg);
+		return 0;
+	case 'm':
+		g_free(o->file);
+		o->file = g_strdup(arg);
+		return 0;
+	default:
+		return -1;
 	}
 }
 
@@ -327,8 +366,8 @@ static int cmd_send_pending(struct cli *cl)
 	int rc = notify_outbox_run(st, &o, time(NULL), &s);
 	notify_outbox_opts_clear(&o);
 	store_close(st);
-	printf("sent %d, deferred %d, failed %d, folded %d, summaries %d\n", s.sent, s.retried, s.failed, s.folded,
-	       s.summaries);
+	printf("sent %d, deferred %d, failed %d, folded %d, summaries %d\n", s.sent, s.retried, s.failed,
+	       s.folded, s.summaries);
 	return rc < 0 ? 1 : 0;
 }
 
@@ -377,9 +416,14 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "+c:T:")) != -1) {
 		switch (opt) {
-		case 'c': path = optarg; break;
-		case 'T': cl.tdir = optarg; break;
-		default: return cli_usage();
+		case 'c':
+			path = optarg;
+			break;
+		case 'T':
+			cl.tdir = optarg;
+			break;
+		default:
+			return cli_usage();
 		}
 	}
 	if (optind >= argc)
@@ -390,7 +434,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_init("scand-notify", 1, log_level_parse(conf_str(cl.c, "scand", "log_level")),
-		 conf_str(cl.c, "scand", "syslog_facility"));
+	         conf_str(cl.c, "scand", "syslog_facility"));
 	int rc = cli_dispatch(&cl, argc - optind, argv + optind);
 	conf_free(cl.c);
 	return rc;

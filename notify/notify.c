@@ -19,13 +19,13 @@
 #define NOTIFY_HEADERS_MAX 65536 /* original header block kept for alerts */
 
 static const char *const kind_names[NOTIFY_NKINDS] = {
-	"virus-sender",  "virus-recipient",  "virus-admin", "banned-sender",
-	"banned-recipient", "banned-admin", "spam-admin",  "release",
+    "virus-sender",     "virus-recipient", "virus-admin", "banned-sender",
+    "banned-recipient", "banned-admin",    "spam-admin",  "release",
 };
 
 /* Lower-case substrings that mark a test signature. */
 static const char *const test_virus_marks[] = {
-	"eicar", "test-signature", "test.file", "clamav-test", "gatehouse-test", "gatehouse.test",
+    "eicar", "test-signature", "test.file", "clamav-test", "gatehouse-test", "gatehouse.test",
 };
 
 struct notify {
@@ -175,9 +175,12 @@ struct notify *notify_load(const struct conf *c, const char *shipped_dir, char *
 	n->warn_banned_sender = conf_bool(c, "notify", "warn_banned_sender");
 	n->warn_banned_recipient = conf_bool(c, "notify", "warn_banned_recipient");
 	n->attach_headers = conf_bool(c, "notify", "attach_headers");
-	n->virus_admin = notify_addr_list(conf_str(c, "notify", "virus_admin"), n->hostname, errs, "virus_admin");
-	n->banned_admin = notify_addr_list(conf_str(c, "notify", "banned_admin"), n->hostname, errs, "banned_admin");
-	n->spam_admin = notify_addr_list(conf_str(c, "notify", "spam_admin"), n->hostname, errs, "spam_admin");
+	n->virus_admin =
+	    notify_addr_list(conf_str(c, "notify", "virus_admin"), n->hostname, errs, "virus_admin");
+	n->banned_admin =
+	    notify_addr_list(conf_str(c, "notify", "banned_admin"), n->hostname, errs, "banned_admin");
+	n->spam_admin =
+	    notify_addr_list(conf_str(c, "notify", "spam_admin"), n->hostname, errs, "spam_admin");
 	n->forged = notify_globs(conf_str(c, "notify", "forged_sender_viruses"));
 	notify_load_templates(n, c, shipped_dir ? shipped_dir : NOTIFY_SHIPPED_DIR, errs);
 	if (errs->len) {
@@ -259,7 +262,7 @@ static bool notify_auto_value(const char *name, const char *v)
 	if (g_ascii_strcasecmp(name, "auto-submitted") == 0)
 		return !(w == 2 && g_ascii_strncasecmp(v, "no", 2) == 0);
 	return (w == 4 && (g_ascii_strncasecmp(v, "bulk", 4) == 0 || g_ascii_strncasecmp(v, "list", 4) == 0 ||
-			   g_ascii_strncasecmp(v, "junk", 4) == 0));
+	                   g_ascii_strncasecmp(v, "junk", 4) == 0));
 }
 
 bool notify_is_auto_generated(const unsigned char *data, size_t len)
@@ -292,8 +295,8 @@ static char *notify_date(time_t t)
 
 /* Values common to both sources (live msg and stored row). */
 static void notify_vars_common(struct notify_vars *v, const struct notify *n, const char *sender,
-			       const char *category, const char *mail_id, const char *qpath, const char *subject,
-			       const char *message_id, const char *client, time_t when)
+                               const char *category, const char *mail_id, const char *qpath,
+                               const char *subject, const char *message_id, const char *client, time_t when)
 {
 	char *date = notify_date(when);
 	notify_vars_add(v, NV_SENDER, sender && *sender ? sender : "<>");
@@ -319,8 +322,8 @@ static void notify_vars_score(struct notify_vars *v, bool checked, double score)
 static void notify_vars_from_msg(struct notify_vars *v, const struct notify *n, const struct msg *m)
 {
 	notify_vars_init(v);
-	notify_vars_common(v, n, m->sender, msg_category_name(m->category), m->mail_id, m->quar_path, m->subject,
-			   m->message_id, m->xf_addr, m->received);
+	notify_vars_common(v, n, m->sender, msg_category_name(m->category), m->mail_id, m->quar_path,
+	                   m->subject, m->message_id, m->xf_addr, m->received);
 	for (guint i = 0; i < m->rcpts->len; i++)
 		notify_vars_add(v, NV_RECIPIENTS, ((struct msg_rcpt *)m->rcpts->pdata[i])->addr);
 	for (guint i = 0; i < m->virus_names->len; i++)
@@ -341,7 +344,7 @@ static void notify_vars_from_store(struct notify_vars *v, const struct notify *n
 {
 	notify_vars_init(v);
 	notify_vars_common(v, n, m->sender, m->category, m->mail_id, m->quar_path, m->subject, m->message_id,
-			   m->client_addr, (time_t)m->time);
+	                   m->client_addr, (time_t)m->time);
 	for (size_t i = 0; i < m->nrcpt; i++)
 		notify_vars_add(v, NV_RECIPIENTS, m->rcpt[i].addr);
 	notify_vars_add_csv(v, NV_VIRUS_NAMES, m->virus_names);
@@ -357,7 +360,7 @@ static bool is_admin_kind(enum notify_kind k)
 
 /* Renders one alert into out; 0, or -1 with *err. */
 static int notify_make(const struct notify *n, enum notify_kind k, const char *to, const char *mail_id,
-		       const struct notify_vars *v, struct store_alert *out, char **err)
+                       const struct notify_vars *v, struct store_alert *out, char **err)
 {
 	if (!notify_addr_ok(to)) {
 		*err = g_strdup("not a plain address");
@@ -365,15 +368,15 @@ static int notify_make(const struct notify *n, enum notify_kind k, const char *t
 	}
 	const GPtrArray *oh = v->v[NV_ORIGINAL_HEADERS];
 	struct notify_msg_spec spec = {
-		.from = n->from,
-		.to = to,
-		.hostname = n->hostname,
-		.mail_id = mail_id,
-		.kind = kind_names[k],
-		.tmpl = n->t[k],
-		.vars = v,
-		.attach_headers = is_admin_kind(k) && n->attach_headers && oh->len ? oh->pdata[0] : NULL,
-		.date = time(NULL),
+	    .from = n->from,
+	    .to = to,
+	    .hostname = n->hostname,
+	    .mail_id = mail_id,
+	    .kind = kind_names[k],
+	    .tmpl = n->t[k],
+	    .vars = v,
+	    .attach_headers = is_admin_kind(k) && n->attach_headers && oh->len ? oh->pdata[0] : NULL,
+	    .date = time(NULL),
 	};
 	out->body = notify_build_message(&spec, &out->body_len, err);
 	if (!out->body)
@@ -385,7 +388,7 @@ static int notify_make(const struct notify *n, enum notify_kind k, const char *t
 }
 
 static void notify_push(GArray *a, const struct notify *n, enum notify_kind k, const char *to,
-			const struct msg *m, const struct notify_vars *v)
+                        const struct msg *m, const struct notify_vars *v)
 {
 	struct store_alert al = {0};
 	char *err = NULL;
@@ -401,7 +404,7 @@ static void notify_push(GArray *a, const struct notify *n, enum notify_kind k, c
 
 /* The per-recipient alert names only that recipient. */
 static void notify_push_rcpts(GArray *a, const struct notify *n, enum notify_kind k, const struct msg *m,
-			      struct notify_vars *v)
+                              struct notify_vars *v)
 {
 	GPtrArray *all = v->v[NV_RECIPIENTS];
 	for (guint i = 0; i < m->rcpts->len; i++) {
@@ -417,7 +420,7 @@ static void notify_push_rcpts(GArray *a, const struct notify *n, enum notify_kin
 }
 
 static void notify_push_admins(GArray *a, const struct notify *n, enum notify_kind k, char **admins,
-			       const struct msg *m, const struct notify_vars *v)
+                               const struct msg *m, const struct notify_vars *v)
 {
 	for (char **ad = admins; *ad; ad++)
 		notify_push(a, n, k, *ad, m, v);
@@ -474,8 +477,8 @@ void notify_alerts_free(struct store_alert *a, size_t n)
 	g_free(a);
 }
 
-int notify_render_stored(const struct notify *n, const struct store_msg *m, enum notify_kind k, const char *rcpt,
-			 struct store_alert *out, char **err)
+int notify_render_stored(const struct notify *n, const struct store_msg *m, enum notify_kind k,
+                         const char *rcpt, struct store_alert *out, char **err)
 {
 	struct notify_vars v;
 	char *to = notify_qualify(rcpt, n->hostname);

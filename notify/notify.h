@@ -161,8 +161,8 @@ void notify_tmpl_free(struct notify_tmpl *t);
 const char *notify_tmpl_file(const struct notify_tmpl *t);
 /* Header fields of the template, rendered and made safe: names[i]: values[i]
  * (both g_ptr_array of char*, owned by the caller), Subject included. */
-void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify_vars *v,
-				GPtrArray *names, GPtrArray *values);
+void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify_vars *v, GPtrArray *names,
+                                GPtrArray *values);
 /* The body, rendered, LF line ends, no CR. g_free(). */
 char *notify_tmpl_render_body(const struct notify_tmpl *t, const struct notify_vars *v);
 
@@ -198,7 +198,7 @@ void notify_alerts_free(struct store_alert *a, size_t n);
  * rcpt: the To address. 0, or -1 with *err. Free the row's fields with
  * notify_alerts_free(row, 1) semantics: use notify_alert_clear(). */
 int notify_render_stored(const struct notify *n, const struct store_msg *m, enum notify_kind k,
-			 const char *rcpt, struct store_alert *out, char **err);
+                         const char *rcpt, struct store_alert *out, char **err);
 void notify_alert_clear(struct store_alert *a);
 
 /* Whether a message is itself automatic (Auto-Submitted not "no",
@@ -209,10 +209,10 @@ bool notify_is_test_virus(const char *name);
 
 /* build.c: the RFC 5322 message for one alert, CRLF. NULL + *err. */
 struct notify_msg_spec {
-	const char *from;      /* mailbox list text for From */
-	const char *to;        /* one addr-spec */
-	const char *hostname;  /* for Message-ID */
-	const char *mail_id;   /* for Message-ID */
+	const char *from;     /* mailbox list text for From */
+	const char *to;       /* one addr-spec */
+	const char *hostname; /* for Message-ID */
+	const char *mail_id;  /* for Message-ID */
 	const char *kind;
 	const struct notify_tmpl *tmpl;
 	const struct notify_vars *vars;
@@ -239,12 +239,12 @@ void notify_outbox_opts_clear(struct notify_outbox_opts *o);
 
 /* Delivers every due row once. 0, or -1 when the database failed. */
 int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now,
-		      struct notify_run_stats *stats);
+                      struct notify_run_stats *stats);
 
 /* Queues alerts for an existing message (release notices, re-sends):
  * one transaction. 0, or -1 with *err. */
 int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
-			char **err);
+                        char **err);
 
 struct notify_sender;
 /* A thread that runs the outbox every second, or at once after

@@ -44,18 +44,20 @@
 enum { OB_DUE, OB_SENT, OB_RETRY, OB_FAILED, OB_RECENT, OB_SUMMARY_RECENT, OB_INSERT, OB_FOLDED, OB_NSTMT };
 
 static const char *const outbox_sql[OB_NSTMT] = {
-	[OB_DUE] = "SELECT id, created, mail_id, kind, rcpt, body, attempts FROM outbox "
-		   "WHERE state = 'pending' AND next_try <= ?1 ORDER BY id LIMIT ?2",
-	[OB_SENT] = "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = ?3 "
-		    "WHERE id = ?1",
-	[OB_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, last_error = ?3 WHERE id = ?1",
-	[OB_FAILED] = "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-	[OB_RECENT] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind LIKE '%-admin' AND state = 'sent' "
-		      "AND sent_at > ?2",
-	[OB_SUMMARY_RECENT] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind = 'admin-summary' AND created > ?2",
-	[OB_INSERT] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-		      "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
-	[OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1",
+    [OB_DUE] = "SELECT id, created, mail_id, kind, rcpt, body, attempts FROM outbox "
+               "WHERE state = 'pending' AND next_try <= ?1 ORDER BY id LIMIT ?2",
+    [OB_SENT] = "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = ?3 "
+                "WHERE id = ?1",
+    [OB_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, last_error = ?3 WHERE id = ?1",
+    [OB_FAILED] =
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+    [OB_RECENT] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind LIKE '%-admin' AND state = 'sent' "
+                  "AND sent_at > ?2",
+    [OB_SUMMARY_RECENT] =
+        "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind = 'admin-summary' AND created > ?2",
+    [OB_INSERT] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
+                  "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
+    [OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1",
 };
 
 struct outbox_row {
@@ -65,7 +67,6 @@ struct outbox_row {
 };
 
 struct outbox {
-	struct store *st;
 	sqlite3 *db;
 	sqlite3_stmt *s[OB_NSTMT];
 	const struct notify_outbox_opts *o;
@@ -306,13 +307,14 @@ static char *outbox_subject(GBytes *body)
 	return safe;
 }
 
-static const char summary_tmpl[] = "Subject: [{{hostname}}] {{mail_id}} more content filter alerts folded\n"
-				   "\n"
-				   "More alerts for this address than [notify] admin_rate_limit allows in a\n"
-				   "minute were due on {{hostname}}. They are folded into this summary\n"
-				   "(kind, mail id, subject); scand-notify render KIND MAIL_ID shows any of them.\n"
-				   "\n"
-				   "{{#each subject}}  {{this}}\n{{/each}}";
+static const char summary_tmpl[] =
+    "Subject: [{{hostname}}] {{mail_id}} more content filter alerts folded\n"
+    "\n"
+    "More alerts for this address than [notify] admin_rate_limit allows in a\n"
+    "minute were due on {{hostname}}. They are folded into this summary\n"
+    "(kind, mail id, subject); scand-notify render KIND MAIL_ID shows any of them.\n"
+    "\n"
+    "{{#each subject}}  {{this}}\n{{/each}}";
 
 static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArray *rows)
 {
@@ -336,8 +338,14 @@ static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArra
 		g_free(line);
 		g_free(subj);
 	}
-	struct notify_msg_spec spec = {.from = ob->o->from, .to = rcpt, .hostname = ob->o->hostname, .mail_id = "summary",
-				       .kind = "admin-summary", .tmpl = t, .vars = &v, .date = ob->now};
+	struct notify_msg_spec spec = {.from = ob->o->from,
+	                               .to = rcpt,
+	                               .hostname = ob->o->hostname,
+	                               .mail_id = "summary",
+	                               .kind = "admin-summary",
+	                               .tmpl = t,
+	                               .vars = &v,
+	                               .date = ob->now};
 	char *body = notify_build_message(&spec, &len, &err);
 	if (!body) {
 		msg_warn("outbox: summary for <%s>: %s", rcpt, err);
@@ -368,7 +376,8 @@ static void outbox_fold(struct outbox *ob, const char *rcpt, GPtrArray *rows)
 	sqlite3_bind_text(s, 2, rcpt, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_blob64(s, 3, d, len, SQLITE_TRANSIENT);
 	int rc = outbox_step(ob, s, "insert summary");
-	char *note = g_strdup_printf("folded into summary %lld", (long long)sqlite3_last_insert_rowid(ob->db));
+	char *note =
+	    g_strdup_printf("folded into summary %lld", (long long)sqlite3_last_insert_rowid(ob->db));
 	for (guint i = 0; i < rows->len && rc == 0; i++) {
 		s = ob->s[OB_FOLDED];
 		sqlite3_bind_int64(s, 1, ((struct outbox_row *)rows->pdata[i])->id);
@@ -419,11 +428,13 @@ void notify_outbox_opts_clear(struct notify_outbox_opts *o)
 	memset(o, 0, sizeof(*o));
 }
 
-int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now, struct notify_run_stats *stats)
+int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now,
+                      struct notify_run_stats *stats)
 {
-	struct outbox ob = {.st = st, .db = store_db(st), .o = o, .now = now, .stats = stats};
+	struct outbox ob = {.db = store_db(st), .o = o, .now = now, .stats = stats};
 	GHashTable *left = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	GHashTable *fold = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+	GHashTable *fold =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
 	GPtrArray *rows = NULL;
 	int rc = -1;
 
@@ -463,7 +474,8 @@ done:
 
 /* ---- queueing for an existing message ---- */
 
-int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n, char **err)
+int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
+                        char **err)
 {
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *s = NULL;
@@ -471,9 +483,9 @@ int notify_outbox_queue(struct store *st, const char *mail_id, const struct stor
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1)",
-			       -1, &s, NULL) != SQLITE_OK ||
+	                       "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
+	                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1)",
+	                       -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto done;
 	for (size_t i = 0; i < n; i++) {

@@ -20,15 +20,15 @@
 #include <string.h>
 
 static const char *const var_names[NV_COUNT] = {
-	"sender",   "recipients",      "virus_names", "banned_names", "spam_score",
-	"spam_tests", "category",      "mail_id",     "quarantine_path", "subject",
-	"message_id", "client_addr",   "date",        "hostname",     "original_headers",
+    "sender",     "recipients",  "virus_names", "banned_names",    "spam_score",
+    "spam_tests", "category",    "mail_id",     "quarantine_path", "subject",
+    "message_id", "client_addr", "date",        "hostname",        "original_headers",
 };
 
 /* Header fields the message builder owns; a template may not set them. */
 static const char *const reserved_headers[] = {
-	"from", "to", "cc", "bcc", "date", "message-id", "mime-version", "auto-submitted",
-	"received", "return-path", "sender", "reply-to-all",
+    "from",           "to",       "cc",          "bcc",    "date",         "message-id", "mime-version",
+    "auto-submitted", "received", "return-path", "sender", "reply-to-all",
 };
 
 enum tnode_type { TN_TEXT, TN_VAR, TN_THIS, TN_IF, TN_EACH };
@@ -84,7 +84,8 @@ struct tparse {
 	char *err;
 };
 
-static void tparse_fail(struct tparse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void tparse_fail(struct tparse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void tparse_fail(struct tparse *p, int line, const char *fmt, ...)
 {
@@ -149,7 +150,7 @@ static void tparse_close(struct tparse *p, enum tnode_type type, GPtrArray *root
 	struct tnode *open = p->stack->pdata[p->stack->len - 1];
 	if (open->type != type) {
 		tparse_fail(p, p->line, "{{/%s}} closes {{#%s}} opened at line %d", want,
-			    open->type == TN_IF ? "if" : "each", open->line);
+		            open->type == TN_IF ? "if" : "each", open->line);
 		return;
 	}
 	g_ptr_array_remove_index(p->stack, p->stack->len - 1);
@@ -233,7 +234,7 @@ static GPtrArray *tparse_text(const char *file, const char *text, size_t len, in
 	if (!p.err && p.stack->len) {
 		struct tnode *o = p.stack->pdata[p.stack->len - 1];
 		tparse_fail(&p, o->line, "{{#%s %s}} is not closed", o->type == TN_IF ? "if" : "each",
-			    var_names[o->var]);
+		            var_names[o->var]);
 	}
 	g_ptr_array_free(p.stack, TRUE);
 	if (p.err) {
@@ -263,9 +264,10 @@ static int tmpl_parse_header(struct notify_tmpl *t, const char *s, size_t n, int
 	const char *colon = memchr(s, ':', n);
 	char *name = colon ? g_strndup(s, (size_t)(colon - s)) : NULL;
 	if (!name || !header_name_ok(g_strstrip(name))) {
-		*err = g_strdup_printf("%s:%d: not a header line a template may set (\"Name: value\"; "
-				       "From, To, Date, Message-ID, MIME and Content-* fields are set by notify)",
-				       t->file, line);
+		*err = g_strdup_printf(
+		    "%s:%d: not a header line a template may set (\"Name: value\"; "
+		    "From, To, Date, Message-ID, MIME and Content-* fields are set by notify)",
+		    t->file, line);
 		g_free(name);
 		return -1;
 	}
@@ -297,7 +299,9 @@ struct notify_tmpl *notify_tmpl_parse(const char *file, const char *text, size_t
 	t->hnames = g_ptr_array_new_with_free_func(g_free);
 	t->hvalues = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
 	if (memchr(text, '\0', len)) {
-		*err = g_strdup_printf("%s:%d: NUL byte in template", file, count_lines(text, (size_t)((const char *)memchr(text, '\0', len) - text)) + 1);
+		*err = g_strdup_printf(
+		    "%s:%d: NUL byte in template", file,
+		    count_lines(text, (size_t)((const char *)memchr(text, '\0', len) - text)) + 1);
 		goto fail;
 	}
 	while (i < len) { /* the header block, up to the first empty line */
@@ -453,7 +457,8 @@ static bool var_true(const struct notify_vars *v, int k)
 	return v->v[k] && v->v[k]->len > 0;
 }
 
-static void render_list(GString *out, const GPtrArray *nodes, const struct notify_vars *v, const char *this_val)
+static void render_list(GString *out, const GPtrArray *nodes, const struct notify_vars *v,
+                        const char *this_val)
 {
 	for (guint i = 0; i < nodes->len; i++) {
 		const struct tnode *n = nodes->pdata[i];
@@ -486,7 +491,7 @@ static void render_list(GString *out, const GPtrArray *nodes, const struct notif
 }
 
 void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify_vars *v, GPtrArray *names,
-				GPtrArray *values)
+                                GPtrArray *values)
 {
 	for (guint i = 0; i < t->hnames->len; i++) {
 		GString *raw = g_string_new("");

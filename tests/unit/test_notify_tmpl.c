@@ -38,17 +38,20 @@ static void test_parse_errors(void **state)
 	expect_error("Subject: x {{nope}}\n\nbody\n", "t.tmpl:1: unknown placeholder {{nope}}");
 	expect_error("Subject: x\n\n{{#if sender}}\nopen\n", "t.tmpl:3: {{#if sender}} is not closed");
 	expect_error("Subject: x\n\n{{#each recipients}}\n{{#if sender}}x{{/if}}\n",
-		     "t.tmpl:3: {{#each recipients}} is not closed");
-	expect_error("Subject: x\n\n{{#if sender}}\n\n{{/each}}\n", "t.tmpl:5: {{/each}} closes {{#if}} opened at line 3");
+	             "t.tmpl:3: {{#each recipients}} is not closed");
+	expect_error("Subject: x\n\n{{#if sender}}\n\n{{/each}}\n",
+	             "t.tmpl:5: {{/each}} closes {{#if}} opened at line 3");
 	expect_error("Subject: x\n\n{{/if}}\n", "t.tmpl:3: {{/if}} without an open block");
 	expect_error("Subject: x\n\n{{this}}\n", "t.tmpl:3: {{this}} outside an {{#each}} block");
 	expect_error("Subject: x\n\n{{else}}\n", "t.tmpl:3: {{else}} outside an {{#if}} block");
-	expect_error("Subject: x\n\n\n{{#if bogus}}{{/if}}\n", "t.tmpl:4: unknown placeholder {{bogus}} in block");
+	expect_error("Subject: x\n\n\n{{#if bogus}}{{/if}}\n",
+	             "t.tmpl:4: unknown placeholder {{bogus}} in block");
 	expect_error("Subject: x\n\nok {{sender\n", "t.tmpl:3: unterminated {{ tag");
 	expect_error("X-Note: a\n\nbody\n", "t.tmpl:1: no Subject: line in the header block");
-	expect_error("Subject: a\nBcc: x@y\n\nbody\n",
-		     "t.tmpl:2: not a header line a template may set (\"Name: value\"; From, To, Date, Message-ID, "
-		     "MIME and Content-* fields are set by notify)");
+	expect_error(
+	    "Subject: a\nBcc: x@y\n\nbody\n",
+	    "t.tmpl:2: not a header line a template may set (\"Name: value\"; From, To, Date, Message-ID, "
+	    "MIME and Content-* fields are set by notify)");
 }
 
 static char *render(const char *text, struct notify_vars *v, char **subject)
@@ -79,8 +82,8 @@ static void test_render(void **state)
 	notify_vars_add(&v, NV_RECIPIENTS, "r2@x");
 	notify_vars_add(&v, NV_SUBJECT, "line1\rline2");
 	char *body = render("Subject: from {{sender}}\r\n\r\n{{#if virus_names}}V{{else}}no virus{{/if}}\n"
-			    "{{#each recipients}}<{{this}}>{{/each}} {{recipients}}\n{{subject}}\n",
-			    &v, &subj);
+	                    "{{#each recipients}}<{{this}}>{{/each}} {{recipients}}\n{{subject}}\n",
+	                    &v, &subj);
 	assert_string_equal(subj, "from a@b.c Bcc: evil@x");
 	assert_string_equal(body, "no virus\n<r1@x><r2@x> r1@x, r2@x\nline1 line2\n");
 	g_free(body);
@@ -134,6 +137,16 @@ static struct conf *test_conf(const char *dir, const char *notify_lines)
 	return c;
 }
 
+/* Removes the config written by test_conf() and the directory. */
+static void test_rmdir(char *dir)
+{
+	char *cf = g_build_filename(dir, "scand.conf", NULL);
+	g_unlink(cf);
+	g_free(cf);
+	g_rmdir(dir);
+	g_free(dir);
+}
+
 static void test_load_override_error(void **state)
 {
 	(void)state;
@@ -153,11 +166,7 @@ static void test_load_override_error(void **state)
 	g_unlink(tpl);
 	g_free(tpl);
 	g_free(lines);
-	char *cf = g_build_filename(dir, "scand.conf", NULL);
-	g_unlink(cf);
-	g_free(cf);
-	g_rmdir(dir);
-	g_free(dir);
+	test_rmdir(dir);
 }
 
 static struct msg *virus_msg(const char *sender, const char *virus, const char *data)
@@ -184,7 +193,8 @@ static char *alerts_for(const struct notify *n, struct msg *m)
 	for (size_t i = 0; i < na; i++) {
 		g_string_append_printf(s, "%s %s;", a[i].kind, a[i].rcpt);
 		assert_string_equal(a[i].env_from, "");
-		assert_non_null(g_strstr_len(a[i].body, (gssize)a[i].body_len, "\r\nAuto-Submitted: auto-generated\r\n"));
+		assert_non_null(
+		    g_strstr_len(a[i].body, (gssize)a[i].body_len, "\r\nAuto-Submitted: auto-generated\r\n"));
 	}
 	notify_alerts_free(a, na);
 	msg_free(m);
@@ -196,63 +206,61 @@ static void test_who_gets_alerts(void **state)
 	(void)state;
 	const char *plain = "From: x@y\r\nSubject: hello\r\n\r\nbody\r\n";
 	const char *bulk = "From: x@y\r\nPrecedence: list\r\n\r\nbody\r\n";
+	const char *admin = "virus-admin postmaster@mx.example.org;";
+	const char *rcpt = "virus-recipient r1@example.org;";
+	const char *sender = "virus-sender s@example.net;";
+	const struct {
+		const char *conf, *sender, *virus, *data;
+		const char *want[3];
+	} cases[] = {
+	    /* warn_virus_sender on, forged list without EICAR */
+	    {"warn_virus_sender = yes\nforged_sender_viruses = Win.*, *Agent*\n",
+	     "s@example.net",
+	     "Eicar-Test-Signature",
+	     plain,
+	     {admin, rcpt, sender}},
+	    {NULL, "", "Eicar-Test-Signature", plain, {admin}},               /* <> */
+	    {NULL, "s@example.net", "Eicar-Test-Signature", bulk, {admin}},   /* automatic */
+	    {NULL, "s@example.net", "Win.Worm.Mydoom", plain, {admin, rcpt}}, /* forges */
+	    {NULL, "s@example.net", "Doc.Macro.Thing", plain, {admin, rcpt, sender}},
+	    {NULL, "s@x\r\nBcc: y@z", "Eicar-Test-Signature", plain, {admin, rcpt}},
+	    /* defaults: no sender alert, forged "*" */
+	    {"", "s@example.net", "Eicar-Test-Signature", plain, {admin, rcpt}},
+	    {NULL, "s@example.net", "Win.Test.EICAR_HDB-1", plain, {admin, rcpt}},
+	};
 	char *dir = g_dir_make_tmp("gh-notify-XXXXXX", NULL);
-	char *err = NULL;
-	struct conf *c = test_conf(dir, "warn_virus_sender = yes\nforged_sender_viruses = Win.*, *Agent*\n");
-	struct notify *n = notify_load(c, "templates", &err);
-	if (!n)
-		fail_msg("%s", err);
-	char *s;
+	struct conf *c = NULL;
+	struct notify *n = NULL;
 
-	s = alerts_for(n, virus_msg("s@example.net", "Eicar-Test-Signature", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;virus-recipient r1@example.org;"
-			       "virus-sender s@example.net;");
-	g_free(s);
-	s = alerts_for(n, virus_msg("", "Eicar-Test-Signature", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;");
-	g_free(s);
-	s = alerts_for(n, virus_msg("s@example.net", "Eicar-Test-Signature", bulk));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;");
-	g_free(s);
-	s = alerts_for(n, virus_msg("s@example.net", "Win.Worm.Mydoom", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;virus-recipient r1@example.org;");
-	g_free(s);
-	s = alerts_for(n, virus_msg("s@example.net", "Doc.Macro.Thing", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;virus-recipient r1@example.org;"
-			       "virus-sender s@example.net;");
-	g_free(s);
-	s = alerts_for(n, virus_msg("s@x\r\nBcc: y@z", "Eicar-Test-Signature", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;virus-recipient r1@example.org;");
-	g_free(s);
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char *err = NULL;
+		if (cases[i].conf) {
+			notify_free(n);
+			conf_free(c);
+			c = test_conf(dir, cases[i].conf);
+			if (!(n = notify_load(c, "templates", &err)))
+				fail_msg("%s", err);
+		}
+		char *want = g_strjoin("", cases[i].want[0] ? cases[i].want[0] : "",
+		                       cases[i].want[1] ? cases[i].want[1] : "",
+		                       cases[i].want[2] ? cases[i].want[2] : "", NULL);
+		char *got = alerts_for(n, virus_msg(cases[i].sender, cases[i].virus, cases[i].data));
+		assert_string_equal(got, want);
+		g_free(got);
+		g_free(want);
+	}
 	notify_free(n);
 	conf_free(c);
-
-	/* defaults: no sender alert, forged "*" */
-	c = test_conf(dir, "");
-	n = notify_load(c, "templates", &err);
-	assert_non_null(n);
-	s = alerts_for(n, virus_msg("s@example.net", "Eicar-Test-Signature", plain));
-	assert_string_equal(s, "virus-admin postmaster@mx.example.org;virus-recipient r1@example.org;");
-	g_free(s);
-	notify_free(n);
-	conf_free(c);
-	char *cf = g_build_filename(dir, "scand.conf", NULL);
-	g_unlink(cf);
-	g_free(cf);
-	g_rmdir(dir);
-	g_free(dir);
+	test_rmdir(dir);
 }
 
 int main(void)
 {
 	log_init("test_notify_tmpl", 1, LOG_LVL_ERROR, NULL);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_header_safe),
-		cmocka_unit_test(test_auto_and_test_virus),
-		cmocka_unit_test(test_load_override_error),
-		cmocka_unit_test(test_who_gets_alerts),
+	    cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_header_safe),         cmocka_unit_test(test_auto_and_test_virus),
+	    cmocka_unit_test(test_load_override_error), cmocka_unit_test(test_who_gets_alerts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
