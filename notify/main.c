@@ -28,8 +28,7 @@
  *	delivers the due outbox rows once and prints the counts.
  * scand-notify [-c FILE] run
  *	runs the sender thread until SIGTERM or SIGINT.
- * -T DIR is the shipped template directory (default
- * /usr/local/share/gatehouse/templates). Errors go to stderr; exit 1 on
+ * -T DIR is the shipped template directory (default: [notify] shipped_dir). Errors go to stderr; exit 1 on
  * failure, 2 on bad usage.
  */
 #include <glib.h>
@@ -409,7 +408,7 @@ static int cli_dispatch(struct cli *cl, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct cli cl = {.tdir = NOTIFY_SHIPPED_DIR};
+	struct cli cl = {.tdir = NULL}; /* NULL: [notify] shipped_dir */
 	const char *path = "/etc/gatehouse/scand.conf";
 	char *err = NULL;
 	int opt;

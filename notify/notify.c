@@ -182,7 +182,7 @@ struct notify *notify_load(const struct conf *c, const char *shipped_dir, char *
 	n->spam_admin =
 	    notify_addr_list(conf_str(c, "notify", "spam_admin"), n->hostname, errs, "spam_admin");
 	n->forged = notify_globs(conf_str(c, "notify", "forged_sender_viruses"));
-	notify_load_templates(n, c, shipped_dir ? shipped_dir : NOTIFY_SHIPPED_DIR, errs);
+	notify_load_templates(n, c, shipped_dir ? shipped_dir : conf_str(c, "notify", "shipped_dir"), errs);
 	if (errs->len) {
 		g_string_truncate(errs, errs->len - 1);
 		*err = g_string_free(errs, FALSE);

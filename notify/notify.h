@@ -20,8 +20,10 @@
  *   SHIPPED/<language>/KIND, SHIPPED/KIND
  * (the language steps only when [notify] language is set). So an admin can
  * override one template, and a language directory may hold only some kinds.
- * SHIPPED is given by the caller: NOTIFY_SHIPPED_DIR when installed, the
- * repository's templates/ for `make run` and the tests.
+ * SHIPPED is the caller's shipped_dir argument, or when NULL [notify]
+ * shipped_dir (default /usr/local/share/gatehouse/templates, where make
+ * install puts them; contrib/scand.conf.run and the tests use the
+ * repository's templates/).
  *
  * Who is alerted (notify_alerts(), from the verdict after policy):
  *  - VIRUS: virus-admin to each [notify] virus_admin address;
@@ -70,8 +72,7 @@
  *
  * Integration in scand (server branch; exact calls):
  *   srv_run(), after conf_load and before dropping privileges/chroot:
- *        struct notify *nt = notify_load(c, NOTIFY_SHIPPED_DIR or the
- *                                        repository's templates/, &err);
+ *        struct notify *nt = notify_load(c, NULL, &err);  -- [notify] shipped_dir
  *        if (!nt) msg_fatal("%s", err);   -- err has FILE:LINE per problem;
  *                                            scand refuses to start
  *        struct store *nst; store_open(db, busy, &nst, &err);  -- as root,
@@ -107,7 +108,6 @@
 #include "scand/msg.h"
 #include "store.h"
 
-#define NOTIFY_SHIPPED_DIR "/usr/local/share/gatehouse/templates"
 #define NOTIFY_SUBJECT_MAX 200 /* characters of a rendered Subject */
 
 enum notify_kind {

@@ -185,3 +185,20 @@ def test_shipped_templates_load(conf):
     out = notify(conf, "check").stdout.decode()
     for k in KINDS:
         assert "%s: " % k in out
+
+
+def test_shipped_dir_from_config(tmp_path):
+    """Without -T the shipped templates come from [notify] shipped_dir; a
+    kind found nowhere is an error naming it."""
+    import subprocess
+    from notify_util import NOTIFY, asan_env
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    conf = write_conf(tmp_path, "shipped_dir = %s\n" % empty)
+    p = subprocess.run([NOTIFY, "-c", conf, "check"], capture_output=True, env=asan_env())
+    assert p.returncode == 1
+    assert ("%s/virus-admin: no such template" % empty).encode() in p.stderr
+    from notify_util import TEMPLATES
+    ok = write_conf(tmp_path, "shipped_dir = %s\n" % TEMPLATES)
+    p = subprocess.run([NOTIFY, "-c", ok, "check"], capture_output=True, env=asan_env())
+    assert p.returncode == 0, p.stderr
