@@ -1,0 +1,91 @@
+"""Alerts end to end: real Postfix -> scand (libclamav, policy, quarantine,
+notify) -> outbox -> the sender thread -> Postfix's reinjection smtpd ->
+delivery to files (issue 5, must-show 2 and 4).
+
+These need the scand daemon (server and engines branches). On a tree
+without scand's pipeline they are skipped with that reason, not silently;
+once the pipeline is there they fail until notify is wired in.
+"""
+import os
+import sqlite3
+import time
+
+import pytest
+
+import ghtest
+
+EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+ADMIN = "virus-admin@example.net"
+pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(ghtest.ROOT, "scand", "pipeline.c")),
+                                reason="scand has no pipeline on this tree (server branch not merged)")
+
+
+def wire(postfix_factory, scand_factory, notify=None):
+    reinject, sport = ghtest.free_port(), ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+    sections = {"notify": dict({"virus_admin": ADMIN, "retry_min": "1s"}, **(notify or {})),
+                "scand": {"hostname": "mx.gh-test"}}
+    sd = scand_factory(reinject, port=sport, sections=sections)
+    return pf, sd
+
+
+def delivered_to(pf):
+    """{recipient: [parsed messages]} of everything delivered so far."""
+    out = {}
+    for f in pf.delivered():
+        rcpt = os.path.basename(f).split(".", 1)[1][:-4]
+        out.setdefault(rcpt, []).append(ghtest.parse_mail(f))
+    return out
+
+
+def verdict(sd, subject):
+    db = sqlite3.connect(sd.db)
+    row = db.execute("SELECT mail_id, quar_path, virus_names FROM msgs WHERE subject = ? AND category = 'virus'",
+                     (subject,)).fetchone()
+    outbox = db.execute("SELECT kind, rcpt, state FROM outbox WHERE mail_id = ? ORDER BY id",
+                        (row[0],)).fetchall() if row else []
+    db.close()
+    return row, outbox
+
+
+def test_eicar_alerts_admin_and_recipient_not_sender(postfix_factory, scand_factory):
+    pf, sd = wire(postfix_factory, scand_factory)
+    pf.send("alice@example.org", ["bob@example.com"],
+            ghtest.make_message(subject="eicar one", body=EICAR + "\r\n"))
+    pf.wait_delivered(2, timeout=60)
+    time.sleep(1.5)  # anything more (a sender alert, the virus itself) would arrive by now
+    got = delivered_to(pf)
+    assert sorted(got) == sorted([ADMIN, "bob@example.com"]), sorted(got)
+    (mail_id, qpath, virus), outbox = verdict(sd, "eicar one")
+    assert qpath and "Eicar-Test-Signature" in virus
+    assert sorted(k for k, _, _ in outbox) == ["virus-admin", "virus-recipient"]
+    ghtest.wait_for(lambda: all(s == "sent" for _, _, s in verdict(sd, "eicar one")[1]), what="outbox sent")
+    for rcpt, kind in ((ADMIN, "admin"), ("bob@example.com", "recipient")):
+        (m,) = got[rcpt]
+        assert str(m["auto-submitted"]) == "auto-generated"
+        text = m.get_body(("plain",)).get_content()
+        assert "Eicar-Test-Signature" in text and mail_id in text
+        if kind == "admin":
+            assert qpath in text
+            assert [p.get_content_type() for p in m.walk()][-1] == "text/rfc822-headers"
+    assert "from=<>" in pf.log()
+
+
+def test_eicar_from_null_sender_alerts_admin_only(postfix_factory, scand_factory):
+    pf, sd = wire(postfix_factory, scand_factory, notify={"warn_virus_sender": "yes"})
+    pf.send("", ["bob@example.com"], ghtest.make_message(subject="eicar bounce", body=EICAR + "\r\n"))
+    pf.wait_delivered(1, timeout=60)
+    time.sleep(1.5)
+    assert sorted(delivered_to(pf)) == [ADMIN]
+    _, outbox = verdict(sd, "eicar bounce")
+    assert [k for k, _, _ in outbox] == ["virus-admin"]
+
+
+def test_template_error_stops_scand_with_file_and_line(tmp_path, scand_factory):
+    tdir = tmp_path / "tpl"
+    tdir.mkdir()
+    (tdir / "virus-admin").write_text("Subject: x\n\nok\n{{virus_nmes}}\n")
+    sd = scand_factory(ghtest.free_port(), start=False, sections={"notify": {"template_dir": str(tdir)}})
+    sd.start(wait=False)
+    assert sd.proc.wait(timeout=60) != 0
+    assert "%s:4: unknown placeholder {{virus_nmes}}" % (tdir / "virus-admin") in sd.log()
