@@ -77,7 +77,9 @@
  *                                            scand refuses to start
  *        struct store *nst; store_open(db, busy, &nst, &err);  -- as root,
  *                                            like the workers' handles
- *   after the privilege drop, next to the worker threads:
+ *   after the privilege drop AND after pthread_sigmask() has blocked
+ *   SIGTERM/SIGINT/SIGHUP (the thread inherits the mask; started earlier
+ *   it would take a SIGTERM and kill the process), next to the workers:
  *        struct notify_sender *snd = notify_sender_start(c, nst);
  *   pipeline.c store_record(), which builds struct store_msg sm from m:
  *        struct store_alert *al; size_t nal;
