@@ -60,7 +60,9 @@
  *
  * Outbox. notify_alerts() returns the rows; scand passes them to
  * store_put() with the verdict (one transaction). The sender (thread or
- * notify_outbox_run()) delivers due rows with libesmtp to [notify] forward:
+ * notify_outbox_run()) claims each due row (next_try moved retry_min
+ * ahead, so a second sender skips it and a sender killed mid-send leaves it
+ * due again) and delivers it with libesmtp to [notify] forward:
  * 2xx -> one UPDATE marks the row sent (a crash between the 250 and the
  * UPDATE sends it again: twice, never zero times); 4xx or no connection ->
  * attempts+1, next_try = now + min(retry_max, retry_min * 2^(attempts-1)),

@@ -24,7 +24,10 @@
  * config (notify_sender_reconfigure() after a reload), so the caller may
  * free its config. notify_sender_stop() joins the thread and closes the
  * handle.
- * One sender per database: two would send due rows twice.
+ * Each row is claimed (next_try moved retry_min ahead) before it is sent,
+ * so two senders on one database (scand's thread and a manual
+ * scand-notify send-pending) do not both send it; a sender killed
+ * mid-send leaves its row due again after retry_min.
  * Database failures are logged (msg_warn) and the run is retried later.
  */
 #include <stddef.h> /* libesmtp.h needs size_t */
@@ -41,7 +44,18 @@
 #define OUTBOX_BATCH 200
 #define OUTBOX_TIMEOUT 60 /* seconds for each SMTP step */
 
-enum { OB_DUE, OB_SENT, OB_RETRY, OB_FAILED, OB_RECENT, OB_SUMMARY_RECENT, OB_INSERT, OB_FOLDED, OB_NSTMT };
+enum {
+	OB_DUE,
+	OB_CLAIM,
+	OB_SENT,
+	OB_RETRY,
+	OB_FAILED,
+	OB_RECENT,
+	OB_SUMMARY_RECENT,
+	OB_INSERT,
+	OB_FOLDED,
+	OB_NSTMT
+};
 
 static const char *const outbox_sql[OB_NSTMT] = {
     [OB_DUE] = "SELECT id, created, mail_id, kind, rcpt, body, attempts FROM outbox "
@@ -57,7 +71,8 @@ static const char *const outbox_sql[OB_NSTMT] = {
         "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind = 'admin-summary' AND created > ?2",
     [OB_INSERT] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
                   "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
-    [OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1",
+    [OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
+    [OB_CLAIM] = "UPDATE outbox SET next_try = ?2 WHERE id = ?1 AND state = 'pending' AND next_try <= ?3",
 };
 
 struct outbox_row {
@@ -275,6 +290,18 @@ static void outbox_mark(struct outbox *ob, const struct outbox_row *r, int cls, 
 
 /* ---- admin rate limit ---- */
 
+/* Takes a due row for this sender: its next_try moves retry_min ahead, so a
+ * second sender does not take it too, and a sender that dies with it
+ * leaves it due again after retry_min (sent late, not lost). */
+static bool outbox_claim(struct outbox *ob, const struct outbox_row *r)
+{
+	sqlite3_stmt *s = ob->s[OB_CLAIM];
+	sqlite3_bind_int64(s, 1, r->id);
+	sqlite3_bind_int64(s, 2, (int64_t)time(NULL) + ob->o->retry_min);
+	sqlite3_bind_int64(s, 3, ob->now);
+	return outbox_step(ob, s, "claim") == 0 && sqlite3_changes(ob->db) == 1;
+}
+
 static bool outbox_is_admin(const struct outbox_row *r)
 {
 	return g_str_has_suffix(r->kind, "-admin");
@@ -452,6 +479,8 @@ int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time
 			g_ptr_array_add(list, r);
 			continue;
 		}
+		if (!outbox_claim(&ob, r))
+			continue; /* another sender has it */
 		char *why = NULL;
 		int cls = outbox_send(o->forward, o->hostname, r->rcpt, r->body, &why);
 		outbox_mark(&ob, r, cls, why);

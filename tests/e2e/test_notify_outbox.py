@@ -139,6 +139,7 @@ def test_sigkill_mid_send_loses_nothing(tmp_path):
         pending = [r for r in db_rows(tmp_path) if r[3] == "pending"]
         assert pending, "the kill must leave work"
         sink.delay = 0
+        time.sleep(1.2)  # the killed sender's claim (retry_min) runs out
         out = notify(conf, "send-pending").stdout.decode()
         assert "failed 0" in out
         rows = db_rows(tmp_path)
@@ -243,4 +244,32 @@ def test_queue_release_notice_for_stored_message(tmp_path):
         rows = [r for r in db_rows(tmp_path) if r[1] == "release"]
         assert len(rows) == 1 and rows[0][0] == mail_id and rows[0][3] == "sent"
     finally:
+        sink.stop()
+
+
+def test_two_senders_send_each_alert_once(tmp_path):
+    """scand's sender thread and a manual run at the same time: each row is
+    claimed by one of them."""
+    sink = SmtpSink(delay=0.02).start()
+    conf = write_conf(tmp_path, "retry_min = 30s\nadmin_rate_limit = 1000\n", port=sink.port)
+    procs = []
+    try:
+        queue_alerts(conf, 10)
+        for _ in range(2):
+            procs.append(subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], env=asan_env(),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 30
+        while time.time() < deadline and not all(r[3] == "sent" for r in db_rows(tmp_path)):
+            time.sleep(0.1)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(timeout=20) == 0
+        assert all(r[3] == "sent" and r[4] == 1 for r in db_rows(tmp_path))
+        ids = message_ids(sink)
+        assert len(ids) == 20 and len(set(ids)) == 20
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
         sink.stop()
