@@ -42,9 +42,9 @@
  *    match, so that a sender testing with EICAR hears back: names that
  *    contain "eicar", "test-signature", "test.file", "clamav-test" or
  *    "gatehouse-test"/"gatehouse.test" (case-insensitive).
- *  - An address that is not a plain addr-spec (control characters, space,
- *    <>, no '@' and not a bare local name) is never alerted; a bare admin
- *    name such as "postmaster" gets "@<hostname>".
+ *  - An address that is not a plain ASCII addr-spec (control characters,
+ *    space, quotes, <>, 8-bit, no '@') is never alerted; a bare admin name
+ *    such as "postmaster" gets "@<hostname>".
  * Each recipient alert names only that recipient in {{recipients}}, so that
  * one recipient never learns the others (Bcc).
  *
@@ -90,7 +90,7 @@
  *        int r = store_put(w->store, &sm, al, nal);  -- was (.., NULL, 0)
  *        notify_alerts_free(al, nal);
  *        if (r == 0 && nal) notify_sender_kick(snd);
- *   SIGHUP (srv_reload): n2 = notify_load(new conf, dir, &err); on success
+ *   SIGHUP (srv_reload): n2 = notify_load(new conf, NULL, &err); on success
  *        swap it in (readers hold a reference as for the config), else
  *        log err and keep the old set; notify_sender_reconfigure(snd, c).
  *   exit, after the workers are joined: notify_sender_stop(snd) (closes
