@@ -6,8 +6,10 @@
  * Message-ID, MIME-Version, Auto-Submitted: auto-generated, a text/plain
  * UTF-8 body in the 7-bit safe encoding GMime finds best, and optionally
  * the original header block as a text/rfc822-headers part of a
- * multipart/mixed. GMime does the RFC 2047 encoding and folding of header
- * values; the values it gets have already been through
+ * multipart/mixed. GMime folds header values; non-ASCII unstructured
+ * values are RFC 2047 encoded here, in words of at most 75 characters
+ * (GMime leaves a long run of CJK text as one longer word). The values
+ * have already been through
  * notify_header_safe(), so no CR or LF from a message reaches a header.
  * The result has CRLF line ends (what SMTP and libesmtp want).
  * Returns the bytes (g_free) or NULL with *err (bad From or To).
@@ -124,19 +126,57 @@ static int build_addresses(GMimeMessage *msg, const struct notify_msg_spec *s, c
 	return 0;
 }
 
+/* RFC 2047 B-encoded words of 64 characters (39 bytes of UTF-8 at most,
+ * cut at character boundaries), one per folded line: GMime keeps a run of
+ * CJK text without spaces as one over-long encoded word. */
+static char *build_encoded_words(const char *value)
+{
+	GString *raw = g_string_new("");
+	const char *p = value;
+	while (*p) {
+		const char *end = g_utf8_next_char(p); /* at least one character */
+		while (*end && g_utf8_next_char(end) - p <= 39)
+			end = g_utf8_next_char(end);
+		char *b64 = g_base64_encode((const guchar *)p, (gsize)(end - p));
+		g_string_append_printf(raw, " =?UTF-8?B?%s?=\n", b64);
+		g_free(b64);
+		p = end;
+	}
+	return g_string_free(raw, FALSE);
+}
+
+static bool build_is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* An unstructured field; non-ASCII values get our own encoded words. */
+static void build_set_text(GMimeMessage *msg, const char *name, const char *value)
+{
+	if (g_ascii_strcasecmp(name, "Subject") == 0)
+		g_mime_message_set_subject(msg, value, "UTF-8");
+	else
+		g_mime_object_set_header(GMIME_OBJECT(msg), name, value, "UTF-8");
+	if (!*value || build_is_ascii(value))
+		return;
+	GMimeHeader *h =
+	    g_mime_header_list_get_header(g_mime_object_get_header_list(GMIME_OBJECT(msg)), name);
+	char *raw = build_encoded_words(value);
+	g_mime_header_set_raw_value(h, raw);
+	g_free(raw);
+}
+
 static void build_headers(GMimeMessage *msg, const struct notify_msg_spec *s)
 {
 	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
 	GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
 
 	notify_tmpl_render_headers(s->tmpl, s->vars, names, values);
-	for (guint i = 0; i < names->len; i++) {
-		if (g_ascii_strcasecmp(names->pdata[i], "Subject") == 0)
-			g_mime_message_set_subject(msg, values->pdata[i], "UTF-8");
-		else
-			g_mime_object_set_header(GMIME_OBJECT(msg), names->pdata[i], values->pdata[i],
-			                         "UTF-8");
-	}
+	for (guint i = 0; i < names->len; i++)
+		build_set_text(msg, names->pdata[i], values->pdata[i]);
 	g_ptr_array_free(names, TRUE);
 	g_ptr_array_free(values, TRUE);
 
