@@ -251,6 +251,14 @@ static int cli_write_alerts(const char *dir, const struct store_alert *a, size_t
 	return 0;
 }
 
+/* Replaces an owned string with a copy of v. */
+static int cli_set(char **dst, const char *v)
+{
+	g_free(*dst);
+	*dst = g_strdup(v);
+	return 0;
+}
+
 static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts *o)
 {
 	switch (opt) {
@@ -258,9 +266,7 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 		o->queue = true;
 		return 0;
 	case 'o':
-		g_free(o->outdir);
-		o->outdir = g_strdup(arg);
-		return 0;
+		return cli_set(&o->outdir, arg);
 	case 'C': {
 		int cat = msg_category_parse(arg);
 		if (cat < 0)
@@ -269,9 +275,7 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 		return 0;
 	}
 	case 's':
-		g_free(m->sender);
-		m->sender = g_strdup(arg);
-		return 0;
+		return cli_set(&m->sender, arg);
 	case 'r':
 		msg_add_rcpt(m, arg);
 		return 0;
@@ -285,21 +289,15 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 		g_ptr_array_add(m->banned_names, g_strdup(arg));
 		return 0;
 	case 'S':
-		g_free(m->subject);
-		m->subject = g_strdup(arg);
-		return 0;
+		return cli_set(&m->subject, arg);
 	case 'x':
 		m->spam_checked = true;
 		m->spam_score = g_ascii_strtod(arg, NULL);
 		return 0;
 	case 'X':
-		g_free(m->spam_tests);
-		m->spam_tests = g_strdup(arg);
-		return 0;
+		return cli_set(&m->spam_tests, arg);
 	case 'm':
-		g_free(o->file);
-		o->file = g_strdup(arg);
-		return 0;
+		return cli_set(&o->file, arg);
 	default:
 		return -1;
 	}
