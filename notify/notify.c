@@ -12,6 +12,7 @@
 #include "notify.h"
 
 #include <glib.h>
+#include <gmime/gmime.h>
 #include <string.h>
 
 #include "log.h"
@@ -163,6 +164,22 @@ char *notify_conf_from(const struct conf *c, const char *hostname)
 	return g_strdup_printf("\"Content filter at %s\" <postmaster@%s>", hostname, hostname);
 }
 
+/* Whether From parses as at least one mailbox with an '@'. */
+static bool notify_from_ok(const char *from)
+{
+	notify_mime_init();
+	InternetAddressList *l = internet_address_list_parse(NULL, from);
+	bool ok = l && internet_address_list_length(l) > 0;
+	for (int i = 0; ok && i < internet_address_list_length(l); i++) {
+		InternetAddress *a = internet_address_list_get_address(l, i);
+		ok = INTERNET_ADDRESS_IS_MAILBOX(a) &&
+		     strchr(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)), '@') != NULL;
+	}
+	if (l)
+		g_object_unref(l);
+	return ok;
+}
+
 struct notify *notify_load(const struct conf *c, const char *shipped_dir, char **err)
 {
 	struct notify *n = g_new0(struct notify, 1);
@@ -170,6 +187,8 @@ struct notify *notify_load(const struct conf *c, const char *shipped_dir, char *
 
 	n->hostname = notify_conf_hostname(c);
 	n->from = notify_conf_from(c, n->hostname);
+	if (!notify_from_ok(n->from))
+		g_string_append_printf(errs, "[notify] from: not an address: %s\n", n->from);
 	n->warn_virus_sender = conf_bool(c, "notify", "warn_virus_sender");
 	n->warn_virus_recipient = conf_bool(c, "notify", "warn_virus_recipient");
 	n->warn_banned_sender = conf_bool(c, "notify", "warn_banned_sender");

@@ -207,3 +207,15 @@ def test_shipped_dir_from_config(tmp_path):
     ok = write_conf(tmp_path, "shipped_dir = %s\n" % TEMPLATES)
     p = subprocess.run([NOTIFY, "-c", ok, "check"], capture_output=True, env=asan_env())
     assert p.returncode == 0, p.stderr
+
+
+def test_configured_from(tmp_path):
+    conf = write_conf(tmp_path, 'from = "Mail Gate (alerts)" <alerts@example.org>\n')
+    mail_id = stored(conf, "virus", EVIL_SENDER)
+    raw = notify(conf, "render", "virus-admin", mail_id).stdout
+    m = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    (a,) = m["from"].addresses
+    assert (a.display_name, a.addr_spec) == ("Mail Gate (alerts)", "alerts@example.org")
+    bad = write_conf(tmp_path, "from = nobody here\n")
+    p = notify(bad, "check", check=False)
+    assert p.returncode == 1 and b"[notify] from: not an address: nobody here" in p.stderr
