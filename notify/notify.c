@@ -30,6 +30,7 @@ static const char *const test_virus_marks[] = {
 };
 
 struct notify {
+	gint refs; /* notify_ref / notify_free */
 	struct notify_tmpl *t[NOTIFY_NKINDS];
 	char *hostname;
 	char *from;
@@ -185,6 +186,8 @@ struct notify *notify_load(const struct conf *c, const char *shipped_dir, char *
 	struct notify *n = g_new0(struct notify, 1);
 	GString *errs = g_string_new("");
 
+	n->refs = 1;
+
 	n->hostname = notify_conf_hostname(c);
 	n->from = notify_conf_from(c, n->hostname);
 	if (!notify_from_ok(n->from))
@@ -212,9 +215,15 @@ struct notify *notify_load(const struct conf *c, const char *shipped_dir, char *
 	return n;
 }
 
+struct notify *notify_ref(struct notify *n)
+{
+	g_atomic_int_inc(&n->refs);
+	return n;
+}
+
 void notify_free(struct notify *n)
 {
-	if (!n)
+	if (!n || !g_atomic_int_dec_and_test(&n->refs))
 		return;
 	for (int k = 0; k < NOTIFY_NKINDS; k++)
 		notify_tmpl_free(n->t[k]);

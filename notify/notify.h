@@ -187,6 +187,10 @@ char *notify_header_safe(const char *s, size_t max);
 struct notify; /* templates + options from one config; immutable */
 
 struct notify *notify_load(const struct conf *c, const char *shipped_dir, char **err);
+/* A set is reference counted: notify_ref() takes one more, notify_free()
+ * drops one and frees the set with the last (so a reload can swap sets
+ * while workers still use the old one). */
+struct notify *notify_ref(struct notify *n);
 void notify_free(struct notify *n);
 /* [scand] hostname or the system's name; the From of alerts. g_free(). */
 char *notify_conf_hostname(const struct conf *c);

@@ -298,6 +298,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		if (store_open(db, busy, &w[i].store, &err) < 0)
 			msg_fatal("%s", err);
 	}
+	struct store *notify_st; /* the alert sender's own handle */
+	if (store_open(db, busy, &notify_st, &err) < 0)
+		msg_fatal("%s", err);
 	srv_drop_privileges(c);
 
 	sigemptyset(&set);
@@ -306,6 +309,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	sigaddset(&set, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
+	pipeline_notify_start(c, notify_st);    /* and so does the alert sender */
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	stop_efd = eventfd(0, EFD_CLOEXEC);
 	if (sfd < 0 || stop_efd < 0)

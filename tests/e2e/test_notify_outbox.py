@@ -211,9 +211,10 @@ def test_real_postfix_downstream_down_then_up(postfix_factory, tmp_path):
     time.sleep(1.2)
     out = notify(conf, "send-pending").stdout.decode()
     assert out.startswith("sent 20, deferred 0, failed 0"), out
-    files = pf.wait_delivered(20)
+    files = pf.wait_delivered(20, alerts=True)
     time.sleep(0.5)
-    files = pf.delivered()
+    files = pf.delivered(alerts=True)
+    assert pf.delivered() == []  # nothing but alerts
     assert len(files) == 20
     ids = []
     for f in files:
