@@ -72,7 +72,7 @@
  * into one "admin-summary" alert per address and minute (the folded rows
  * are marked sent with last_error "folded into summary N").
  *
- * Integration in scand (server branch; exact calls):
+ * Integration in scand (done in scand/pipeline.c and scand/server.c):
  *   srv_run(), after conf_load and before dropping privileges/chroot:
  *        struct notify *nt = notify_load(c, NULL, &err);  -- [notify] shipped_dir
  *        if (!nt) msg_fatal("%s", err);   -- err has FILE:LINE per problem;

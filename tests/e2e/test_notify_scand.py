@@ -81,3 +81,30 @@ def test_template_error_stops_scand_with_file_and_line(tmp_path, scand_factory):
     sd.start(wait=False)
     assert sd.proc.wait(timeout=60) != 0
     assert "%s:4: unknown placeholder {{virus_nmes}}" % (tdir / "virus-admin") in sd.log()
+
+
+def test_sighup_reloads_templates_and_keeps_old_on_error(tmp_path, postfix_factory, scand_factory):
+    import signal
+    tdir = tmp_path / "tpl"
+    tdir.mkdir()
+    tpl = tdir / "virus-admin"
+    tpl.write_text("Subject: first {{virus_names}}\n\nmail {{mail_id}}\n")
+    pf, sd = wire(postfix_factory, scand_factory, notify={"template_dir": str(tdir)})
+
+    def eicar_admin_subject(n, subject):
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject=subject, body=EICAR + "\r\n"))
+        files = pf.wait_delivered(2 * n, timeout=60, alerts=True)
+        subjects = [str(ghtest.parse_mail(f)["subject"]) for f in files]
+        return [s for s in subjects if s.endswith("Eicar-Test-Signature") and not s.startswith("VIRUS")]
+
+    assert eicar_admin_subject(1, "r1") == ["first Eicar-Test-Signature"]
+    tpl.write_text("Subject: broken {{virus_name}}\n\nmail\n")
+    sd.signal(signal.SIGHUP)
+    ghtest.wait_for(lambda: "kept the old alert templates" in sd.log(), what="reload refused")
+    assert "virus-admin:1: unknown placeholder {{virus_name}}" in sd.log()
+    assert sorted(eicar_admin_subject(2, "r2")) == ["first Eicar-Test-Signature"] * 2
+    tpl.write_text("Subject: second {{virus_names}}\n\nmail\n")
+    n = sd.log().count("reloaded")
+    sd.signal(signal.SIGHUP)
+    ghtest.wait_for(lambda: sd.log().count("reloaded") > n, what="reload")
+    assert sorted(eicar_admin_subject(3, "r3")) == ["first Eicar-Test-Signature"] * 2 + ["second Eicar-Test-Signature"]
