@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "scand/scan_util.h"
 
 #define NOTIFY_HEADERS_MAX 65536 /* original header block kept for alerts */
 
@@ -268,49 +269,37 @@ static bool notify_forged(const struct notify *n, const GPtrArray *viruses)
 	return false;
 }
 
-/* Length of the header block (up to, not including, the empty line). */
-static size_t notify_header_len(const unsigned char *d, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (d[i] != '\n')
-			continue;
-		if (i + 1 < len && d[i + 1] == '\n')
-			return i + 1;
-		if (i + 2 < len && d[i + 1] == '\r' && d[i + 2] == '\n')
-			return i + 1;
-	}
-	return len;
-}
-
-static bool notify_auto_value(const char *name, const char *v)
+/* A header value's first word: "auto-replied" of "auto-replied; x=y". */
+static bool notify_word_is(const char *v, const char *word)
 {
 	while (*v == ' ' || *v == '\t')
 		v++;
-	size_t w = strcspn(v, " \t;(\r\n");
-	if (g_ascii_strcasecmp(name, "auto-submitted") == 0)
-		return !(w == 2 && g_ascii_strncasecmp(v, "no", 2) == 0);
-	return (w == 4 && (g_ascii_strncasecmp(v, "bulk", 4) == 0 || g_ascii_strncasecmp(v, "list", 4) == 0 ||
-	                   g_ascii_strncasecmp(v, "junk", 4) == 0));
+	size_t w = strcspn(v, " \t;(");
+	return w == strlen(word) && g_ascii_strncasecmp(v, word, w) == 0;
 }
 
 bool notify_is_auto_generated(const unsigned char *data, size_t len)
 {
-	size_t hlen = notify_header_len(data, len);
-	char *hdr = g_strndup((const char *)data, hlen);
-	char **lines = g_strsplit(hdr, "\n", -1);
-	bool autogen = false;
-	for (char **l = lines; *l && !autogen; l++) {
-		const char *names[] = {"auto-submitted:", "precedence:"};
-		for (int i = 0; i < 2 && !autogen; i++)
-			if (g_ascii_strncasecmp(*l, names[i], strlen(names[i])) == 0) {
-				char *name = g_strndup(*l, strlen(names[i]) - 1);
-				autogen = notify_auto_value(name, *l + strlen(names[i]));
-				g_free(name);
-			}
-	}
-	g_strfreev(lines);
-	g_free(hdr);
+	char *as = scan_header_value(data, len, "Auto-Submitted");
+	char *prec = scan_header_value(data, len, "Precedence");
+	bool autogen = (as && !notify_word_is(as, "no")) ||
+	               (prec && (notify_word_is(prec, "bulk") || notify_word_is(prec, "list") ||
+	                         notify_word_is(prec, "junk")));
+	g_free(as);
+	g_free(prec);
 	return autogen;
+}
+
+/* The header block without the empty line that ends it, at most max bytes. */
+static char *notify_header_block(const unsigned char *d, size_t len, size_t max)
+{
+	size_t hl = scan_header_end(d, len);
+	while (hl && (d[hl - 1] == '\n' || d[hl - 1] == '\r'))
+		hl--;
+	char *h = g_strndup((const char *)d, MIN(hl, max));
+	char *out = g_strconcat(h, "\n", NULL);
+	g_free(h);
+	return out;
 }
 
 static char *notify_date(time_t t)
@@ -361,8 +350,7 @@ static void notify_vars_from_msg(struct notify_vars *v, const struct notify *n, 
 	notify_vars_score(v, m->spam_checked, m->spam_score);
 	notify_vars_add_csv(v, NV_SPAM_TESTS, m->spam_tests);
 	if (m->data) {
-		size_t hl = notify_header_len(m->data, m->len);
-		char *h = g_strndup((const char *)m->data, MIN(hl, NOTIFY_HEADERS_MAX));
+		char *h = notify_header_block(m->data, m->len, NOTIFY_HEADERS_MAX);
 		notify_vars_add(v, NV_ORIGINAL_HEADERS, h);
 		g_free(h);
 	}
