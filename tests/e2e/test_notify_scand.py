@@ -108,3 +108,34 @@ def test_sighup_reloads_templates_and_keeps_old_on_error(tmp_path, postfix_facto
     sd.signal(signal.SIGHUP)
     ghtest.wait_for(lambda: sd.log().count("reloaded") > n, what="reload")
     assert sorted(eicar_admin_subject(3, "r3")) == ["first Eicar-Test-Signature"] * 2 + ["second Eicar-Test-Signature"]
+
+
+def test_alerts_survive_reinjection_down_and_scand_sigkill(postfix_factory, scand_factory):
+    """10 EICAR mails while the reinjection smtpd is down: 20 alerts wait in
+    the outbox; scand is killed with SIGKILL; the downstream comes back and
+    a new scand delivers every alert exactly once."""
+    pf, sd = wire(postfix_factory, scand_factory, notify={"retry_max": "1s"})
+    pf.reinject_down()
+    for i in range(10):
+        pf.send("alice@example.org", ["bob@example.com"],
+                ghtest.make_message(subject="down %d" % i, body=EICAR + "\r\n"))
+
+    def outbox():
+        db = sqlite3.connect(sd.db)
+        rows = db.execute("SELECT state, attempts FROM outbox").fetchall()
+        db.close()
+        return rows
+
+    ghtest.wait_for(lambda: len(outbox()) == 20 and all(a >= 1 for _, a in outbox()), timeout=60,
+                    what="20 alerts tried once")
+    assert all(s == "pending" for s, _ in outbox())
+    sd.kill()
+    pf.reinject_up()
+    sd.start()
+    ghtest.wait_for(lambda: all(s == "sent" for s, _ in outbox()), timeout=60, what="all alerts sent")
+    files = pf.wait_delivered(20, timeout=30, alerts=True)
+    time.sleep(1)
+    files = pf.delivered(alerts=True)
+    ids = [str(ghtest.parse_mail(f)["message-id"]) for f in files]
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert pf.delivered() == []  # the viruses themselves were discarded
