@@ -30,10 +30,18 @@ def queue_alerts(conf, n_msgs, rcpts=("r1@example.org",)):
 
 def db_rows(tmp_path):
     db = sqlite3.connect(os.path.join(str(tmp_path), "gatehouse.db"))
-    rows = db.execute("SELECT mail_id, kind, rcpt, state, attempts, last_error, body FROM outbox "
+    rows = db.execute("SELECT mail_id, kind, rcpt, state, attempts, last_error, body, next_try FROM outbox "
                       "ORDER BY id").fetchall()
     db.close()
     return rows
+
+
+def age_outbox(tmp_path, seconds):
+    """Moves the queue's clock: every row was created and is due that much earlier."""
+    db = sqlite3.connect(os.path.join(str(tmp_path), "gatehouse.db"))
+    db.execute("UPDATE outbox SET created = created - ?1, next_try = next_try - ?1", (seconds,))
+    db.commit()
+    db.close()
 
 
 def header_id(data):
@@ -54,7 +62,7 @@ def body_ids(rows):
 
 def test_down_then_up_delivers_each_alert_exactly_once(tmp_path):
     port = free_port()
-    conf = write_conf(tmp_path, FAST, port=port)
+    conf = write_conf(tmp_path, "retry_min = 60s\nretry_max = 1h\n", port=port)
     expected = queue_alerts(conf, 10)
     assert len(expected) == 20
     # downstream down: nothing sent, nothing lost
@@ -66,9 +74,10 @@ def test_down_then_up_delivers_each_alert_exactly_once(tmp_path):
     # not yet due again: a run does nothing
     out = notify(conf, "send-pending").stdout.decode()
     assert out.startswith("sent 0, deferred 0")
+    assert all(50 <= r[7] - time.time() <= 61 for r in db_rows(tmp_path))  # backoff: retry_min
     sink = SmtpSink(port=port).start()
     try:
-        time.sleep(1.2)
+        age_outbox(tmp_path, 60)  # a minute passes
         out = notify(conf, "send-pending").stdout.decode()
         assert out.startswith("sent 20, deferred 0, failed 0"), out
         out = notify(conf, "send-pending").stdout.decode()
