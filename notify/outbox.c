@@ -38,6 +38,7 @@
 #include <glib.h>
 #include <string.h>
 
+#include "esmtpsrc.h"
 #include "log.h"
 #include "notify.h"
 
@@ -175,29 +176,6 @@ static GPtrArray *outbox_due(struct outbox *ob)
 
 /* ---- one SMTP transaction ---- */
 
-struct outbox_src {
-	const char *data;
-	size_t len;
-	bool done;
-};
-
-static const char *outbox_msgcb(void **ctx, int *len, void *arg)
-{
-	struct outbox_src *src = arg;
-	(void)ctx;
-	if (!len) { /* rewind */
-		src->done = false;
-		return NULL;
-	}
-	if (src->done) {
-		*len = 0;
-		return NULL;
-	}
-	src->done = true;
-	*len = (int)src->len;
-	return src->data;
-}
-
 /* 2, 4 or 5 from a status; anything but 2xx/5xx counts as temporary. */
 static int outbox_class(const smtp_status_t *st, char **why, const char *step)
 {
@@ -223,7 +201,7 @@ static int outbox_send(const char *server, const char *helo, const char *rcpt, G
 {
 	smtp_session_t session = smtp_create_session();
 	smtp_message_t m = smtp_add_message(session);
-	struct outbox_src src = {.data = g_bytes_get_data(body, &src.len)};
+	struct esmtpsrc src = {.data = g_bytes_get_data(body, &src.len)};
 	int cls;
 
 	smtp_set_server(session, server);
@@ -231,7 +209,7 @@ static int outbox_send(const char *server, const char *helo, const char *rcpt, G
 	outbox_timeouts(session);
 	smtp_set_reverse_path(m, "");
 	smtp_recipient_t r = smtp_add_recipient(m, rcpt);
-	smtp_set_messagecb(m, outbox_msgcb, &src);
+	smtp_set_messagecb(m, esmtpsrc_cb, &src);
 	if (!smtp_start_session(session)) {
 		char buf[256];
 		const char *e = smtp_strerror(smtp_errno(), buf, sizeof(buf));
