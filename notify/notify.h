@@ -79,15 +79,16 @@
  *                                            scand refuses to start
  *        struct store *nst; store_open(db, busy, &nst, &err);  -- as root,
  *                                            like the workers' handles
- *   after the privilege drop AND after pthread_sigmask() has blocked
- *   SIGTERM/SIGINT/SIGHUP (the thread inherits the mask; started earlier
- *   it would take a SIGTERM and kill the process), next to the workers:
+ *   after daemon(), the privilege drop and pthread_sigmask() blocking
+ *   SIGTERM/SIGINT/SIGHUP (the thread inherits the mask; without it a
+ *   SIGTERM could land in the sender and kill the process):
  *        struct notify_sender *snd = notify_sender_start(c, nst);
  *   pipeline.c store_record(), which builds struct store_msg sm from m:
  *        struct store_alert *al; size_t nal;
  *        notify_alerts(nt, m, &al, &nal);   -- m after policy (destinies
  *                                              set) and quarantine (quar_path)
- *        int r = store_put(w->store, &sm, al, nal);  -- was (.., NULL, 0)
+ *        int r = store_put(answers_store(), &sm, al, nal);  -- under
+ *                                              answers_lock(), as before
  *        notify_alerts_free(al, nal);
  *        if (r == 0 && nal) notify_sender_kick(snd);
  *   SIGHUP (srv_reload): n2 = notify_load(new conf, NULL, &err); on success
