@@ -21,6 +21,7 @@ import ghtest
 from test_engines import corpus, delivered_ids, message_id, rows
 
 CHROOT_SETUP = os.path.join(ghtest.ROOT, "contrib", "chroot-setup")
+TEMPLATES = os.path.join(ghtest.ROOT, "templates")
 RELOAD_MARK = "GATEHOUSE-JAIL-RELOAD-PROBE-7f3a"
 
 
@@ -42,7 +43,7 @@ def jailed(workdir, postfix_factory, scand_factory, spamd):
     extra = os.path.join(workdir, "sig-extra")
     os.makedirs(extra)
     sigs = os.path.join(ghtest.ROOT, "signatures") + ":" + extra
-    r = ghtest.run([CHROOT_SETUP, jail, "--signatures", sigs, "--templates", "none"], check=False)
+    r = ghtest.run([CHROOT_SETUP, jail, "--signatures", sigs, "--templates", TEMPLATES], check=False)
     assert r.returncode == 0, r.stdout
     fwd = ghtest.free_port()
     sections = {
@@ -51,6 +52,7 @@ def jailed(workdir, postfix_factory, scand_factory, spamd):
                   "work_dir": jail + "/work", "pid_file": os.path.join(workdir, "scand.pid")},
         "clamav": {"database_dirs": jail + "/signatures", "reload_check_interval": "0"},
         "spam": {"enabled": "yes", "spamd": "127.0.0.1:%d" % spamd.port},
+        "notify": {"template_dir": jail + "/templates"},
     }
     sd = scand_factory(fwd, start=False, sections=sections)
     pf = postfix_factory(mode="smtp", filter_port=sd.port, reinject_port=fwd)
@@ -104,6 +106,16 @@ def test_corpus_in_the_jail_gets_the_verdicts_of_outside(jailed):
             assert len(data) == qsize and hashlib.sha256(data).hexdigest() == qsha, name
             s = os.stat(path)
             assert s.st_uid == gh.pw_uid and s.st_mode & 0o777 == 0o600, name
+    # alerts are rendered from the jail's templates and sent from inside it
+    def outbox():
+        con = sqlite3.connect(jail + "/db/gatehouse.db")
+        try:
+            return con.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+        finally:
+            con.close()
+    ghtest.wait_for(lambda: dict(outbox()).get("sent", 0) > 0 and "pending" not in dict(outbox()), timeout=60,
+                    what="alerts sent (outbox %s)" % outbox())
+    assert "failed" not in dict(outbox()), outbox()
     # spool files were made (and removed) inside the jail; nothing is left
     assert os.listdir(os.path.join(jail, "work")) == []
 
@@ -118,7 +130,7 @@ def test_signature_reload_inside_the_jail(jailed):
     # source directory, copied into the jail by chroot-setup, then SIGHUP
     with open(os.path.join(extra, "reload.ndb"), "w") as f:
         f.write("Gatehouse.Jail.Reload:0:*:%s\n" % binascii.hexlify(RELOAD_MARK.encode()).decode())
-    r = ghtest.run([CHROOT_SETUP, jail, "--signatures", jailed["sigs"], "--templates", "none"])
+    r = ghtest.run([CHROOT_SETUP, jail, "--signatures", jailed["sigs"], "--templates", TEMPLATES])
     assert "copied %s/reload.ndb to %s/signatures/reload.ndb" % (extra, jail) in r.stdout
     before = sd.log()
     sd.signal(signal.SIGHUP)
