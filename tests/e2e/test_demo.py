@@ -69,6 +69,9 @@ def test_make_demo_reaches_quarctl_and_cleans_up():
         assert rows["clean"][2:5] == ["CLEAN", "none", "yes"], rows["clean"]
         for label, cat in (("EICAR", "VIRUS"), ("banned", "BANNED"), ("GTUBE", "SPAM")):
             assert rows[label][2:5] == [cat, "quarantined", "no"], rows[label]
+        # the recipients were told, from the templates, through Postfix
+        assert "virus-recipient to bob@example.com (sent)" in " ".join(rows["EICAR"]), rows["EICAR"]
+        assert "banned-recipient to bob@example.com (sent)" in " ".join(rows["banned"]), rows["banned"]
         assert "stopped spamd, Postfix and scand" in out
         # nothing left behind
         time.sleep(0.5)
