@@ -1,0 +1,224 @@
+/*
+ * test_quar - the quarantine tree (common/quar.c) on a real temporary directory
+ *
+ * Round trips plain and gzip, modes 0600/0700, the hash check (a changed
+ * byte is refused), unsafe paths refused before any file is touched,
+ * no overwrite of an existing file, removal.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "mailid.h"
+#include "quar.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char tq_msg[] = "From: a@example.com\r\nSubject: hi\r\n\r\nbody line\r\n";
+
+static int tq_setup(void **state)
+{
+	*state = g_dir_make_tmp("test_quar.XXXXXX", NULL);
+	return *state ? 0 : -1;
+}
+
+static void tq_rm_rf(const char *path)
+{
+	GDir *d = g_dir_open(path, 0, NULL);
+	if (d) {
+		const char *n;
+		while ((n = g_dir_read_name(d))) {
+			char *p = g_build_filename(path, n, NULL);
+			tq_rm_rf(p);
+			g_free(p);
+		}
+		g_dir_close(d);
+		g_rmdir(path);
+	} else {
+		g_unlink(path);
+	}
+}
+
+static int tq_teardown(void **state)
+{
+	tq_rm_rf(*state);
+	g_free(*state);
+	return 0;
+}
+
+static void test_relpath(void **state)
+{
+	(void)state;
+	char *p = quar_relpath("virus", 1795271793, "Xq3bV9kK2mPa", false); /* 2026-11-21 14:36:33 UTC */
+	assert_string_equal(p, "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa");
+	assert_true(quar_relpath_safe(p));
+	g_free(p);
+	p = quar_relpath("spam", 1795271793, "Xq3bV9kK2mPa", true);
+	assert_string_equal(p, "spam/2026/11/21/spam-20261121-143633-Xq3bV9kK2mPa.gz");
+	g_free(p);
+	assert_null(quar_relpath("clean", 0, "Xq3bV9kK2mPa", false));
+	assert_null(quar_relpath("virus", 0, "bad/id", false));
+}
+
+static void test_unsafe_paths(void **state)
+{
+	const char *bad[] = {
+		"/etc/passwd",
+		"virus/../../../etc/passwd-Xq3bV9kK2mPa",
+		"virus/2026/../11/x-Xq3bV9kK2mPa",
+		"virus//x-Xq3bV9kK2mPa",
+		"virus/2026/11/21/virus-short",
+		"virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m.P",
+		"virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m\nP",
+		"etc/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa",
+		"virus-20261121-143633-Xq3bV9kK2mPa",
+		"",
+		NULL,
+	};
+	int64_t size;
+	char hex[65];
+	void *data;
+	size_t len;
+
+	for (int i = 0; bad[i]; i++) {
+		char *err = NULL;
+		assert_false(quar_relpath_safe(bad[i]));
+		assert_int_equal(quar_write(*state, bad[i], "x", 1, false, &size, hex, &err), -1);
+		assert_non_null(strstr(err, "unsafe"));
+		g_free(err);
+		err = NULL;
+		assert_int_equal(quar_read(*state, bad[i], NULL, &data, &len, &err), -1);
+		assert_non_null(strstr(err, "unsafe"));
+		g_free(err);
+		err = NULL;
+		assert_int_equal(quar_remove(*state, bad[i], &err), -1);
+		g_free(err);
+	}
+	assert_false(quar_relpath_safe(NULL));
+	/* nothing was created outside (or inside) the tree */
+	GDir *d = g_dir_open(*state, 0, NULL);
+	assert_null(g_dir_read_name(d));
+	g_dir_close(d);
+}
+
+static void tq_roundtrip(const char *dir, bool gz)
+{
+	char id[MAILID_LEN + 1], hex[65], *err = NULL;
+	int64_t size = 0;
+	void *data = NULL;
+	size_t len = 0;
+	struct stat sb;
+
+	mailid_new(id);
+	char *rel = quar_relpath("virus", time(NULL), id, gz);
+	assert_int_equal(quar_write(dir, rel, tq_msg, strlen(tq_msg), gz, &size, hex, &err), 0);
+	assert_int_equal(strlen(hex), 64);
+
+	char *path = g_build_filename(dir, rel, NULL);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	assert_int_equal(sb.st_size, size);
+	char *dpath = g_path_get_dirname(path);
+	assert_int_equal(stat(dpath, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+
+	/* the hash is of the stored bytes */
+	gchar *raw;
+	gsize rawlen;
+	assert_true(g_file_get_contents(path, &raw, &rawlen, NULL));
+	char *want = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)raw, rawlen);
+	assert_string_equal(want, hex);
+	if (gz)
+		assert_true((guchar)raw[0] == 0x1f && (guchar)raw[1] == 0x8b);
+	g_free(want);
+	g_free(raw);
+
+	assert_int_equal(quar_read(dir, rel, hex, &data, &len, &err), 0);
+	assert_int_equal(len, strlen(tq_msg));
+	assert_memory_equal(data, tq_msg, len);
+	g_free(data);
+
+	/* same name twice: refused, the first file stays */
+	assert_int_equal(quar_write(dir, rel, "other", 5, gz, &size, hex, &err), -1);
+	assert_int_equal(errno, EEXIST);
+	g_free(err);
+	err = NULL;
+
+	assert_int_equal(quar_remove(dir, rel, &err), 0);
+	assert_int_equal(stat(path, &sb), -1);
+	assert_int_equal(quar_remove(dir, rel, &err), -1);
+	assert_int_equal(errno, ENOENT);
+	g_free(err);
+	g_free(dpath);
+	g_free(path);
+	g_free(rel);
+}
+
+static void test_roundtrip_plain(void **state)
+{
+	tq_roundtrip(*state, false);
+}
+
+static void test_roundtrip_gzip(void **state)
+{
+	tq_roundtrip(*state, true);
+}
+
+static void test_hash_mismatch(void **state)
+{
+	char id[MAILID_LEN + 1], hex[65], *err = NULL;
+	int64_t size;
+	void *data = NULL;
+	size_t len;
+
+	mailid_new(id);
+	char *rel = quar_relpath("spam", time(NULL), id, false);
+	assert_int_equal(quar_write(*state, rel, tq_msg, strlen(tq_msg), false, &size, hex, &err), 0);
+	/* tamper with one byte of the stored file */
+	char *path = g_build_filename(*state, rel, NULL);
+	FILE *f = fopen(path, "r+");
+	assert_non_null(f);
+	fseek(f, 10, SEEK_SET);
+	fputc('X', f);
+	fclose(f);
+	assert_int_equal(quar_read(*state, rel, hex, &data, &len, &err), -1);
+	assert_null(data);
+	assert_non_null(strstr(err, "SHA-256 mismatch"));
+	g_free(err);
+	err = NULL;
+	/* without an expected hash the bytes are returned as they are */
+	assert_int_equal(quar_read(*state, rel, NULL, &data, &len, &err), 0);
+	g_free(data);
+	g_free(path);
+	g_free(rel);
+}
+
+static void test_mismatched_suffix(void **state)
+{
+	char hex[65], *err = NULL;
+	int64_t size;
+	assert_int_equal(quar_write(*state, "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa", "x", 1, true,
+				    &size, hex, &err),
+			 -1);
+	g_free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relpath),
+		cmocka_unit_test_setup_teardown(test_unsafe_paths, tq_setup, tq_teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_plain, tq_setup, tq_teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_gzip, tq_setup, tq_teardown),
+		cmocka_unit_test_setup_teardown(test_hash_mismatch, tq_setup, tq_teardown),
+		cmocka_unit_test_setup_teardown(test_mismatched_suffix, tq_setup, tq_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
