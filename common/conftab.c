@@ -18,7 +18,7 @@ const struct conf_key conf_table[] = {
 	{"scand", "listen", CONF_STR, "127.0.0.1:10024",
 	 "where to accept mail: comma-separated host:port or unix:/path", NOLIM},
 	{"scand", "forward", CONF_STR, "127.0.0.1:10025",
-	 "where passed mail is reinjected (an smtpd with content_filter empty)", NOLIM},
+	 "where passed mail is reinjected (an smtpd with content_filter empty); lmtp:host:port for LMTP", NOLIM},
 	{"scand", "before_queue", CONF_BOOL, "no",
 	 "before-queue mode (smtpd_proxy_filter): a REJECT destiny answers 554 in-line", NOLIM},
 	{"scand", "max_servers", CONF_INT, "0",

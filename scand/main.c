@@ -1,20 +1,25 @@
 /*
  * scand - the Gatehouse content filter daemon (entry point)
  *
- * Placeholder entry point of the foundation: loads the configuration,
- * opens the verdict store and reports ready. The SMTP/LMTP server
- * replaces this body (issue 3).
+ * Usage: scand [-f] [-c FILE] [-V] | scand --dump-config
+ *   -f  stay in the foreground and log to stderr as well as syslog
+ *   -c  configuration file (default /etc/gatehouse/scand.conf)
+ *   -V  print the version
+ *   --dump-config  print every key with its default (the example file)
+ *
+ * Loads the configuration (an error is "FILE:LINE: reason" on stderr and
+ * exit 1), starts logging and hands over to srv_run() (server.c), which
+ * returns the exit status: 0 after SIGTERM/SIGINT once the messages in
+ * flight are done.
  */
 #include <glib.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
-#include "store.h"
+#include "server.h"
 
 int main(int argc, char **argv)
 {
@@ -31,23 +36,16 @@ int main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'f': fg = 1; break;
 		case 'V': printf("scand %s\n", GH_VERSION); return 0;
-		default: fprintf(stderr, "usage: scand [-f] [-c FILE] [--dump-config]\n"); return 2;
+		default: fprintf(stderr, "usage: scand [-f] [-c FILE] [-V] | scand --dump-config\n"); return 2;
 		}
 	}
 	struct conf *c = conf_load(path, &err);
 	if (!c) {
 		fprintf(stderr, "scand: %s\n", err);
+		g_free(err);
 		return 1;
 	}
-	log_init("scand", fg, log_level_parse(conf_str(c, "scand", "log_level")),
-		 conf_str(c, "scand", "syslog_facility"));
-	struct store *st;
-	if (store_open(conf_str(c, "scand", "database"), (int)conf_int(c, "scand", "busy_timeout") * 1000, &st,
-		       &err) < 0)
-		msg_fatal("%s", err);
-	msg_info("ready (store %s, version %d)", conf_str(c, "scand", "database"), store_version(st));
-	pause();
-	store_close(st);
-	conf_free(c);
-	return 0;
+	int lvl = log_level_parse(conf_str(c, "scand", "log_level"));
+	log_init("scand", fg, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl, conf_str(c, "scand", "syslog_facility"));
+	return srv_run(c, path, fg);
 }

@@ -1,0 +1,527 @@
+/*
+ * pipeline - stages, destiny, store, forward, reply (see pipeline.h)
+ *
+ * Functions: pipeline_init, pipeline_reload, pipeline_fini, pipeline_run,
+ * pipeline_reply_text.
+ *
+ * The order is the promise: the verdict row is committed before anything
+ * is forwarded, and the client hears 2xx only after the downstream MTA
+ * accepted. Any failure on the way answers 4xx so that the MTA keeps the
+ * message and retries. The row's recipient answers (and "tempfail" when we
+ * answered 4xx) are filled in after forwarding.
+ *
+ * Mixed downstream results in SMTP mode (one reply for all recipients).
+ * The rule, chosen so that no recipient loses mail and none gets it twice:
+ *  1. The recipients are offered downstream (RCPT) before any data is
+ *     sent. If any of them is deferred (4xx) the transaction is reset
+ *     (nothing was delivered to anyone) and we answer 451 4.3.0: the MTA
+ *     retries the whole message later, and no one can get it twice.
+ *  2. If no recipient was accepted and none deferred, we answer with the
+ *     (first) permanent refusal, 5xx: the MTA bounces to the sender.
+ *  3. If some were accepted and the others refused permanently (5xx),
+ *     the message goes to the accepted ones and we answer 250; for each
+ *     refused recipient whose NOTIFY does not exclude it, the sender gets
+ *     a failure notice (from <>, through the same downstream). Refused
+ *     recipients could never have been delivered; answering 5xx would
+ *     bounce the accepted ones too, answering 4xx would deliver the
+ *     accepted ones twice.
+ *  4. A 4xx/5xx to DATA or to the end of data concerns every accepted
+ *     recipient alike: 451 4.3.0 / the 5xx is answered.
+ * With an LMTP downstream (forward = lmtp:...) per-recipient results come
+ * after the data; a deferral there for some recipients while others were
+ * delivered is treated as in 3 (notice to the sender) because neither 250
+ * nor 451 can be right for all; an SMTP downstream (the recommended
+ * reinjection smtpd, which queues) never splits after the data.
+ * In LMTP mode each recipient simply gets its own downstream result.
+ */
+#include "pipeline.h"
+
+#include <glib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mailhdr.h"
+#include "stage.h"
+
+/* The stages, in order (mime -> banned -> virus -> spam -> badh). The
+ * engines add theirs here; an empty list passes every message as CLEAN. */
+static const struct stage *const pipeline_stages[] = {
+	NULL,
+};
+static void *stage_state[G_N_ELEMENTS(pipeline_stages)];
+
+int pipeline_init(const struct conf *c, char **err)
+{
+	for (size_t i = 0; pipeline_stages[i]; i++) {
+		const struct stage *st = pipeline_stages[i];
+		char *e = NULL;
+		if (st->init && st->init(c, &stage_state[i], &e) < 0) {
+			*err = g_strdup_printf("stage %s: %s", st->name, e ? e : "init failed");
+			g_free(e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void pipeline_reload(const struct conf *c)
+{
+	for (size_t i = 0; pipeline_stages[i]; i++) {
+		const struct stage *st = pipeline_stages[i];
+		char *e = NULL;
+		if (st->reload && st->reload(stage_state[i], c, &e) < 0) {
+			msg_warn("stage %s: reload failed, keeping the old state: %s", st->name, e ? e : "?");
+			g_free(e);
+		}
+	}
+}
+
+void pipeline_fini(void)
+{
+	for (size_t i = 0; pipeline_stages[i]; i++)
+		if (pipeline_stages[i]->fini)
+			pipeline_stages[i]->fini(stage_state[i]);
+}
+
+char *pipeline_reply_text(const char *s, size_t maxlen)
+{
+	GString *o = g_string_new("");
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && o->len < maxlen; p++)
+		g_string_append_c(o, *p >= 0x20 && *p < 0x7f ? (char)*p : '?');
+	return g_string_free(o, FALSE);
+}
+
+static int64_t ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static struct msg_rcpt *rcpt_at(struct msg *m, guint i)
+{
+	return g_ptr_array_index(m->rcpts, i);
+}
+
+static void set_answer(struct msg_rcpt *r, const char *a)
+{
+	g_free(r->answer);
+	r->answer = g_strdup(a);
+}
+
+static void answer_all(struct msg *m, const char *a)
+{
+	for (guint i = 0; i < m->rcpts->len; i++)
+		set_answer(rcpt_at(m, i), a);
+}
+
+static void parse_headers(struct msg *m)
+{
+	m->from_hdr = mailhdr_get(m->data, m->len, "From", 250);
+	m->subject = mailhdr_get(m->data, m->len, "Subject", 250);
+	m->message_id = mailhdr_get(m->data, m->len, "Message-ID", 250);
+	if (!m->from_hdr) m->from_hdr = g_strdup("");
+	if (!m->subject) m->subject = g_strdup("");
+	if (!m->message_id) m->message_id = g_strdup("");
+}
+
+/* STAGE_TEMPFAIL from any stage defers the message. */
+static enum stage_result run_stages(struct msg *m, const char **failed)
+{
+	for (size_t i = 0; pipeline_stages[i]; i++) {
+		enum stage_result r = pipeline_stages[i]->scan(stage_state[i], m);
+		if (r == STAGE_TEMPFAIL) {
+			*failed = pipeline_stages[i]->name;
+			return r;
+		}
+	}
+	return STAGE_OK;
+}
+
+/* The per-recipient destiny. Policy (lookup file, per-category destinies)
+ * plugs in here; until then every recipient passes. */
+static void choose_destiny(const struct conf *c, struct msg *m)
+{
+	(void)c;
+	for (guint i = 0; i < m->rcpts->len; i++)
+		rcpt_at(m, i)->destiny = DESTINY_PASS;
+}
+
+/* Why a message is refused, for the in-line 554 of before-queue mode. */
+static char *reject_reason(const struct msg *m)
+{
+	char *r;
+	if (m->virus_names->len)
+		r = g_strdup_printf("virus found: %s", (char *)g_ptr_array_index(m->virus_names, 0));
+	else if (m->banned_names->len)
+		r = g_strdup_printf("banned content: %s", (char *)g_ptr_array_index(m->banned_names, 0));
+	else if (m->category == CAT_SPAM)
+		r = g_strdup_printf("spam, score %.1f", m->spam_score);
+	else
+		r = g_strdup_printf("%s content", msg_category_log(m->category));
+	char *safe = pipeline_reply_text(r, 200);
+	g_free(r);
+	return safe;
+}
+
+/* Answers for the recipients that are not forwarded. */
+static void destiny_answers(struct msg *m)
+{
+	char *reason = NULL;
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		switch (r->destiny) {
+		case DESTINY_PASS:
+			break;
+		case DESTINY_DISCARD:
+			g_free(r->answer);
+			r->answer = g_strdup_printf("250 2.7.0 Ok, discarded, id=%s", m->mail_id);
+			break;
+		case DESTINY_BOUNCE:
+		case DESTINY_REJECT:
+			if (!reason)
+				reason = reject_reason(m);
+			g_free(r->answer);
+			r->answer = g_strdup_printf("554 5.7.0 Rejected, id=%s - %s", m->mail_id, reason);
+			break;
+		case DESTINY_TEMPFAIL:
+			set_answer(r, "451 4.7.1 Try again later");
+			break;
+		}
+	}
+	g_free(reason);
+}
+
+static char *join_names(GPtrArray *a)
+{
+	g_ptr_array_add(a, NULL);
+	char *s = g_strjoinv(",", (char **)a->pdata);
+	g_ptr_array_remove_index(a, a->len - 1);
+	return s;
+}
+
+static int store_record(struct worker *w, struct msg *m)
+{
+	struct store_msg sm = {0};
+	g_strlcpy(sm.mail_id, m->mail_id, sizeof(sm.mail_id));
+	sm.time = m->received;
+	sm.client_addr = m->xf_addr ? m->xf_addr : "";
+	sm.client_name = m->xf_name ? m->xf_name : "";
+	sm.client_helo = m->xf_helo ? m->xf_helo : "";
+	sm.sender = m->sender;
+	sm.from_hdr = m->from_hdr;
+	sm.subject = m->subject;
+	sm.message_id = m->message_id;
+	sm.size = (int64_t)m->len;
+	sm.category = (char *)msg_category_name(m->category);
+	sm.virus_names = join_names(m->virus_names);
+	sm.banned_names = join_names(m->banned_names);
+	sm.spam_checked = m->spam_checked;
+	sm.spam_score = m->spam_score;
+	sm.spam_tests = m->spam_tests ? m->spam_tests : "";
+	sm.unchecked_reason = m->unchecked_reason->str;
+	sm.quar_path = m->quar_path;
+	sm.quar_size = m->quar_size;
+	sm.quar_sha256 = m->quar_sha256;
+	sm.scan_ms = m->scan_ms;
+	sm.policy = "";
+	sm.engine = m->engine ? m->engine : "";
+	sm.nrcpt = m->rcpts->len;
+	sm.rcpt = g_new0(struct store_rcpt, sm.nrcpt);
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		sm.rcpt[i].addr = rcpt_at(m, i)->addr;
+		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
+		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
+	}
+	int r = store_put(w->store, &sm, NULL, 0);
+	if (r < 0)
+		msg_warn("(%s) store: %s", m->mail_id, store_error(w->store));
+	g_free(sm.virus_names);
+	g_free(sm.banned_names);
+	g_free(sm.rcpt);
+	return r < 0 ? -1 : 0;
+}
+
+/* Statements a worker keeps prepared on its own store handle. */
+struct pipeline_stmts {
+	sqlite3_stmt *begin, *commit, *rollback, *answer;
+};
+
+void pipeline_worker_fini(struct worker *w)
+{
+	if (!w->stmts)
+		return;
+	sqlite3_finalize(w->stmts->begin);
+	sqlite3_finalize(w->stmts->commit);
+	sqlite3_finalize(w->stmts->rollback);
+	sqlite3_finalize(w->stmts->answer);
+	g_free(w->stmts);
+	w->stmts = NULL;
+}
+
+static struct pipeline_stmts *worker_stmts(struct worker *w)
+{
+	sqlite3 *db = store_db(w->store);
+	if (w->stmts)
+		return w->stmts;
+	struct pipeline_stmts *p = g_new0(struct pipeline_stmts, 1);
+	w->stmts = p;
+	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &p->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "COMMIT", -1, &p->commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &p->rollback, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
+			       " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)",
+			       -1, &p->answer, NULL) != SQLITE_OK) {
+		msg_warn("store: preparing statements: %s", sqlite3_errmsg(db));
+		pipeline_worker_fini(w);
+	}
+	return w->stmts;
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+	int r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+/* The answers (and tempfail destinies) once forwarding is done. A failure
+ * here is logged: the row exists, only its answers are missing. */
+static void store_answers(struct worker *w, struct msg *m)
+{
+	struct pipeline_stmts *p = worker_stmts(w);
+
+	if (!p)
+		return;
+	if (step_done(p->begin) < 0)
+		goto fail;
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		bool temp = r->answer && r->answer[0] == '4';
+		sqlite3_bind_text(p->answer, 1, r->answer ? r->answer : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(p->answer, 2, temp ? "tempfail" : msg_destiny_name(r->destiny), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(p->answer, 3, i);
+		sqlite3_bind_text(p->answer, 4, m->mail_id, -1, SQLITE_STATIC);
+		if (step_done(p->answer) < 0)
+			goto fail;
+	}
+	if (step_done(p->commit) == 0)
+		return;
+fail:
+	msg_warn("(%s) store answers: %s", m->mail_id, sqlite3_errmsg(store_db(w->store)));
+	if (!sqlite3_get_autocommit(store_db(w->store)))
+		step_done(p->rollback);
+}
+
+static struct smtpc *forward_client(struct worker *w, const struct conf *c)
+{
+	const char *dest = conf_str(c, "scand", "forward");
+	if (w->fwd && g_strcmp0(w->fwd_dest, dest) != 0) { /* changed by a reload */
+		smtpc_close(w->fwd);
+		w->fwd = NULL;
+	}
+	if (!w->fwd) {
+		const char *hn = conf_str(c, "scand", "hostname");
+		w->fwd = smtpc_open(dest, *hn ? hn : g_get_host_name(), (int)conf_int(c, "scand", "forward_timeout"));
+		g_free(w->fwd_dest);
+		w->fwd_dest = g_strdup(dest);
+	}
+	return w->fwd;
+}
+
+/* Sends the passed recipients downstream; their answers come back. */
+static void forward(struct worker *w, const struct conf *c, struct msg *m)
+{
+	struct smtpc_msg sm = {0};
+	guint *idx = g_new0(guint, m->rcpts->len);
+	char *err = NULL;
+
+	sm.rcpt = g_new0(struct smtpc_rcpt, m->rcpts->len);
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		if (r->destiny != DESTINY_PASS)
+			continue;
+		idx[sm.nrcpt] = i;
+		sm.rcpt[sm.nrcpt++] = (struct smtpc_rcpt){.addr = r->addr, .notify = r->notify, .orcpt = r->orcpt};
+	}
+	sm.sender = m->sender;
+	sm.ret = m->ret;
+	sm.envid = m->envid;
+	sm.body = m->body;
+	sm.smtputf8 = m->smtputf8;
+	const char *xf[XF_COUNT] = {m->xf_name, m->xf_addr, m->xf_port, m->xf_proto, m->xf_helo, m->xf_ident, m->xf_source};
+	memcpy(sm.xforward, xf, sizeof(xf));
+	sm.data = m->data;
+	sm.len = m->len;
+	sm.add_headers = (const char *const *)m->add_headers->pdata;
+	sm.nadd = m->add_headers->len;
+	sm.remove_headers = (const char *const *)m->remove_headers->pdata;
+	sm.nremove = m->remove_headers->len;
+	sm.abort_on_rcpt_tempfail = !m->lmtp;
+	if (smtpc_send(forward_client(w, c), &sm, &err) < 0)
+		msg_warn("(%s) forward: %s", m->mail_id, err);
+	for (size_t j = 0; j < sm.nrcpt; j++)
+		set_answer(rcpt_at(m, idx[j]), sm.rcpt[j].reply);
+	smtpc_msg_clear(&sm);
+	g_free(sm.rcpt);
+	g_free(idx);
+	g_free(err);
+}
+
+static bool wants_failure_notice(const struct msg_rcpt *r)
+{
+	return !r->notify || strstr(r->notify, "FAILURE") != NULL;
+}
+
+/* Rule 3 above: tell the sender about recipients refused permanently
+ * while the others were delivered. */
+static void failure_notice(struct worker *w, const struct conf *c, struct msg *m)
+{
+	const char *hn = conf_str(c, "scand", "hostname");
+	const char *host = *hn ? hn : g_get_host_name();
+	GString *b = g_string_new("");
+	GDateTime *now = g_date_time_new_now_local();
+	char *date = g_date_time_format(now, "%a, %d %b %Y %H:%M:%S %z");
+	char *to = pipeline_reply_text(m->sender, 300);
+	int n = 0;
+
+	g_date_time_unref(now);
+	g_string_append_printf(b,
+			       "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n"
+			       "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n"
+			       "Message-ID: <%s.notice@%s>\r\nAuto-Submitted: auto-replied\r\n"
+			       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+			       "Your message (mail id %s, Message-ID %s) was delivered to some recipients,\r\n"
+			       "but the following ones refused it permanently:\r\n\r\n",
+			       host, to, date, m->mail_id, host, m->mail_id,
+			       *m->message_id ? m->message_id : "(none)");
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		if (!r->answer || r->answer[0] == '2' || !wants_failure_notice(r))
+			continue;
+		char *a = pipeline_reply_text(r->addr, 300), *t = pipeline_reply_text(r->answer, 400);
+		g_string_append_printf(b, "<%s>: %s\r\n", a, t);
+		g_free(a);
+		g_free(t);
+		n++;
+	}
+	if (n > 0 && *m->sender) {
+		struct smtpc_rcpt rc = {.addr = m->sender};
+		struct smtpc_msg sm = {.sender = "", .rcpt = &rc, .nrcpt = 1, .data = (unsigned char *)b->str, .len = b->len};
+		char *err = NULL;
+		if (smtpc_send(forward_client(w, c), &sm, &err) < 0 || rc.code / 100 != 2)
+			msg_warn("(%s) failure notice to <%s> not sent: %s", m->mail_id, to, err ? err : rc.reply);
+		smtpc_msg_clear(&sm);
+		g_free(err);
+	}
+	g_free(to);
+	g_free(date);
+	g_string_free(b, TRUE);
+}
+
+/* The one SMTP reply after DATA, by the rule at the top of this file. */
+static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
+{
+	const char *temp = NULL, *perm = NULL, *ok = NULL;
+	bool forwarded_ok = false;
+
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		const char *a = r->answer ? r->answer : "451 4.3.0 Error: no answer";
+		if (a[0] == '4' && !temp)
+			temp = a;
+		else if (a[0] == '5' && !perm)
+			perm = a;
+		else if (a[0] == '2') {
+			if (!ok || r->destiny == DESTINY_PASS)
+				ok = a;
+			forwarded_ok |= r->destiny == DESTINY_PASS;
+		}
+	}
+	if (temp && !forwarded_ok)
+		return g_strdup("451 4.3.0 Error: downstream deferred or unreachable, try again later");
+	if (!ok)
+		return g_strdup(perm);
+	if (perm || temp)
+		failure_notice(w, c, m);
+	if (!forwarded_ok)
+		return g_strdup(ok);
+	char *t = pipeline_reply_text(ok, 300);
+	char *r = g_strdup_printf("250 2.0.0 Ok, id=%s, from MTA: %s", m->mail_id, t);
+	g_free(t);
+	return r;
+}
+
+static void log_line(const struct msg *m, const char *reply)
+{
+	bool passed = false, deferred = reply[0] == '4';
+	GString *rc = g_string_new("");
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		char *a = log_printable(r->addr, 200);
+		g_string_append_printf(rc, "%s<%s>", i ? "," : "", a);
+		g_free(a);
+		passed |= r->destiny == DESTINY_PASS && r->answer && r->answer[0] == '2';
+	}
+	const char *what = deferred ? "Deferred" : passed ? "Passed" : "Blocked";
+	const char *how = deferred ? "TempFailedInbound" : passed ? "RelayedInbound"
+						 : (reply[0] == '5' ? "RejectedInbound" : "DiscardedInbound");
+	char *snd = log_printable(m->sender, 200), *client = log_printable(m->xf_addr, 64),
+	     *mid = log_printable(m->message_id, 250), *rep = log_printable(reply, 200);
+	const char *qa = strstr(reply, "queued as ");
+	char *queued = qa ? g_strndup(qa + 10, strcspn(qa + 10, " ),;")) : NULL;
+	char *qs = queued ? log_printable(queued, 40) : NULL;
+	msg_info("(%s) %s %s {%s}, %s%s%s<%s> -> %s, %s%s%smail_id: %s, size: %zu, %s%s%s%" G_GINT64_FORMAT
+		 " ms%s%s",
+		 m->mail_id, what, msg_category_log(m->category), how, *client ? "[" : "", client, *client ? "] " : "",
+		 snd, rc->str, *mid ? "Message-ID: " : "", mid, *mid ? ", " : "", m->mail_id, m->len, qs ? "queued_as: " : "", qs ? qs : "", qs ? ", " : "",
+		 ms_since(&m->t_start), deferred ? ", reply: " : "", deferred ? rep : "");
+	g_free(snd);
+	g_free(client);
+	g_free(mid);
+	g_free(rep);
+	g_free(queued);
+	g_free(qs);
+	g_string_free(rc, TRUE);
+}
+
+char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
+{
+	const char *failed = NULL;
+	char *reply = NULL;
+	bool any_pass = false;
+
+	parse_headers(m);
+	msg_add_header(m, "X-Virus-Scanned: Gatehouse scand %s", GH_VERSION);
+	if (run_stages(m, &failed) == STAGE_TEMPFAIL) {
+		reply = g_strdup_printf("451 4.3.0 Error: %s check temporarily unavailable", failed);
+		answer_all(m, reply);
+		log_line(m, reply);
+		return reply;
+	}
+	choose_destiny(c, m);
+	m->scan_ms = ms_since(&m->t_start);
+	destiny_answers(m);
+	if (store_record(w, m) < 0) {
+		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");
+		answer_all(m, reply);
+		log_line(m, reply);
+		return reply;
+	}
+	for (guint i = 0; i < m->rcpts->len; i++)
+		any_pass |= rcpt_at(m, i)->destiny == DESTINY_PASS;
+	if (any_pass)
+		forward(w, c, m);
+	if (m->lmtp) {
+		reply = g_strdup(rcpt_at(m, 0)->answer);
+	} else {
+		reply = smtp_reply(w, c, m);
+		if (reply[0] == '4') /* nothing was delivered: the MTA retries all */
+			answer_all(m, reply);
+	}
+	store_answers(w, m);
+	log_line(m, reply);
+	return reply;
+}

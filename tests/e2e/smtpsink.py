@@ -1,0 +1,186 @@
+"""smtpsink — a small recording SMTP/LMTP server for scand's protocol tests.
+
+Sink(lmtp=False, caps=...) listens on a free 127.0.0.1 port in a thread and
+records each transaction: the EHLO name, XFORWARD attributes, MAIL and RCPT
+command lines and the raw message bytes after dot-unstuffing (exactly as
+received). Replies can be scripted: rcpt_reply(addr) -> reply line or None
+(250), data_reply(addr) for LMTP per-recipient replies, down=True refuses
+connections with 421. close() stops it.
+"""
+
+import socket
+import threading
+
+
+class Txn:
+    def __init__(self):
+        self.helo = None
+        self.xforward = {}
+        self.mail = None
+        self.rcpts = []      # RCPT command lines accepted
+        self.rcpt_lines = []  # every RCPT command line
+        self.data = None
+
+
+class Sink:
+    CAPS = ["PIPELINING", "SIZE 100000000", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN",
+            "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
+
+    def __init__(self, lmtp=False, caps=None):
+        self.lmtp = lmtp
+        self.caps = self.CAPS if caps is None else caps
+        self.txns = []
+        self.rcpt_reply = lambda addr: None
+        self.data_reply = lambda addr: None
+        self.mail_reply = None
+        self.down = False
+        self.data_delay = 0.0  # seconds before the reply to the end of data
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def messages(self):
+        with self.lock:
+            return [t for t in self.txns if t.data is not None]
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._session, args=(c,), daemon=True).start()
+
+    def _session(self, c):
+        f = c.makefile("rb")
+
+        def out(s):
+            c.sendall(s.encode() + b"\r\n")
+
+        try:
+            if self.down:
+                out("421 4.3.2 down")
+                return
+            out("220 sink ESMTP")
+            t = Txn()
+            helo = None
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+                verb = cmd.split(" ", 1)[0].upper()
+                if verb in ("EHLO", "LHLO"):
+                    helo = cmd[5:]
+                    lines = ["sink"] + self.caps
+                    for i, l in enumerate(lines):
+                        out("250%s%s" % ("-" if i < len(lines) - 1 else " ", l))
+                elif verb == "XFORWARD":
+                    for kv in cmd.split(" ")[1:]:
+                        k, v = kv.split("=", 1)
+                        t.xforward[k] = v
+                    out("250 2.0.0 Ok")
+                elif verb == "MAIL":
+                    t.helo = helo
+                    t.mail = cmd
+                    out(self.mail_reply or "250 2.1.0 Ok")
+                elif verb == "RCPT":
+                    addr = cmd[cmd.index("<") + 1:cmd.index(">")]
+                    t.rcpt_lines.append(cmd)
+                    r = self.rcpt_reply(addr)
+                    if r is None:
+                        t.rcpts.append(addr)
+                        r = "250 2.1.5 Ok"
+                    out(r)
+                elif verb == "DATA":
+                    if not t.rcpts:
+                        out("554 5.5.1 no valid recipients")
+                        continue
+                    out("354 go")
+                    buf = bytearray()
+                    while True:
+                        l = f.readline()
+                        if not l:
+                            return
+                        if l == b".\r\n":
+                            break
+                        if l.startswith(b"."):
+                            l = l[1:]
+                        buf += l
+                    t.data = bytes(buf)
+                    if self.data_delay:
+                        import time
+                        time.sleep(self.data_delay)
+                    with self.lock:
+                        self.txns.append(t)
+                    n = len(self.txns)
+                    if self.lmtp:
+                        for a in t.rcpts:
+                            out(self.data_reply(a) or "250 2.0.0 Ok: delivered to %s" % a)
+                    else:
+                        out("250 2.0.0 Ok: queued as SINK%d" % n)
+                    t = Txn()
+                elif verb == "RSET":
+                    t = Txn()
+                    out("250 2.0.0 Ok")
+                elif verb == "QUIT":
+                    out("221 2.0.0 Bye")
+                    return
+                else:
+                    out("250 2.0.0 Ok")
+        except OSError:
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+class Client:
+    """A line-level SMTP client for protocol tests: send raw bytes, read replies."""
+
+    def __init__(self, port, timeout=30):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.f = self.s.makefile("rb")
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def reply(self):
+        """One (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            l = self.f.readline()
+            if not l:
+                raise EOFError("connection closed; got %r" % lines)
+            l = l.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(l)
+            if len(l) < 4 or l[3] == " ":
+                return int(l[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass

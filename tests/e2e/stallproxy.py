@@ -1,0 +1,83 @@
+"""stallproxy — a TCP proxy that can freeze a connection mid-stream.
+
+StallProxy(target_port) listens on a free 127.0.0.1 port and relays each
+connection to 127.0.0.1:target_port. While .stall is true, once the
+client-to-server bytes contain .marker, nothing more is passed on in that
+direction (.stalled is set): the server never sees the end of the data.
+When either side closes, the other side is closed at once, so a server
+behind a frozen connection sees a transfer that never finished.
+"""
+
+import socket
+import threading
+
+
+class StallProxy:
+    def __init__(self, target_port, marker=b"STALL-HERE"):
+        self.target_port = target_port
+        self.marker = marker
+        self.stall = True
+        self.stalled = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            except OSError:
+                c.close()
+                continue
+            s.settimeout(None)
+            threading.Thread(target=self._pump, args=(c, s, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, upstream):
+        seen = b""
+        frozen = False
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if upstream and self.stall and not frozen:
+                    seen = (seen + data)[-(len(self.marker) + 65536):]
+                    i = seen.find(self.marker)
+                    if i >= 0:
+                        # pass on what came before the marker, hold the rest
+                        keep = len(data) - (len(seen) - i)
+                        if keep > 0:
+                            dst.sendall(data[:keep])
+                        frozen = True
+                        self.stalled.set()
+                        continue
+                if not frozen:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (src, dst):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                try:
+                    x.close()
+                except OSError:
+                    pass

@@ -1,0 +1,113 @@
+/*
+ * test_spool - DATA spool: memory, then an unlinked 0600 file; the size
+ * bound; leftovers removed at start.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scand/spool.h"
+
+static int count_files(const char *dir)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	int n = 0;
+	while (d && g_dir_read_name(d))
+		n++;
+	if (d)
+		g_dir_close(d);
+	return n;
+}
+
+static void test_memory_then_file(void **state)
+{
+	(void)state;
+	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	struct spool *sp = spool_new(dir, 1000, 1 << 20);
+	char *err = NULL;
+	const unsigned char *data;
+	size_t len;
+
+	assert_int_equal(spool_write(sp, "hello ", 6, &err), 0);
+	assert_int_equal(spool_write(sp, "world", 5, &err), 0);
+	assert_false(spool_in_file(sp));
+	assert_int_equal(spool_finish(sp, &data, &len, &err), 0);
+	assert_int_equal(len, 11);
+	assert_memory_equal(data, "hello world", 11);
+	spool_reset(sp);
+
+	GString *big = g_string_new("");
+	for (int i = 0; i < 50000; i++)
+		g_string_append_printf(big, "line %d\r\n", i);
+	for (size_t off = 0; off < big->len; off += 4000)
+		assert_int_equal(spool_write(sp, big->str + off, MIN(4000, big->len - off), &err), 0);
+	assert_true(spool_in_file(sp));
+	assert_int_equal(count_files(dir), 0); /* the file has no name */
+	assert_int_equal(spool_finish(sp, &data, &len, &err), 0);
+	assert_int_equal(len, big->len);
+	assert_memory_equal(data, big->str, len);
+	spool_reset(sp);
+	assert_false(spool_in_file(sp));
+	g_string_free(big, TRUE);
+	spool_free(sp);
+	g_rmdir(dir);
+	g_free(dir);
+}
+
+static void test_size_bound(void **state)
+{
+	(void)state;
+	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	struct spool *sp = spool_new(dir, 10, 20);
+	char *err = NULL;
+	assert_int_equal(spool_write(sp, "0123456789", 10, &err), 0);
+	assert_int_equal(spool_write(sp, "0123456789", 10, &err), 0);
+	assert_false(spool_over(sp));
+	assert_int_equal(spool_write(sp, "x", 1, &err), 0);
+	assert_true(spool_over(sp));
+	assert_int_equal(spool_size(sp), 21);
+	spool_free(sp);
+	g_rmdir(dir);
+	g_free(dir);
+}
+
+static void test_write_failure_and_cleanup(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct spool *sp = spool_new("/nonexistent/gh-spool", 4, 100);
+	assert_int_equal(spool_write(sp, "0123456789", 10, &err), -1);
+	assert_non_null(err);
+	g_free(err);
+	spool_free(sp);
+
+	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *left = g_build_filename(dir, "scand-spool-abc123", NULL), *other = g_build_filename(dir, "keep", NULL);
+	g_file_set_contents(left, "x", 1, NULL);
+	g_file_set_contents(other, "x", 1, NULL);
+	assert_int_equal(spool_clean_dir(dir), 1);
+	assert_false(g_file_test(left, G_FILE_TEST_EXISTS));
+	assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+	g_unlink(other);
+	g_rmdir(dir);
+	g_free(left);
+	g_free(other);
+	g_free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memory_then_file),
+		cmocka_unit_test(test_size_bound),
+		cmocka_unit_test(test_write_failure_and_cleanup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
