@@ -181,7 +181,10 @@ class Postfix:
         )
         svc += (
             "filedrop unix - n n - - pipe\n"
-            "  user=nobody argv=/usr/bin/tee %s/${queue_id}.${recipient}.eml\n" % self.maildir
+            # dd, not tee: tee also copies the message to its stdout, a pipe
+            # back to Postfix's pipe(8), which makes large messages bounce
+            # ("Command died with status 1")
+            "  user=nobody argv=/usr/bin/dd of=%s/${queue_id}.${recipient}.eml status=none\n" % self.maildir
         )
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(svc)
