@@ -7,6 +7,12 @@ it has not recorded.
                   [scand] busy_timeout: scand waits that long, answers 451,
                   Postfix keeps the mail; once the lock goes, a flush
                   delivers it once with its row.
+  downstream 4xx  the reinjection smtpd defers every recipient (450), then
+                  comes back (restarted): 451 meanwhile, delivered once
+                  afterwards.
+  work dir full   scand's work_dir (spool for large messages) on a full
+                  tmpfs: 451 "local spool failure", delivered once space
+                  returns; small messages (kept in memory) still pass.
   SIGKILL         scand killed at random moments while 200 messages flow
                   (in DATA, scanning, committing, forwarding), restarted
                   each time: every message is delivered, with a pass row;
@@ -40,6 +46,33 @@ sys.stdin.readline()
 db.execute("ROLLBACK")
 print("released", flush=True)
 """
+
+
+class Tmpfs:
+    """A small tmpfs mounted over path (root only) that can be filled up."""
+
+    def __init__(self, path, size="256k"):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        ghtest.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", path])
+        self.filler = os.path.join(path, ".filler")
+
+    def fill(self):
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        assert os.statvfs(self.path).f_bavail == 0, "tmpfs %s not full" % self.path
+
+    def free(self):
+        os.unlink(self.filler)
+
+    def umount(self):
+        ghtest.run(["umount", "-l", self.path], check=False)
 
 
 class StoreLock:
@@ -156,3 +189,52 @@ def test_sigkill_at_random_points_of_200_messages(postfix_factory, scand_factory
     con.close()
     assert set(mids) <= passed, "delivered without a pass row: %s" % sorted(set(mids) - passed)[:5]
     assert os.listdir(sd.work) == []
+
+
+def test_downstream_deferring_then_back(postfix_factory, scand_factory):
+    pf, sd = wire("smtp", postfix_factory, scand_factory)
+    pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_relay_restrictions=defer" % pf.reinject_port)
+    pf.reload()
+    mid = "<deferred@gh-test>"
+    pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id=mid))
+    ghtest.wait_for(lambda: "451 4.3.0" in pf.log(), timeout=30, what="scand's 451 in the maillog")
+    assert pf.queue_ids() and count_message_id(pf, mid) == 0
+    assert [r[0] for r in rows_for(sd.db, mid)] == ["tempfail"]
+    # The downstream comes back: config without the restriction, and a
+    # restart (a reload would leave scand's kept connection with the old
+    # smtpd process, still deferring, until that session ends).
+    pf.stop()
+    pf._write_config()
+    pf.start()
+    pf.flush()
+    ghtest.wait_for(lambda: count_message_id(pf, mid) == 1 and not pf.queue_ids(), timeout=30,
+                    what="delivery once the downstream accepts again")
+    destinies = [r[0] for r in rows_for(sd.db, mid)]  # one row per attempt; Postfix may have retried
+    assert destinies.count("pass") == 1 and set(destinies) == {"pass", "tempfail"}, destinies
+
+
+def test_work_dir_full_451_then_recovers(postfix_factory, scand_factory):
+    reinject, sport = ghtest.free_port(), ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+    sd = scand_factory(reinject, port=sport, start=False, sections={"scand": {"spool_memory_limit": "16k"}})
+    fs = Tmpfs(sd.work)
+    try:
+        sd.start()
+        fs.fill()
+        big = "<big-workfull@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com"],
+                ghtest.make_message(message_id=big, body="a line of a large message\r\n" * 4000))
+        ghtest.wait_for(lambda: "local spool failure" in pf.log(), timeout=30, what="scand's 451 in the maillog")
+        assert pf.queue_ids() and count_message_id(pf, big) == 0
+        small = "<small-workfull@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id=small))
+        ghtest.wait_for(lambda: count_message_id(pf, small) == 1, timeout=30,
+                        what="a small message delivered while work_dir is full")
+        fs.free()
+        pf.flush()
+        ghtest.wait_for(lambda: count_message_id(pf, big) == 1 and not pf.queue_ids(), timeout=30,
+                        what="the large message delivered once space returned")
+        assert [r[0] for r in rows_for(sd.db, big)] == ["pass"]
+    finally:
+        sd.stop()
+        fs.umount()
