@@ -57,6 +57,9 @@ const struct conf_key conf_table[] = {
 	{"clamav", "max_recursion", CONF_INT, "14", "archive and MIME nesting depth", 1, 1000, NULL},
 	{"clamav", "max_files", CONF_INT, "1500", "files inside archives per message", 1, 1000000, NULL},
 	{"clamav", "reload_check_interval", CONF_TIME, "60s", "how often to look for changed signature files; 0 = never", 0, 86400, NULL},
+	{"clamav", "temp_dir", CONF_STR, "",
+	 "where libclamav unpacks mail and archives (tmpfs recommended); empty means [scand] work_dir if it exists, else $TMPDIR",
+	 NOLIM},
 	{"clamav", "low_memory_reload", CONF_BOOL, "no",
 	 "free the old engine before loading the new one (scans wait during a reload)", NOLIM},
 

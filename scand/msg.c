@@ -34,6 +34,7 @@ struct msg *msg_new(void)
 	m->rcpts = g_ptr_array_new_with_free_func(rcpt_free);
 	m->virus_names = g_ptr_array_new_with_free_func(g_free);
 	m->banned_names = g_ptr_array_new_with_free_func(g_free);
+	m->attach_names = g_ptr_array_new_with_free_func(g_free);
 	m->add_headers = g_ptr_array_new_with_free_func(g_free);
 	m->remove_headers = g_ptr_array_new_with_free_func(g_free);
 	m->unchecked_reason = g_string_new("");
@@ -63,6 +64,7 @@ void msg_free(struct msg *m)
 	g_free(m->engine);
 	g_ptr_array_free(m->virus_names, TRUE);
 	g_ptr_array_free(m->banned_names, TRUE);
+	g_ptr_array_free(m->attach_names, TRUE);
 	g_free(m->spam_tests);
 	g_string_free(m->unchecked_reason, TRUE);
 	g_ptr_array_free(m->add_headers, TRUE);
@@ -81,6 +83,7 @@ struct msg_rcpt *msg_add_rcpt(struct msg *m, const char *addr)
 
 void msg_set_category(struct msg *m, enum msg_category c, const char *engine)
 {
+	m->found |= 1u << c;
 	if (c <= m->category && !(c == CAT_CLEAN && !m->engine))
 		return;
 	m->category = c;
@@ -129,5 +132,9 @@ void msg_add_header(struct msg *m, const char *fmt, ...)
 
 void msg_remove_header(struct msg *m, const char *name)
 {
+	/* several stages may ask for the same field: keep one entry */
+	for (guint i = 0; i < m->remove_headers->len; i++)
+		if (g_ascii_strcasecmp(g_ptr_array_index(m->remove_headers, i), name) == 0)
+			return;
 	g_ptr_array_add(m->remove_headers, g_strdup(name));
 }

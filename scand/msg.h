@@ -82,6 +82,9 @@ struct msg {
 	char *spam_tests;        /* comma separated */
 	GString *unchecked_reason;
 	bool is_spammy;          /* >= tag2 */
+	/* facts behind the category, for the per-recipient policy (policy.c) */
+	unsigned found;          /* bit (1u << c) for every category c a stage set */
+	GPtrArray *attach_names; /* char*: every declared file name seen, archive members too */
 
 	/* header edits for the forwarded copy */
 	GPtrArray *add_headers;    /* char* "Name: value" without CRLF, added at the top */

@@ -42,46 +42,28 @@
 
 #include "log.h"
 #include "mailhdr.h"
-#include "stage.h"
+#include "verdict.h"
 
-/* The stages, in order (mime -> banned -> virus -> spam -> badh). The
- * engines add theirs here; an empty list passes every message as CLEAN. */
-static const struct stage *const pipeline_stages[] = {
-	NULL,
-};
-static void *stage_state[G_N_ELEMENTS(pipeline_stages)];
+/* The content checks (stages, policy, headers, quarantine): verdict.h. */
+static struct verdict_ctx *pipeline_verdict;
 
 int pipeline_init(const struct conf *c, char **err)
 {
-	for (size_t i = 0; pipeline_stages[i]; i++) {
-		const struct stage *st = pipeline_stages[i];
-		char *e = NULL;
-		if (st->init && st->init(c, &stage_state[i], &e) < 0) {
-			*err = g_strdup_printf("stage %s: %s", st->name, e ? e : "init failed");
-			g_free(e);
-			return -1;
-		}
-	}
-	return 0;
+	return verdict_init(c, &pipeline_verdict, err);
 }
 
 void pipeline_reload(const struct conf *c)
 {
-	for (size_t i = 0; pipeline_stages[i]; i++) {
-		const struct stage *st = pipeline_stages[i];
-		char *e = NULL;
-		if (st->reload && st->reload(stage_state[i], c, &e) < 0) {
-			msg_warn("stage %s: reload failed, keeping the old state: %s", st->name, e ? e : "?");
-			g_free(e);
-		}
-	}
+	char *e = NULL;
+	if (verdict_reload(pipeline_verdict, c, &e) < 0)
+		msg_warn("reload: %s (kept the old state of what failed)", e ? e : "?");
+	g_free(e);
 }
 
 void pipeline_fini(void)
 {
-	for (size_t i = 0; pipeline_stages[i]; i++)
-		if (pipeline_stages[i]->fini)
-			pipeline_stages[i]->fini(stage_state[i]);
+	verdict_fini(pipeline_verdict);
+	pipeline_verdict = NULL;
 }
 
 char *pipeline_reply_text(const char *s, size_t maxlen)
@@ -126,71 +108,17 @@ static void parse_headers(struct msg *m)
 	if (!m->message_id) m->message_id = g_strdup("");
 }
 
-/* STAGE_TEMPFAIL from any stage defers the message. */
-static enum stage_result run_stages(struct msg *m, const char **failed)
-{
-	for (size_t i = 0; pipeline_stages[i]; i++) {
-		enum stage_result r = pipeline_stages[i]->scan(stage_state[i], m);
-		if (r == STAGE_TEMPFAIL) {
-			*failed = pipeline_stages[i]->name;
-			return r;
-		}
-	}
-	return STAGE_OK;
-}
-
-/* The per-recipient destiny. Policy (lookup file, per-category destinies)
- * plugs in here; until then every recipient passes. */
-static void choose_destiny(const struct conf *c, struct msg *m)
-{
-	(void)c;
-	for (guint i = 0; i < m->rcpts->len; i++)
-		rcpt_at(m, i)->destiny = DESTINY_PASS;
-}
-
-/* Why a message is refused, for the in-line 554 of before-queue mode. */
-static char *reject_reason(const struct msg *m)
-{
-	char *r;
-	if (m->virus_names->len)
-		r = g_strdup_printf("virus found: %s", (char *)g_ptr_array_index(m->virus_names, 0));
-	else if (m->banned_names->len)
-		r = g_strdup_printf("banned content: %s", (char *)g_ptr_array_index(m->banned_names, 0));
-	else if (m->category == CAT_SPAM)
-		r = g_strdup_printf("spam, score %.1f", m->spam_score);
-	else
-		r = g_strdup_printf("%s content", msg_category_log(m->category));
-	char *safe = pipeline_reply_text(r, 200);
-	g_free(r);
-	return safe;
-}
-
-/* Answers for the recipients that are not forwarded. */
+/* Answers for the recipients that are not forwarded (verdict_reply). */
 static void destiny_answers(struct msg *m)
 {
-	char *reason = NULL;
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = rcpt_at(m, i);
-		switch (r->destiny) {
-		case DESTINY_PASS:
-			break;
-		case DESTINY_DISCARD:
-			g_free(r->answer);
-			r->answer = g_strdup_printf("250 2.7.0 Ok, discarded, id=%s", m->mail_id);
-			break;
-		case DESTINY_BOUNCE:
-		case DESTINY_REJECT:
-			if (!reason)
-				reason = reject_reason(m);
-			g_free(r->answer);
-			r->answer = g_strdup_printf("554 5.7.0 Rejected, id=%s - %s", m->mail_id, reason);
-			break;
-		case DESTINY_TEMPFAIL:
-			set_answer(r, "451 4.7.1 Try again later");
-			break;
-		}
+		char *a = verdict_reply(m, r);
+		if (!a)
+			continue;
+		g_free(r->answer);
+		r->answer = a;
 	}
-	g_free(reason);
 }
 
 static char *join_names(GPtrArray *a)
@@ -225,7 +153,7 @@ static int store_record(struct worker *w, struct msg *m)
 	sm.quar_size = m->quar_size;
 	sm.quar_sha256 = m->quar_sha256;
 	sm.scan_ms = m->scan_ms;
-	sm.policy = "";
+	sm.policy = m->rcpts->len && rcpt_at(m, 0)->policy ? rcpt_at(m, 0)->policy : "";
 	sm.engine = m->engine ? m->engine : "";
 	sm.nrcpt = m->rcpts->len;
 	sm.rcpt = g_new0(struct store_rcpt, sm.nrcpt);
@@ -456,28 +384,29 @@ static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
 
 static void log_line(const struct msg *m, const char *reply)
 {
-	bool passed = false, deferred = reply[0] == '4';
+	bool deferred = reply[0] == '4';
 	GString *rc = g_string_new("");
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
 		char *a = log_printable(r->addr, 200);
 		g_string_append_printf(rc, "%s<%s>", i ? "," : "", a);
 		g_free(a);
-		passed |= r->destiny == DESTINY_PASS && r->answer && r->answer[0] == '2';
 	}
-	const char *what = deferred ? "Deferred" : passed ? "Passed" : "Blocked";
-	const char *how = deferred ? "TempFailedInbound" : passed ? "RelayedInbound"
-						 : (reply[0] == '5' ? "RejectedInbound" : "DiscardedInbound");
+	/* "Blocked INFECTED (Eicar-Test-Signature) {DiscardedInbound,Quarantined}" */
+	char *words = deferred ? g_strdup_printf("Deferred %s {TempFailedInbound}", msg_category_log(m->category))
+			       : verdict_log_words(m);
 	char *snd = log_printable(m->sender, 200), *client = log_printable(m->xf_addr, 64),
 	     *mid = log_printable(m->message_id, 250), *rep = log_printable(reply, 200);
 	const char *qa = strstr(reply, "queued as ");
 	char *queued = qa ? g_strndup(qa + 10, strcspn(qa + 10, " ),;")) : NULL;
 	char *qs = queued ? log_printable(queued, 40) : NULL;
-	msg_info("(%s) %s %s {%s}, %s%s%s<%s> -> %s, %s%s%smail_id: %s, size: %zu, %s%s%s%" G_GINT64_FORMAT
+	msg_info("(%s) %s, %s%s%s<%s> -> %s, %s%s%s%s%s%smail_id: %s, size: %zu, %s%s%s%" G_GINT64_FORMAT
 		 " ms%s%s",
-		 m->mail_id, what, msg_category_log(m->category), how, *client ? "[" : "", client, *client ? "] " : "",
-		 snd, rc->str, *mid ? "Message-ID: " : "", mid, *mid ? ", " : "", m->mail_id, m->len, qs ? "queued_as: " : "", qs ? qs : "", qs ? ", " : "",
-		 ms_since(&m->t_start), deferred ? ", reply: " : "", deferred ? rep : "");
+		 m->mail_id, words, *client ? "[" : "", client, *client ? "] " : "", snd, rc->str,
+		 m->quar_path ? "quarantine: " : "", m->quar_path ? m->quar_path : "", m->quar_path ? ", " : "",
+		 *mid ? "Message-ID: " : "", mid, *mid ? ", " : "", m->mail_id, m->len, qs ? "queued_as: " : "",
+		 qs ? qs : "", qs ? ", " : "", ms_since(&m->t_start), deferred ? ", reply: " : "", deferred ? rep : "");
+	g_free(words);
 	g_free(snd);
 	g_free(client);
 	g_free(mid);
@@ -489,20 +418,16 @@ static void log_line(const struct msg *m, const char *reply)
 
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 {
-	const char *failed = NULL;
 	char *reply = NULL;
 	bool any_pass = false;
 
 	parse_headers(m);
-	msg_add_header(m, "X-Virus-Scanned: Gatehouse scand %s", GH_VERSION);
-	if (run_stages(m, &failed) == STAGE_TEMPFAIL) {
-		reply = g_strdup_printf("451 4.3.0 Error: %s check temporarily unavailable", failed);
+	if (verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
+		reply = g_strdup("451 4.3.0 Error: content check temporarily unavailable, try again later");
 		answer_all(m, reply);
 		log_line(m, reply);
 		return reply;
 	}
-	choose_destiny(c, m);
-	m->scan_ms = ms_since(&m->t_start);
 	destiny_answers(m);
 	if (store_record(w, m) < 0) {
 		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");

@@ -1,0 +1,303 @@
+/*
+ * mime_walk - GMime tree walk and libarchive member listing
+ * (see mime_walk.h)
+ *
+ * Functions: mime_magic_pool_new, mime_magic_pool_free, mime_walk.
+ *
+ * Why libarchive and not libclamav's file-inspection callback: the banned
+ * check must work when [clamav] enabled = no, the callback is marked
+ * unstable in clamav.h and loses zip member directories, and libarchive
+ * gives us the member name before any byte is decompressed, so a bound
+ * can stop a zip bomb early. libclamav still unpacks everything itself
+ * for the virus scan.
+ *
+ * Invariants: struct walk counts parts, members and decoded bytes for the
+ * whole message; the first bound that trips sets walk->why and every
+ * level returns at once.
+ */
+#include "mime_walk.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <gmime/gmime.h>
+#include <magic.h>
+#include <string.h>
+
+#include "log.h"
+
+struct mime_magic_pool {
+	GAsyncQueue *q;
+	int n;
+};
+
+struct walk {
+	const struct mime_limits *lim;
+	struct mime_magic_pool *pool;
+	mime_item_fn fn;
+	void *arg;
+	int parts, files;
+	int64_t total;
+	GString *why;
+	bool stop;
+};
+
+static void mime_gmime_init(void)
+{
+	static gsize done;
+	if (g_once_init_enter(&done)) {
+		g_mime_init();
+		g_once_init_leave(&done, 1);
+	}
+}
+
+struct mime_magic_pool *mime_magic_pool_new(int handles, char **err)
+{
+	mime_gmime_init();
+	struct mime_magic_pool *p = g_new0(struct mime_magic_pool, 1);
+	p->q = g_async_queue_new();
+	for (int i = 0; i < handles; i++) {
+		/* Text, encoding, CSV, JSON and token checks cost regex time on every
+		 * text part and decide nothing we ban on. */
+		magic_t mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING |
+					MAGIC_NO_CHECK_CSV | MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS);
+		if (!mg || magic_load(mg, NULL) != 0) {
+			*err = g_strdup_printf("libmagic: %s", mg ? magic_error(mg) : "magic_open failed");
+			if (mg)
+				magic_close(mg);
+			mime_magic_pool_free(p);
+			return NULL;
+		}
+		g_async_queue_push(p->q, mg);
+		p->n++;
+	}
+	return p;
+}
+
+void mime_magic_pool_free(struct mime_magic_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n; i++)
+		magic_close(g_async_queue_pop(p->q));
+	g_async_queue_unref(p->q);
+	g_free(p);
+}
+
+/* The real type of a buffer; g_free the result. */
+static char *mime_magic(struct mime_magic_pool *p, const void *buf, size_t len)
+{
+	if (len == 0)
+		return g_strdup("application/x-empty");
+	magic_t mg = g_async_queue_pop(p->q);
+	/* the first MiB decides every type we care about, and bounds the cost */
+	const char *t = magic_buffer(mg, buf, MIN(len, (size_t)1 << 20));
+	char *r = g_strdup(t ? t : "application/octet-stream");
+	g_async_queue_push(p->q, mg);
+	return r;
+}
+
+static bool walk_bound(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool walk_bound(struct walk *w, const char *fmt, ...)
+{
+	if (!w->stop) {
+		va_list ap;
+		va_start(ap, fmt);
+		g_string_append_vprintf(w->why, fmt, ap);
+		va_end(ap);
+	}
+	w->stop = true;
+	return true;
+}
+
+static bool mime_is_archive(const char *type)
+{
+	static const char *const types[] = {
+		"application/zip", "application/x-tar", "application/gzip", "application/x-gzip",
+		"application/x-bzip2", "application/x-xz", "application/x-7z-compressed", "application/x-rar",
+		"application/vnd.rar", "application/x-rar-compressed", "application/vnd.ms-cab-compressed",
+		"application/x-cpio", "application/x-archive", "application/x-iso9660-image", "application/java-archive",
+		"application/x-lzh-compressed", "application/x-lzip", "application/x-lzma", "application/zstd",
+		"application/x-compress", "application/x-xar", "application/x-lha"};
+	for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
+
+static void walk_buffer(struct walk *w, const void *buf, size_t len, const char *path, int depth, int adepth);
+
+/* Reads one member into memory, bounded by max_file_size and max_total. */
+static GByteArray *walk_read_member(struct walk *w, struct archive *a, const char *path)
+{
+	GByteArray *b = g_byte_array_new();
+	char chunk[16384];
+	for (;;) {
+		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
+		if (n == 0)
+			return b;
+		if (n < 0) {
+			walk_bound(w, "cannot read %s: %s", path, archive_error_string(a));
+			break;
+		}
+		w->total += n;
+		if ((int64_t)b->len + n > w->lim->max_file_size) {
+			walk_bound(w, "%s: larger than max_file_size %lld", path, (long long)w->lim->max_file_size);
+			break;
+		}
+		if (w->total > w->lim->max_total) {
+			walk_bound(w, "more than max_scan_size %lld bytes unpacked", (long long)w->lim->max_total);
+			break;
+		}
+		g_byte_array_append(b, (const guint8 *)chunk, (guint)n);
+	}
+	g_byte_array_free(b, TRUE);
+	return NULL;
+}
+
+static void walk_member(struct walk *w, struct archive *a, struct archive_entry *e, const char *apath, int depth,
+			int adepth)
+{
+	const char *mname = archive_entry_pathname_utf8(e);
+	if (!mname)
+		mname = archive_entry_pathname(e);
+	char *path = g_strdup_printf("%s/%s", apath, mname ? mname : "?");
+	const char *base = mname ? strrchr(mname, '/') : NULL;
+	base = base ? base + 1 : mname;
+	if (++w->files > w->lim->max_files) {
+		walk_bound(w, "more than max_files %d archive members", w->lim->max_files);
+		goto out;
+	}
+	if (archive_entry_filetype(e) != AE_IFREG)
+		goto out;
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > w->lim->max_file_size) {
+		walk_bound(w, "%s: larger than max_file_size %lld", path, (long long)w->lim->max_file_size);
+		goto out;
+	}
+	if (archive_entry_is_encrypted(e)) {
+		struct mime_item it = {.name = base, .path = path, .real = "application/octet-stream",
+				       .depth = depth, .in_archive = true};
+		w->fn(&it, w->arg); /* the name is readable; the content is libclamav's concern */
+		goto out;
+	}
+	GByteArray *b = walk_read_member(w, a, path);
+	if (!b)
+		goto out;
+	char *real = mime_magic(w->pool, b->data, b->len);
+	struct mime_item it = {.name = base, .path = path, .real = real, .depth = depth, .in_archive = true};
+	w->fn(&it, w->arg);
+	if (mime_is_archive(real))
+		walk_buffer(w, b->data, b->len, path, depth + 1, adepth + 1);
+	g_free(real);
+	g_byte_array_free(b, TRUE);
+out:
+	g_free(path);
+}
+
+/* Lists an archive (or a compressed file) held in memory. */
+static void walk_buffer(struct walk *w, const void *buf, size_t len, const char *path, int depth, int adepth)
+{
+	if (w->stop)
+		return;
+	if (adepth > w->lim->max_arch_depth) {
+		walk_bound(w, "%s: archives nested deeper than %d", path, w->lim->max_arch_depth);
+		return;
+	}
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_all(a);
+	archive_read_support_format_raw(a); /* a lone compressed file: one member, "data" */
+	if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {
+		walk_bound(w, "%s: unreadable archive: %s", path, archive_error_string(a));
+		archive_read_free(a);
+		return;
+	}
+	struct archive_entry *e;
+	int rc;
+	while (!w->stop && (rc = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+		walk_member(w, a, e, path, depth, adepth);
+	if (!w->stop && rc != ARCHIVE_EOF)
+		walk_bound(w, "%s: damaged archive: %s", path, archive_error_string(a));
+	archive_read_free(a);
+}
+
+static GByteArray *walk_decode(GMimePart *part)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(part);
+	GByteArray *b = g_byte_array_new();
+	if (!dw)
+		return b;
+	GMimeStream *ms = g_mime_stream_mem_new_with_byte_array(b);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(ms), FALSE);
+	g_mime_data_wrapper_write_to_stream(dw, ms);
+	g_object_unref(ms);
+	return b;
+}
+
+static void walk_part(struct walk *w, GMimePart *part, int depth)
+{
+	const char *name = g_mime_part_get_filename(part);
+	char *ct = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(GMIME_OBJECT(part)));
+	char *declared = g_ascii_strdown(ct, -1);
+	g_free(ct);
+	char *path = name ? g_strdup(name) : g_strdup_printf("part %d", w->parts);
+	GByteArray *b = walk_decode(part);
+	w->total += b->len;
+	if (w->total > w->lim->max_total) {
+		walk_bound(w, "more than max_scan_size %lld bytes decoded", (long long)w->lim->max_total);
+	} else {
+		char *real = mime_magic(w->pool, b->data, b->len);
+		struct mime_item it = {.name = name, .path = path, .declared = declared, .real = real, .depth = depth};
+		w->fn(&it, w->arg);
+		if (mime_is_archive(real))
+			walk_buffer(w, b->data, b->len, path, depth + 1, 1);
+		g_free(real);
+	}
+	g_byte_array_free(b, TRUE);
+	g_free(path);
+	g_free(declared);
+}
+
+static void walk_object(struct walk *w, GMimeObject *o, int depth)
+{
+	if (w->stop || !o)
+		return;
+	if (depth > w->lim->max_depth) {
+		walk_bound(w, "MIME nesting deeper than max_depth %d", w->lim->max_depth);
+		return;
+	}
+	if (++w->parts > w->lim->max_parts) {
+		walk_bound(w, "more than max_parts %d MIME parts", w->lim->max_parts);
+		return;
+	}
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		for (int i = 0; i < g_mime_multipart_get_count(mp) && !w->stop; i++)
+			walk_object(w, g_mime_multipart_get_part(mp, i), depth + 1);
+	} else if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+		if (inner)
+			walk_object(w, g_mime_message_get_mime_part(inner), depth + 1);
+	} else if (GMIME_IS_PART(o)) {
+		walk_part(w, GMIME_PART(o), depth);
+	}
+}
+
+enum mime_result mime_walk(const unsigned char *data, size_t len, const struct mime_limits *lim,
+			   struct mime_magic_pool *pool, mime_item_fn fn, void *arg, GString *why)
+{
+	mime_gmime_init();
+	struct walk w = {.lim = lim, .pool = pool, .fn = fn, .arg = arg, .why = why};
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	if (!m) {
+		walk_bound(&w, "MIME structure could not be parsed");
+	} else {
+		walk_object(&w, g_mime_message_get_mime_part(m), 0);
+		g_object_unref(m);
+	}
+	g_object_unref(p);
+	g_object_unref(s);
+	return w.stop ? MIME_UNCHECKED : MIME_OK;
+}

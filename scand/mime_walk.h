@@ -1,0 +1,57 @@
+/*
+ * mime_walk - every file in a message: MIME parts and archive members
+ *
+ * mime_walk() parses a message with GMime and calls fn once for every
+ * leaf part and, through libarchive, for every member of an archive
+ * (zip, tar, 7z, rar, cab, cpio, gzip/bzip2/xz-compressed files, ...)
+ * at any depth. For each item: the declared file name (RFC 2047 and
+ * RFC 2231 decoded by GMime), the declared Content-Type (parts only), the
+ * real type by libmagic of the decoded bytes, the depth and a display path
+ * ("outer.zip/inner/evil.exe", "part 2" for an unnamed part).
+ *
+ * Bounds (struct mime_limits): MIME depth and part count, archive depth
+ * and member count, bytes per member and decoded bytes in total. A bound
+ * that trips, an archive that cannot be read, or a message GMime cannot
+ * parse returns MIME_UNCHECKED with the reason in *why: the caller marks
+ * the message UNCHECKED. Items seen before that were already reported.
+ *
+ * libmagic handles come from a pool made by mime_magic_pool_new() before
+ * chroot (magic_load needs the database file); the pool is thread-safe.
+ */
+#ifndef GH_MIME_WALK_H
+#define GH_MIME_WALK_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mime_item {
+	const char *name;     /* declared file name, or NULL */
+	const char *path;     /* display path, never NULL */
+	const char *declared; /* declared Content-Type (lower case), NULL for archive members */
+	const char *real;     /* libmagic MIME type, never NULL */
+	int depth;            /* 0 = top-level part; +1 per multipart, message or archive level */
+	bool in_archive;
+};
+
+struct mime_limits {
+	int max_depth, max_parts;       /* [banned] */
+	int max_arch_depth, max_files;  /* [clamav] max_recursion, max_files */
+	int64_t max_file_size;          /* [clamav] max_file_size */
+	int64_t max_total;              /* [clamav] max_scan_size */
+};
+
+enum mime_result { MIME_OK = 0, MIME_UNCHECKED = 1 };
+
+struct mime_magic_pool;
+
+struct mime_magic_pool *mime_magic_pool_new(int handles, char **err);
+void mime_magic_pool_free(struct mime_magic_pool *p);
+
+typedef void (*mime_item_fn)(const struct mime_item *it, void *arg);
+
+enum mime_result mime_walk(const unsigned char *data, size_t len, const struct mime_limits *lim,
+			   struct mime_magic_pool *pool, mime_item_fn fn, void *arg, GString *why);
+
+#endif

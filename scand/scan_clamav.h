@@ -1,0 +1,39 @@
+/*
+ * scan_clamav - the virus stage: libclamav in-process
+ *
+ * scan_clamav_stage is a struct stage (stage.h). One engine is shared by
+ * all worker threads; it is compiled once from the signature directories
+ * in [clamav] database_dirs (missing or empty ones are skipped; none
+ * loading is an error). A reload (stage reload = SIGHUP, or the watcher
+ * thread noticing changed files every reload_check_interval; it starts
+ * with the first scan, after scand's fork, and blocks all signals) builds the
+ * new engine beside the old one and swaps it in; the old one is freed
+ * when the last scan using it ends. A broken update keeps the old engine
+ * and logs why. With low_memory_reload the old engine is released first
+ * (scans wait for the new one; if it cannot be built, scans answer
+ * TEMPFAIL until a later reload succeeds).
+ *
+ * scan() scans the whole message from memory with mail and archive
+ * parsing: a signature -> CAT_VIRUS with the name in msg->virus_names
+ * (".UNOFFICIAL" stripped, as amavisd users expect "Eicar-Test-Signature");
+ * a limit or an encrypted archive/document -> CAT_UNCHECKED with the reason
+ * (STAGE_UNCHECKED), never a silent pass; out of memory or no engine ->
+ * STAGE_TEMPFAIL.
+ *
+ * scan_clamav_banner() gives "libclamav 1.4.6, 2 signatures, 2026-11-21"
+ * for X-Virus-Scanned (g_free). scan_clamav_reload_now() forces a reload
+ * (tests, SIGHUP); scan_clamav_generation() counts successful loads.
+ */
+#ifndef GH_SCAN_CLAMAV_H
+#define GH_SCAN_CLAMAV_H
+
+#include "stage.h"
+
+extern const struct stage scan_clamav_stage;
+
+char *scan_clamav_banner(void *state);
+unsigned scan_clamav_sigs(void *state);
+int scan_clamav_reload_now(void *state, char **err);
+unsigned scan_clamav_generation(void *state);
+
+#endif

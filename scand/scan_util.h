@@ -1,0 +1,21 @@
+/*
+ * scan_util - small helpers shared by the scanner stages
+ *
+ * scan_note() appends a reason to msg->unchecked_reason ("; " between
+ * reasons) without touching the category: the caller decides whether the
+ * reason makes the message UNCHECKED. scan_header_value() returns the
+ * unfolded raw value of the first header field called name in a message
+ * (CR and LF removed, so it can be reused in a header), or NULL.
+ * scan_header_end() returns the length of the header block (up to and
+ * including the empty line), or len when there is no body.
+ */
+#ifndef GH_SCAN_UTIL_H
+#define GH_SCAN_UTIL_H
+
+#include "msg.h"
+
+void scan_note(struct msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *scan_header_value(const unsigned char *data, size_t len, const char *name);
+size_t scan_header_end(const unsigned char *data, size_t len);
+
+#endif

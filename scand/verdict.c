@@ -1,0 +1,317 @@
+/*
+ * verdict - stages, policy, headers and quarantine for one message
+ * (see verdict.h)
+ *
+ * Functions: verdict_init, verdict_run, verdict_reload, verdict_fini,
+ * verdict_log_words, verdict_reply, verdict_banner.
+ *
+ * Invariants: the stage list is fixed at init (a stage turned on or off
+ * in the config needs a restart; its settings reload). The policy db and
+ * the quarantine settings are swapped under v->lock and used by reference,
+ * so a reload never changes them under a message in progress.
+ * Failures: a stage or the policy failing to start fails verdict_init;
+ * per message, everything that could lose mail answers TEMPFAIL.
+ */
+#include "verdict.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "policy.h"
+#include "quar.h"
+#include "scan_badh.h"
+#include "scan_banned.h"
+#include "scan_clamav.h"
+#include "scan_spamd.h"
+
+#define VERDICT_MAX_STAGES 4
+
+struct verdict_stage {
+	const struct stage *st;
+	void *state;
+};
+
+/* Settings that reload as one piece. */
+struct verdict_conf {
+	struct policy_db *policy;
+	char *quar_dir;
+	bool quar_gz;
+};
+
+struct verdict_ctx {
+	struct verdict_stage stages[VERDICT_MAX_STAGES];
+	int n;
+	void *clam; /* the clamav stage's state, for the banner; NULL when disabled */
+	GMutex lock;
+	struct verdict_conf *conf; /* g_atomic_rc_box */
+};
+
+static void verdict_conf_clear(gpointer p)
+{
+	struct verdict_conf *vc = p;
+	policy_unref(vc->policy);
+	g_free(vc->quar_dir);
+}
+
+static struct verdict_conf *verdict_conf_new(const struct conf *c, char **err)
+{
+	struct policy_db *db = policy_load(c, err);
+	if (!db)
+		return NULL;
+	struct verdict_conf *vc = g_atomic_rc_box_new0(struct verdict_conf);
+	vc->policy = db;
+	vc->quar_dir = g_strdup(conf_str(c, "scand", "quarantine_dir"));
+	vc->quar_gz = conf_bool(c, "scand", "quarantine_compress");
+	return vc;
+}
+
+static struct verdict_conf *verdict_conf_get(struct verdict_ctx *v)
+{
+	g_mutex_lock(&v->lock);
+	struct verdict_conf *vc = g_atomic_rc_box_acquire(v->conf);
+	g_mutex_unlock(&v->lock);
+	return vc;
+}
+
+static void verdict_conf_put(struct verdict_conf *vc)
+{
+	g_atomic_rc_box_release_full(vc, verdict_conf_clear);
+}
+
+int verdict_init(const struct conf *c, struct verdict_ctx **out, char **err)
+{
+	const struct {
+		const struct stage *st;
+		const char *section;
+	} order[] = {{&scan_banned_stage, "banned"}, {&scan_clamav_stage, "clamav"}, {&scan_spamd_stage, "spam"},
+		     {&scan_badh_stage, NULL}};
+	struct verdict_ctx *v = g_new0(struct verdict_ctx, 1);
+	g_mutex_init(&v->lock);
+	for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
+		if (order[i].section && !conf_bool(c, order[i].section, "enabled"))
+			continue;
+		struct verdict_stage *s = &v->stages[v->n];
+		s->st = order[i].st;
+		if (s->st->init(c, &s->state, err) < 0) {
+			verdict_fini(v);
+			return -1;
+		}
+		if (s->st == &scan_clamav_stage)
+			v->clam = s->state;
+		v->n++;
+	}
+	if (!(v->conf = verdict_conf_new(c, err))) {
+		verdict_fini(v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void verdict_fini(struct verdict_ctx *v)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < v->n; i++)
+		if (v->stages[i].st->fini)
+			v->stages[i].st->fini(v->stages[i].state);
+	if (v->conf)
+		verdict_conf_put(v->conf);
+	g_mutex_clear(&v->lock);
+	g_free(v);
+}
+
+int verdict_reload(struct verdict_ctx *v, const struct conf *c, char **err)
+{
+	int rc = 0;
+	GString *errs = g_string_new("");
+	for (int i = 0; i < v->n; i++) {
+		char *e = NULL;
+		if (v->stages[i].st->reload && v->stages[i].st->reload(v->stages[i].state, c, &e) < 0) {
+			g_string_append_printf(errs, "%s%s", errs->len ? "; " : "", e);
+			rc = -1;
+		}
+		g_free(e);
+	}
+	char *e = NULL;
+	struct verdict_conf *n = verdict_conf_new(c, &e);
+	if (n) {
+		g_mutex_lock(&v->lock);
+		struct verdict_conf *old = v->conf;
+		v->conf = n;
+		g_mutex_unlock(&v->lock);
+		verdict_conf_put(old);
+	} else {
+		msg_warn("policy: %s; keeping the old policy", e);
+		g_string_append_printf(errs, "%s%s", errs->len ? "; " : "", e);
+		g_free(e);
+		rc = -1;
+	}
+	if (rc < 0)
+		*err = g_strdup(errs->str);
+	g_string_free(errs, TRUE);
+	return rc;
+}
+
+char *verdict_banner(struct verdict_ctx *v)
+{
+	if (!v->clam)
+		return g_strdup_printf("Gatehouse scand %s", GH_VERSION);
+	char *b = scan_clamav_banner(v->clam), *r = g_strdup_printf("Gatehouse scand %s (%s)", GH_VERSION, b);
+	g_free(b);
+	return r;
+}
+
+static void verdict_remove_incoming(struct msg *m)
+{
+	static const char *const ours[] = {"X-Virus-Scanned", "X-Quarantine-ID", "X-Spam-Status", "X-Spam-Level",
+					   "X-Spam-Flag",     "X-Spam-Score",    "X-Spam-Report", "X-Gatehouse-Alert"};
+	for (size_t i = 0; i < G_N_ELEMENTS(ours); i++)
+		msg_remove_header(m, ours[i]);
+}
+
+static enum verdict_result verdict_stages(struct verdict_ctx *v, struct msg *m)
+{
+	for (int i = 0; i < v->n; i++) {
+		enum stage_result r = v->stages[i].st->scan(v->stages[i].state, m);
+		if (r == STAGE_TEMPFAIL) {
+			msg_warn("(%s) %s stage failed: answering tempfail", m->mail_id, v->stages[i].st->name);
+			return VERDICT_TEMPFAIL;
+		}
+	}
+	return VERDICT_OK;
+}
+
+/* The quarantine directory for a category; unchecked mail that is kept
+ * goes with the viruses (it may be one). */
+static const char *verdict_quar_category(enum msg_category c)
+{
+	switch (c) {
+	case CAT_VIRUS:
+	case CAT_UNCHECKED: return "virus";
+	case CAT_BANNED: return "banned";
+	case CAT_SPAM: return "spam";
+	case CAT_BADH: return "badh";
+	default: return "archive";
+	}
+}
+
+static int verdict_quarantine(const struct verdict_conf *vc, struct msg *m)
+{
+	bool keep = false;
+	for (guint i = 0; i < m->rcpts->len; i++)
+		keep = keep || ((struct msg_rcpt *)g_ptr_array_index(m->rcpts, i))->quarantine;
+	if (!keep && !policy_archive(vc->policy))
+		return 0;
+	const char *cat = keep ? verdict_quar_category(m->category) : "archive";
+	char *rel = quar_relpath(cat, m->received, m->mail_id, vc->quar_gz), *err = NULL;
+	if (!rel) {
+		msg_warn("(%s) quarantine: no path for category %s", m->mail_id, cat);
+		return -1;
+	}
+	if (quar_write(vc->quar_dir, rel, m->data, m->len, vc->quar_gz, &m->quar_size, m->quar_sha256, &err) < 0) {
+		msg_warn("(%s) quarantine %s: %s", m->mail_id, rel, err);
+		g_free(err);
+		g_free(rel);
+		return -1;
+	}
+	g_free(m->quar_path);
+	m->quar_path = rel;
+	msg_add_header(m, "X-Quarantine-ID: <%s>", m->mail_id);
+	return 0;
+}
+
+enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)
+{
+	gint64 t0 = g_get_monotonic_time();
+	verdict_remove_incoming(m);
+	if (verdict_stages(v, m) == VERDICT_TEMPFAIL)
+		return VERDICT_TEMPFAIL;
+	if (v->clam) {
+		char *b = verdict_banner(v);
+		msg_add_header(m, "X-Virus-Scanned: %s", b);
+		g_free(b);
+	}
+	struct verdict_conf *vc = verdict_conf_get(v);
+	policy_apply(vc->policy, m);
+	int rc = verdict_quarantine(vc, m);
+	verdict_conf_put(vc);
+	m->scan_ms = (g_get_monotonic_time() - t0) / 1000;
+	return rc < 0 ? VERDICT_TEMPFAIL : VERDICT_OK;
+}
+
+/* What the category is about, for logs and replies: printable, bounded. */
+static char *verdict_detail(const struct msg *m)
+{
+	GString *d = g_string_new("");
+	GPtrArray *names = m->category == CAT_VIRUS ? m->virus_names : m->category == CAT_BANNED ? m->banned_names : NULL;
+	for (guint i = 0; names && i < names->len; i++)
+		g_string_append_printf(d, "%s%s", i ? "," : "", (char *)g_ptr_array_index(names, i));
+	if (m->category == CAT_UNCHECKED)
+		g_string_append(d, m->unchecked_reason->str);
+	char *r = log_printable(d->str, 300);
+	g_string_free(d, TRUE);
+	return r;
+}
+
+static const char *verdict_action(enum msg_destiny d, bool spammy)
+{
+	switch (d) {
+	case DESTINY_PASS: return spammy ? "RelayedTaggedInbound" : "RelayedInbound";
+	case DESTINY_DISCARD: return "DiscardedInbound";
+	case DESTINY_BOUNCE: return "BouncedInbound";
+	case DESTINY_REJECT: return "RejectedInbound";
+	default: return "TempFailedInbound";
+	}
+}
+
+char *verdict_log_words(const struct msg *m)
+{
+	bool passed = false;
+	unsigned seen = 0;
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		enum msg_destiny d = r->destiny;
+		/* a passed recipient the downstream MTA refused was not relayed */
+		if (d == DESTINY_PASS && r->answer && (r->answer[0] == '4' || r->answer[0] == '5'))
+			d = r->answer[0] == '4' ? DESTINY_TEMPFAIL : DESTINY_REJECT;
+		passed = passed || d == DESTINY_PASS;
+		seen |= 1u << d;
+	}
+	GString *s = g_string_new(passed ? "Passed " : "Blocked ");
+	g_string_append(s, msg_category_log(m->category));
+	char *detail = verdict_detail(m);
+	if (*detail)
+		g_string_append_printf(s, " (%s)", detail);
+	g_free(detail);
+	g_string_append(s, " {");
+	const char *sep = "";
+	for (int d = DESTINY_PASS; d <= DESTINY_TEMPFAIL; d++) {
+		if (seen & (1u << d)) {
+			g_string_append_printf(s, "%s%s", sep, verdict_action((enum msg_destiny)d, m->is_spammy));
+			sep = ",";
+		}
+	}
+	if (m->quar_path)
+		g_string_append_printf(s, "%sQuarantined", sep);
+	g_string_append_c(s, '}');
+	return g_string_free(s, FALSE);
+}
+
+char *verdict_reply(const struct msg *m, const struct msg_rcpt *r)
+{
+	if (r->destiny == DESTINY_PASS)
+		return NULL;
+	if (r->destiny == DESTINY_TEMPFAIL)
+		return g_strdup_printf("451 4.3.0 Temporary failure, id=%s - try again later", m->mail_id);
+	char *detail = verdict_detail(m);
+	const char *what = msg_category_log(m->category);
+	/* after the queue, a 554 makes the MTA bounce to the sender: that is BOUNCE */
+	char *reply = r->destiny == DESTINY_REJECT || r->destiny == DESTINY_BOUNCE
+			      ? g_strdup_printf("554 5.7.0 Reject, id=%s - %s%s%s", m->mail_id, what, *detail ? ": " : "",
+						detail)
+			      : g_strdup_printf("250 2.7.0 Ok, discarded, id=%s - %s%s%s", m->mail_id, what,
+						*detail ? ": " : "", detail);
+	g_free(detail);
+	return reply;
+}

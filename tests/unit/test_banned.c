@@ -1,0 +1,212 @@
+/*
+ * test_banned - the banned stage with real GMime, libmagic and libarchive:
+ * a banned .exe, report.pdf.exe, RFC 2231 and RFC 2047 encoded names, a PE
+ * file named notes.txt, names and types inside nested zips, bounds ->
+ * UNCHECKED, broken MIME that must neither crash nor pass silently.
+ */
+#include "engine_util.h"
+#include "scand/scan_banned.h"
+
+static char *pe_data;
+static gsize pe_len;
+
+static void *banned_open(const char *extra)
+{
+	char *ini = g_strdup_printf("[banned]\n%s\n", extra ? extra : "");
+	void *st = eu_stage_open(&scan_banned_stage, ini);
+	g_free(ini);
+	return st;
+}
+
+static struct msg *run(void *st, GString *s, enum stage_result want)
+{
+	struct msg *m = eu_msg(s);
+	enum stage_result r = scan_banned_stage.scan(st, m);
+	if (r != want)
+		fail_msg("stage result %d, want %d (reason %s)", r, want, m->unchecked_reason->str);
+	return m;
+}
+
+static void expect_banned(void *st, GString *s, const char *name)
+{
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_BANNED);
+	assert_string_equal(m->engine, "banned");
+	if (!eu_has(m->banned_names, name))
+		fail_msg("'%s' not in banned names (first: %s)", name,
+			 m->banned_names->len ? (char *)m->banned_names->pdata[0] : "none");
+	msg_free(m);
+	g_string_free(s, TRUE);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	void *st = banned_open(NULL);
+	assert_string_equal(scan_banned_name(st, "report.pdf.exe"), "double extension");
+	assert_string_equal(scan_banned_name(st, "setup.EXE"), "extension");
+	assert_string_equal(scan_banned_name(st, "evil.exe. "), "extension");
+	assert_null(scan_banned_name(st, "readme.txt"));
+	assert_null(scan_banned_name(st, "archive.tar.gz"));
+	assert_null(scan_banned_name(st, "exe"));
+
+	GString *s = eu_mail(NULL, "plain text, nothing attached");
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	msg_free(m);
+	g_string_free(s, TRUE);
+
+	expect_banned(st, eu_mail_attach("setup.exe", "application/octet-stream", NULL, "hello", 5), "setup.exe");
+	expect_banned(st, eu_mail_attach("report.pdf.exe", "application/pdf", NULL, "%PDF-1.4", 8),
+		      "report.pdf.exe");
+	/* RFC 2231: filename*=UTF-8''%E2%82%AC%20invoice.exe */
+	expect_banned(st,
+		      eu_mail_attach(NULL, "application/octet-stream",
+				     "attachment; filename*=UTF-8''%E2%82%AC%20invoice.exe", "hello", 5),
+		      "\xe2\x82\xac invoice.exe");
+	/* RFC 2231 continuation, the extension in the second piece */
+	expect_banned(st,
+		      eu_mail_attach(NULL, "application/octet-stream",
+				     "attachment; filename*0*=UTF-8''quarterly%20; filename*1=\"report.scr\"", "x", 1),
+		      "quarterly report.scr");
+	/* RFC 2047 inside the quoted name (what many mailers send) */
+	expect_banned(st,
+		      eu_mail_attach(NULL, "application/octet-stream",
+				     "attachment; filename=\"=?UTF-8?B?w7xiZXIuZXhl?=\"", "x", 1),
+		      "\xc3\xbc" "ber.exe");
+	scan_banned_stage.fini(st);
+}
+
+static void test_types(void **state)
+{
+	(void)state;
+	void *st = banned_open(NULL);
+	GString *s = eu_mail_attach("notes.txt", "text/plain", NULL, pe_data, pe_len);
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_BANNED);
+	assert_true(g_str_has_prefix(m->banned_names->pdata[0], "notes.txt (application/"));
+	assert_true(eu_has(m->attach_names, "notes.txt"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+
+	/* a declared banned type */
+	expect_banned(st, eu_mail_attach("thing.bin", "application/x-msdownload", NULL, "abc", 3),
+		      "thing.bin (application/x-msdownload)");
+
+	/* names and types inside archives, at depth */
+	GByteArray *z1 = eu_zip("docs/evil.exe", "just text", 9, NULL);
+	expect_banned(st, eu_mail_attach("files.zip", "application/zip", NULL, z1->data, z1->len),
+		      "files.zip/docs/evil.exe");
+	GByteArray *z3 = eu_zip_nested("doc.txt", pe_data, pe_len, 2);
+	s = eu_mail_attach("outer.zip", "application/zip", NULL, z3->data, z3->len);
+	m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_BANNED);
+	assert_true(g_str_has_prefix(m->banned_names->pdata[0], "outer.zip/inner.zip/doc.txt (application/"));
+	assert_true(eu_has(m->attach_names, "doc.txt"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	/* an encrypted zip still shows its member names */
+	GByteArray *z4 = eu_zip("payload.scr", "x", 1, "secret");
+	expect_banned(st, eu_mail_attach("locked.zip", "application/zip", NULL, z4->data, z4->len),
+		      "locked.zip/payload.scr");
+	scan_banned_stage.fini(st);
+
+	/* executables = no: the PE named notes.txt passes */
+	st = banned_open("executables = no\n");
+	s = eu_mail_attach("notes.txt", "text/plain", NULL, pe_data, pe_len);
+	m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	msg_free(m);
+	g_string_free(s, TRUE);
+	scan_banned_stage.fini(st);
+	g_byte_array_free(z1, TRUE);
+	g_byte_array_free(z3, TRUE);
+	g_byte_array_free(z4, TRUE);
+}
+
+static void expect_unchecked(void *st, GString *s, const char *why)
+{
+	struct msg *m = run(st, s, STAGE_UNCHECKED);
+	assert_int_equal(m->category, CAT_UNCHECKED);
+	if (!strstr(m->unchecked_reason->str, why))
+		fail_msg("reason '%s' lacks '%s'", m->unchecked_reason->str, why);
+	msg_free(m);
+	g_string_free(s, TRUE);
+}
+
+static void test_bounds_and_broken(void **state)
+{
+	(void)state;
+	void *st = banned_open("max_parts = 3\n");
+	GString *s = g_string_new("From: a@b.c\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+				  "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+	for (int i = 0; i < 5; i++)
+		g_string_append_printf(s, "--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n", i);
+	g_string_append(s, "--B--\r\n");
+	expect_unchecked(st, s, "max_parts");
+	scan_banned_stage.fini(st);
+
+	st = banned_open("max_depth = 3\n[clamav]\nmax_file_size = 1k\nmax_recursion = 2\n");
+
+	s = g_string_new("From: a@b.c\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
+	for (int i = 0; i < 5; i++)
+		g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=B%d\r\n\r\n--B%d\r\n", i, i);
+	g_string_append(s, "Content-Type: text/plain\r\n\r\nbottom\r\n");
+	for (int i = 4; i >= 0; i--)
+		g_string_append_printf(s, "--B%d--\r\n", i);
+	expect_unchecked(st, s, "max_depth");
+
+	GString *big = g_string_new("");
+	for (int i = 0; i < 3000; i++)
+		g_string_append_c(big, 'a');
+	GByteArray *z = eu_zip("big.txt", big->str, big->len, NULL);
+	expect_unchecked(st, eu_mail_attach("big.zip", "application/zip", NULL, z->data, z->len), "max_file_size");
+	g_byte_array_free(z, TRUE);
+	g_string_free(big, TRUE);
+
+	GByteArray *a = eu_zip_nested("x.txt", "x", 1, 4);
+	expect_unchecked(st, eu_mail_attach("deep.zip", "application/zip", NULL, a->data, a->len), "nested deeper");
+	/* a zip cut in half: damaged */
+	expect_unchecked(st, eu_mail_attach("cut.zip", "application/zip", NULL, a->data, a->len / 2), "cut.zip");
+	g_byte_array_free(a, TRUE);
+	scan_banned_stage.fini(st);
+
+	/* broken MIME: a missing closing boundary still shows the .exe */
+	st = banned_open(NULL);
+	s = eu_mail_attach("dropper.exe", "application/octet-stream", NULL, pe_data, pe_len);
+	g_string_truncate(s, s->len - strlen("--BOUNDARY--\r\n") - 40);
+	expect_banned(st, s, "dropper.exe");
+	/* binary garbage with NULs does not crash */
+	s = g_string_new("");
+	for (int i = 0; i < 5000; i++)
+		g_string_append_c(s, (char)(i * 7919 % 256));
+	struct msg *m = eu_msg(s);
+	enum stage_result r = scan_banned_stage.scan(st, m);
+	assert_true(r == STAGE_OK || r == STAGE_UNCHECKED);
+	msg_free(m);
+	g_string_free(s, TRUE);
+	scan_banned_stage.fini(st);
+}
+
+static int load_pe(void **state)
+{
+	(void)state;
+	return g_file_get_contents("/usr/share/clamav-testfiles/clam.exe", &pe_data, &pe_len, NULL) ? 0 : -1;
+}
+
+static int free_pe(void **state)
+{
+	(void)state;
+	g_free(pe_data);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_types),
+		cmocka_unit_test(test_bounds_and_broken),
+	};
+	return cmocka_run_group_tests(tests, load_pe, free_pe);
+}
