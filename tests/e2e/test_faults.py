@@ -13,6 +13,12 @@ it has not recorded.
   work dir full   scand's work_dir (spool for large messages) on a full
                   tmpfs: 451 "local spool failure", delivered once space
                   returns; small messages (kept in memory) still pass.
+  quarantine full the quarantine tree on a full tmpfs: an infected message
+                  gets 451 (it cannot be kept), clean mail still passes;
+                  when space returns it is quarantined with its row.
+  spamd killed    spamd dies while scand waits for its answer, with
+                  [spam] on_failure = tempfail: 451, and the message is
+                  checked and delivered once spamd is back.
   SIGKILL         scand killed at random moments while 200 messages flow
                   (in DATA, scanning, committing, forwarding), restarted
                   each time: every message is delivered, with a pass row;
@@ -23,6 +29,7 @@ it has not recorded.
 
 import os
 import random
+import signal
 import smtplib
 import sqlite3
 import subprocess
@@ -238,3 +245,108 @@ def test_work_dir_full_451_then_recovers(postfix_factory, scand_factory):
     finally:
         sd.stop()
         fs.umount()
+
+
+def eicar():
+    """The EICAR test file, from two halves so that this file is not a hit."""
+    return "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def eicar_message(mid):
+    return ghtest.make_message(subject="eicar", message_id=mid, body=eicar() + "\r\n")
+
+
+def test_quarantine_full_451_then_recovers(postfix_factory, scand_factory, workdir):
+    reinject, sport = ghtest.free_port(), ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+    sd = scand_factory(reinject, port=sport, start=False)
+    fs = Tmpfs(sd.quarantine)  # mode 0755 root: scand runs as root in the tests (allow_root)
+    try:
+        sd.start()
+        fs.fill()
+        mid = "<quarfull@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com"], eicar_message(mid))
+        ghtest.wait_for(lambda: "451" in pf.log(), timeout=30, what="scand's 451 in the maillog")
+        assert pf.queue_ids(), pf.log()[-2000:]
+        # clean mail needs no quarantine: it still goes through
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id="<clean-full@gh-test>"))
+        ghtest.wait_for(lambda: count_message_id(pf, "<clean-full@gh-test>") == 1, timeout=30,
+                        what="clean mail delivered while the quarantine is full")
+        assert not [r for r in rows_for(sd.db, mid) if r[0] != "tempfail"]
+        fs.free()
+        pf.flush()
+        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+        con = sqlite3.connect(sd.db)
+        rows = con.execute("SELECT quar_path, category FROM msgs WHERE message_id = ? AND quar_path IS NOT NULL",
+                           (mid,)).fetchall()
+        con.close()
+        assert len(rows) == 1 and rows[0][1] == "virus", rows
+        assert os.path.isfile(os.path.join(sd.quarantine, rows[0][0]))
+        assert count_message_id(pf, mid) == 0  # discarded for the recipient, kept in the quarantine
+    finally:
+        sd.stop()
+        fs.umount()
+
+
+def spamd_pids(sp):
+    pid = ghtest._read_pid(sp.pidfile)
+    kids = [int(d) for d in os.listdir("/proc") if d.isdigit() and _ppid(int(d)) == pid]
+    return [pid] + kids
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        return int(data[data.rfind(")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def test_spamd_killed_mid_check_451_then_delivered(postfix_factory, scand_factory, workdir):
+    sp = ghtest.Spamd(os.path.join(workdir, "spamd")).start()
+    pids = spamd_pids(sp)
+    try:
+        reinject, sport = ghtest.free_port(), ghtest.free_port()
+        pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+        sd = scand_factory(reinject, port=sport, sections={
+            "spam": {"enabled": "yes", "spamd": "127.0.0.1:%d" % sp.port, "on_failure": "tempfail",
+                     "timeout": "20"}})
+        for p in pids:  # spamd freezes: scand's request waits in the socket
+            os.kill(p, signal.SIGSTOP)
+        mid = "<spamdkill@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id=mid))
+        ghtest.wait_for(lambda: _connected(sp.port), timeout=20, what="scand connected to spamd")
+        time.sleep(0.5)
+        for p in pids:  # and dies mid-check
+            os.kill(p, signal.SIGKILL)
+        ghtest.wait_for(lambda: "451" in pf.log(), timeout=30, what="scand's 451 in the maillog")
+        assert pf.queue_ids() and count_message_id(pf, mid) == 0
+        sp = ghtest.Spamd(os.path.join(workdir, "spamd2"), port=sp.port).start()
+        pf.flush()
+        ghtest.wait_for(lambda: count_message_id(pf, mid) == 1 and not pf.queue_ids(), timeout=60,
+                        what="delivery once spamd is back")
+        con = sqlite3.connect(sd.db, timeout=30)
+        scores = con.execute("SELECT m.spam_score FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+                             "WHERE m.message_id = ? AND r.destiny = 'pass'", (mid,)).fetchall()
+        con.close()
+        assert len(scores) == 1 and scores[0][0] is not None, scores  # passed only once checked
+    finally:
+        for p in pids:  # never leave a stopped spamd behind
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        sp.stop()
+
+
+def _connected(port):
+    """True when a client holds a connection to 127.0.0.1:port open: state
+    ESTABLISHED, or FIN_WAIT1/2 (scand half-closes after its request)."""
+    want = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[2].endswith(want) and fields[3] in ("01", "04", "05"):
+                return True
+    return False
