@@ -51,9 +51,9 @@ char *quar_relpath(const char *category, time_t when, const char *mail_id, bool 
 	if (!quar_category_valid(category) || !mailid_valid(mail_id) || !gmtime_r(&when, &tm))
 		return NULL;
 	return g_strdup_printf("%s/%04d/%02d/%02d/%s-%04d%02d%02d-%02d%02d%02d-%s%s", category,
-			       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, category, tm.tm_year + 1900,
-			       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, mail_id,
-			       gz ? ".gz" : "");
+	                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, category, tm.tm_year + 1900,
+	                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, mail_id,
+	                       gz ? ".gz" : "");
 }
 
 /* The last component must end in "-<mail id>" or "-<mail id>.gz". */
@@ -235,7 +235,7 @@ static int quar_store_file(const char *dirpath, const char *final, const guint8 
 	}
 	rc = quar_fsync_dir(dirpath, err);
 	goto out;
-unlink_out: {
+unlink_out : {
 	int e = errno;
 	g_unlink(tmp);
 	errno = e;
@@ -245,8 +245,8 @@ out:
 	return rc;
 }
 
-int quar_write(const char *dir, const char *relpath, const void *data, size_t len, bool gz,
-	       int64_t *size_out, char sha256_hex[65], char **err)
+int quar_write(const char *dir, const char *relpath, const void *data, size_t len, bool gz, int64_t *size_out,
+               char sha256_hex[65], char **err)
 {
 	GByteArray *packed = NULL;
 	const guint8 *p = data;
@@ -320,7 +320,7 @@ static int quar_slurp(const char *path, guint8 **data, size_t *len, char **err)
 }
 
 int quar_read(const char *dir, const char *relpath, const char *expect_sha256, void **data, size_t *len,
-	      char **err)
+              char **err)
 {
 	guint8 *raw = NULL;
 	size_t rawlen = 0;
@@ -338,8 +338,9 @@ int quar_read(const char *dir, const char *relpath, const char *expect_sha256, v
 		char got[65];
 		quar_sha256(raw, rawlen, got);
 		if (g_ascii_strcasecmp(got, expect_sha256) != 0) {
-			*err = g_strdup_printf("%s: SHA-256 mismatch: the store expects %.64s, the file has %s",
-					       relpath, expect_sha256, got);
+			*err =
+			    g_strdup_printf("%s: SHA-256 mismatch: the store expects %.64s, the file has %s",
+			                    relpath, expect_sha256, got);
 			g_free(raw);
 			errno = EBADMSG;
 			return -1;

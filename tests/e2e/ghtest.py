@@ -180,11 +180,10 @@ class Postfix:
             "  -o smtpd_authorized_xforward_hosts=127.0.0.0/8\n" % self.reinject_port
         )
         svc += (
+            # dd, not tee: tee also copies the message to its stdout, which
+            # pipe(8) stops reading, so large messages bounced now and then.
             "filedrop unix - n n - - pipe\n"
-            # dd, not tee: tee also copies the message to its stdout, a pipe
-            # back to Postfix's pipe(8), which makes large messages bounce
-            # ("Command died with status 1")
-            "  user=nobody argv=/usr/bin/dd of=%s/${queue_id}.${recipient}.eml status=none\n" % self.maildir
+            "  user=nobody argv=/usr/bin/dd status=none of=%s/${queue_id}.${recipient}.eml\n" % self.maildir
         )
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(svc)

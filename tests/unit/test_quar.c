@@ -70,17 +70,17 @@ static void test_relpath(void **state)
 static void test_unsafe_paths(void **state)
 {
 	const char *bad[] = {
-		"/etc/passwd",
-		"virus/../../../etc/passwd-Xq3bV9kK2mPa",
-		"virus/2026/../11/x-Xq3bV9kK2mPa",
-		"virus//x-Xq3bV9kK2mPa",
-		"virus/2026/11/21/virus-short",
-		"virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m.P",
-		"virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m\nP",
-		"etc/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa",
-		"virus-20261121-143633-Xq3bV9kK2mPa",
-		"",
-		NULL,
+	    "/etc/passwd",
+	    "virus/../../../etc/passwd-Xq3bV9kK2mPa",
+	    "virus/2026/../11/x-Xq3bV9kK2mPa",
+	    "virus//x-Xq3bV9kK2mPa",
+	    "virus/2026/11/21/virus-short",
+	    "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m.P",
+	    "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2m\nP",
+	    "etc/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa",
+	    "virus-20261121-143633-Xq3bV9kK2mPa",
+	    "",
+	    NULL,
 	};
 	int64_t size;
 	char hex[65];
@@ -204,21 +204,21 @@ static void test_mismatched_suffix(void **state)
 {
 	char hex[65], *err = NULL;
 	int64_t size;
-	assert_int_equal(quar_write(*state, "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa", "x", 1, true,
-				    &size, hex, &err),
-			 -1);
+	assert_int_equal(quar_write(*state, "virus/2026/11/21/virus-20261121-143633-Xq3bV9kK2mPa", "x", 1,
+	                            true, &size, hex, &err),
+	                 -1);
 	g_free(err);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_relpath),
-		cmocka_unit_test_setup_teardown(test_unsafe_paths, tq_setup, tq_teardown),
-		cmocka_unit_test_setup_teardown(test_roundtrip_plain, tq_setup, tq_teardown),
-		cmocka_unit_test_setup_teardown(test_roundtrip_gzip, tq_setup, tq_teardown),
-		cmocka_unit_test_setup_teardown(test_hash_mismatch, tq_setup, tq_teardown),
-		cmocka_unit_test_setup_teardown(test_mismatched_suffix, tq_setup, tq_teardown),
+	    cmocka_unit_test(test_relpath),
+	    cmocka_unit_test_setup_teardown(test_unsafe_paths, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_plain, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip_gzip, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_mismatch, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_mismatched_suffix, tq_setup, tq_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,221 @@
+/*
+ * qc_ctx - quarctl's context: configuration, store, operator, small helpers
+ *
+ * qc_open()/qc_close()      load [scand]/[quarctl] keys and open the store
+ *                           (qc_open: 0, or the exit code QC_EXIT_USAGE/STORE)
+ * qc_parse_age/when()       "30d"-style ages and UTC dates from the command line
+ * qc_fmt_time()             UTC time for listings
+ * qc_detail()/qc_rcpt_list() one-line summaries of a verdict row
+ * qc_lookup()               the id check every command makes first, then store_get()
+ * qc_mark_state()/qc_mark_rcpt_released()/qc_event()
+ *                           the only writes quarctl makes: each one statement
+ *                           in autocommit mode, so no write lock is held
+ *                           across statements while scand is writing
+ *
+ * Failures: -1 with *err or store_error(); qc_event() warns on stderr.
+ */
+#include "qc.h"
+
+#include "log.h"
+#include "mailid.h"
+
+#include <pwd.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QC_DEFAULT_CONF "/etc/gatehouse/scand.conf"
+
+static char *qc_login_name(void)
+{
+	const char *l = getlogin();
+	struct passwd *pw;
+
+	if (l && *l)
+		return g_strdup(l);
+	pw = getpwuid(geteuid());
+	if (pw && pw->pw_name)
+		return g_strdup(pw->pw_name);
+	return g_strdup_printf("uid%u", (unsigned)geteuid());
+}
+
+int qc_open(struct qc *qc, const char *conf_path, char **err)
+{
+	memset(qc, 0, sizeof(*qc));
+	if (conf_path)
+		qc->conf = conf_load(conf_path, err);
+	else if (g_file_test(QC_DEFAULT_CONF, G_FILE_TEST_EXISTS))
+		qc->conf = conf_load(QC_DEFAULT_CONF, err);
+	else
+		qc->conf = conf_defaults();
+	if (!qc->conf)
+		return QC_EXIT_USAGE;
+	qc->db_path = conf_str(qc->conf, "scand", "database");
+	qc->quar_dir = conf_str(qc->conf, "scand", "quarantine_dir");
+	qc->forward = conf_str(qc->conf, "quarctl", "release_forward");
+	if (!*qc->forward)
+		qc->forward = conf_str(qc->conf, "scand", "forward");
+	qc->who = qc_login_name();
+	int busy_ms = (int)conf_int(qc->conf, "scand", "busy_timeout") * 1000;
+	if (store_open(qc->db_path, busy_ms, &qc->st, err) < 0) {
+		qc_close(qc);
+		return QC_EXIT_STORE;
+	}
+	return 0;
+}
+
+void qc_close(struct qc *qc)
+{
+	store_close(qc->st);
+	conf_free(qc->conf);
+	g_free(qc->who);
+	memset(qc, 0, sizeof(*qc));
+}
+
+int64_t qc_parse_age(const char *s)
+{
+	char *end;
+	int64_t mult = 1;
+
+	if (!s || !g_ascii_isdigit(*s))
+		return -1;
+	gint64 n = g_ascii_strtoll(s, &end, 10);
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (n < 0 || n > G_MAXINT64 / mult / 2)
+		return -1;
+	return n * mult;
+}
+
+int64_t qc_parse_when(const char *s)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	char tail;
+
+	if (!s)
+		return -1;
+	int n = sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &tail);
+	if (n == 3 || n == 5 || n == 6) {
+		GDateTime *dt = g_date_time_new_utc(y, mo, d, h, mi, sec);
+		if (!dt)
+			return -1;
+		int64_t t = g_date_time_to_unix(dt);
+		g_date_time_unref(dt);
+		return t;
+	}
+	int64_t age = qc_parse_age(s);
+	return age < 0 ? -1 : (int64_t)time(NULL) - age;
+}
+
+void qc_fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
+		g_strlcpy(buf, "?", len);
+}
+
+char *qc_detail(const struct store_msg *m)
+{
+	if (m->virus_names && *m->virus_names)
+		return g_strdup(m->virus_names);
+	if (m->banned_names && *m->banned_names)
+		return g_strdup(m->banned_names);
+	if (m->spam_checked)
+		return g_strdup_printf("score %.1f", m->spam_score);
+	if (m->unchecked_reason && *m->unchecked_reason)
+		return g_strdup(m->unchecked_reason);
+	return g_strdup("");
+}
+
+char *qc_rcpt_list(const struct store_msg *m)
+{
+	GString *s = g_string_new(NULL);
+	for (size_t i = 0; i < m->nrcpt; i++)
+		g_string_append_printf(s, "%s%s", i ? "," : "", m->rcpt[i].addr);
+	return g_string_free(s, FALSE);
+}
+
+static int qc_step_one(struct qc *qc, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		msg_warn("store update: %s", sqlite3_errmsg(store_db(qc->st)));
+		return -1;
+	}
+	return sqlite3_changes(store_db(qc->st)) > 0 ? 0 : -1;
+}
+
+int qc_mark_state(struct qc *qc, const char *mail_id, const char *state)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(store_db(qc->st), "UPDATE msgs SET quar_state = ?1 WHERE mail_id = ?2", -1, &s,
+	                       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, mail_id, -1, SQLITE_TRANSIENT);
+	return qc_step_one(qc, s);
+}
+
+int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
+                          const char *answer)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(store_db(qc->st),
+	                       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
+	                       "WHERE msg = ?3 AND addr = ?4",
+	                       -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, when);
+	sqlite3_bind_text(s, 2, answer, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, msg_rowid);
+	sqlite3_bind_text(s, 4, addr, -1, SQLITE_TRANSIENT);
+	return qc_step_one(qc, s);
+}
+
+void qc_event(struct qc *qc, const char *mail_id, const char *action, const char *detail, const char *result)
+{
+	if (store_event(qc->st, mail_id, action, qc->who, detail, result) < 0)
+		msg_warn("audit event for %s not written: %s", mail_id, store_error(qc->st));
+}
+
+enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg)
+{
+	*m = NULL;
+	if (!mailid_valid(mail_id)) {
+		char *shown = log_printable(mail_id, 40);
+		*msg = g_strdup_printf("%s: not a valid mail id, refused", shown);
+		g_free(shown);
+		return QC_BADID;
+	}
+	int g = store_get(qc->st, mail_id, m);
+	if (g < 0) {
+		*msg = g_strdup_printf("%s: %s", mail_id, store_error(qc->st));
+		return QC_STORE_ERROR;
+	}
+	if (g > 0) {
+		*msg = g_strdup_printf("%s: not in the store", mail_id);
+		return QC_NOTFOUND;
+	}
+	return QC_OK;
+}

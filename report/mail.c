@@ -1,0 +1,211 @@
+/*
+ * mail - build the weekly report mail (GMime) and send it (libesmtp)
+ *
+ * report_mail_build() makes one message:
+ *   multipart/related; type="multipart/alternative"
+ *     multipart/alternative
+ *       text/plain (the text table, quoted-printable, UTF-8)
+ *       text/html  (the page, images referenced as cid:)
+ *     image/png (Content-ID <cid>, inline) ...
+ * with From, To, Subject, Date and Message-ID set through GMime, so that a
+ * CR or LF in any of them is encoded rather than starting a new header.
+ * The result has CRLF line ends, as libesmtp wants.
+ *
+ * report_mail_send() delivers such a message to host:port with libesmtp
+ * and succeeds only when the server accepted the message and every
+ * recipient (the status of each is named in *err otherwise). It is the
+ * report's own sender until the notify module offers one to share.
+ */
+#include "report.h"
+
+#include "log.h"
+
+#include <gmime/gmime.h>
+#include <stddef.h> /* libesmtp.h needs size_t */
+#include <libesmtp.h>
+#include <string.h>
+
+static GMimeObject *mail_text_part(const char *subtype, const char *text)
+{
+	GMimeTextPart *p = g_mime_text_part_new_with_subtype(subtype);
+	g_mime_text_part_set_charset(p, "utf-8");
+	g_mime_text_part_set_text(p, text);
+	g_mime_part_set_content_encoding(GMIME_PART(p), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+	return GMIME_OBJECT(p);
+}
+
+static GMimeObject *mail_image_part(const struct report_image *img)
+{
+	GMimePart *p = g_mime_part_new_with_type("image", "png");
+	gsize len;
+	const char *data = g_bytes_get_data(img->png, &len);
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_DEFAULT);
+	char *name = g_strdup_printf("%s.png", img->cid);
+
+	g_mime_part_set_content(p, w);
+	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
+	g_mime_object_set_content_id(GMIME_OBJECT(p), img->cid);
+	g_mime_object_set_disposition(GMIME_OBJECT(p), "inline");
+	g_mime_part_set_filename(p, name);
+	g_free(name);
+	g_object_unref(w);
+	g_object_unref(s);
+	return GMIME_OBJECT(p);
+}
+
+/* Parse "Name <addr>" or "addr" into the message's From. */
+static int mail_set_from(GMimeMessage *m, const char *from, char **err)
+{
+	InternetAddressList *l = internet_address_list_parse(NULL, from);
+	InternetAddress *a =
+	    l && internet_address_list_length(l) == 1 ? internet_address_list_get_address(l, 0) : NULL;
+	if (!a || !INTERNET_ADDRESS_IS_MAILBOX(a)) {
+		*err = g_strdup_printf("report mail: bad From address \"%s\"", from);
+		if (l)
+			g_object_unref(l);
+		return -1;
+	}
+	internet_address_list_add(g_mime_message_get_from(m), a);
+	g_object_unref(l);
+	return 0;
+}
+
+int report_mail_build(const char *from, const char *const *to, const char *subject, const char *text,
+                      const char *html, const struct report_image *images, size_t nimages, GBytes **out,
+                      char **err)
+{
+	static gsize inited;
+	if (g_once_init_enter(&inited)) {
+		g_mime_init();
+		g_once_init_leave(&inited, 1);
+	}
+	GMimeMessage *m = g_mime_message_new(TRUE);
+	int rc = -1;
+
+	if (mail_set_from(m, from, err) < 0)
+		goto done;
+	for (size_t i = 0; to[i]; i++)
+		g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_TO, NULL, to[i]);
+	g_mime_message_set_subject(m, subject, "utf-8");
+	GDateTime *now = g_date_time_new_now_utc();
+	g_mime_message_set_date(m, now);
+	g_date_time_unref(now);
+	char *host = g_strdup(g_get_host_name());
+	char *mid = g_mime_utils_generate_message_id(host);
+	g_mime_message_set_message_id(m, mid);
+	g_free(mid);
+	g_free(host);
+
+	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+	GMimeObject *part = mail_text_part("plain", text);
+	g_mime_multipart_add(alt, part);
+	g_object_unref(part);
+	part = mail_text_part("html", html);
+	g_mime_multipart_add(alt, part);
+	g_object_unref(part);
+
+	GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "multipart/alternative");
+	g_mime_multipart_add(rel, GMIME_OBJECT(alt));
+	g_object_unref(alt);
+	for (size_t i = 0; i < nimages; i++) {
+		part = mail_image_part(&images[i]);
+		g_mime_multipart_add(rel, part);
+		g_object_unref(part);
+	}
+	g_mime_message_set_mime_part(m, GMIME_OBJECT(rel));
+	g_object_unref(rel);
+
+	GMimeFormatOptions *fo = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	char *s = g_mime_object_to_string(GMIME_OBJECT(m), fo);
+	g_mime_format_options_free(fo);
+	*out = g_bytes_new_take(s, strlen(s));
+	rc = 0;
+done:
+	g_object_unref(m);
+	return rc;
+}
+
+struct mail_rcpt_check {
+	GString *bad;
+};
+
+static void mail_check_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
+{
+	struct mail_rcpt_check *c = arg;
+	const smtp_status_t *st = smtp_recipient_status(r);
+	if (st->code >= 200 && st->code < 300)
+		return;
+	char *why = g_strdup(st->text ? st->text : "");
+	g_strchomp(why);
+	g_string_append_printf(c->bad, "%s<%s>: %d %s", c->bad->len ? "; " : "", mailbox, st->code, why);
+	g_free(why);
+}
+
+/* An address goes into MAIL FROM:<...> or RCPT TO:<...> as it is: no
+ * control characters, spaces or angle brackets that could end the
+ * command or start another one. */
+static bool mail_addr_ok(const char *a)
+{
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
+			return false;
+	return true;
+}
+
+static int mail_check_addrs(const char *env_from, const char *const *rcpts, char **err)
+{
+	const char *bad = mail_addr_ok(env_from) ? NULL : env_from;
+	for (size_t i = 0; !bad && rcpts[i]; i++)
+		if (!*rcpts[i] || !mail_addr_ok(rcpts[i]))
+			bad = rcpts[i];
+	if (!bad)
+		return 0;
+	char *p = log_printable(bad, 80);
+	*err = g_strdup_printf("report mail: bad address \"%s\"", p);
+	g_free(p);
+	return -1;
+}
+
+int report_mail_send(const char *hostport, const char *env_from, const char *const *rcpts, GBytes *msg,
+                     char **err)
+{
+	if (mail_check_addrs(env_from, rcpts, err) < 0)
+		return -1;
+	smtp_session_t session = smtp_create_session();
+	smtp_message_t message = smtp_add_message(session);
+	char *body = g_strndup(g_bytes_get_data(msg, NULL), g_bytes_get_size(msg));
+	char ebuf[256];
+	int rc = -1;
+
+	smtp_set_server(session, hostport);
+	smtp_set_reverse_path(message, env_from);
+	smtp_set_message_str(message, body);
+	for (size_t i = 0; rcpts[i]; i++)
+		smtp_add_recipient(message, rcpts[i]);
+	if (!smtp_start_session(session)) {
+		*err = g_strdup_printf("report mail: %s: %s", hostport,
+		                       smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
+		goto done;
+	}
+	const smtp_status_t *st = smtp_message_transfer_status(message);
+	if (st->code < 200 || st->code >= 300) {
+		*err = g_strdup_printf("report mail: %s: message refused: %d %s", hostport, st->code,
+		                       st->text ? st->text : "");
+		g_strchomp(*err);
+		goto done;
+	}
+	struct mail_rcpt_check chk = {g_string_new(NULL)};
+	smtp_enumerate_recipients(message, mail_check_rcpt, &chk);
+	if (chk.bad->len)
+		*err = g_strdup_printf("report mail: %s: refused %s", hostport, chk.bad->str);
+	else
+		rc = 0;
+	g_string_free(chk.bad, TRUE);
+done:
+	smtp_destroy_session(session);
+	g_free(body);
+	return rc;
+}

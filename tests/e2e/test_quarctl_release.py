@@ -1,0 +1,115 @@
+"""quarctl release end to end through a real Postfix: the released message
+reaches the recipient's file with its original body and the release header,
+the store records the downstream answer per recipient; a refused or
+unreachable reinjection marks nothing; releasing twice needs --force."""
+
+import os
+import re
+
+import pytest
+
+import ghtest
+from qctest import QStore
+
+BODY = "first line of the original\r\n.a line with a dot\r\nlast line\r\n"
+
+
+@pytest.fixture
+def setup(workdir, postfix_factory):
+    pf = postfix_factory()
+    qs = QStore(os.path.join(workdir, "q"), forward_port=pf.reinject_port)
+    msg = ghtest.make_message(subject="quarantined invoice", body=BODY, sender="boss@example.org",
+                              message_id="<orig-1@example.org>")
+    mid = qs.add("virus", msg, sender="boss@example.org", rcpts=("u@example.com", "v@example.com:pass"),
+                 virus="Eicar-Test-Signature")
+    return pf, qs, mid
+
+
+def delivered_to(pf, rcpt):
+    return [f for f in pf.delivered() if os.path.basename(f).split(".", 1)[1] == rcpt + ".eml"]
+
+
+def test_release_delivers_original_with_header_and_marks_per_recipient(setup):
+    pf, qs, mid = setup
+    r = qs.run("release", mid)
+    assert r.returncode == 0, r.stderr
+    assert re.search(rb"released to u@example.com: 250 2\.0\.0 Ok: .*queued as [0-9A-F]+", r.stdout)
+    files = pf.wait_delivered(1)
+    assert len(files) == 1 and delivered_to(pf, "u@example.com")  # v@ had it (destiny pass)
+    raw = open(files[0], "rb").read()
+    assert ghtest.body_of(raw) == BODY.replace("\r\n", "\n").encode()
+    msg = ghtest.parse_mail(files[0])
+    rel = msg["X-Quarantine-Released"]
+    assert rel and " by " in rel
+    assert msg["Subject"] == "quarantined invoice"
+    assert msg.get_all("Message-ID") == ["<orig-1@example.org>"]  # kept, not doubled
+    qid = os.path.basename(files[0]).split(".", 1)[0]
+    assert "%s: from=<boss@example.org>" % qid in pf.log()  # the original envelope sender
+    row = qs.row(mid)
+    assert row["state"] == "released"
+    u, v = row["rcpts"]
+    assert u["released_at"] > 0 and re.match(r"250 2\.0\.0 Ok: .*queued as [0-9A-F]+$", u["release_answer"])
+    assert v["released_at"] == 0 and v["release_answer"] == ""
+    ev = qs.sql("SELECT action, detail, result FROM events WHERE mail_id = ?", mid)
+    assert ev == [("release", "u@example.com", "ok: " + u["release_answer"])]
+
+
+def test_release_twice_needs_force_and_to_goes_elsewhere(setup):
+    pf, qs, mid = setup
+    qs.run("release", mid, check=True)
+    pf.wait_delivered(1)
+    r = qs.run("release", mid)
+    assert r.returncode == 1 and b"already released" in r.stderr
+    qs.run("release", "--force", "--to", "audit@example.net", mid, check=True)
+    pf.wait_delivered(2)
+    assert delivered_to(pf, "audit@example.net")
+    r = qs.run("release", "--dry-run", "--force", mid, check=True)
+    assert b"would release" in r.stdout
+    assert len(qs.sql("SELECT * FROM events WHERE mail_id = ?", mid)) == 2  # a dry run writes none
+
+
+def test_release_refused_by_downstream_marks_nothing(setup):
+    pf, qs, mid = setup
+    # the reinjection smtpd answers "try again later" to every recipient
+    pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_recipient_restrictions=defer" % pf.reinject_port)
+    pf.stop()
+    pf.start()
+    r = qs.run("release", mid)
+    assert r.returncode == 1
+    assert re.search(rb"FAILED: 450 4\.\d\.\d <u@example.com>: Recipient address rejected: Try again later", r.stderr)
+    assert b"nothing marked" in r.stderr
+    row = qs.row(mid)
+    assert row["state"] == "quarantined"
+    assert all(x["released_at"] == 0 and x["release_answer"] == "" for x in row["rcpts"])
+    ev = qs.sql("SELECT result FROM events WHERE mail_id = ? ORDER BY id DESC LIMIT 1", mid)
+    assert ev[0][0].startswith("450 4.")
+    assert pf.delivered() == []
+
+
+def test_release_with_reinjection_down_marks_nothing(setup):
+    pf, qs, mid = setup
+    pf.reinject_down()
+    r = qs.run("release", mid)
+    assert r.returncode == 1
+    assert b"cannot reach 127.0.0.1:%d" % pf.reinject_port in r.stderr and b"nothing marked" in r.stderr
+    assert qs.row(mid)["state"] == "quarantined"
+    # back up: the same release now works
+    pf.reinject_up()
+    qs.run("release", mid, check=True)
+    pf.wait_delivered(1)
+    assert qs.row(mid)["state"] == "released"
+
+
+def test_release_refused_at_data_marks_nothing(setup):
+    """Recipients accepted (250) but the data refused: still nothing marked.
+    (With CHUNKING, libesmtp reports the server's reply to the last BDAT.)"""
+    pf, qs, mid = setup
+    pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_data_restrictions=defer" % pf.reinject_port)
+    pf.stop()
+    pf.start()
+    r = qs.run("release", mid)
+    assert r.returncode == 1 and b"FAILED: " in r.stderr and b"nothing marked" in r.stderr
+    assert re.search(rb"FAILED: [45]\d\d ", r.stderr)
+    row = qs.row(mid)
+    assert row["state"] == "quarantined" and all(x["released_at"] == 0 for x in row["rcpts"])
+    assert pf.delivered() == []
