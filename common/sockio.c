@@ -102,8 +102,8 @@ static int sio_poll(struct sio *s, short events, bool use_stop)
 			continue;
 		if (r < 0)
 			return sio_fail(s, SIO_ERR);
-		if (r == 0)
-			return sio_fail(s, SIO_TIMEOUT);
+		if (r == 0) /* a read timeout leaves the stream usable for a last reply */
+			return events == POLLOUT ? sio_fail(s, SIO_TIMEOUT) : SIO_TIMEOUT;
 		if (p[0].revents)
 			return SIO_OK;
 		return SIO_STOP;
@@ -290,68 +290,63 @@ int sio_printf(struct sio *s, const char *fmt, ...)
 
 /* --- addresses --- */
 
-static int sio_unix_addr(const char *path, struct sockaddr_un *sun, char **err)
+/* "unix:/path", "host:port" or "[v6]:port" -> one socket address
+ * (numeric or resolved by name). 0, or -1 with *err. */
+static int sio_sockaddr(const char *addr, bool passive, struct sockaddr_storage *ss, socklen_t *len, char **err)
 {
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path)) {
-		*err = g_strdup_printf("unix socket path too long: %s", path);
-		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (g_str_has_prefix(addr, "unix:")) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+		sun->sun_family = AF_UNIX;
+		if (strlen(addr + 5) >= sizeof(sun->sun_path)) {
+			*err = g_strdup_printf("unix socket path too long: %s", addr);
+			return -1;
+		}
+		g_strlcpy(sun->sun_path, addr + 5, sizeof(sun->sun_path));
+		*len = sizeof(*sun);
+		return 0;
 	}
-	g_strlcpy(sun->sun_path, path, sizeof(sun->sun_path));
-	return 0;
-}
-
-/* Splits "host:port" / "[v6]:port" and resolves it (numeric or by name). */
-static struct addrinfo *sio_resolve(const char *addr, bool passive, char **err)
-{
-	char *host, *port;
 	const char *colon = strrchr(addr, ':');
-
 	if (!colon || colon[1] == '\0') {
 		*err = g_strdup_printf("bad address (want host:port or unix:/path): %s", addr);
-		return NULL;
+		return -1;
 	}
+	char *host;
 	if (addr[0] == '[' && colon > addr && colon[-1] == ']')
 		host = g_strndup(addr + 1, (size_t)(colon - addr - 2));
 	else
 		host = g_strndup(addr, (size_t)(colon - addr));
-	port = g_strdup(colon + 1);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0}, *res = NULL;
-	int r = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-	if (r != 0)
-		*err = g_strdup_printf("%s: %s", addr, gai_strerror(r));
+	int r = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
 	g_free(host);
-	g_free(port);
-	return r == 0 ? res : NULL;
+	if (r != 0) {
+		*err = g_strdup_printf("%s: %s", addr, gai_strerror(r));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
 }
 
 int sio_listen(const char *addr, int backlog, char **err)
 {
-	int fd = -1;
-
-	if (g_str_has_prefix(addr, "unix:")) {
-		struct sockaddr_un sun;
-		if (sio_unix_addr(addr + 5, &sun, err) < 0)
-			return -1;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		unlink(sun.sun_path);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(sun.sun_path, 0666) < 0 ||
-		    listen(fd, backlog) < 0)
-			goto fail;
-		return fd;
-	}
-	struct addrinfo *res = sio_resolve(addr, true, err);
-	if (!res)
-		return -1;
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int one = 1;
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
-		freeaddrinfo(res);
+
+	if (sio_sockaddr(addr, true, &ss, &len, err) < 0)
+		return -1;
+	const char *path = ss.ss_family == AF_UNIX ? ((struct sockaddr_un *)&ss)->sun_path : NULL;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
 		goto fail;
-	}
-	freeaddrinfo(res);
+	if (path)
+		unlink(path); /* a socket left by an earlier run */
+	else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (path && chmod(path, 0666) < 0) || listen(fd, backlog) < 0)
+		goto fail;
 	return fd;
 fail:
 	*err = g_strdup_printf("listen %s: %s", addr, g_strerror(errno));
@@ -388,32 +383,20 @@ static int sio_connect_sa(int fd, const struct sockaddr *sa, socklen_t len, int 
 
 int sio_connect(const char *addr, int timeout_ms, char **err)
 {
-	int fd = -1;
-
-	if (g_str_has_prefix(addr, "unix:")) {
-		struct sockaddr_un sun;
-		if (sio_unix_addr(addr + 5, &sun, err) < 0)
-			return -1;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0 || sio_connect_sa(fd, (struct sockaddr *)&sun, sizeof(sun), timeout_ms) < 0)
-			goto fail;
-		return fd;
-	}
-	struct addrinfo *res = sio_resolve(addr, false, err);
-	if (!res)
-		return -1;
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int one = 1;
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, res->ai_protocol);
-	if (fd < 0 || sio_connect_sa(fd, res->ai_addr, res->ai_addrlen, timeout_ms) < 0) {
-		freeaddrinfo(res);
-		goto fail;
+
+	if (sio_sockaddr(addr, false, &ss, &len, err) < 0)
+		return -1;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || sio_connect_sa(fd, (struct sockaddr *)&ss, len, timeout_ms) < 0) {
+		*err = g_strdup_printf("connect %s: %s", addr, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	freeaddrinfo(res);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
-fail:
-	*err = g_strdup_printf("connect %s: %s", addr, g_strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }

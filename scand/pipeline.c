@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answers.h"
 #include "log.h"
 #include "mailhdr.h"
 #include "verdict.h"
@@ -129,7 +130,7 @@ static char *join_names(GPtrArray *a)
 	return s;
 }
 
-static int store_record(struct worker *w, struct msg *m)
+static int store_record(struct msg *m)
 {
 	struct store_msg sm = {0};
 	g_strlcpy(sm.mail_id, m->mail_id, sizeof(sm.mail_id));
@@ -162,85 +163,15 @@ static int store_record(struct worker *w, struct msg *m)
 		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
 	}
-	int r = store_put(w->store, &sm, NULL, 0);
+	answers_lock(); /* one writer handle for all of scand: see answers.h */
+	int r = store_put(answers_store(), &sm, NULL, 0);
 	if (r < 0)
-		msg_warn("(%s) store: %s", m->mail_id, store_error(w->store));
+		msg_warn("(%s) store: %s", m->mail_id, store_error(answers_store()));
+	answers_unlock();
 	g_free(sm.virus_names);
 	g_free(sm.banned_names);
 	g_free(sm.rcpt);
 	return r < 0 ? -1 : 0;
-}
-
-/* Statements a worker keeps prepared on its own store handle. */
-struct pipeline_stmts {
-	sqlite3_stmt *begin, *commit, *rollback, *answer;
-};
-
-void pipeline_worker_fini(struct worker *w)
-{
-	if (!w->stmts)
-		return;
-	sqlite3_finalize(w->stmts->begin);
-	sqlite3_finalize(w->stmts->commit);
-	sqlite3_finalize(w->stmts->rollback);
-	sqlite3_finalize(w->stmts->answer);
-	g_free(w->stmts);
-	w->stmts = NULL;
-}
-
-static struct pipeline_stmts *worker_stmts(struct worker *w)
-{
-	sqlite3 *db = store_db(w->store);
-	if (w->stmts)
-		return w->stmts;
-	struct pipeline_stmts *p = g_new0(struct pipeline_stmts, 1);
-	w->stmts = p;
-	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &p->begin, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "COMMIT", -1, &p->commit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &p->rollback, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-			       "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
-			       " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)",
-			       -1, &p->answer, NULL) != SQLITE_OK) {
-		msg_warn("store: preparing statements: %s", sqlite3_errmsg(db));
-		pipeline_worker_fini(w);
-	}
-	return w->stmts;
-}
-
-static int step_done(sqlite3_stmt *s)
-{
-	int r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? 0 : -1;
-}
-
-/* The answers (and tempfail destinies) once forwarding is done. A failure
- * here is logged: the row exists, only its answers are missing. */
-static void store_answers(struct worker *w, struct msg *m)
-{
-	struct pipeline_stmts *p = worker_stmts(w);
-
-	if (!p)
-		return;
-	if (step_done(p->begin) < 0)
-		goto fail;
-	for (guint i = 0; i < m->rcpts->len; i++) {
-		struct msg_rcpt *r = rcpt_at(m, i);
-		bool temp = r->answer && r->answer[0] == '4';
-		sqlite3_bind_text(p->answer, 1, r->answer ? r->answer : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(p->answer, 2, temp ? "tempfail" : msg_destiny_name(r->destiny), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(p->answer, 3, i);
-		sqlite3_bind_text(p->answer, 4, m->mail_id, -1, SQLITE_STATIC);
-		if (step_done(p->answer) < 0)
-			goto fail;
-	}
-	if (step_done(p->commit) == 0)
-		return;
-fail:
-	msg_warn("(%s) store answers: %s", m->mail_id, sqlite3_errmsg(store_db(w->store)));
-	if (!sqlite3_get_autocommit(store_db(w->store)))
-		step_done(p->rollback);
 }
 
 static struct smtpc *forward_client(struct worker *w, const struct conf *c)
@@ -429,7 +360,7 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 		return reply;
 	}
 	destiny_answers(m);
-	if (store_record(w, m) < 0) {
+	if (store_record(m) < 0) {
 		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");
 		answer_all(m, reply);
 		log_line(m, reply);
@@ -446,7 +377,7 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 		if (reply[0] == '4') /* nothing was delivered: the MTA retries all */
 			answer_all(m, reply);
 	}
-	store_answers(w, m);
+	answers_push(m); /* behind the reply; see answers.h */
 	log_line(m, reply);
 	return reply;
 }

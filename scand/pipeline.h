@@ -24,8 +24,7 @@ int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
-/* Releases what pipeline_run() keeps per worker (before store_close). */
-void pipeline_worker_fini(struct worker *w);
+
 /* Makes a reason safe for an SMTP reply line: printable ASCII, no CR/LF,
  * at most maxlen bytes. g_free(). */
 char *pipeline_reply_text(const char *s, size_t maxlen);

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "answers.h"
 #include "log.h"
 #include "pipeline.h"
 #include "sess.h"
@@ -281,6 +282,14 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	char *err = NULL;
 	sigset_t set;
 
+	/* Before any thread exists (stages, the answers writer, workers): they
+	 * all inherit the mask, and the signals go to the signalfd only. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	srv_conf_swap(c);
 	srv_listen(c);
 	if (pipeline_init(c, &err) < 0)
@@ -298,14 +307,10 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		if (store_open(db, busy, &w[i].store, &err) < 0)
 			msg_fatal("%s", err);
 	}
+	if (answers_start(db, busy, &err) < 0)
+		msg_fatal("%s", err);
 	srv_drop_privileges(c);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	stop_efd = eventfd(0, EFD_CLOEXEC);
 	if (sfd < 0 || stop_efd < 0)
@@ -329,11 +334,11 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		msg_warn("eventfd: %s", g_strerror(errno));
 	for (int i = 0; i < n; i++) {
 		pthread_join(tid[i], NULL);
-		pipeline_worker_fini(&w[i]);
 		store_close(w[i].store);
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
 	}
+	answers_stop();
 	for (size_t i = 0; i < nlisten; i++)
 		close(listen_fd[i]);
 	g_free(listen_fd);

@@ -13,8 +13,9 @@
  * started with; listeners stay).
  *
  * struct worker is one worker thread's private state, used by the session
- * and the pipeline: its own store handle, its kept downstream connection
- * and its spool buffer. srv_conf_acquire()/srv_conf_release() give a
+ * and the pipeline: its own store handle (for reads by stages and policy;
+ * scand's writes all go through the one writer handle of answers.c), its
+ * kept downstream connection and its spool buffer. srv_conf_acquire()/srv_conf_release() give a
  * session a reference to the current configuration.
  */
 #ifndef GH_SERVER_H
@@ -40,7 +41,6 @@ struct worker {
 	char *fwd_dest;
 	struct spool *spool;
 	int stop_fd; /* readable once the daemon is stopping */
-	struct pipeline_stmts *stmts; /* the pipeline's prepared statements on store */
 };
 
 struct confref *srv_conf_acquire(void);

@@ -56,16 +56,9 @@ static void sess_reply(struct sess *s, const char *fmt, ...)
 }
 
 /* A protocol error: reply and count; too many end the session. */
-static void sess_error(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sess_error(struct sess *s, const char *fmt, ...)
+static void sess_error(struct sess *s, const char *reply)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	char *t = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	sio_puts(s->io, t);
-	sio_puts(s->io, "\r\n");
-	g_free(t);
+	sess_reply(s, "%s", reply);
 	if (++s->errors >= s->max_errors) {
 		sess_reply(s, "421 4.7.0 %s Error: too many errors", s->host);
 		msg_info("too many errors from %s", s->peer);
@@ -102,7 +95,8 @@ static void sess_capabilities(struct sess *s)
 static void sess_hello(struct sess *s, const char *verb, const char *arg)
 {
 	if (!*arg) {
-		sess_error(s, "501 5.5.4 Syntax: %s hostname", verb);
+		sess_error(s, strcmp(verb, "LHLO") == 0 ? "501 5.5.4 Syntax: LHLO hostname"
+							 : "501 5.5.4 Syntax: EHLO/HELO hostname");
 		return;
 	}
 	sess_reset(s);
@@ -228,8 +222,34 @@ static bool addr_ok(const char *a)
 	return printable_value(a) && strlen(a) <= 512;
 }
 
-static bool mail_param(struct sess *s, struct msg *m, const char *k, const char *v)
+/* Calls fn for each "KEY[=VALUE]" of a MAIL/RCPT parameter string; false
+ * at the first one fn refuses. */
+static bool sess_params(const char *params, bool (*fn)(void *obj, const char *k, const char *v), void *obj)
 {
+	gchar **w = g_strsplit(params, " ", -1);
+	bool ok = true;
+	for (int i = 0; ok && w[i]; i++) {
+		if (!*w[i])
+			continue;
+		char *eq = strchr(w[i], '=');
+		if (eq)
+			*eq++ = '\0';
+		ok = fn(obj, w[i], eq);
+	}
+	g_strfreev(w);
+	return ok;
+}
+
+static bool no_param(void *obj, const char *k, const char *v)
+{
+	(void)obj, (void)k, (void)v;
+	return false;
+}
+
+static bool mail_param(void *obj, const char *k, const char *v)
+{
+	struct msg *m = obj;
+
 	if (g_ascii_strcasecmp(k, "SIZE") == 0 && v) {
 		char *end;
 		m->declared_size = g_ascii_strtoll(v, &end, 10);
@@ -256,7 +276,6 @@ static bool mail_param(struct sess *s, struct msg *m, const char *k, const char 
 	}
 	if (g_ascii_strcasecmp(k, "AUTH") == 0 && v)
 		return true; /* accepted and not passed on */
-	(void)s;
 	return false;
 }
 
@@ -266,7 +285,7 @@ static void sess_mail(struct sess *s, const char *arg)
 	const char *params;
 
 	if (!s->greeted) {
-		sess_error(s, "503 5.5.1 Error: send %s first", s->lmtp ? "LHLO" : "HELO/EHLO");
+		sess_error(s, "503 5.5.1 Error: send HELO/EHLO/LHLO first");
 		return;
 	}
 	if (s->m) {
@@ -285,21 +304,11 @@ static void sess_mail(struct sess *s, const char *arg)
 	struct msg *m = msg_new();
 	m->sender = addr;
 	m->lmtp = s->lmtp;
-	gchar **w = g_strsplit(params, " ", -1);
-	for (int i = 0; w[i]; i++) {
-		if (!*w[i])
-			continue;
-		char *eq = strchr(w[i], '=');
-		if (eq)
-			*eq++ = '\0';
-		if (!s->esmtp || !mail_param(s, m, w[i], eq)) {
-			g_strfreev(w);
-			msg_free(m);
-			sess_error(s, "555 5.5.4 Unsupported option: %s", s->esmtp ? "parameter" : "ESMTP parameter after HELO");
-			return;
-		}
+	if (!sess_params(params, s->esmtp ? mail_param : no_param, m)) {
+		msg_free(m);
+		sess_error(s, s->esmtp ? "555 5.5.4 Unsupported option" : "555 5.5.4 No ESMTP parameters after HELO");
+		return;
 	}
-	g_strfreev(w);
 	if (m->declared_size > s->size_limit) {
 		msg_free(m);
 		sess_reply(s, "552 5.3.4 Message size exceeds fixed limit");
@@ -314,8 +323,9 @@ static void sess_mail(struct sess *s, const char *arg)
 	sess_reply(s, "250 2.1.0 Ok");
 }
 
-static bool rcpt_param(struct msg_rcpt *r, const char *k, const char *v)
+static bool rcpt_param(void *obj, const char *k, const char *v)
 {
+	struct msg_rcpt *r = obj;
 	if (g_ascii_strcasecmp(k, "NOTIFY") == 0 && v && *v && strlen(v) <= 40) {
 		g_free(r->notify);
 		r->notify = g_ascii_strup(v, -1);
@@ -354,21 +364,11 @@ static void sess_rcpt(struct sess *s, const char *arg)
 	}
 	struct msg_rcpt *r = msg_add_rcpt(s->m, addr);
 	g_free(addr);
-	gchar **w = g_strsplit(params, " ", -1);
-	for (int i = 0; w[i]; i++) {
-		if (!*w[i])
-			continue;
-		char *eq = strchr(w[i], '=');
-		if (eq)
-			*eq++ = '\0';
-		if (!s->esmtp || !rcpt_param(r, w[i], eq)) {
-			g_strfreev(w);
-			g_ptr_array_remove_index(s->m->rcpts, s->m->rcpts->len - 1);
-			sess_error(s, "555 5.5.4 Unsupported option");
-			return;
-		}
+	if (!sess_params(params, s->esmtp ? rcpt_param : no_param, r)) {
+		g_ptr_array_remove_index(s->m->rcpts, s->m->rcpts->len - 1);
+		sess_error(s, "555 5.5.4 Unsupported option");
+		return;
 	}
-	g_strfreev(w);
 	sess_reply(s, "250 2.1.5 Ok");
 }
 

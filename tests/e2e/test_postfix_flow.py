@@ -43,8 +43,11 @@ def check_delivered(pf, sd, mid):
     # the pipe transport writes LF line ends; otherwise byte-identical
     assert ghtest.body_of(raw) == want
     db = sqlite3.connect(sd.db)
-    rows = db.execute("SELECT m.client_addr, r.destiny, r.smtp_answer FROM msgs m JOIN msgrcpt r ON r.msg = m.id"
-                      " WHERE m.message_id = ?", (mid,)).fetchall()
+    q = ("SELECT m.client_addr, r.destiny, r.smtp_answer FROM msgs m JOIN msgrcpt r ON r.msg = m.id"
+         " WHERE m.message_id = ?")
+    # answers are written just behind the reply (answers.h)
+    rows = ghtest.wait_for(lambda: (lambda r: r if r and all(x[2] for x in r) else None)(
+        db.execute(q, (mid,)).fetchall()), timeout=10, what="store rows with answers")
     # one row per attempt: earlier attempts answered 451 are "tempfail"
     passed = [r for r in rows if r[1] == "pass"]
     assert len(passed) == 1 and passed[0][0] == "127.0.0.1" and passed[0][2].startswith("2"), rows

@@ -96,8 +96,10 @@ def test_pipelined_transaction_forwards_envelope_xforward_and_dsn(scand, sink):
                      " FROM msgs").fetchone()
     assert row[1:] == ("192.0.2.7", "mx.example.net", "mx helo", "alice@example.org", "pipelined",
                        "<pipe-1@gh-test>", "clean")
-    rc = db.execute("SELECT addr, destiny, smtp_answer FROM msgrcpt WHERE msg = ? ORDER BY rseq",
-                    (row[0],)).fetchall()
+    # the answers are written just behind the reply (answers.h)
+    rc = ghtest.wait_for(lambda: (lambda rows: rows if all(r[2] for r in rows) else None)(db.execute(
+        "SELECT addr, destiny, smtp_answer FROM msgrcpt WHERE msg = ? ORDER BY rseq", (row[0],)).fetchall()),
+        timeout=5, what="answers in the store")
     assert [r[:2] for r in rc] == [("bob@example.com", "pass"), ("carol@example.com", "pass")]
     assert all(r[2].startswith("250 2.0.0") for r in rc), rc
     log = ghtest.wait_for(lambda: re.search(
@@ -196,7 +198,8 @@ def test_downstream_down_answers_451(sink, scand_factory):
     code, lines = transaction(c, ghtest.make_message(subject="down"))
     assert code == 451 and "4.3.0" in lines[0], lines
     db = sqlite3.connect(sd.db)
-    assert db.execute("SELECT destiny FROM msgrcpt").fetchall() == [("tempfail",)]
+    ghtest.wait_for(lambda: db.execute("SELECT destiny FROM msgrcpt").fetchall() == [("tempfail",)], timeout=5,
+                    what="tempfail recorded")
     sink.close()
     code, lines = transaction(c, ghtest.make_message(subject="refused"))  # connection refused
     assert code == 451, lines
@@ -248,12 +251,15 @@ def test_sigterm_finishes_four_messages_in_flight(sink, scand_factory):
         t.start()
     # the sink holds its reply to the end of data: all 4 are being forwarded
     ghtest.wait_for(lambda: len(sink.messages()) >= 4, timeout=10, step=0.02, what="4 messages downstream")
+    pidfile = os.path.join(sd.dir, "scand.pid")
+    assert open(pidfile).read() == "%d\n" % sd.proc.pid
     sd.signal(signal.SIGTERM)
     for t in threads:
         t.join(20)
     assert sorted(results) == [250] * 4
     assert sd.proc.wait(20) == 0
     assert len(sink.messages()) == 4
+    assert not os.path.exists(pidfile)
 
 
 def test_sighup_reloads_without_dropping_connections(sink, scand):
@@ -292,3 +298,101 @@ def test_refuses_unknown_user(sink, scand_factory):
     sd.start(wait=False)
     assert sd.proc.wait(30) == 1
     assert "unknown user no-such-user-gh" in sd.log()
+
+
+def test_unix_socket_listener_and_command_timeout(sink, scand_factory, workdir):
+    import socket as so
+    path = os.path.join(workdir, "scand.sock")
+    port = ghtest.free_port()
+    sd = scand_factory(sink.port, port=port, sections={"scand": {
+        "listen": "127.0.0.1:%d, unix:%s" % (port, path), "command_timeout": "1s"}})
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.connect(path)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"LHLO unix.example\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    # idle longer than command_timeout: 421 4.4.2 and the connection closes
+    line = f.readline()
+    assert line.startswith(b"421 4.4.2"), line
+    assert f.readline() == b""
+    s.close()
+
+
+def test_xforward_and_dsn_only_as_offered(sink, scand):
+    sink.caps = ["PIPELINING", "XFORWARD NAME ADDR"]
+    c, _ = session(scand.port)
+    assert c.cmd("XFORWARD NAME=mx.example.net ADDR=192.0.2.7 HELO=evil+0D+0Ahelo")[0] == 501  # CR LF refused
+    assert c.cmd("XFORWARD NAME=mx.example.net ADDR=192.0.2.7 HELO=h PROTO=ESMTP")[0] == 250
+    c.send("MAIL FROM:<a@example.org> RET=FULL ENVID=x1\r\nRCPT TO:<b@example.com> NOTIFY=NEVER\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(ghtest.make_message() + b".\r\n")
+    assert c.reply()[0] == 250
+    t = sink.messages()[0]
+    assert t.xforward == {"NAME": "mx.example.net", "ADDR": "192.0.2.7"}
+    assert t.mail == "MAIL FROM:<a@example.org>" and t.rcpt_lines == ["RCPT TO:<b@example.com>"]
+
+
+def test_lmtp_downstream(scand_factory):
+    """forward = lmtp:host:port: LHLO downstream, per-recipient results after the data."""
+    sink = smtpsink.Sink(lmtp=True)
+    try:
+        sd = scand_factory(sink.port, sections={"scand": {"forward": "lmtp:127.0.0.1:%d" % sink.port}})
+        # LMTP upstream: each recipient gets its own downstream result
+        sink.data_reply = lambda a: "452 4.2.2 mailbox full" if a.startswith("full") else None
+        c, _ = session(sd.port, "LHLO client.example")
+        replies = transaction(c, ghtest.make_message(), rcpts=("a@example.com", "full@example.com"), lmtp=True)
+        assert [r[0] for r in replies] == [250, 452], replies
+        # SMTP upstream, split after the data: delivered to one -> 250 and a notice for the other
+        c2, _ = session(sd.port)
+        code, lines = transaction(c2, ghtest.make_message(), rcpts=("a@example.com", "full@example.com"))
+        assert code == 250, lines
+        notice = sink.messages()[-1]
+        assert notice.mail.startswith("MAIL FROM:<>") and b"<full@example.com>: 452 4.2.2 mailbox full" in notice.data
+    finally:
+        sink.close()
+
+
+def test_bare_lf_dot_does_not_end_data(scand, sink):
+    """SMTP smuggling: only CR LF . CR LF ends the data."""
+    c, _ = session(scand.port)
+    smuggled = (b"Subject: smuggle\r\n\r\nbody\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.com>\r\n"
+                b"DATA\r\n\r\nforged\r\n")
+    code, lines = transaction(c, smuggled)
+    assert code == 250, lines
+    assert c.cmd("NOOP")[0] == 250   # nothing else was answered in between
+    got = sink.messages()
+    assert len(got) == 1 and got[0].rcpts == ["bob@example.com"]
+    assert b"MAIL FROM:<evil@example.org>" in got[0].data
+
+
+def test_data_timeout_gets_421(sink, scand_factory):
+    sd = scand_factory(sink.port, sections={"scand": {"data_timeout": "1s"}})
+    c, _ = session(sd.port)
+    c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send("Subject: slow\r\n\r\npartial")
+    code, lines = c.reply()
+    assert code == 421 and lines[0].startswith("421 4.4.2"), lines
+    assert sink.messages() == []
+
+
+def test_store_failure_answers_451_and_forwards_nothing(sink, scand_factory):
+    """Fault injection: another process holds the database's write lock for
+    longer than busy_timeout; scand must not answer 250 (nor forward) without
+    its record."""
+    sd = scand_factory(sink.port, sections={"scand": {"busy_timeout": "1s"}})
+    c, _ = session(sd.port)
+    assert transaction(c, ghtest.make_message(subject="before"))[0] == 250
+    locker = sqlite3.connect(sd.db, timeout=0, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        code, lines = transaction(c, ghtest.make_message(subject="locked out"))
+        assert code == 451 and lines[0].startswith("451 4.3.0"), lines
+        assert len(sink.messages()) == 1
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert transaction(c, ghtest.make_message(subject="after"))[0] == 250
+    assert len(sink.messages()) == 2

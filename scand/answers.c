@@ -1,0 +1,153 @@
+/*
+ * answers - queue and writer thread for recipients' answers (see answers.h)
+ *
+ * Functions: answers_start, answers_push, answers_stop, answers_lock,
+ * answers_unlock, answers_store. Write failures are logged (msg_warn) and the batch is
+ * dropped: the rows exist, only their answers are missing.
+ */
+#include "answers.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+#define ANSWERS_BATCH 512
+
+struct answer_item {
+	char mail_id[MAILID_LEN + 1];
+	guint n;
+	char **answer;
+	const char **destiny;
+};
+
+static GMutex write_lock;
+static GAsyncQueue *queue;
+static GThread *writer;
+static struct store *st;
+static sqlite3_stmt *s_begin, *s_commit, *s_rollback, *s_update;
+static struct answer_item stop_item; /* pushed by answers_stop() */
+
+void answers_lock(void) { g_mutex_lock(&write_lock); }
+struct store *answers_store(void) { return st; }
+void answers_unlock(void) { g_mutex_unlock(&write_lock); }
+
+static void item_free(struct answer_item *it)
+{
+	for (guint i = 0; i < it->n; i++)
+		g_free(it->answer[i]);
+	g_free(it->answer);
+	g_free(it->destiny);
+	g_free(it);
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+	int r = sqlite3_step(s);
+	sqlite3_reset(s);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int write_item(const struct answer_item *it)
+{
+	for (guint i = 0; i < it->n; i++) {
+		sqlite3_bind_text(s_update, 1, it->answer[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s_update, 2, it->destiny[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s_update, 3, i);
+		sqlite3_bind_text(s_update, 4, it->mail_id, -1, SQLITE_STATIC);
+		if (step_done(s_update) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void write_batch(GPtrArray *batch)
+{
+	answers_lock();
+	int r = step_done(s_begin);
+	for (guint i = 0; r == 0 && i < batch->len; i++)
+		r = write_item(g_ptr_array_index(batch, i));
+	if (r == 0)
+		r = step_done(s_commit);
+	if (r < 0) {
+		msg_warn("store: writing the answers of %u message(s): %s", batch->len, sqlite3_errmsg(store_db(st)));
+		if (!sqlite3_get_autocommit(store_db(st)))
+			step_done(s_rollback);
+	}
+	answers_unlock();
+}
+
+static gpointer answers_main(gpointer unused)
+{
+	GPtrArray *batch = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
+	bool stop = false;
+
+	(void)unused;
+	while (!stop) {
+		struct answer_item *it = g_async_queue_pop(queue);
+		do {
+			if (it == &stop_item)
+				stop = true;
+			else
+				g_ptr_array_add(batch, it);
+		} while (batch->len < ANSWERS_BATCH && (it = g_async_queue_try_pop(queue)) != NULL);
+		if (batch->len)
+			write_batch(batch);
+		g_ptr_array_set_size(batch, 0);
+	}
+	g_ptr_array_free(batch, TRUE);
+	return NULL;
+}
+
+int answers_start(const char *db_path, int busy_timeout_ms, char **err)
+{
+	if (store_open(db_path, busy_timeout_ms, &st, err) < 0)
+		return -1;
+	sqlite3 *db = store_db(st);
+	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &s_begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "COMMIT", -1, &s_commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &s_rollback, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
+			       " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)",
+			       -1, &s_update, NULL) != SQLITE_OK) {
+		*err = g_strdup_printf("store: preparing statements: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	queue = g_async_queue_new();
+	writer = g_thread_new("answers", answers_main, NULL);
+	return 0;
+}
+
+void answers_push(const struct msg *m)
+{
+	struct answer_item *it = g_new0(struct answer_item, 1);
+	g_strlcpy(it->mail_id, m->mail_id, sizeof(it->mail_id));
+	it->n = m->rcpts->len;
+	it->answer = g_new0(char *, it->n);
+	it->destiny = g_new0(const char *, it->n);
+	for (guint i = 0; i < it->n; i++) {
+		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		bool temp = r->answer && r->answer[0] == '4';
+		it->answer[i] = g_strdup(r->answer ? r->answer : "");
+		it->destiny[i] = temp ? "tempfail" : msg_destiny_name(r->destiny);
+	}
+	g_async_queue_push(queue, it);
+}
+
+void answers_stop(void)
+{
+	if (!writer)
+		return;
+	g_async_queue_push(queue, &stop_item);
+	g_thread_join(writer);
+	writer = NULL;
+	g_async_queue_unref(queue);
+	sqlite3_finalize(s_begin);
+	sqlite3_finalize(s_commit);
+	sqlite3_finalize(s_rollback);
+	sqlite3_finalize(s_update);
+	store_close(st);
+	st = NULL;
+}

@@ -1,0 +1,37 @@
+/*
+ * answers - the recipients' final SMTP answers, written behind the reply
+ *
+ * The verdict row is committed before a message is forwarded (the
+ * promise: no 2xx without the record); the answers are only known after
+ * forwarding. Writing them is not on the client's critical path, so a
+ * writer thread takes them from a queue and commits whatever has piled up
+ * in one transaction (under load, one transaction for many messages).
+ * If scand dies before the writer got to them, those rows keep an empty
+ * smtp_answer; the row itself is there.
+ *
+ * answers_start() opens the writer's own store handle (before the
+ * privilege drop) and starts the thread; answers_push() queues one
+ * message's answers (destiny "tempfail" for a 4xx answer);
+ * answers_stop() writes what is queued and ends the thread.
+ * answers_lock()/answers_unlock() serialize all of scand's store writes:
+ * SQLite admits one writer at a time and would put the others to sleep in
+ * its busy handler for milliseconds; our own threads take turns instead
+ * (busy_timeout still covers other processes). All of scand's writes go
+ * through the writer's one handle (answers_store()), so that SQLite's
+ * page cache is never invalidated by another of our connections' commits
+ * (which costs a re-read of the changed pages on every transaction).
+ */
+#ifndef GH_ANSWERS_H
+#define GH_ANSWERS_H
+
+#include "msg.h"
+
+int answers_start(const char *db_path, int busy_timeout_ms, char **err);
+void answers_push(const struct msg *m);
+void answers_stop(void);
+void answers_lock(void);
+void answers_unlock(void);
+/* The writer's store handle; use only between answers_lock/unlock. */
+struct store *answers_store(void);
+
+#endif
