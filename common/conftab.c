@@ -108,6 +108,8 @@ const struct conf_key conf_table[] = {
 	/* [notify] alerts */
 	{"notify", "forward", CONF_STR, "127.0.0.1:10025", "where alerts are sent (an smtpd that does not filter)", NOLIM},
 	{"notify", "from", CONF_STR, "", "From of alerts; empty means \"Content filter at HOST\" <postmaster@HOST>", NOLIM},
+	{"notify", "shipped_dir", CONF_STR, "/usr/local/share/gatehouse/templates",
+	 "where the shipped alert templates are (make install puts them here)", NOLIM},
 	{"notify", "template_dir", CONF_STR, "", "directory overriding the shipped templates; empty for the shipped ones", NOLIM},
 	{"notify", "language", CONF_STR, "", "template language subdirectory (e.g. ja); empty for English", NOLIM},
 	{"notify", "virus_admin", CONF_STR, "postmaster", "who gets virus alerts; empty for nobody", NOLIM},

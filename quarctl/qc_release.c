@@ -19,6 +19,7 @@
  */
 #include "qc.h"
 
+#include "esmtpsrc.h"
 #include "log.h"
 #include "mailid.h"
 
@@ -63,28 +64,6 @@ static GString *qc_release_build(const char *who, const char *data, size_t len)
 	g_free(date);
 	g_date_time_unref(now);
 	return out;
-}
-
-struct qc_msgsrc {
-	const GString *body;
-	bool done;
-};
-
-static const char *qc_msgsrc_cb(void **ctx, int *len, void *arg)
-{
-	struct qc_msgsrc *src = arg;
-	(void)ctx;
-	if (!len) { /* rewind */
-		src->done = false;
-		return NULL;
-	}
-	if (src->done) {
-		*len = 0;
-		return NULL;
-	}
-	src->done = true;
-	*len = (int)src->body->len;
-	return src->body->str;
 }
 
 static char *qc_status_text(const smtp_status_t *s)
@@ -139,7 +118,7 @@ static char *qc_send_failure(struct qc *qc, struct qc_send *s)
 static int qc_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, const GString *body,
                    GPtrArray *accepted, char **answer)
 {
-	struct qc_msgsrc src = {body, false};
+	struct esmtpsrc src = {body->str, body->len, false};
 	struct qc_send s = {smtp_create_session(), NULL, g_ptr_array_new()};
 	int rc = -1;
 
@@ -155,7 +134,7 @@ static int qc_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, c
 	 * Message-Id through (any spelling) and only generates them when they
 	 * are missing; Hdr_OVERRIDE/Hdr_PROHIBIT would replace or drop the
 	 * original Message-Id (measured with smtp-sink). */
-	smtp_set_messagecb(s.message, qc_msgsrc_cb, &src);
+	smtp_set_messagecb(s.message, esmtpsrc_cb, &src);
 	for (guint i = 0; i < addrs->len; i++)
 		g_ptr_array_add(s.rcpts, smtp_add_recipient(s.message, g_ptr_array_index(addrs, i)));
 

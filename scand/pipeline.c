@@ -1,8 +1,8 @@
 /*
  * pipeline - stages, destiny, store, forward, reply (see pipeline.h)
  *
- * Functions: pipeline_init, pipeline_reload, pipeline_fini, pipeline_run,
- * pipeline_reply_text.
+ * Functions: pipeline_init, pipeline_notify_start, pipeline_reload,
+ * pipeline_fini, pipeline_run, pipeline_reply_text.
  *
  * The order is the promise: the verdict row is committed before anything
  * is forwarded, and the client hears 2xx only after the downstream MTA
@@ -43,14 +43,54 @@
 #include "answers.h"
 #include "log.h"
 #include "mailhdr.h"
+#include "notify/notify.h"
 #include "verdict.h"
 
 /* The content checks (stages, policy, headers, quarantine): verdict.h. */
 static struct verdict_ctx *pipeline_verdict;
 
+/* Alerts (notify.h): the template set is swapped on reload; a worker
+ * holds a reference for one message, so the old set lives until then. */
+static GMutex pipeline_notify_lock;
+static struct notify *pipeline_notify;
+static struct notify_sender *pipeline_sender;
+
 int pipeline_init(const struct conf *c, char **err)
 {
+	/* templates first: an error in one stops scand with FILE:LINE */
+	if (!(pipeline_notify = notify_load(c, NULL, err)))
+		return -1;
 	return verdict_init(c, &pipeline_verdict, err);
+}
+
+void pipeline_notify_start(const struct conf *c, struct store *st)
+{
+	pipeline_sender = notify_sender_start(c, st);
+}
+
+static struct notify *pipeline_notify_get(void)
+{
+	g_mutex_lock(&pipeline_notify_lock);
+	struct notify *n = notify_ref(pipeline_notify);
+	g_mutex_unlock(&pipeline_notify_lock);
+	return n;
+}
+
+static void pipeline_notify_reload(const struct conf *c)
+{
+	char *e = NULL;
+	struct notify *n = notify_load(c, NULL, &e);
+	if (!n) {
+		msg_warn("reload: %s (kept the old alert templates)", e);
+		g_free(e);
+		return;
+	}
+	g_mutex_lock(&pipeline_notify_lock);
+	struct notify *old = pipeline_notify;
+	pipeline_notify = n;
+	g_mutex_unlock(&pipeline_notify_lock);
+	notify_free(old);
+	notify_sender_reconfigure(pipeline_sender, c);
 }
 
 void pipeline_reload(const struct conf *c)
@@ -59,12 +99,17 @@ void pipeline_reload(const struct conf *c)
 	if (verdict_reload(pipeline_verdict, c, &e) < 0)
 		msg_warn("reload: %s (kept the old state of what failed)", e ? e : "?");
 	g_free(e);
+	pipeline_notify_reload(c);
 }
 
 void pipeline_fini(void)
 {
+	notify_sender_stop(pipeline_sender);
+	pipeline_sender = NULL;
 	verdict_fini(pipeline_verdict);
 	pipeline_verdict = NULL;
+	notify_free(pipeline_notify);
+	pipeline_notify = NULL;
 }
 
 char *pipeline_reply_text(const char *s, size_t maxlen)
@@ -163,11 +208,21 @@ static int store_record(struct msg *m)
 		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
 	}
+	/* the alerts go into the outbox in the verdict's transaction; they are
+	 * rendered before the writer lock is taken */
+	struct notify *nt = pipeline_notify_get();
+	struct store_alert *al;
+	size_t nal;
+	notify_alerts(nt, m, &al, &nal);
+	notify_free(nt);
 	answers_lock(); /* one writer handle for all of scand: see answers.h */
-	int r = store_put(answers_store(), &sm, NULL, 0);
+	int r = store_put(answers_store(), &sm, al, nal);
 	if (r < 0)
 		msg_warn("(%s) store: %s", m->mail_id, store_error(answers_store()));
 	answers_unlock();
+	notify_alerts_free(al, nal);
+	if (r == 0 && nal)
+		notify_sender_kick(pipeline_sender);
 	g_free(sm.virus_names);
 	g_free(sm.banned_names);
 	g_free(sm.rcpt);

@@ -23,6 +23,9 @@
 int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
+/* Starts the alert sender on st (a store handle for it alone, opened
+ * before the privilege drop); call after the signals are blocked. */
+void pipeline_notify_start(const struct conf *c, struct store *st);
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m);
 
 /* Makes a reason safe for an SMTP reply line: printable ASCII, no CR/LF,

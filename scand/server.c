@@ -309,7 +309,11 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	}
 	if (answers_start(db, busy, &err) < 0)
 		msg_fatal("%s", err);
+	struct store *notify_st; /* the alert sender's own handle */
+	if (store_open(db, busy, &notify_st, &err) < 0)
+		msg_fatal("%s", err);
 	srv_drop_privileges(c);
+	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */
 
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	stop_efd = eventfd(0, EFD_CLOEXEC);

@@ -20,6 +20,7 @@ import email.policy
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -243,12 +244,20 @@ class Postfix:
         with smtplib.SMTP("127.0.0.1", port or self.smtpd_port, timeout=60) as s:
             return s.sendmail(sender, rcpts, msg)
 
-    def delivered(self):
-        """Paths of delivered files, oldest first."""
-        return sorted(glob.glob(os.path.join(self.maildir, "*.eml")), key=os.path.getmtime)
+    def delivered(self, alerts=False):
+        """Paths of delivered files, oldest first: the mail, or with
+        alerts=True only scand's alerts (Auto-Submitted: auto-generated,
+        sent by the notify module through the same reinjection smtpd).
+        A file whose header block is not complete yet is left out."""
+        out = []
+        for p in sorted(glob.glob(os.path.join(self.maildir, "*.eml")), key=os.path.getmtime):
+            kind = _delivered_kind(p)
+            if kind is not None and kind == alerts:
+                out.append(p)
+        return out
 
-    def wait_delivered(self, n, timeout=30):
-        return wait_for(lambda: (lambda d: d if len(d) >= n else None)(self.delivered()), timeout=timeout,
+    def wait_delivered(self, n, timeout=30, alerts=False):
+        return wait_for(lambda: (lambda d: d if len(d) >= n else None)(self.delivered(alerts)), timeout=timeout,
                         what="%d delivered messages (log:\n%s)" % (n, self.log()[-3000:]))
 
     def __enter__(self):
@@ -256,6 +265,17 @@ class Postfix:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _delivered_kind(path):
+    """True for an alert, False for other mail, None while the header block
+    is still being written."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    end = head.find(b"\n\n")
+    if end < 0:
+        return None
+    return re.search(rb"(?im)^auto-submitted:[ \t]*auto-generated", head[:end]) is not None
 
 
 def parse_mail(path):
@@ -375,7 +395,7 @@ class Scand:
             "clamav": {"database_dirs": os.path.join(ROOT, "signatures")},
             "spam": {"enabled": "no"},
             "notify": {"forward": "127.0.0.1:%d" % forward_port,
-                       "template_dir": os.path.join(ROOT, "templates")},
+                       "shipped_dir": os.path.join(ROOT, "templates")},
         }
         for sec, kv in (sections or {}).items():
             conf.setdefault(sec, {}).update(kv)

@@ -1,0 +1,438 @@
+/*
+ * scand-notify - preview, check and send Gatehouse alerts
+ *
+ * scand-notify [-c FILE] [-T DIR] check
+ *	loads every template (as scand does at start-up) and reports each
+ *	error as FILE:LINE: what. Exit 0 when all load, 1 otherwise.
+ * scand-notify [-c FILE] [-T DIR] render [-t ADDR] KIND MAIL_ID
+ *	renders the alert KIND (virus-admin, release, ...) for the stored
+ *	message MAIL_ID to stdout, exactly as it would be queued (CRLF), so
+ *	that an administrator can preview a template edit. The To address is
+ *	ADDR, or by default the sender (sender kinds), the first recipient
+ *	(recipient kinds, release) or the first admin address (admin kinds).
+ *	Stored messages have no original header block: {{original_headers}}
+ *	is empty.
+ * scand-notify [-c FILE] [-T DIR] queue [-t ADDR] KIND MAIL_ID
+ *	the same alert, queued in the outbox instead (a release notice, or
+ *	an alert sent again).
+ * scand-notify [-c FILE] [-T DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER
+ *		-r RCPT [-r RCPT...] [-d DESTINY] [-v VIRUS...] [-b NAME...]
+ *		[-S SUBJECT] [-x SPAM-SCORE] [-X SPAM,TESTS] [-m MESSAGE-FILE]
+ *	decides which alerts a verdict would give (the same code as scand)
+ *	and prints "KIND <rcpt>" per alert; -o DIR writes each alert to
+ *	DIR/NN-KIND.eml; -q records the verdict and queues the alerts in the
+ *	store (a test of the whole alert path). MESSAGE-FILE gives the
+ *	original message (its header block is attached to admin alerts and
+ *	checked for Auto-Submitted/Precedence).
+ * scand-notify [-c FILE] send-pending
+ *	delivers the due outbox rows once and prints the counts.
+ * scand-notify [-c FILE] run
+ *	runs the sender thread until SIGTERM or SIGINT.
+ * -T DIR is the shipped template directory (default: [notify] shipped_dir). Errors go to stderr; exit 1 on
+ * failure, 2 on bad usage.
+ */
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "notify.h"
+#include "store.h"
+
+static const char usage[] =
+    "usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
+    "       scand-notify [-c FILE] [-T TEMPLATE_DIR] render|queue [-t ADDR] KIND MAIL_ID\n"
+    "       scand-notify [-c FILE] [-T TEMPLATE_DIR] simulate [-q] [-o DIR] -C CATEGORY -s SENDER -r "
+    "RCPT...\n"
+    "                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m "
+    "FILE]\n"
+    "       scand-notify [-c FILE] send-pending\n"
+    "       scand-notify [-c FILE] run\n";
+
+struct cli {
+	struct conf *c;
+	const char *tdir;
+};
+
+static int cli_usage(void)
+{
+	fputs(usage, stderr);
+	return 2;
+}
+
+static struct store *cli_store(const struct cli *cl)
+{
+	struct store *st;
+	char *err = NULL;
+	if (store_open(conf_str(cl->c, "scand", "database"),
+	               (int)conf_int(cl->c, "scand", "busy_timeout") * 1000, &st, &err) < 0) {
+		fprintf(stderr, "scand-notify: %s\n", err);
+		g_free(err);
+		return NULL;
+	}
+	return st;
+}
+
+static struct notify *cli_notify(const struct cli *cl)
+{
+	char *err = NULL;
+	struct notify *n = notify_load(cl->c, cl->tdir, &err);
+	if (!n) {
+		fprintf(stderr, "scand-notify: %s\n", err);
+		g_free(err);
+	}
+	return n;
+}
+
+static int cmd_check(struct cli *cl)
+{
+	struct notify *n = cli_notify(cl);
+	if (!n)
+		return 1;
+	for (int k = 0; k < NOTIFY_NKINDS; k++)
+		printf("%s: %s ok\n", notify_kind_name(k), notify_tmpl_file(notify_template(n, k)));
+	notify_free(n);
+	return 0;
+}
+
+/* The default To for a preview of kind k. */
+static char *cli_default_to(const struct cli *cl, const struct store_msg *m, enum notify_kind k)
+{
+	const char *key = NULL;
+	switch (k) {
+	case NOTIFY_VIRUS_SENDER:
+	case NOTIFY_BANNED_SENDER:
+		return g_strdup(m->sender);
+	case NOTIFY_VIRUS_ADMIN:
+		key = "virus_admin";
+		break;
+	case NOTIFY_BANNED_ADMIN:
+		key = "banned_admin";
+		break;
+	case NOTIFY_SPAM_ADMIN:
+		key = "spam_admin";
+		break;
+	default:
+		return g_strdup(m->nrcpt ? m->rcpt[0].addr : "");
+	}
+	char **parts = g_strsplit(conf_str(cl->c, "notify", key), ",", 2);
+	char *to = g_strdup(parts[0] && *g_strstrip(parts[0]) ? parts[0] : "postmaster");
+	g_strfreev(parts);
+	return to;
+}
+
+/* render and queue: the alert KIND for a stored message. */
+static int cmd_render(struct cli *cl, int argc, char **argv, bool queue)
+{
+	const char *to_opt = NULL;
+	int opt, rc = 1;
+	while ((opt = getopt(argc, argv, "t:")) != -1) {
+		if (opt != 't')
+			return cli_usage();
+		to_opt = optarg;
+	}
+	if (argc - optind != 2)
+		return cli_usage();
+	int k = notify_kind_parse(argv[optind]);
+	if (k < 0) {
+		fprintf(stderr, "scand-notify: unknown kind: %s\n", argv[optind]);
+		return 2;
+	}
+	struct notify *n = cli_notify(cl);
+	struct store *st = n ? cli_store(cl) : NULL;
+	struct store_msg *m = NULL;
+	struct store_alert a = {0};
+	char *err = NULL, *to = NULL;
+	if (!st)
+		goto done;
+	int found = store_get(st, argv[optind + 1], &m);
+	if (found != 0) {
+		fprintf(stderr, "scand-notify: %s: %s\n", argv[optind + 1],
+		        found > 0 ? "no such message" : store_error(st));
+		goto done;
+	}
+	to = to_opt ? g_strdup(to_opt) : cli_default_to(cl, m, k);
+	if (notify_render_stored(n, m, k, to, &a, &err) < 0)
+		fprintf(stderr, "scand-notify: %s alert: %s\n", notify_kind_name(k), err);
+	else if (queue && notify_outbox_queue(st, m->mail_id, &a, 1, &err) < 0)
+		fprintf(stderr, "scand-notify: %s\n", err);
+	else if (queue)
+		rc = printf("%s <%s> queued\n", a.kind, a.rcpt) > 0 ? 0 : 1;
+	else
+		rc = fwrite(a.body, 1, a.body_len, stdout) == a.body_len && fflush(stdout) == 0 ? 0 : 1;
+done:
+	notify_alert_clear(&a);
+	g_free(err);
+	g_free(to);
+	store_msg_free(m);
+	store_close(st);
+	notify_free(n);
+	return rc;
+}
+
+/* ---- simulate ---- */
+
+static char *cli_join(const GPtrArray *a)
+{
+	GString *s = g_string_new("");
+	for (guint i = 0; i < a->len; i++)
+		g_string_append_printf(s, "%s%s", i ? "," : "", (const char *)a->pdata[i]);
+	return g_string_free(s, FALSE);
+}
+
+/* The verdict row scand would write for m (what store_put needs). */
+static void cli_store_row(const struct msg *m, struct store_msg *row)
+{
+	memset(row, 0, sizeof(*row));
+	g_strlcpy(row->mail_id, m->mail_id, sizeof(row->mail_id));
+	row->time = m->received;
+	row->client_addr = m->xf_addr;
+	row->sender = m->sender;
+	row->subject = m->subject;
+	row->spam_checked = m->spam_checked;
+	row->spam_score = m->spam_score;
+	row->spam_tests = m->spam_tests;
+	row->size = (int64_t)m->len;
+	row->category = (char *)msg_category_name(m->category);
+	row->virus_names = cli_join(m->virus_names);
+	row->banned_names = cli_join(m->banned_names);
+	row->quar_path = m->quar_path;
+	row->engine = (char *)"simulate";
+	row->nrcpt = m->rcpts->len;
+	row->rcpt = g_new0(struct store_rcpt, row->nrcpt);
+	for (size_t i = 0; i < row->nrcpt; i++) {
+		const struct msg_rcpt *r = m->rcpts->pdata[i];
+		row->rcpt[i].addr = r->addr;
+		row->rcpt[i].destiny = (char *)msg_destiny_name(r->destiny);
+	}
+}
+
+static int cli_queue(struct cli *cl, struct msg *m, struct store_alert *a, size_t na)
+{
+	struct store *st = cli_store(cl);
+	struct store_msg row;
+	int rc = 1;
+	if (!st)
+		return 1;
+	cli_store_row(m, &row);
+	if (store_put(st, &row, a, na) < 0)
+		fprintf(stderr, "scand-notify: %s\n", store_error(st));
+	else
+		rc = 0;
+	g_free(row.virus_names);
+	g_free(row.banned_names);
+	g_free(row.rcpt);
+	store_close(st);
+	return rc;
+}
+
+struct sim_opts {
+	int destiny;
+	bool queue;
+	char *file, *outdir;
+};
+
+/* Writes each alert to DIR/NN-KIND.eml (to look at them whole). */
+static int cli_write_alerts(const char *dir, const struct store_alert *a, size_t na)
+{
+	for (size_t i = 0; i < na; i++) {
+		char *name = g_strdup_printf("%s/%02zu-%s.eml", dir, i, a[i].kind);
+		gboolean ok = g_file_set_contents(name, a[i].body, (gssize)a[i].body_len, NULL);
+		if (!ok)
+			fprintf(stderr, "scand-notify: cannot write %s\n", name);
+		g_free(name);
+		if (!ok)
+			return 1;
+	}
+	return 0;
+}
+
+/* Replaces an owned string with a copy of v. */
+static int cli_set(char **dst, const char *v)
+{
+	g_free(*dst);
+	*dst = g_strdup(v);
+	return 0;
+}
+
+static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts *o)
+{
+	switch (opt) {
+	case 'q':
+		o->queue = true;
+		return 0;
+	case 'o':
+		return cli_set(&o->outdir, arg);
+	case 'C': {
+		int cat = msg_category_parse(arg);
+		if (cat < 0)
+			return -1;
+		msg_set_category(m, (enum msg_category)cat, "simulate");
+		return 0;
+	}
+	case 's':
+		return cli_set(&m->sender, arg);
+	case 'r':
+		msg_add_rcpt(m, arg);
+		return 0;
+	case 'd':
+		o->destiny = msg_destiny_parse(arg);
+		return o->destiny < 0 ? -1 : 0;
+	case 'v':
+		g_ptr_array_add(m->virus_names, g_strdup(arg));
+		return 0;
+	case 'b':
+		g_ptr_array_add(m->banned_names, g_strdup(arg));
+		return 0;
+	case 'S':
+		return cli_set(&m->subject, arg);
+	case 'x':
+		m->spam_checked = true;
+		m->spam_score = g_ascii_strtod(arg, NULL);
+		return 0;
+	case 'X':
+		return cli_set(&m->spam_tests, arg);
+	case 'm':
+		return cli_set(&o->file, arg);
+	default:
+		return -1;
+	}
+}
+
+static int cmd_simulate(struct cli *cl, int argc, char **argv)
+{
+	struct msg *m = msg_new();
+	struct sim_opts o = {.destiny = DESTINY_DISCARD};
+	int opt, rc = 2;
+	char *data = NULL;
+	gsize len = 0;
+	struct notify *n = NULL;
+
+	m->sender = g_strdup("");
+	while ((opt = getopt(argc, argv, "qo:C:s:r:d:v:b:S:m:x:X:")) != -1)
+		if (cli_sim_opt(m, opt, optarg, &o) < 0)
+			goto done;
+	if (optind != argc || m->rcpts->len == 0)
+		goto done;
+	rc = 1;
+	if (o.file && !g_file_get_contents(o.file, &data, &len, NULL)) {
+		fprintf(stderr, "scand-notify: cannot read %s\n", o.file);
+		goto done;
+	}
+	m->data = (const unsigned char *)data;
+	m->len = len;
+	for (guint i = 0; i < m->rcpts->len; i++)
+		((struct msg_rcpt *)m->rcpts->pdata[i])->destiny = (enum msg_destiny)o.destiny;
+	if (!(n = cli_notify(cl)))
+		goto done;
+	struct store_alert *a;
+	size_t na;
+	notify_alerts(n, m, &a, &na);
+	for (size_t i = 0; i < na; i++)
+		printf("%s <%s>\n", a[i].kind, a[i].rcpt);
+	printf("mail_id %s\n", m->mail_id);
+	rc = o.outdir ? cli_write_alerts(o.outdir, a, na) : 0;
+	if (rc == 0 && o.queue)
+		rc = cli_queue(cl, m, a, na);
+	notify_alerts_free(a, na);
+done:
+	if (rc == 2)
+		cli_usage();
+	notify_free(n);
+	msg_free(m);
+	g_free(data);
+	g_free(o.file);
+	g_free(o.outdir);
+	return rc;
+}
+
+/* ---- sending ---- */
+
+static int cmd_send_pending(struct cli *cl)
+{
+	struct store *st = cli_store(cl);
+	struct notify_run_stats s;
+	struct notify_outbox_opts o;
+	if (!st)
+		return 1;
+	notify_outbox_opts_init(&o, cl->c);
+	int rc = notify_outbox_run(st, &o, time(NULL), &s);
+	notify_outbox_opts_clear(&o);
+	store_close(st);
+	printf("sent %d, deferred %d, failed %d, folded %d, summaries %d\n", s.sent, s.retried, s.failed,
+	       s.folded, s.summaries);
+	return rc < 0 ? 1 : 0;
+}
+
+static int cmd_run(struct cli *cl)
+{
+	sigset_t set;
+	int sig;
+	struct store *st = cli_store(cl);
+
+	if (!st)
+		return 1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before the thread exists, so it inherits the mask */
+	struct notify_sender *s = notify_sender_start(cl->c, st);
+	msg_info("sender running");
+	sigwait(&set, &sig);
+	notify_sender_stop(s);
+	return 0;
+}
+
+static int cli_dispatch(struct cli *cl, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	optind = 1;
+	if (strcmp(cmd, "check") == 0 && argc == 1)
+		return cmd_check(cl);
+	if (strcmp(cmd, "render") == 0 || strcmp(cmd, "queue") == 0)
+		return cmd_render(cl, argc, argv, cmd[0] == 'q');
+	if (strcmp(cmd, "simulate") == 0)
+		return cmd_simulate(cl, argc, argv);
+	if (strcmp(cmd, "send-pending") == 0 && argc == 1)
+		return cmd_send_pending(cl);
+	if (strcmp(cmd, "run") == 0 && argc == 1)
+		return cmd_run(cl);
+	return cli_usage();
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cl = {.tdir = NULL}; /* NULL: [notify] shipped_dir */
+	const char *path = "/etc/gatehouse/scand.conf";
+	char *err = NULL;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "+c:T:")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'T':
+			cl.tdir = optarg;
+			break;
+		default:
+			return cli_usage();
+		}
+	}
+	if (optind >= argc)
+		return cli_usage();
+	if (!(cl.c = conf_load(path, &err))) {
+		fprintf(stderr, "scand-notify: %s\n", err);
+		g_free(err);
+		return 1;
+	}
+	log_init("scand-notify", 1, log_level_parse(conf_str(cl.c, "scand", "log_level")),
+	         conf_str(cl.c, "scand", "syslog_facility"));
+	int rc = cli_dispatch(&cl, argc - optind, argv + optind);
+	conf_free(cl.c);
+	return rc;
+}

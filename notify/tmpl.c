@@ -1,0 +1,517 @@
+/*
+ * tmpl - alert templates: parse once into a tree, render many times
+ *
+ * notify_tmpl_parse() splits a file into its header block and body and
+ * parses each header value and the body into a list of nodes: text, a
+ * placeholder, {{this}}, an if block (then and else lists) or an each block.
+ * Errors name the file and line: "FILE:LINE: unknown placeholder {{x}}",
+ * "FILE:LINE: {{#if x}} is not closed", "FILE:LINE: {{/each}} closes
+ * {{#if}} opened at line N", ... notify_tmpl_render_headers() and
+ * notify_tmpl_render_body() walk the tree with a set of values; they
+ * cannot fail. Values are made safe for where they land: header values
+ * through notify_header_safe(), body values lose CRs (and, for
+ * one-line placeholders, LFs).
+ * The notify_vars_* helpers build value sets.
+ */
+#include "notify.h"
+
+#include <glib.h>
+#include <stdarg.h>
+#include <string.h>
+
+static const char *const var_names[NV_COUNT] = {
+    "sender",     "recipients",  "virus_names", "banned_names",    "spam_score",
+    "spam_tests", "category",    "mail_id",     "quarantine_path", "subject",
+    "message_id", "client_addr", "date",        "hostname",        "original_headers",
+};
+
+/* Header fields the message builder owns; a template may not set them. */
+static const char *const reserved_headers[] = {
+    "from",           "to",       "cc",          "bcc",    "date",         "message-id", "mime-version",
+    "auto-submitted", "received", "return-path", "sender", "reply-to-all",
+};
+
+enum tnode_type { TN_TEXT, TN_VAR, TN_THIS, TN_IF, TN_EACH };
+
+struct tnode {
+	enum tnode_type type;
+	int var;
+	int line;
+	char *text;
+	GPtrArray *kids; /* TN_IF then / TN_EACH body */
+	GPtrArray *alt;  /* TN_IF else, NULL if none */
+};
+
+struct notify_tmpl {
+	char *file;
+	GPtrArray *hnames;  /* char* */
+	GPtrArray *hvalues; /* GPtrArray* of nodes, one per header */
+	GPtrArray *body;    /* nodes */
+};
+
+static void tnode_free(gpointer p)
+{
+	struct tnode *n = p;
+	if (!n)
+		return;
+	g_free(n->text);
+	if (n->kids)
+		g_ptr_array_free(n->kids, TRUE);
+	if (n->alt)
+		g_ptr_array_free(n->alt, TRUE);
+	g_free(n);
+}
+
+static GPtrArray *tnode_list(void)
+{
+	return g_ptr_array_new_with_free_func(tnode_free);
+}
+
+static int var_lookup(const char *name)
+{
+	for (int i = 0; i < NV_COUNT; i++)
+		if (strcmp(name, var_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Parser state: an explicit stack of open blocks. */
+struct tparse {
+	const char *file;
+	int line;
+	GPtrArray *stack; /* struct tnode* of open blocks */
+	GPtrArray *top;   /* list being appended to */
+	char *err;
+};
+
+static void tparse_fail(struct tparse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void tparse_fail(struct tparse *p, int line, const char *fmt, ...)
+{
+	if (p->err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *what = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	p->err = g_strdup_printf("%s:%d: %s", p->file, line, what);
+	g_free(what);
+}
+
+static struct tnode *tnode_add(struct tparse *p, enum tnode_type type, int var)
+{
+	struct tnode *n = g_new0(struct tnode, 1);
+	n->type = type;
+	n->var = var;
+	n->line = p->line;
+	g_ptr_array_add(p->top, n);
+	return n;
+}
+
+static bool tparse_in_each(struct tparse *p)
+{
+	for (guint i = 0; i < p->stack->len; i++)
+		if (((struct tnode *)p->stack->pdata[i])->type == TN_EACH)
+			return true;
+	return false;
+}
+
+static void tparse_open(struct tparse *p, enum tnode_type type, const char *name)
+{
+	int v = var_lookup(name);
+	if (v < 0) {
+		tparse_fail(p, p->line, "unknown placeholder {{%s}} in block", name);
+		return;
+	}
+	struct tnode *n = tnode_add(p, type, v);
+	n->kids = tnode_list();
+	g_ptr_array_add(p->stack, n);
+	p->top = n->kids;
+}
+
+static void tparse_reset_top(struct tparse *p, GPtrArray *root)
+{
+	if (p->stack->len == 0) {
+		p->top = root;
+		return;
+	}
+	struct tnode *open = p->stack->pdata[p->stack->len - 1];
+	p->top = open->alt ? open->alt : open->kids;
+}
+
+static void tparse_close(struct tparse *p, enum tnode_type type, GPtrArray *root)
+{
+	const char *want = type == TN_IF ? "if" : "each";
+	if (p->stack->len == 0) {
+		tparse_fail(p, p->line, "{{/%s}} without an open block", want);
+		return;
+	}
+	struct tnode *open = p->stack->pdata[p->stack->len - 1];
+	if (open->type != type) {
+		tparse_fail(p, p->line, "{{/%s}} closes {{#%s}} opened at line %d", want,
+		            open->type == TN_IF ? "if" : "each", open->line);
+		return;
+	}
+	g_ptr_array_remove_index(p->stack, p->stack->len - 1);
+	tparse_reset_top(p, root);
+}
+
+static void tparse_else(struct tparse *p)
+{
+	struct tnode *open = p->stack->len ? p->stack->pdata[p->stack->len - 1] : NULL;
+	if (!open || open->type != TN_IF || open->alt) {
+		tparse_fail(p, p->line, "{{else}} outside an {{#if}} block");
+		return;
+	}
+	open->alt = tnode_list();
+	p->top = open->alt;
+}
+
+static void tparse_tag(struct tparse *p, char *tag, GPtrArray *root)
+{
+	g_strstrip(tag);
+	if (g_str_has_prefix(tag, "#if ") || g_str_has_prefix(tag, "#each ")) {
+		bool is_if = tag[1] == 'i';
+		char *name = g_strstrip(tag + (is_if ? 4 : 6));
+		tparse_open(p, is_if ? TN_IF : TN_EACH, name);
+	} else if (strcmp(tag, "/if") == 0 || strcmp(tag, "/each") == 0) {
+		tparse_close(p, tag[1] == 'i' ? TN_IF : TN_EACH, root);
+	} else if (strcmp(tag, "else") == 0) {
+		tparse_else(p);
+	} else if (strcmp(tag, "this") == 0) {
+		if (!tparse_in_each(p))
+			tparse_fail(p, p->line, "{{this}} outside an {{#each}} block");
+		else
+			tnode_add(p, TN_THIS, -1);
+	} else {
+		int v = var_lookup(tag);
+		if (v < 0)
+			tparse_fail(p, p->line, "unknown placeholder {{%s}}", tag);
+		else
+			tnode_add(p, TN_VAR, v);
+	}
+}
+
+static int count_lines(const char *s, size_t n)
+{
+	int c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += s[i] == '\n';
+	return c;
+}
+
+/* Parses text[0..len) starting at line; NULL + *err on error. */
+static GPtrArray *tparse_text(const char *file, const char *text, size_t len, int line, char **err)
+{
+	GPtrArray *root = tnode_list();
+	struct tparse p = {.file = file, .line = line, .stack = g_ptr_array_new(), .top = root};
+	size_t i = 0;
+
+	while (i < len && !p.err) {
+		const char *open = g_strstr_len(text + i, (gssize)(len - i), "{{");
+		size_t stop = open ? (size_t)(open - text) : len;
+		if (stop > i) {
+			struct tnode *n = tnode_add(&p, TN_TEXT, -1);
+			n->text = g_strndup(text + i, stop - i);
+			p.line += count_lines(text + i, stop - i);
+		}
+		if (!open)
+			break;
+		const char *close = g_strstr_len(open + 2, (gssize)(len - stop - 2), "}}");
+		if (!close) {
+			tparse_fail(&p, p.line, "unterminated {{ tag");
+			break;
+		}
+		char *tag = g_strndup(open + 2, (size_t)(close - open - 2));
+		if (strchr(tag, '\n'))
+			tparse_fail(&p, p.line, "a {{ tag may not span lines");
+		else
+			tparse_tag(&p, tag, root);
+		g_free(tag);
+		i = (size_t)(close + 2 - text);
+	}
+	if (!p.err && p.stack->len) {
+		struct tnode *o = p.stack->pdata[p.stack->len - 1];
+		tparse_fail(&p, o->line, "{{#%s %s}} is not closed", o->type == TN_IF ? "if" : "each",
+		            var_names[o->var]);
+	}
+	g_ptr_array_free(p.stack, TRUE);
+	if (p.err) {
+		g_ptr_array_free(root, TRUE);
+		*err = p.err;
+		return NULL;
+	}
+	return root;
+}
+
+static bool header_name_ok(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!g_ascii_isalnum(*c) && *c != '-')
+			return false;
+	for (size_t i = 0; i < G_N_ELEMENTS(reserved_headers); i++)
+		if (g_ascii_strcasecmp(name, reserved_headers[i]) == 0)
+			return false;
+	return g_ascii_strncasecmp(name, "content-", 8) != 0;
+}
+
+/* One header line "Name: value" at line; 0 or -1 with *err. */
+static int tmpl_parse_header(struct notify_tmpl *t, const char *s, size_t n, int line, char **err)
+{
+	const char *colon = memchr(s, ':', n);
+	char *name = colon ? g_strndup(s, (size_t)(colon - s)) : NULL;
+	if (!name || !header_name_ok(g_strstrip(name))) {
+		*err = g_strdup_printf(
+		    "%s:%d: not a header line a template may set (\"Name: value\"; "
+		    "From, To, Date, Message-ID, MIME and Content-* fields are set by notify)",
+		    t->file, line);
+		g_free(name);
+		return -1;
+	}
+	GPtrArray *val = tparse_text(t->file, colon + 1, n - (size_t)(colon + 1 - s), line, err);
+	if (!val) {
+		g_free(name);
+		return -1;
+	}
+	g_ptr_array_add(t->hnames, name);
+	g_ptr_array_add(t->hvalues, val);
+	return 0;
+}
+
+static bool tmpl_has_subject(const struct notify_tmpl *t)
+{
+	for (guint i = 0; i < t->hnames->len; i++)
+		if (g_ascii_strcasecmp(t->hnames->pdata[i], "Subject") == 0)
+			return true;
+	return false;
+}
+
+struct notify_tmpl *notify_tmpl_parse(const char *file, const char *text, size_t len, char **err)
+{
+	struct notify_tmpl *t = g_new0(struct notify_tmpl, 1);
+	size_t i = 0;
+	int line = 1;
+
+	t->file = g_strdup(file);
+	t->hnames = g_ptr_array_new_with_free_func(g_free);
+	t->hvalues = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+	if (memchr(text, '\0', len)) {
+		*err = g_strdup_printf(
+		    "%s:%d: NUL byte in template", file,
+		    count_lines(text, (size_t)((const char *)memchr(text, '\0', len) - text)) + 1);
+		goto fail;
+	}
+	while (i < len) { /* the header block, up to the first empty line */
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t n = end - i;
+		if (n && text[i + n - 1] == '\r')
+			n--;
+		if (n == 0) {
+			i = end + 1;
+			line++;
+			break;
+		}
+		if (tmpl_parse_header(t, text + i, n, line, err) < 0)
+			goto fail;
+		i = nl ? end + 1 : len;
+		line++;
+	}
+	if (!tmpl_has_subject(t)) {
+		*err = g_strdup_printf("%s:1: no Subject: line in the header block", file);
+		goto fail;
+	}
+	t->body = tparse_text(file, text + (i < len ? i : len), i < len ? len - i : 0, line, err);
+	if (!t->body)
+		goto fail;
+	return t;
+fail:
+	notify_tmpl_free(t);
+	return NULL;
+}
+
+struct notify_tmpl *notify_tmpl_load(const char *path, char **err)
+{
+	char *text = NULL;
+	gsize len = 0;
+	GError *ge = NULL;
+
+	if (!g_file_get_contents(path, &text, &len, &ge)) {
+		*err = g_strdup_printf("%s: %s", path, ge->message);
+		g_error_free(ge);
+		return NULL;
+	}
+	if (!g_utf8_validate(text, (gssize)len, NULL)) {
+		*err = g_strdup_printf("%s:1: not UTF-8", path);
+		g_free(text);
+		return NULL;
+	}
+	struct notify_tmpl *t = notify_tmpl_parse(path, text, len, err);
+	g_free(text);
+	return t;
+}
+
+void notify_tmpl_free(struct notify_tmpl *t)
+{
+	if (!t)
+		return;
+	g_free(t->file);
+	g_ptr_array_free(t->hnames, TRUE);
+	g_ptr_array_free(t->hvalues, TRUE);
+	if (t->body)
+		g_ptr_array_free(t->body, TRUE);
+	g_free(t);
+}
+
+const char *notify_tmpl_file(const struct notify_tmpl *t)
+{
+	return t->file;
+}
+
+/* ---- values ---- */
+
+void notify_vars_init(struct notify_vars *v)
+{
+	for (int i = 0; i < NV_COUNT; i++)
+		v->v[i] = g_ptr_array_new_with_free_func(g_free);
+}
+
+void notify_vars_clear(struct notify_vars *v)
+{
+	for (int i = 0; i < NV_COUNT; i++) {
+		if (v->v[i])
+			g_ptr_array_free(v->v[i], TRUE);
+		v->v[i] = NULL;
+	}
+}
+
+void notify_vars_add(struct notify_vars *v, enum notify_var k, const char *value)
+{
+	if (value && *value)
+		g_ptr_array_add(v->v[k], g_strdup(value));
+}
+
+void notify_vars_add_csv(struct notify_vars *v, enum notify_var k, const char *csv)
+{
+	char **parts = g_strsplit(csv ? csv : "", ",", -1);
+	for (char **p = parts; *p; p++)
+		notify_vars_add(v, k, g_strstrip(*p));
+	g_strfreev(parts);
+}
+
+/* ---- rendering ---- */
+
+char *notify_header_safe(const char *s, size_t max)
+{
+	char *valid = g_utf8_make_valid(s ? s : "", -1);
+	GString *out = g_string_sized_new(strlen(valid));
+	size_t chars = 0;
+
+	for (const char *c = valid; *c; c = g_utf8_next_char(c)) {
+		gunichar u = g_utf8_get_char(c);
+		bool space = u < 0x20 || u == 0x7f || (u >= 0x80 && u < 0xa0) || u == 0x2028 || u == 0x2029;
+		if (space || u == ' ') { /* collapse runs; no leading space */
+			if (out->len && out->str[out->len - 1] != ' ')
+				g_string_append_c(out, ' ');
+			continue;
+		}
+		if (max && chars >= max) {
+			g_string_append(out, "...");
+			break;
+		}
+		g_string_append_unichar(out, u);
+		chars++;
+	}
+	while (out->len && out->str[out->len - 1] == ' ')
+		g_string_truncate(out, out->len - 1);
+	g_free(valid);
+	return g_string_free(out, FALSE);
+}
+
+/* A body value: valid UTF-8, CRLF -> LF, other CR and controls (but tab and,
+ * when multiline, LF) -> space. */
+static void body_value(GString *out, const char *s, bool multiline)
+{
+	char *valid = g_utf8_make_valid(s, -1);
+	for (const char *c = valid; *c; c++) {
+		unsigned char ch = (unsigned char)*c;
+		if (ch == '\r' && c[1] == '\n' && multiline)
+			continue;
+		if (ch == '\n' && multiline)
+			g_string_append_c(out, '\n');
+		else if (ch < 0x20 && ch != '\t')
+			g_string_append_c(out, ' ');
+		else if (ch == 0x7f)
+			g_string_append_c(out, ' ');
+		else
+			g_string_append_c(out, (char)ch);
+	}
+	g_free(valid);
+}
+
+static bool var_true(const struct notify_vars *v, int k)
+{
+	return v->v[k] && v->v[k]->len > 0;
+}
+
+static void render_list(GString *out, const GPtrArray *nodes, const struct notify_vars *v,
+                        const char *this_val)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		const struct tnode *n = nodes->pdata[i];
+		switch (n->type) {
+		case TN_TEXT:
+			g_string_append(out, n->text);
+			break;
+		case TN_THIS:
+			body_value(out, this_val ? this_val : "", false);
+			break;
+		case TN_VAR:
+			for (guint j = 0; v->v[n->var] && j < v->v[n->var]->len; j++) {
+				if (j)
+					g_string_append(out, ", ");
+				body_value(out, v->v[n->var]->pdata[j], n->var == NV_ORIGINAL_HEADERS);
+			}
+			break;
+		case TN_IF:
+			if (var_true(v, n->var))
+				render_list(out, n->kids, v, this_val);
+			else if (n->alt)
+				render_list(out, n->alt, v, this_val);
+			break;
+		case TN_EACH:
+			for (guint j = 0; v->v[n->var] && j < v->v[n->var]->len; j++)
+				render_list(out, n->kids, v, v->v[n->var]->pdata[j]);
+			break;
+		}
+	}
+}
+
+void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify_vars *v, GPtrArray *names,
+                                GPtrArray *values)
+{
+	for (guint i = 0; i < t->hnames->len; i++) {
+		GString *raw = g_string_new("");
+		render_list(raw, t->hvalues->pdata[i], v, NULL);
+		bool subj = g_ascii_strcasecmp(t->hnames->pdata[i], "Subject") == 0;
+		g_ptr_array_add(names, g_strdup(t->hnames->pdata[i]));
+		g_ptr_array_add(values, notify_header_safe(raw->str, subj ? NOTIFY_SUBJECT_MAX : 900));
+		g_string_free(raw, TRUE);
+	}
+}
+
+char *notify_tmpl_render_body(const struct notify_tmpl *t, const struct notify_vars *v)
+{
+	GString *out = g_string_new("");
+	render_list(out, t->body, v, NULL);
+	/* the template itself may have CRLF line ends: keep LF only */
+	GString *clean = g_string_sized_new(out->len);
+	for (gsize i = 0; i < out->len; i++)
+		if (out->str[i] != '\r')
+			g_string_append_c(clean, out->str[i]);
+	g_string_free(out, TRUE);
+	return g_string_free(clean, FALSE);
+}

@@ -1,0 +1,266 @@
+/*
+ * test_notify_tmpl - the alert template parser, renderer and alert rules
+ *
+ * Parser errors name file and line; rendering of if/else/each; header
+ * values lose CR/LF; notify_load() refuses a bad template in an override
+ * directory; who gets which alert (notify_alerts) for viruses from normal,
+ * <> and automatic senders, forged-sender globs and test signatures.
+ * Run from the repository root (tests/run does): uses templates/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "notify/notify.h"
+
+static void expect_error(const char *text, const char *want)
+{
+	char *err = NULL;
+	struct notify_tmpl *t = notify_tmpl_parse("t.tmpl", text, strlen(text), &err);
+	assert_null(t);
+	assert_non_null(err);
+	assert_string_equal(err, want);
+	g_free(err);
+}
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	expect_error("Subject: x\n\nline\n{{foo}}\n", "t.tmpl:4: unknown placeholder {{foo}}");
+	expect_error("Subject: x {{nope}}\n\nbody\n", "t.tmpl:1: unknown placeholder {{nope}}");
+	expect_error("Subject: x\n\n{{#if sender}}\nopen\n", "t.tmpl:3: {{#if sender}} is not closed");
+	expect_error("Subject: x\n\n{{#each recipients}}\n{{#if sender}}x{{/if}}\n",
+	             "t.tmpl:3: {{#each recipients}} is not closed");
+	expect_error("Subject: x\n\n{{#if sender}}\n\n{{/each}}\n",
+	             "t.tmpl:5: {{/each}} closes {{#if}} opened at line 3");
+	expect_error("Subject: x\n\n{{/if}}\n", "t.tmpl:3: {{/if}} without an open block");
+	expect_error("Subject: x\n\n{{this}}\n", "t.tmpl:3: {{this}} outside an {{#each}} block");
+	expect_error("Subject: x\n\n{{else}}\n", "t.tmpl:3: {{else}} outside an {{#if}} block");
+	expect_error("Subject: x\n\n\n{{#if bogus}}{{/if}}\n",
+	             "t.tmpl:4: unknown placeholder {{bogus}} in block");
+	expect_error("Subject: x\n\nok {{sender\n", "t.tmpl:3: unterminated {{ tag");
+	expect_error("X-Note: a\n\nbody\n", "t.tmpl:1: no Subject: line in the header block");
+	expect_error(
+	    "Subject: a\nBcc: x@y\n\nbody\n",
+	    "t.tmpl:2: not a header line a template may set (\"Name: value\"; From, To, Date, Message-ID, "
+	    "MIME and Content-* fields are set by notify)");
+}
+
+static char *render(const char *text, struct notify_vars *v, char **subject)
+{
+	char *err = NULL;
+	struct notify_tmpl *t = notify_tmpl_parse("r", text, strlen(text), &err);
+	assert_non_null(t);
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
+	notify_tmpl_render_headers(t, v, names, values);
+	assert_string_equal(names->pdata[0], "Subject");
+	*subject = g_strdup(values->pdata[0]);
+	char *body = notify_tmpl_render_body(t, v);
+	g_ptr_array_free(names, TRUE);
+	g_ptr_array_free(values, TRUE);
+	notify_tmpl_free(t);
+	return body;
+}
+
+static void test_render(void **state)
+{
+	(void)state;
+	struct notify_vars v;
+	char *subj;
+	notify_vars_init(&v);
+	notify_vars_add(&v, NV_SENDER, "a@b.c\r\nBcc: evil@x");
+	notify_vars_add(&v, NV_RECIPIENTS, "r1@x");
+	notify_vars_add(&v, NV_RECIPIENTS, "r2@x");
+	notify_vars_add(&v, NV_SUBJECT, "line1\rline2");
+	char *body = render("Subject: from {{sender}}\r\n\r\n{{#if virus_names}}V{{else}}no virus{{/if}}\n"
+	                    "{{#each recipients}}<{{this}}>{{/each}} {{recipients}}\n{{subject}}\n",
+	                    &v, &subj);
+	assert_string_equal(subj, "from a@b.c Bcc: evil@x");
+	assert_string_equal(body, "no virus\n<r1@x><r2@x> r1@x, r2@x\nline1 line2\n");
+	g_free(body);
+	g_free(subj);
+	notify_vars_clear(&v);
+}
+
+static void test_header_safe(void **state)
+{
+	(void)state;
+	char *s = notify_header_safe("a\r\nb\tc\x01\xff  d", 0);
+	assert_string_equal(s, "a b c \xef\xbf\xbd d");
+	g_free(s);
+	GString *big = g_string_new("");
+	for (int i = 0; i < 10000; i++)
+		g_string_append(big, "\xe6\x97\xa5");
+	s = notify_header_safe(big->str, NOTIFY_SUBJECT_MAX);
+	assert_int_equal(g_utf8_strlen(s, -1), NOTIFY_SUBJECT_MAX + 3);
+	g_free(s);
+	g_string_free(big, TRUE);
+}
+
+static void test_auto_and_test_virus(void **state)
+{
+	(void)state;
+	const char *a = "From: x\r\nAuto-Submitted: auto-replied\r\n\r\nbody";
+	const char *b = "From: x\r\nAuto-Submitted: no\r\nPrecedence: first-class\r\n\r\n";
+	const char *c = "From: x\nPrecedence: Bulk\n\n";
+	const char *d = "From: x\r\n\r\nPrecedence: bulk\r\n"; /* in the body: does not count */
+	assert_true(notify_is_auto_generated((const unsigned char *)a, strlen(a)));
+	assert_false(notify_is_auto_generated((const unsigned char *)b, strlen(b)));
+	assert_true(notify_is_auto_generated((const unsigned char *)c, strlen(c)));
+	assert_false(notify_is_auto_generated((const unsigned char *)d, strlen(d)));
+	assert_true(notify_is_test_virus("Eicar-Test-Signature"));
+	assert_true(notify_is_test_virus("Win.Test.EICAR_HDB-1.UNOFFICIAL"));
+	assert_false(notify_is_test_virus("Win.Trojan.Agent-1"));
+}
+
+/* A config file in a temp dir with the given [notify] lines. */
+static struct conf *test_conf(const char *dir, const char *notify_lines)
+{
+	char *path = g_build_filename(dir, "scand.conf", NULL);
+	char *text = g_strdup_printf("[scand]\nhostname = mx.example.org\n[notify]\n%s", notify_lines);
+	char *err = NULL;
+	assert_true(g_file_set_contents(path, text, -1, NULL));
+	struct conf *c = conf_load(path, &err);
+	if (!c)
+		fail_msg("%s", err);
+	g_free(path);
+	g_free(text);
+	return c;
+}
+
+/* Removes the config written by test_conf() and the directory. */
+static void test_rmdir(char *dir)
+{
+	char *cf = g_build_filename(dir, "scand.conf", NULL);
+	g_unlink(cf);
+	g_free(cf);
+	g_rmdir(dir);
+	g_free(dir);
+}
+
+static void test_load_override_error(void **state)
+{
+	(void)state;
+	char *dir = g_dir_make_tmp("gh-notify-XXXXXX", NULL);
+	char *tpl = g_build_filename(dir, "virus-admin", NULL);
+	assert_true(g_file_set_contents(tpl, "Subject: x\n\nok\n{{virus}}\n", -1, NULL));
+	char *lines = g_strdup_printf("template_dir = %s\n", dir);
+	struct conf *c = test_conf(dir, lines);
+	char *err = NULL;
+	struct notify *n = notify_load(c, "templates", &err);
+	assert_null(n);
+	char *want = g_strdup_printf("%s:4: unknown placeholder {{virus}}", tpl);
+	assert_string_equal(err, want);
+	g_free(want);
+	g_free(err);
+	conf_free(c);
+	g_unlink(tpl);
+	g_free(tpl);
+	g_free(lines);
+	test_rmdir(dir);
+}
+
+static struct msg *virus_msg(const char *sender, const char *virus, const char *data)
+{
+	struct msg *m = msg_new();
+	m->sender = g_strdup(sender);
+	msg_add_rcpt(m, "r1@example.org")->destiny = DESTINY_DISCARD;
+	msg_add_rcpt(m, "r2@example.org")->destiny = DESTINY_PASS;
+	g_ptr_array_add(m->virus_names, g_strdup(virus));
+	msg_set_category(m, CAT_VIRUS, "test");
+	m->data = (const unsigned char *)data;
+	m->len = strlen(data);
+	m->subject = g_strdup("hello");
+	return m;
+}
+
+/* "kind rcpt;kind rcpt;..." of the alerts for m */
+static char *alerts_for(const struct notify *n, struct msg *m)
+{
+	struct store_alert *a;
+	size_t na;
+	GString *s = g_string_new("");
+	notify_alerts(n, m, &a, &na);
+	for (size_t i = 0; i < na; i++) {
+		g_string_append_printf(s, "%s %s;", a[i].kind, a[i].rcpt);
+		assert_string_equal(a[i].env_from, "");
+		assert_non_null(
+		    g_strstr_len(a[i].body, (gssize)a[i].body_len, "\r\nAuto-Submitted: auto-generated\r\n"));
+	}
+	notify_alerts_free(a, na);
+	msg_free(m);
+	return g_string_free(s, FALSE);
+}
+
+static void test_who_gets_alerts(void **state)
+{
+	(void)state;
+	const char *plain = "From: x@y\r\nSubject: hello\r\n\r\nbody\r\n";
+	const char *bulk = "From: x@y\r\nPrecedence: list\r\n\r\nbody\r\n";
+	const char *admin = "virus-admin postmaster@mx.example.org;";
+	const char *rcpt = "virus-recipient r1@example.org;";
+	const char *sender = "virus-sender s@example.net;";
+	const struct {
+		const char *conf, *sender, *virus, *data;
+		const char *want[3];
+	} cases[] = {
+	    /* warn_virus_sender on, forged list without EICAR */
+	    {"warn_virus_sender = yes\nforged_sender_viruses = Win.*, *Agent*\n",
+	     "s@example.net",
+	     "Eicar-Test-Signature",
+	     plain,
+	     {admin, rcpt, sender}},
+	    {NULL, "", "Eicar-Test-Signature", plain, {admin}},               /* <> */
+	    {NULL, "s@example.net", "Eicar-Test-Signature", bulk, {admin}},   /* automatic */
+	    {NULL, "s@example.net", "Win.Worm.Mydoom", plain, {admin, rcpt}}, /* forges */
+	    {NULL, "s@example.net", "Doc.Macro.Thing", plain, {admin, rcpt, sender}},
+	    {NULL, "s@x\r\nBcc: y@z", "Eicar-Test-Signature", plain, {admin, rcpt}},
+	    /* defaults: no sender alert, forged "*" */
+	    {"", "s@example.net", "Eicar-Test-Signature", plain, {admin, rcpt}},
+	    {NULL, "s@example.net", "Win.Test.EICAR_HDB-1", plain, {admin, rcpt}},
+	};
+	char *dir = g_dir_make_tmp("gh-notify-XXXXXX", NULL);
+	struct conf *c = NULL;
+	struct notify *n = NULL;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char *err = NULL;
+		if (cases[i].conf) {
+			notify_free(n);
+			conf_free(c);
+			c = test_conf(dir, cases[i].conf);
+			if (!(n = notify_load(c, "templates", &err)))
+				fail_msg("%s", err);
+		}
+		char *want = g_strjoin("", cases[i].want[0] ? cases[i].want[0] : "",
+		                       cases[i].want[1] ? cases[i].want[1] : "",
+		                       cases[i].want[2] ? cases[i].want[2] : "", NULL);
+		char *got = alerts_for(n, virus_msg(cases[i].sender, cases[i].virus, cases[i].data));
+		assert_string_equal(got, want);
+		g_free(got);
+		g_free(want);
+	}
+	notify_free(n);
+	conf_free(c);
+	test_rmdir(dir);
+}
+
+int main(void)
+{
+	log_init("test_notify_tmpl", 1, LOG_LVL_ERROR, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_header_safe),         cmocka_unit_test(test_auto_and_test_virus),
+	    cmocka_unit_test(test_load_override_error), cmocka_unit_test(test_who_gets_alerts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
