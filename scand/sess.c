@@ -257,6 +257,7 @@ static bool mail_param(void *obj, const char *k, const char *v)
 	}
 	if (g_ascii_strcasecmp(k, "BODY") == 0 && v &&
 	    (g_ascii_strcasecmp(v, "7BIT") == 0 || g_ascii_strcasecmp(v, "8BITMIME") == 0)) {
+		g_free(m->body); /* a repeated parameter: the last one counts */
 		m->body = g_ascii_strup(v, -1);
 		return true;
 	}
@@ -264,10 +265,12 @@ static bool mail_param(void *obj, const char *k, const char *v)
 		return (m->smtputf8 = true);
 	if (g_ascii_strcasecmp(k, "RET") == 0 && v &&
 	    (g_ascii_strcasecmp(v, "FULL") == 0 || g_ascii_strcasecmp(v, "HDRS") == 0)) {
+		g_free(m->ret);
 		m->ret = g_ascii_strup(v, -1);
 		return true;
 	}
 	if (g_ascii_strcasecmp(k, "ENVID") == 0 && v && *v && strlen(v) <= 100) {
+		g_free(m->envid);
 		m->envid = g_strdup(v);
 		return true;
 	}

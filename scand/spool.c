@@ -14,7 +14,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <glib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -175,6 +177,26 @@ int spool_finish(struct spool *sp, const unsigned char **data, size_t *len, char
 	return 0;
 }
 
+/* libclamav's temporary names start with the time: "20261121_132842-"
+ * ("...-scantemp.XXXX" directories of unpacked parts and files). It
+ * removes them after each scan, but a killed scand leaves them behind in
+ * work_dir (its default temp dir), and they add up crash after crash. */
+static bool spool_clamav_leftover(const char *name)
+{
+	for (int i = 0; i < 16; i++) {
+		bool digit = name[i] >= '0' && name[i] <= '9';
+		if (i == 8 ? name[i] != '_' : i == 15 ? name[i] != '-' : !digit)
+			return false;
+	}
+	return true;
+}
+
+static int spool_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
 int spool_clean_dir(const char *work_dir)
 {
 	DIR *d = opendir(work_dir);
@@ -184,10 +206,11 @@ int spool_clean_dir(const char *work_dir)
 	if (!d)
 		return -1;
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) != 0)
+		bool ours = strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) == 0;
+		if (!ours && !spool_clamav_leftover(e->d_name))
 			continue;
 		char *p = g_build_filename(work_dir, e->d_name, NULL);
-		if (unlink(p) == 0)
+		if (nftw(p, spool_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
 			n++;
 		g_free(p);
 	}

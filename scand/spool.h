@@ -4,7 +4,8 @@
  * A message stays in memory up to mem_limit bytes; a larger one moves to
  * a file "scand-spool-XXXXXX" in work_dir (mode 0600) that is unlinked as
  * soon as it is created, so that no path (success, failure, crash) leaves
- * it behind; spool_clean_dir() removes leftovers of older runs at start.
+ * it behind; spool_clean_dir() removes leftovers of older runs at start
+ * (spool files, and libclamav temp files and directories in work_dir).
  * Bytes beyond max_size are counted but not kept (spool_over()); the
  * session answers 552 then. spool_finish() gives the message as one
  * contiguous read-only range (the memory buffer, or the file mmap'd);

@@ -322,9 +322,11 @@ def _port_open(port):
 class Spamd:
     """SpamAssassin's spamd on a free port (offline rules from the package)."""
 
-    def __init__(self, base, port=None):
+    def __init__(self, base, port=None, max_children=2, extra_args=()):
         self.dir = os.path.abspath(base)
         self.port = port or free_port()
+        self.max_children = max_children
+        self.extra_args = list(extra_args)  # e.g. ["--min-children", "8"] for benchmarks
         self.home = os.path.join(self.dir, "spamd-home")
         self.pidfile = os.path.join(self.dir, "spamd.pid")
         self.logfile = os.path.join(self.dir, "spamd.log")
@@ -334,7 +336,7 @@ class Spamd:
         os.chmod(self.dir, 0o755)
         shutil.chown(self.home, "debian-spamd", "debian-spamd")
         run(["spamd", "-L", "-x", "--listen", "127.0.0.1:%d" % self.port, "-d", "-r", self.pidfile,
-             "-s", self.logfile, "-u", "debian-spamd", "-H", self.home, "--max-children", "2"])
+             "-s", self.logfile, "-u", "debian-spamd", "-H", self.home, "--max-children", str(self.max_children)] + self.extra_args)
         wait_for(self.ping, timeout=60, step=0.2, what="spamd PONG")
         return self
 

@@ -102,12 +102,36 @@ static void test_write_failure_and_cleanup(void **state)
 	g_free(dir);
 }
 
+/* libclamav's per-scan temp dirs, left by a killed scand, go too (with
+ * what is inside); names that only look similar stay. */
+static void test_cleanup_clamav_leftovers(void **state)
+{
+	(void)state;
+	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *scantemp = g_build_filename(dir, "20261121_132842-scantemp.e9678dae2d", NULL);
+	char *inner = g_build_filename(scantemp, "20261121_132842-part.0a1b", NULL);
+	char *file = g_build_filename(dir, "20261121_132843-clamav-abc", NULL);
+	char *near = g_build_filename(dir, "2026112_1328420-x", NULL);
+	g_mkdir(scantemp, 0700);
+	g_file_set_contents(inner, "x", 1, NULL);
+	g_file_set_contents(file, "x", 1, NULL);
+	g_file_set_contents(near, "x", 1, NULL);
+	assert_int_equal(spool_clean_dir(dir), 2);
+	assert_false(g_file_test(scantemp, G_FILE_TEST_EXISTS));
+	assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+	assert_true(g_file_test(near, G_FILE_TEST_EXISTS));
+	g_unlink(near);
+	g_rmdir(dir);
+	g_free(scantemp), g_free(inner), g_free(file), g_free(near), g_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memory_then_file),
 		cmocka_unit_test(test_size_bound),
 		cmocka_unit_test(test_write_failure_and_cleanup),
+		cmocka_unit_test(test_cleanup_clamav_leftovers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
