@@ -510,11 +510,14 @@ static int stuff_write(struct stuffer *st, const unsigned char *p, size_t n)
 	while (n > 0) {
 		if (st->bol && *p == '.' && sio_write(st->s, ".", 1))
 			return -1;
-		const unsigned char *nl = memchr(p, '\n', n);
+		/* one write up to the next line that starts with '.' (or the end) */
+		const unsigned char *q = p, *end = p + n, *nl = NULL;
+		while ((nl = memchr(q, '\n', (size_t)(end - q))) != NULL && nl + 1 < end && nl[1] != '.')
+			q = nl + 1;
 		size_t seg = nl ? (size_t)(nl - p) + 1 : n;
 		if (sio_write(st->s, p, seg))
 			return -1;
-		st->bol = nl != NULL;
+		st->bol = p[seg - 1] == '\n';
 		p += seg;
 		n -= seg;
 	}
