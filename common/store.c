@@ -130,7 +130,14 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	}
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
 	sqlite3_extended_result_codes(st->db, 1);
-	if (store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
+	/* 1 KiB pages for a new database (an existing one keeps its size):
+	 * a verdict touches one leaf in each of the 13 b-trees of msgs and
+	 * msgrcpt, and every touched page is a whole WAL frame, so with the
+	 * default 4 KiB a row cost more bytes in the WAL than a 36 KiB
+	 * message; 1 KiB cuts the bytes written and checksummed per commit
+	 * to a quarter. Must come before journal_mode creates the file. */
+	if (store_exec(st, "PRAGMA page_size = 1024", "page_size") < 0 ||
+	    store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
 	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
