@@ -1,5 +1,13 @@
 /*
  * log - syslog and stderr diagnostics (see log.h)
+ *
+ * Functions: log_init, log_reopen, log_set_level, log_get_level,
+ * log_level_parse, msg_debug/info/warn/error/fatal/panic, log_printable.
+ *
+ * Whether a syslog daemon listens on /dev/log is found out when the log
+ * is opened (start, SIGHUP), not on every message: glibc's syslog() tries
+ * socket() + connect() + close() again on every call while it has no
+ * connection, three system calls per log line for nothing.
  */
 #include "log.h"
 
@@ -8,11 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static int log_stderr = 1;
+static int log_syslog; /* a syslog daemon listened when the log was opened */
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_facility = LOG_MAIL;
 static char log_ident[64] = "gatehouse";
@@ -27,6 +38,34 @@ static const struct {
 	{"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
 };
 
+/* Does anything accept connections on _PATH_LOG (/dev/log)? */
+static int log_syslog_listens(void)
+{
+	static const int types[] = {SOCK_DGRAM, SOCK_STREAM}; /* glibc tries both */
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	g_strlcpy(sun.sun_path, _PATH_LOG, sizeof(sun.sun_path));
+	for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
+		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		int ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		close(fd);
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+/* With log_lock held. */
+static void log_open_locked(void)
+{
+	closelog();
+	g_atomic_int_set(&log_syslog, log_syslog_listens());
+	/* LOG_NDELAY: connect now, so that the socket survives a chroot. */
+	if (g_atomic_int_get(&log_syslog))
+		openlog(log_ident, LOG_PID | LOG_NDELAY, log_facility);
+}
+
 void log_init(const char *ident, int to_stderr, enum log_level level, const char *facility)
 {
 	pthread_mutex_lock(&log_lock);
@@ -37,9 +76,7 @@ void log_init(const char *ident, int to_stderr, enum log_level level, const char
 	for (size_t i = 0; facility && i < G_N_ELEMENTS(facilities); i++)
 		if (strcmp(facility, facilities[i].name) == 0)
 			log_facility = facilities[i].value;
-	closelog();
-	/* LOG_NDELAY: connect now, so that the socket survives a chroot. */
-	openlog(log_ident, LOG_PID | LOG_NDELAY, log_facility);
+	log_open_locked();
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -65,8 +102,7 @@ int log_level_parse(const char *name)
 void log_reopen(void)
 {
 	pthread_mutex_lock(&log_lock);
-	closelog();
-	openlog(log_ident, LOG_PID | LOG_NDELAY, log_facility);
+	log_open_locked();
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -75,7 +111,8 @@ static void log_emit(int prio, const char *tag, const char *fmt, va_list ap)
 	char buf[4096];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	syslog(prio, "%s%s", tag, buf);
+	if (g_atomic_int_get(&log_syslog))
+		syslog(prio, "%s%s", tag, buf);
 	if (log_stderr) {
 		pthread_mutex_lock(&log_lock);
 		fprintf(stderr, "%s[%d]: %s%s\n", log_ident, (int)getpid(), tag, buf);

@@ -2,7 +2,7 @@
  * log - one place for diagnostics
  *
  * log_init() chooses the destinations: syslog (facility mail by default)
- * always, stderr too when running in the foreground. msg_debug/info/warn/
+ * when a syslog daemon listens, stderr too when running in the foreground. msg_debug/info/warn/
  * error are filtered by the verbosity level; msg_fatal logs and exits 1;
  * msg_panic logs and aborts (an impossible state, a bug).
  *
@@ -25,7 +25,9 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* "error", "warn", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);
-/* Reopen the syslog connection (SIGHUP). Also callable before chroot. */
+/* Reopen the syslog connection (SIGHUP). Also callable before chroot.
+ * Syslog is used only if a daemon listened on /dev/log when the log was
+ * last opened (log_init, log_reopen); otherwise stderr alone until then. */
 void log_reopen(void);
 
 void msg_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -301,10 +301,26 @@ static void fail_pending(struct smtpc_msg *m, const char *why)
 	g_free(t);
 }
 
-/* The commands up to the recipients' replies. Returns the number of
- * accepted recipients (acc[] marks them), or -1 on I/O failure. *replied
- * tells whether any reply of this transaction was read. */
-static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool *replied, char **err)
+/* DATA may go in the same packet as MAIL and RCPT (RFC 2920) only when
+ * no reply to RCPT could make us want to take it back: with one
+ * recipient, a refusal leaves nobody to deliver to (the server refuses
+ * DATA); without abort_on_rcpt_tempfail, the accepted ones get the
+ * message whatever the others were told. One round trip less per message. */
+static bool smtpc_pipeline_data(const struct smtpc *c, const struct smtpc_msg *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		n += !m->rcpt[i].code;
+	return c->pipelining && (n <= 1 || !m->abort_on_rcpt_tempfail);
+}
+
+/* The commands up to the recipients' replies, and DATA with them when
+ * smtpc_pipeline_data() allows (then *data_early is true). Returns the
+ * number of accepted recipients (acc[] marks them),
+ * or -1 on I/O failure. *replied tells whether any reply of this
+ * transaction was read. */
+static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool *replied, bool *data_early,
+			  char **err)
 {
 	struct reply r = {0};
 	int accepted = 0, nxf = smtpc_put_xforward(c, m);
@@ -322,6 +338,9 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 		for (size_t i = 0; i < m->nrcpt; i++)
 			if (!m->rcpt[i].code) /* already refused here */
 				smtpc_put_rcpt(c, &m->rcpt[i]);
+	*data_early = smtpc_pipeline_data(c, m);
+	if (*data_early)
+		sio_puts(c->sio, "DATA\r\n");
 	if (sio_flush(c->sio))
 		goto ioerr;
 	for (int i = 0; c->pipelining && i < nxf; i++, *replied = true)
@@ -363,13 +382,27 @@ fail:
 	return -1;
 }
 
-/* DATA and the reply (SMTP) or one reply per accepted recipient (LMTP). */
-static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, char **err)
+/* The reply to a DATA sent with the envelope when no recipient is to get
+ * the message. A server that says 354 all the same gets an empty message
+ * it has no recipient for. */
+static int smtpc_data_unwanted(struct smtpc *c, char **err)
+{
+	struct reply r = {0};
+	int ret = smtpc_reply(c, &r, false, err);
+	if (ret == 0 && r.code == 354)
+		ret = smtpc_cmd(c, &r, err, ".");
+	g_free(r.text);
+	return ret;
+}
+
+/* DATA (unless sent with the envelope) and the reply (SMTP) or one reply
+ * per accepted recipient (LMTP). */
+static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, bool data_early, char **err)
 {
 	struct reply r = {0};
 	int ret = -1;
 
-	if (smtpc_cmd(c, &r, err, "DATA") < 0)
+	if (data_early ? smtpc_reply(c, &r, false, err) < 0 : smtpc_cmd(c, &r, err, "DATA") < 0)
 		goto out;
 	if (r.code != 354) {
 		for (size_t i = 0; i < m->nrcpt; i++)
@@ -400,9 +433,9 @@ out:
 static int smtpc_transact(struct smtpc *c, struct smtpc_msg *m, bool *replied, char **err)
 {
 	struct reply r = {0};
-	bool *acc = g_new0(bool, m->nrcpt);
+	bool *acc = g_new0(bool, m->nrcpt), data_early = false;
 	int ret = -1;
-	int accepted = smtpc_envelope(c, m, acc, replied, err);
+	int accepted = smtpc_envelope(c, m, acc, replied, &data_early, err);
 
 	if (accepted < 0)
 		goto out;
@@ -413,10 +446,12 @@ static int smtpc_transact(struct smtpc *c, struct smtpc_msg *m, bool *replied, c
 		for (size_t i = 0; i < m->nrcpt; i++)
 			if (acc[i])
 				set_final(&m->rcpt[i], 451, "451 4.3.0 Not sent: another recipient was deferred");
+		if (data_early && smtpc_data_unwanted(c, err) < 0)
+			goto out;
 		ret = smtpc_cmd(c, &r, err, "RSET");
 		goto out;
 	}
-	ret = smtpc_data(c, m, acc, err);
+	ret = smtpc_data(c, m, acc, data_early, err);
 out:
 	g_free(r.text);
 	g_free(acc);
@@ -475,11 +510,14 @@ static int stuff_write(struct stuffer *st, const unsigned char *p, size_t n)
 	while (n > 0) {
 		if (st->bol && *p == '.' && sio_write(st->s, ".", 1))
 			return -1;
-		const unsigned char *nl = memchr(p, '\n', n);
+		/* one write up to the next line that starts with '.' (or the end) */
+		const unsigned char *q = p, *end = p + n, *nl = NULL;
+		while ((nl = memchr(q, '\n', (size_t)(end - q))) != NULL && nl + 1 < end && nl[1] != '.')
+			q = nl + 1;
 		size_t seg = nl ? (size_t)(nl - p) + 1 : n;
 		if (sio_write(st->s, p, seg))
 			return -1;
-		st->bol = nl != NULL;
+		st->bol = p[seg - 1] == '\n';
 		p += seg;
 		n -= seg;
 	}

@@ -19,6 +19,8 @@ struct store {
 	char err[512];
 	bool busy;
 	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *get_msg, *get_rcpts;
+	/* store_put's transaction: prepared once, not parsed per message */
+	sqlite3_stmt *begin, *commit, *rollback;
 };
 
 static int store_fail(struct store *st, const char *what)
@@ -128,7 +130,14 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	}
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
 	sqlite3_extended_result_codes(st->db, 1);
-	if (store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
+	/* 1 KiB pages for a new database (an existing one keeps its size):
+	 * a verdict touches one leaf in each of the 13 b-trees of msgs and
+	 * msgrcpt, and every touched page is a whole WAL frame, so with the
+	 * default 4 KiB a row cost more bytes in the WAL than a 36 KiB
+	 * message; 1 KiB cuts the bytes written and checksummed per commit
+	 * to a quarter. Must come before journal_mode creates the file. */
+	if (store_exec(st, "PRAGMA page_size = 1024", "page_size") < 0 ||
+	    store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
 	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
@@ -144,7 +153,9 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
 	    store_prepare(st, &st->get_rcpts,
 			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer "
-			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0) {
+			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
+	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
+	    store_prepare(st, &st->rollback, "ROLLBACK") < 0) {
 		*err = g_strdup_printf("%s: %s", path, st->err);
 		store_close(st);
 		return -1;
@@ -163,6 +174,9 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->ins_event);
 	sqlite3_finalize(st->get_msg);
 	sqlite3_finalize(st->get_rcpts);
+	sqlite3_finalize(st->begin);
+	sqlite3_finalize(st->commit);
+	sqlite3_finalize(st->rollback);
 	sqlite3_close(st->db);
 	g_free(st);
 }
@@ -202,7 +216,7 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
 	int64_t now = (int64_t)time(NULL);
 
 	st->busy = false;
-	if (store_exec(st, "BEGIN IMMEDIATE", "begin") < 0)
+	if (store_step_done(st, st->begin, "begin") < 0)
 		return -1;
 	int i = 1;
 	bind_text(s, i++, m->mail_id);
@@ -261,14 +275,13 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
 		if (store_step_done(st, s, "insert outbox") < 0)
 			goto fail;
 	}
-	if (store_exec(st, "COMMIT", "commit") < 0)
+	if (store_step_done(st, st->commit, "commit") < 0)
 		goto fail;
 	return 0;
 fail:
-	{
-		bool busy = st->busy;
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		st->busy = busy;
+	if (!sqlite3_get_autocommit(st->db)) { /* keeps st->err and st->busy */
+		sqlite3_step(st->rollback);
+		sqlite3_reset(st->rollback);
 	}
 	return -1;
 }

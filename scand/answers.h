@@ -4,8 +4,9 @@
  * The verdict row is committed before a message is forwarded (the
  * promise: no 2xx without the record); the answers are only known after
  * forwarding. Writing them is not on the client's critical path, so a
- * writer thread takes them from a queue and commits whatever has piled up
- * in one transaction (under load, one transaction for many messages).
+ * writer thread takes them from a queue, lets them pile up for a moment
+ * (ANSWERS_DELAY_US, 50 ms) and commits them in one transaction (under
+ * load, one transaction for many messages).
  * If scand dies before the writer got to them, those rows keep an empty
  * smtp_answer; the row itself is there.
  *

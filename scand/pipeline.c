@@ -375,6 +375,8 @@ static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
 
 static void log_line(const struct msg *m, const char *reply)
 {
+	if (log_get_level() < LOG_LVL_INFO)
+		return; /* msg_info would drop it: do not build it */
 	bool deferred = reply[0] == '4';
 	GString *rc = g_string_new("");
 	for (guint i = 0; i < m->rcpts->len; i++) {
