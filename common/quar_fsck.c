@@ -138,9 +138,10 @@ static void quar_fsck_row(struct store *st, const char *dir, const struct quar_f
 	}
 	g_hash_table_add(known, g_strdup(w->relpath));
 	char *path = g_build_filename(dir, w->relpath, NULL);
-	if (lstat(path, &sb) < 0 && errno == ENOENT)
+	int st_rc = lstat(path, &sb);
+	if (st_rc < 0 && errno == ENOENT)
 		quar_fsck_missing(st, o, r, w->mail_id, w->relpath, w->state);
-	else if (lstat(path, &sb) < 0)
+	else if (st_rc < 0)
 		quar_fsck_add(r, "mismatch", w->relpath, w->mail_id, false,
 		              g_strdup_printf("cannot stat: %s", g_strerror(errno)));
 	else if (!S_ISREG(sb.st_mode) || (int64_t)sb.st_size != w->size)
