@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QUAR_FSCK_TEMP_AGE 60 /* seconds: a younger .tmp-* file is a write in progress */
-#define QUAR_FSCK_DEPTH 5     /* <category>/YYYY/MM/DD/file: the file is at depth 5 */
+#define QUAR_FSCK_YOUNG 60 /* seconds: a younger file without a row may be a write in progress */
+#define QUAR_FSCK_DEPTH 5  /* <category>/YYYY/MM/DD/file: the file is at depth 5 */
 
 static const char *const quar_fsck_cats[] = {"virus", "banned", "spam", "badh", "archive", NULL};
 
@@ -278,7 +278,9 @@ static void quar_fsck_entry(struct quar_fsck_walk *k, const char *rel, int depth
 	k->r->files++;
 	if (g_hash_table_contains(k->known, rel))
 		goto out;
-	if (g_str_has_prefix(base, ".tmp-") && sb.st_mtime > k->now - QUAR_FSCK_TEMP_AGE)
+	/* a write in progress: its temp file, or the file renamed into place
+	 * before its row is committed (and the row read before the walk) */
+	if (sb.st_mtime > k->now - QUAR_FSCK_YOUNG)
 		goto out;
 	quar_fsck_orphan(k->dir, k->o, k->r, rel, path, base);
 out:

@@ -3,8 +3,9 @@
  *
  * quar_fsck() compares <dir>/<category>/... with the msgs rows that keep a
  * file (quar_state quarantined or released) and collects problems:
- *   orphan    a file no such row points at (temp files of writes in
- *             progress, younger than a minute, are left alone)
+ *   orphan    a file no such row points at; one younger than a minute
+ *             is left alone (a write in progress: its temp file, or the
+ *             file renamed into place just before its row is committed)
  *   missing   a row whose file is not there
  *   mismatch  a row whose file has another size or SHA-256
  *   badpath   a row whose quar_path is not a safe quarantine path

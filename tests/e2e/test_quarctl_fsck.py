@@ -27,12 +27,14 @@ def qs(workdir):
     return s
 
 
-def orphan_file(qs, name="virus-20260101-000000-AbCdEfGhIjKl", sub="virus/2026/01/01"):
+def orphan_file(qs, name="virus-20260101-000000-AbCdEfGhIjKl", sub="virus/2026/01/01", old=True):
     d = os.path.join(qs.quarantine, sub)
     os.makedirs(d, exist_ok=True)
     p = os.path.join(d, name)
     with open(p, "wb") as f:
         f.write(b"Subject: orphan\r\n\r\nno row\r\n")
+    if old:  # younger than a minute it could be a write in progress
+        os.utime(p, (time.time() - 120, time.time() - 120))
     return p, os.path.join(sub, name)
 
 
@@ -54,6 +56,8 @@ def test_orphan_reported_then_moved_to_lost_found(qs):
     path, rel = orphan_file(qs)
     young_tmp = os.path.join(qs.quarantine, "virus", "2026", "01", "01", ".tmp-abc123")
     open(young_tmp, "wb").write(b"being written")
+    # renamed into place, its row not committed yet: left alone too
+    young, _ = orphan_file(qs, name="virus-20260101-000001-YoUnGyOuNgXx", old=False)
     r = fsck(qs)
     assert r.returncode == 1
     out = json.loads(r.stdout)
@@ -68,11 +72,12 @@ def test_orphan_reported_then_moved_to_lost_found(qs):
     assert stat.S_IMODE(os.stat(lf).st_mode) == 0o700
     moved = os.path.join(lf, os.path.basename(path))
     assert not os.path.exists(path) and open(moved, "rb").read().startswith(b"Subject: orphan")
-    assert os.path.exists(young_tmp)  # a write in progress is left alone
+    assert os.path.exists(young_tmp) and os.path.exists(young)  # writes in progress are left alone
     assert fsck(qs).returncode == 0
 
     # an old temp file is an orphan; a second file of the same name does not replace the first
     os.utime(young_tmp, (time.time() - 120, time.time() - 120))
+    os.unlink(young)
     path2, _ = orphan_file(qs)
     r = fsck(qs, "--fix")
     assert r.returncode == 0
