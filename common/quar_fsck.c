@@ -77,6 +77,7 @@ static bool quar_fsck_hash(const char *path, char hex[65])
 	return n == 0;
 }
 
+/* 1 marked, 0 the row is no longer in that state, -1 error. */
 static int quar_fsck_mark_purged(struct store *st, const char *mail_id, const char *state)
 {
 	sqlite3_stmt *s;
@@ -88,7 +89,7 @@ static int quar_fsck_mark_purged(struct store *st, const char *mail_id, const ch
 	sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
 	int rc = sqlite3_step(s);
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == SQLITE_DONE ? sqlite3_changes(store_db(st)) : -1; /* 0: its state changed meanwhile */
 }
 
 static void quar_fsck_missing(struct store *st, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
@@ -99,14 +100,25 @@ static void quar_fsck_missing(struct store *st, const struct quar_fsck_opts *o, 
 		              g_strdup_printf("%s, file missing", state));
 		return;
 	}
-	if (quar_fsck_mark_purged(st, mail_id, state) < 0) {
+	int n = quar_fsck_mark_purged(st, mail_id, state);
+	if (n < 0) {
 		quar_fsck_add(r, "missing", relpath, mail_id, false,
 		              g_strdup_printf("%s, file missing; not marked purged: %s", state,
 		                              sqlite3_errmsg(store_db(st))));
 		return;
 	}
+	if (n == 0) { /* purged or released by someone else while we looked */
+		quar_fsck_add(
+		    r, "missing", relpath, mail_id, true,
+		    g_strdup_printf("file missing (was %s); the row changed meanwhile: left alone", state));
+		return;
+	}
 	char *res = g_strdup_printf("file missing (was %s): marked purged", state);
-	store_event(st, mail_id, "fsck", o->who ? o->who : "fsck", relpath, res);
+	if (store_event(st, mail_id, "fsck", o->who ? o->who : "fsck", relpath, res) < 0) {
+		char *more = g_strdup_printf("%s (audit event not written: %s)", res, store_error(st));
+		g_free(res);
+		res = more;
+	}
 	quar_fsck_add(r, "missing", relpath, mail_id, true, res);
 }
 
