@@ -2,7 +2,7 @@
  * quarctl - the operator's tool for the Gatehouse quarantine
  *
  * quarctl [-c FILE]               the ncurses interface
- * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats
+ * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck
  *
  * The configuration is /etc/gatehouse/scand.conf (-c overrides); quarctl
  * reads [scand] database, quarantine_dir, forward, busy_timeout and
@@ -13,6 +13,7 @@
  *   4xx/5xx, already released without --force); 2 usage or configuration
  *   error; 3 an id is not in the store; 4 an id is not a valid mail id
  *   (refused before any lookup or path); 5 the store cannot be opened/read.
+ *   fsck: 0 consistent (or every problem fixed by --fix), 1 problems remain.
  */
 #include "qc.h"
 
@@ -42,13 +43,20 @@ static const char qc_usage[] =
     "  purge ID... [--yes]      remove the file, keep the verdict row\n"
     "  expire [--older-than 30d] [--category CAT] [--dry-run]\n"
     "  stats [--json]\n"
+    "  fsck [--fix] [--json]\n"
+    "       Files without a store row (orphans), rows whose file is missing, files\n"
+    "       whose size or SHA-256 differ from the store. --fix marks a missing\n"
+    "       file's row purged (with an audit event) and moves orphans into\n"
+    "       <quarantine_dir>/lost+found/; nothing is deleted, mismatches are\n"
+    "       only reported.\n"
     "\n"
     "Options: -c FILE  configuration (default /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
     "\n"
     "Exit codes: 0 done; 1 an action failed or was refused; 2 usage or\n"
     "configuration error; 3 id not in the store; 4 not a valid mail id\n"
-    "(refused before any lookup); 5 the store cannot be opened or read.\n";
+    "(refused before any lookup); 5 the store cannot be opened or read.\n"
+    "fsck: 0 consistent (or all fixed), 1 problems remain.\n";
 
 struct qc_command {
 	const char *name;
@@ -56,8 +64,9 @@ struct qc_command {
 };
 
 static const struct qc_command qc_commands[] = {
-    {"list", qc_cmd_list},     {"show", qc_cmd_show},   {"release", qc_cmd_release}, {"purge", qc_cmd_purge},
-    {"expire", qc_cmd_expire}, {"stats", qc_cmd_stats}, {"dev-add", qc_cmd_dev_add}, {NULL, NULL},
+    {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
+    {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
+    {"fsck", qc_cmd_fsck},   {"dev-add", qc_cmd_dev_add}, {NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,7 @@
  * qc_json.c    JSON output of store rows
  * qc_tui.c     the ncurses interface (with qc_tui_act.c, qc_tui_view.c, qc_tui.h)
  * qc_msg.c     headers and body preview of a quarantined message (GMime)
+ * qc_fsck.c    fsck: the quarantine tree against the store (common/quar_fsck.c)
  * qc_dev.c     hidden subcommands that build test and benchmark stores
  *              through store_put() and quar_write()
  */
@@ -88,6 +89,8 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 /* Recipients a release would go to (store order); g_ptr_array of g_strdup'd strings. */
 GPtrArray *qc_release_targets(const struct store_msg *m, bool force);
 
+/* g_option parsing of a command's argv (ids starting with '-' kept); false = usage printed. */
+bool qc_parse(GOptionEntry *entries, const char *params, int *argc, char ***argv);
 /* Commands: argc/argv after the command name; return an exit code. */
 int qc_cmd_list(struct qc *qc, int argc, char **argv);
 int qc_cmd_show(struct qc *qc, int argc, char **argv);
@@ -95,6 +98,7 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv);
 int qc_cmd_purge(struct qc *qc, int argc, char **argv);
 int qc_cmd_expire(struct qc *qc, int argc, char **argv);
 int qc_cmd_stats(struct qc *qc, int argc, char **argv);
+int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
 int qc_cmd_dev_add(struct qc *qc, int argc, char **argv);
 int qc_tui_run(struct qc *qc, bool bench_first_screen);
 

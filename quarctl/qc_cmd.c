@@ -95,7 +95,7 @@ static void qc_drop_dashdash(int *argc, char **argv)
 }
 
 /* Parse options; on error print it and return false. */
-static bool qc_parse(GOptionEntry *entries, const char *params, int *argc, char ***argv)
+bool qc_parse(GOptionEntry *entries, const char *params, int *argc, char ***argv)
 {
 	GOptionContext *ctx = g_option_context_new(params);
 	GError *e = NULL;

@@ -10,6 +10,8 @@
  * and further connections wait in the kernel's backlog, as with Postfix's
  * process limit. Start-up failures are fatal (msg_fatal: exit 1) before
  * any mail is accepted; later failures are per message (4xx).
+ * After "ready" the quarantine check (srv_fsck.c) runs in a thread of its
+ * own, report only; shutdown waits for it (it stops early when asked).
  */
 #include "server.h"
 #include "privs.h"
@@ -38,6 +40,7 @@
 #include "pipeline.h"
 #include "sess.h"
 #include "sockio.h"
+#include "srv_fsck.h"
 
 static GMutex conf_lock;
 static struct confref *cur_conf;
@@ -309,6 +312,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	struct store *notify_st; /* the alert sender's own handle */
 	if (store_open(db, busy, &notify_st, &err) < 0)
 		msg_fatal("%s", err);
+	struct store *fsck_st; /* the start-up quarantine check's own handle */
+	if (store_open(db, busy, &fsck_st, &err) < 0)
+		msg_fatal("%s", err);
 	srv_drop_privileges(c);
 	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */
 
@@ -329,6 +335,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	         privs_summary(), pipeline_signatures(), conf_str(c, "scand", "listen"),
 	         conf_str(c, "scand", "forward"), n,
 	         conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
+	srv_fsck_start(fsck_st, conf_str(c, "scand", "quarantine_dir"));
 
 	srv_signals(sfd, conf_path);
 	g_atomic_int_set(&stopping, 1);
@@ -341,6 +348,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
 	}
+	srv_fsck_join();
 	answers_stop();
 	for (size_t i = 0; i < nlisten; i++)
 		close(listen_fd[i]);

@@ -19,6 +19,9 @@ it has not recorded.
   spamd killed    spamd dies while scand waits for its answer, with
                   [spam] on_failure = tempfail: 451, and the message is
                   checked and delivered once spamd is back.
+  corrupt sigs    a malformed .ndb/.hdb in a signature directory, then
+                  SIGHUP: scand logs why and keeps its engine (EICAR still
+                  caught, nothing refused); a good file and SIGHUP load.
   SIGKILL         scand killed at random moments while 200 messages flow
                   (in DATA, scanning, committing, forwarding), restarted
                   each time: every message is delivered, with a pass row;
@@ -350,3 +353,68 @@ def _connected(port):
             if fields[2].endswith(want) and fields[3] in ("01", "04", "05"):
                 return True
     return False
+
+
+def _ndb_marker(name, text):
+    return "%s:0:*:%s\n" % (name, text.encode().hex())
+
+
+@pytest.mark.parametrize("bad", [("broken.ndb", "Broken-Sig:0:*:zz-not-hex\n"),
+                                 ("broken.hdb", "not-a-hash:notanumber\n")])
+def test_corrupt_signature_file_on_reload_keeps_old_engine(postfix_factory, scand_factory, workdir, bad):
+    """A corrupt .ndb/.hdb in a signature directory, then SIGHUP: scand logs
+    why and keeps the engine it has (EICAR still caught, nothing refused);
+    once the file is replaced by a good one, the next SIGHUP loads it."""
+    sigdir = os.path.join(workdir, "sigs")
+    os.makedirs(sigdir)
+    dirs = "%s:%s" % (sigdir, os.path.join(ghtest.ROOT, "signatures"))
+    reinject, sport = ghtest.free_port(), ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+    sd = scand_factory(reinject, port=sport, start=False,
+                       sections={"clamav": {"database_dirs": dirs, "reload_check_interval": "0"}})
+    sd.start()
+    try:
+        ghtest.wait_for(lambda: "clamav: engine loaded" in sd.log(), timeout=30, what="first engine")
+        name, text = bad
+        with open(os.path.join(sigdir, name), "w") as f:
+            f.write(text)
+        sd.signal(signal.SIGHUP)
+        ghtest.wait_for(lambda: "keeping the old engine" in sd.log(), timeout=60,
+                        what="the failed reload logged:\n" + sd.log()[-2000:])
+        why = [ln for ln in sd.log().splitlines() if "keeping the old engine" in ln]
+        assert sigdir in why[0] and "Malformed database" in why[0], why
+        assert sd.proc.poll() is None
+        assert sd.log().count("clamav: engine loaded") == 1
+
+        mid = "<corrupt-%s@gh-test>" % name
+        pf.send("alice@example.org", ["bob@example.com"], eicar_message(mid))
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id="<clean-%s@gh-test>" % name))
+        ghtest.wait_for(lambda: count_message_id(pf, "<clean-%s@gh-test>" % name) == 1, timeout=30,
+                        what="clean mail delivered")
+        ghtest.wait_for(lambda: [r for r in rows_for(sd.db, mid) if r[0] != "tempfail"], timeout=30,
+                        what="the EICAR verdict row")
+        con = sqlite3.connect(sd.db)
+        cats = con.execute("SELECT category FROM msgs WHERE message_id = ?", (mid,)).fetchall()
+        con.close()
+        assert cats == [("virus",)]
+        assert count_message_id(pf, mid) == 0
+        assert not pf.queue_ids() and " 4.7." not in pf.log() and "status=bounced" not in pf.log()
+
+        os.unlink(os.path.join(sigdir, name))
+        with open(os.path.join(sigdir, "good.ndb"), "w") as f:
+            f.write(_ndb_marker("Gatehouse-Good-After-Corrupt", "gatehouse-after-corrupt"))
+        sd.signal(signal.SIGHUP)
+        ghtest.wait_for(lambda: sd.log().count("clamav: engine loaded") == 2, timeout=60,
+                        what="the good reload:\n" + sd.log()[-2000:])
+        raw = ghtest.make_message(subject="marker", message_id="<marker-%s@gh-test>" % name,
+                                  body="gatehouse-after-corrupt\r\n")
+        pf.send("alice@example.org", ["bob@example.com"], raw)
+        ghtest.wait_for(lambda: [r for r in rows_for(sd.db, "<marker-%s@gh-test>" % name) if r[0] != "tempfail"],
+                        timeout=30, what="marker verdict")
+        con = sqlite3.connect(sd.db)
+        got = con.execute("SELECT category, virus_names FROM msgs WHERE message_id = ?",
+                          ("<marker-%s@gh-test>" % name,)).fetchall()
+        con.close()
+        assert len(got) == 1 and got[0][0] == "virus" and "Gatehouse-Good-After-Corrupt" in got[0][1], got
+    finally:
+        sd.stop()

@@ -1,0 +1,321 @@
+/*
+ * quar_fsck - consistency check of the quarantine tree against the store
+ *
+ * quar_fsck()              rows first (size and SHA-256 of each kept file),
+ *                          then a walk of the category trees for orphans
+ * quar_fsck_report_free()  frees what quar_fsck() collected
+ *
+ * Rows are read with one prepared SELECT; the only writes (with fix) are
+ * one UPDATE per missing file, guarded by the state it was read in, and
+ * its events row. Orphans are renamed into lost+found without replacing
+ * anything there. Failures: -1 with *err when the store cannot be read;
+ * everything else becomes a problem in the report (see quar_fsck.h).
+ */
+#include "quar_fsck.h"
+
+#include "quar.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QUAR_FSCK_YOUNG 60 /* seconds: a younger file without a row may be a write in progress */
+#define QUAR_FSCK_DEPTH 5  /* <category>/YYYY/MM/DD/file: the file is at depth 5 */
+
+static const char *const quar_fsck_cats[] = {"virus", "banned", "spam", "badh", "archive", NULL};
+
+static void quar_fsck_add(struct quar_fsck_report *r, const char *kind, const char *relpath,
+                          const char *mail_id, bool fixed, char *detail)
+{
+	struct quar_fsck_problem *p = g_new0(struct quar_fsck_problem, 1);
+	g_strlcpy(p->kind, kind, sizeof(p->kind));
+	p->relpath = g_strdup(relpath);
+	g_strlcpy(p->mail_id, mail_id ? mail_id : "", sizeof(p->mail_id));
+	p->detail = detail;
+	p->fixed = fixed;
+	if (fixed)
+		r->nfixed++;
+	g_ptr_array_add(r->problems, p);
+}
+
+static void quar_fsck_problem_free(gpointer q)
+{
+	struct quar_fsck_problem *p = q;
+	g_free(p->relpath);
+	g_free(p->detail);
+	g_free(p);
+}
+
+void quar_fsck_report_free(struct quar_fsck_report *r)
+{
+	if (r->problems)
+		g_ptr_array_free(r->problems, TRUE);
+	r->problems = NULL;
+}
+
+/* SHA-256 (hex) of a file, read in blocks; false on a read error. */
+static bool quar_fsck_hash(const char *path, char hex[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	guint8 buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		g_checksum_update(ck, buf, (gssize)n);
+	close(fd);
+	if (n == 0)
+		g_strlcpy(hex, g_checksum_get_string(ck), 65);
+	g_checksum_free(ck);
+	return n == 0;
+}
+
+/* 1 marked, 0 the row is no longer in that state, -1 error. */
+static int quar_fsck_mark_purged(struct store *st, const char *mail_id, const char *state)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(store_db(st),
+	                       "UPDATE msgs SET quar_state = 'purged' WHERE mail_id = ?1 AND quar_state = ?2",
+	                       -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, mail_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? sqlite3_changes(store_db(st)) : -1; /* 0: its state changed meanwhile */
+}
+
+static void quar_fsck_missing(struct store *st, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
+                              const char *mail_id, const char *relpath, const char *state)
+{
+	if (!o->fix) {
+		quar_fsck_add(r, "missing", relpath, mail_id, false,
+		              g_strdup_printf("%s, file missing", state));
+		return;
+	}
+	int n = quar_fsck_mark_purged(st, mail_id, state);
+	if (n < 0) {
+		quar_fsck_add(r, "missing", relpath, mail_id, false,
+		              g_strdup_printf("%s, file missing; not marked purged: %s", state,
+		                              sqlite3_errmsg(store_db(st))));
+		return;
+	}
+	if (n == 0) { /* purged or released by someone else while we looked */
+		quar_fsck_add(
+		    r, "missing", relpath, mail_id, true,
+		    g_strdup_printf("file missing (was %s); the row changed meanwhile: left alone", state));
+		return;
+	}
+	char *res = g_strdup_printf("file missing (was %s): marked purged", state);
+	if (store_event(st, mail_id, "fsck", o->who ? o->who : "fsck", relpath, res) < 0) {
+		char *more = g_strdup_printf("%s (audit event not written: %s)", res, store_error(st));
+		g_free(res);
+		res = more;
+	}
+	quar_fsck_add(r, "missing", relpath, mail_id, true, res);
+}
+
+struct quar_fsck_row {
+	char *mail_id, *relpath, *sha, *state;
+	int64_t size;
+};
+
+static void quar_fsck_row_free(gpointer q)
+{
+	struct quar_fsck_row *w = q;
+	g_free(w->mail_id);
+	g_free(w->relpath);
+	g_free(w->sha);
+	g_free(w->state);
+	g_free(w);
+}
+
+static void quar_fsck_row(struct store *st, const char *dir, const struct quar_fsck_opts *o,
+                          struct quar_fsck_report *r, const struct quar_fsck_row *w, GHashTable *known)
+{
+	struct stat sb;
+	char hex[65];
+
+	r->rows++;
+	if (!quar_relpath_safe(w->relpath)) {
+		quar_fsck_add(r, "badpath", w->relpath, w->mail_id, false, g_strdup("not a quarantine path"));
+		return;
+	}
+	g_hash_table_add(known, g_strdup(w->relpath));
+	char *path = g_build_filename(dir, w->relpath, NULL);
+	int st_rc = lstat(path, &sb);
+	if (st_rc < 0 && errno == ENOENT)
+		quar_fsck_missing(st, o, r, w->mail_id, w->relpath, w->state);
+	else if (st_rc < 0)
+		quar_fsck_add(r, "mismatch", w->relpath, w->mail_id, false,
+		              g_strdup_printf("cannot stat: %s", g_strerror(errno)));
+	else if (!S_ISREG(sb.st_mode) || (int64_t)sb.st_size != w->size)
+		quar_fsck_add(
+		    r, "mismatch", w->relpath, w->mail_id, false,
+		    g_strdup_printf("size %lld, store says %lld", (long long)sb.st_size, (long long)w->size));
+	else if (!quar_fsck_hash(path, hex))
+		quar_fsck_add(r, "mismatch", w->relpath, w->mail_id, false,
+		              g_strdup_printf("unreadable: %s", g_strerror(errno)));
+	else if (g_ascii_strcasecmp(hex, w->sha) != 0)
+		quar_fsck_add(r, "mismatch", w->relpath, w->mail_id, false,
+		              g_strdup_printf("sha256 %s, store says %s", hex, w->sha));
+	g_free(path);
+}
+
+static const char *quar_fsck_col(sqlite3_stmt *s, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+	return v ? v : "";
+}
+
+/* All rows are read first: the UPDATEs of fix run after the SELECT is done. */
+static GPtrArray *quar_fsck_load(struct store *st, char **err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(store_db(st),
+	                       "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size FROM msgs "
+	                       "WHERE quar_path IS NOT NULL AND quar_path != '' "
+	                       "AND quar_state IN ('quarantined', 'released')",
+	                       -1, &s, NULL) != SQLITE_OK) {
+		*err = g_strdup_printf("fsck: %s", sqlite3_errmsg(store_db(st)));
+		return NULL;
+	}
+	GPtrArray *rows = g_ptr_array_new_with_free_func(quar_fsck_row_free);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct quar_fsck_row *w = g_new0(struct quar_fsck_row, 1);
+		w->mail_id = g_strdup(quar_fsck_col(s, 0));
+		w->relpath = g_strdup(quar_fsck_col(s, 1));
+		w->sha = g_strdup(quar_fsck_col(s, 2));
+		w->state = g_strdup(quar_fsck_col(s, 3));
+		w->size = sqlite3_column_int64(s, 4);
+		g_ptr_array_add(rows, w);
+	}
+	if (rc != SQLITE_DONE) {
+		*err = g_strdup_printf("fsck: %s", sqlite3_errmsg(store_db(st)));
+		g_ptr_array_free(rows, TRUE);
+		rows = NULL;
+	}
+	sqlite3_finalize(s);
+	return rows;
+}
+
+/* lost+found/<base>, or <base>.1, .2, ... without replacing anything. */
+static int quar_fsck_lost(const char *dir, const char *path, const char *base, char **to)
+{
+	char *lf = g_build_filename(dir, "lost+found", NULL);
+	int rc = -1;
+	if (g_mkdir(lf, 0700) < 0 && errno != EEXIST)
+		goto out;
+	for (int i = 0; i < 1000 && rc < 0; i++) {
+		char *name = i ? g_strdup_printf("%s.%d", base, i) : g_strdup(base);
+		g_free(*to);
+		*to = g_build_filename("lost+found", name, NULL);
+		char *dst = g_build_filename(lf, name, NULL);
+		rc = renameat2(AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+		int e = errno;
+		g_free(dst);
+		g_free(name);
+		if (rc < 0 && e != EEXIST)
+			break;
+	}
+out:
+	g_free(lf);
+	return rc;
+}
+
+static void quar_fsck_orphan(const char *dir, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
+                             const char *rel, const char *path, const char *base)
+{
+	char *to = NULL;
+	if (!o->fix)
+		quar_fsck_add(r, "orphan", rel, NULL, false, g_strdup("no store row"));
+	else if (quar_fsck_lost(dir, path, base, &to) == 0)
+		quar_fsck_add(r, "orphan", rel, NULL, true, g_strdup_printf("no store row: moved to %s", to));
+	else
+		quar_fsck_add(r, "orphan", rel, NULL, false,
+		              g_strdup_printf("no store row; not moved: %s", g_strerror(errno)));
+	g_free(to);
+}
+
+struct quar_fsck_walk {
+	const char *dir;
+	const struct quar_fsck_opts *o;
+	struct quar_fsck_report *r;
+	GHashTable *known;
+	time_t now;
+};
+
+static void quar_fsck_entry(struct quar_fsck_walk *k, const char *rel, int depth);
+
+static void quar_fsck_dir(struct quar_fsck_walk *k, const char *rel, int depth)
+{
+	char *path = g_build_filename(k->dir, rel, NULL);
+	GDir *d = g_dir_open(path, 0, NULL);
+	g_free(path);
+	if (!d)
+		return;
+	const char *name;
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	while ((name = g_dir_read_name(d)))
+		g_ptr_array_add(names, g_strdup(name)); /* the fix renames: read the directory first */
+	g_dir_close(d);
+	for (guint i = 0; i < names->len && !(k->o->stop && k->o->stop()); i++) {
+		char *sub = g_build_filename(rel, (const char *)names->pdata[i], NULL);
+		quar_fsck_entry(k, sub, depth + 1);
+		g_free(sub);
+	}
+	g_ptr_array_free(names, TRUE);
+}
+
+static void quar_fsck_entry(struct quar_fsck_walk *k, const char *rel, int depth)
+{
+	struct stat sb;
+	char *path = g_build_filename(k->dir, rel, NULL);
+	char *base = g_path_get_basename(rel);
+	if (lstat(path, &sb) < 0)
+		goto out;
+	if (S_ISDIR(sb.st_mode)) {
+		if (depth < QUAR_FSCK_DEPTH)
+			quar_fsck_dir(k, rel, depth);
+		goto out;
+	}
+	k->r->files++;
+	if (g_hash_table_contains(k->known, rel))
+		goto out;
+	/* a write in progress: its temp file, or the file renamed into place
+	 * before its row is committed (and the row read before the walk) */
+	if (sb.st_mtime > k->now - QUAR_FSCK_YOUNG)
+		goto out;
+	quar_fsck_orphan(k->dir, k->o, k->r, rel, path, base);
+out:
+	g_free(base);
+	g_free(path);
+}
+
+int quar_fsck(struct store *st, const char *dir, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
+              char **err)
+{
+	memset(r, 0, sizeof(*r));
+	r->problems = g_ptr_array_new_with_free_func(quar_fsck_problem_free);
+	GPtrArray *rows = quar_fsck_load(st, err);
+	if (!rows)
+		return -1;
+	GHashTable *known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (guint i = 0; i < rows->len && !(o->stop && o->stop()); i++)
+		quar_fsck_row(st, dir, o, r, rows->pdata[i], known);
+	g_ptr_array_free(rows, TRUE);
+	struct quar_fsck_walk k = {.dir = dir, .o = o, .r = r, .known = known, .now = time(NULL)};
+	for (int i = 0; quar_fsck_cats[i] && !(o->stop && o->stop()); i++)
+		quar_fsck_entry(&k, quar_fsck_cats[i], 1);
+	r->abandoned = o->stop && o->stop();
+	g_hash_table_destroy(known);
+	return 0;
+}
