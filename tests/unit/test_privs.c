@@ -149,6 +149,10 @@ static void test_allow_root_keeps_root(void **state)
 	assert_non_null(strstr(got, "uid=0 gid=0 "));
 	assert_non_null(strstr(got, "chrooted=0 target=-1 summary=no chroot, uid root"));
 	g_free(got);
+	/* staying root needs no daemon user: a fresh machine has none yet */
+	got = privs_child(dir, "allow_root = yes\nuser = no-such-user-gh\ngroup = no-such-group-gh", false);
+	assert_non_null(strstr(got, "summary=no chroot, uid root"));
+	g_free(got);
 	rm_dir(dir);
 }
 
