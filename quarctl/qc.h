@@ -83,6 +83,7 @@ struct qc_release_opts {
 	const char *const *to; /* NULL = the recipients that did not get it */
 	bool dry_run;
 	bool force; /* release again what was released */
+	bool notify; /* queue a release notice to each recipient it went to */
 };
 enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct qc_release_opts *o,
                               char **msg);

@@ -358,12 +358,13 @@ int qc_cmd_show(struct qc *qc, int argc, char **argv)
 int qc_cmd_release(struct qc *qc, int argc, char **argv)
 {
 	char **to = NULL;
-	gboolean dry = FALSE, force = FALSE;
+	gboolean dry = FALSE, force = FALSE, notice = FALSE;
 	GOptionEntry entries[] = {
 	    {"to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &to, "release to this address instead (repeatable)",
 	     "ADDR"},
 	    {"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "check and say what would be sent", NULL},
 	    {"force", 0, 0, G_OPTION_ARG_NONE, &force, "release again what was released", NULL},
+	    {"notify", 0, 0, G_OPTION_ARG_NONE, &notice, "queue a release notice to each recipient", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	int rc = QC_EXIT_OK;
@@ -372,7 +373,7 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv)
 		g_strfreev(to);
 		return QC_EXIT_USAGE;
 	}
-	struct qc_release_opts o = {(const char *const *)to, dry, force};
+	struct qc_release_opts o = {(const char *const *)to, dry, force, notice};
 	for (int i = 1; i < argc; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_release_one(qc, argv[i], &o, &msg);

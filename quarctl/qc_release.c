@@ -22,6 +22,7 @@
 #include "esmtpsrc.h"
 #include "log.h"
 #include "mailid.h"
+#include "notify/notify.h"
 
 #include <stddef.h> /* libesmtp.h needs size_t */
 
@@ -265,6 +266,38 @@ out:
 	return res;
 }
 
+/* Queue a release notice (templates/release) to each address the message
+ * went to, in notify's durable outbox: scand's sender thread (or
+ * `scand-notify send-pending`) delivers it. The release itself already
+ * succeeded, so a failure here is reported in *msg, not as a failed release. */
+static void qc_release_notice(struct qc *qc, const struct store_msg *m, GPtrArray *addrs, char **msg)
+{
+	char *err = NULL;
+	struct notify *n = notify_load(qc->conf, NULL, &err);
+	GArray *rows = g_array_new(FALSE, TRUE, sizeof(struct store_alert));
+	int queued = -1;
+
+	for (guint i = 0; n && i < addrs->len; i++) {
+		struct store_alert a = {0};
+		if (notify_render_stored(n, m, NOTIFY_RELEASE, g_ptr_array_index(addrs, i), &a, &err) < 0)
+			break;
+		g_array_append_val(rows, a);
+	}
+	if (n && !err && notify_outbox_queue(qc->st, m->mail_id, (struct store_alert *)(void *)rows->data,
+	                                     rows->len, &err) == 0)
+		queued = (int)rows->len;
+	for (guint i = 0; i < rows->len; i++)
+		notify_alert_clear(&g_array_index(rows, struct store_alert, i));
+	g_array_free(rows, TRUE);
+	if (n)
+		notify_free(n);
+	char *old = *msg;
+	*msg = queued >= 0 ? g_strdup_printf("%s\n%s: release notice queued for %d recipient(s)", old, m->mail_id, queued)
+	                   : g_strdup_printf("%s\n%s: release notice not queued: %s", old, m->mail_id, err);
+	g_free(old);
+	g_free(err);
+}
+
 enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct qc_release_opts *o, char **msg)
 {
 	struct store_msg *m = NULL;
@@ -312,6 +345,8 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	GString *body = qc_release_build(qc->who, data, len);
 	res = qc_release_send(qc, m, addrs, body, msg);
 	g_string_free(body, TRUE);
+	if (res == QC_OK && o->notify)
+		qc_release_notice(qc, m, addrs, msg);
 out:
 	g_free(err);
 	g_free(data);

@@ -101,7 +101,7 @@ void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 	guint ok = 0;
 	char *last = NULL;
 	for (guint i = 0; i < n; i++) {
-		struct qc_release_opts o = {to[0] ? (const char *const *)to : NULL, false, false};
+		struct qc_release_opts o = {to[0] ? (const char *const *)to : NULL, false, false, false};
 		if (qc_tui_was_released(t, ids[i])) {
 			char *again = g_strdup_printf("%s was released already. Release again? y/N ", ids[i]);
 			int a = qc_tui_ask(again);

@@ -5,6 +5,7 @@ unreachable reinjection marks nothing; releasing twice needs --force."""
 
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -113,3 +114,26 @@ def test_release_refused_at_data_marks_nothing(setup):
     row = qs.row(mid)
     assert row["state"] == "quarantined" and all(x["released_at"] == 0 for x in row["rcpts"])
     assert pf.delivered() == []
+
+
+def test_release_notify_queues_and_delivers_a_release_notice(setup):
+    """--notify queues a release notice (templates/release) in notify's
+    durable outbox; scand-notify send-pending (scand's sender thread in
+    production) delivers it to the recipient the message went to."""
+    pf, qs, mid = setup
+    with open(qs.conf, "a") as f:
+        f.write("[notify]\nforward = 127.0.0.1:%d\nshipped_dir = %s\n"
+                % (pf.reinject_port, os.path.join(ghtest.ROOT, "templates")))
+    r = qs.run("release", "--notify", mid)
+    assert r.returncode == 0, r.stderr
+    assert b"release notice queued for 1 recipient(s)" in r.stdout
+    sent = subprocess.run([os.path.join(ghtest.BIN, "scand-notify"), "-c", qs.conf, "send-pending"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert sent.returncode == 0, sent.stdout
+    pf.wait_delivered(1)  # the released message
+    notices = pf.wait_delivered(1, alerts=True)  # and the notice, both to u@
+    assert len(notices) == 1 and len(delivered_to(pf, "u@example.com")) == 1
+    assert os.path.basename(notices[0]).endswith(".u@example.com.eml")
+    notice = ghtest.parse_mail(notices[0])
+    assert notice["To"].addresses[0].addr_spec == "u@example.com"
+    assert mid in notice.get_content()
