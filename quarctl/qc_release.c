@@ -283,8 +283,9 @@ static void qc_release_notice(struct qc *qc, const struct store_msg *m, GPtrArra
 			break;
 		g_array_append_val(rows, a);
 	}
-	if (n && !err && notify_outbox_queue(qc->st, m->mail_id, (struct store_alert *)(void *)rows->data,
-	                                     rows->len, &err) == 0)
+	if (n && !err &&
+	    notify_outbox_queue(qc->st, m->mail_id, (struct store_alert *)(void *)rows->data, rows->len,
+	                        &err) == 0)
 		queued = (int)rows->len;
 	for (guint i = 0; i < rows->len; i++)
 		notify_alert_clear(&g_array_index(rows, struct store_alert, i));
@@ -292,7 +293,8 @@ static void qc_release_notice(struct qc *qc, const struct store_msg *m, GPtrArra
 	if (n)
 		notify_free(n);
 	char *old = *msg;
-	*msg = queued >= 0 ? g_strdup_printf("%s\n%s: release notice queued for %d recipient(s)", old, m->mail_id, queued)
+	*msg = queued >= 0 ? g_strdup_printf("%s\n%s: release notice queued for %d recipient(s)", old,
+	                                     m->mail_id, queued)
 	                   : g_strdup_printf("%s\n%s: release notice not queued: %s", old, m->mail_id, err);
 	g_free(old);
 	g_free(err);
@@ -315,7 +317,7 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	addrs = qc_release_addrs(m, o);
 	if (addrs->len == 0) {
 		*msg = g_strdup_printf("%s: every recipient has it already (use --to%s)", mail_id,
-				       o->force ? "" : " or --force");
+		                       o->force ? "" : " or --force");
 		res = QC_REFUSED;
 		goto out;
 	}
