@@ -25,9 +25,12 @@
 
 #include "log.h"
 
+#define MIME_MAGIC_BYTES ((size_t)64 * 1024)
+
 struct mime_magic_pool {
 	GAsyncQueue *q;
 	int n;
+	GMappedFile *db; /* the compiled magic database, shared by every handle */
 };
 
 struct walk {
@@ -50,17 +53,41 @@ static void mime_gmime_init(void)
 	}
 }
 
+/* Maps the compiled magic database once: every handle loads from this one
+ * read-only mapping (magic_load_buffers) instead of mapping its own copy of
+ * the 8 MB file, which counted once per handle in scand's RSS. The path
+ * list is libmagic's own ($MAGIC or /etc/magic:/usr/share/misc/magic);
+ * the first "<entry>.mgc" that maps wins. NULL when none does: the handles
+ * then load the default way. */
+static GMappedFile *mime_magic_db(void)
+{
+	char **v = g_strsplit(magic_getpath(NULL, 0), ":", -1);
+	GMappedFile *f = NULL;
+	for (char **p = v; *p && !f; p++) {
+		if (!**p)
+			continue;
+		char *mgc = g_str_has_suffix(*p, ".mgc") ? g_strdup(*p) : g_strconcat(*p, ".mgc", NULL);
+		f = g_mapped_file_new(mgc, FALSE, NULL);
+		g_free(mgc);
+	}
+	g_strfreev(v);
+	return f;
+}
+
 struct mime_magic_pool *mime_magic_pool_new(int handles, char **err)
 {
 	mime_gmime_init();
 	struct mime_magic_pool *p = g_new0(struct mime_magic_pool, 1);
 	p->q = g_async_queue_new();
+	p->db = mime_magic_db();
+	void *buf = p->db ? g_mapped_file_get_contents(p->db) : NULL;
+	size_t size = p->db ? g_mapped_file_get_length(p->db) : 0;
 	for (int i = 0; i < handles; i++) {
 		/* Text, encoding, CSV, JSON and token checks cost regex time on every
 		 * text part and decide nothing we ban on. */
 		magic_t mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING |
 					MAGIC_NO_CHECK_CSV | MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS);
-		if (!mg || magic_load(mg, NULL) != 0) {
+		if (!mg || (buf ? magic_load_buffers(mg, &buf, &size, 1) : magic_load(mg, NULL)) != 0) {
 			*err = g_strdup_printf("libmagic: %s", mg ? magic_error(mg) : "magic_open failed");
 			if (mg)
 				magic_close(mg);
@@ -80,17 +107,49 @@ void mime_magic_pool_free(struct mime_magic_pool *p)
 	for (int i = 0; i < p->n; i++)
 		magic_close(g_async_queue_pop(p->q));
 	g_async_queue_unref(p->q);
+	if (p->db)
+		g_mapped_file_unref(p->db);
 	g_free(p);
 }
 
-/* The real type of a buffer; g_free the result. */
-static char *mime_magic(struct mime_magic_pool *p, const void *buf, size_t len)
+/*
+ * Plain text needs no libmagic: a magic_buffer() call walks the whole soft
+ * magic list, about 400 us whatever the size, and most parts of a mail are
+ * text bodies. Executables, archives, documents and images all carry bytes
+ * below 0x20 (NULs in their headers) in their first 64 KiB, so a buffer
+ * without such bytes is text; those starting like a script, a PDF, an RTF
+ * or markup still go to libmagic, which knows those. The result is the
+ * declared text type when there is one, else text/plain. NULL: ask libmagic.
+ */
+static const char *mime_text_type(const unsigned char *p, size_t len, const char *declared)
+{
+	static const char *const ask[] = {"#!", "%PDF", "{\\rtf", "<?xml"};
+	size_t n = MIN(len, MIME_MAGIC_BYTES);
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r' && p[i] != '\f' &&
+		     p[i] != 0x1b) ||
+		    p[i] == 0x7f)
+			return NULL;
+	for (size_t i = 0; i < G_N_ELEMENTS(ask); i++)
+		if (n >= strlen(ask[i]) && !memcmp(p, ask[i], strlen(ask[i])))
+			return NULL;
+	if (declared && g_str_has_prefix(declared, "text/"))
+		return declared;
+	return n > 0 && p[0] == '<' ? NULL : "text/plain";
+}
+
+/* The real type of a buffer; g_free the result. declared may be NULL. */
+static char *mime_magic(struct mime_magic_pool *p, const void *buf, size_t len, const char *declared)
 {
 	if (len == 0)
 		return g_strdup("application/x-empty");
+	const char *text = mime_text_type(buf, len, declared);
+	if (text)
+		return g_strdup(text);
 	magic_t mg = g_async_queue_pop(p->q);
-	/* the first MiB decides every type we care about, and bounds the cost */
-	const char *t = magic_buffer(mg, buf, MIN(len, (size_t)1 << 20));
+	/* The first 64 KiB decide every type we ban on (executables, archives,
+	 * documents: their magic is near the start). */
+	const char *t = magic_buffer(mg, buf, MIN(len, MIME_MAGIC_BYTES));
 	char *r = g_strdup(t ? t : "application/octet-stream");
 	g_async_queue_push(p->q, mg);
 	return r;
@@ -111,13 +170,28 @@ static bool walk_bound(struct walk *w, const char *fmt, ...)
 
 static bool mime_is_archive(const char *type)
 {
-	static const char *const types[] = {
-		"application/zip", "application/x-tar", "application/gzip", "application/x-gzip",
-		"application/x-bzip2", "application/x-xz", "application/x-7z-compressed", "application/x-rar",
-		"application/vnd.rar", "application/x-rar-compressed", "application/vnd.ms-cab-compressed",
-		"application/x-cpio", "application/x-archive", "application/x-iso9660-image", "application/java-archive",
-		"application/x-lzh-compressed", "application/x-lzip", "application/x-lzma", "application/zstd",
-		"application/x-compress", "application/x-xar", "application/x-lha"};
+	static const char *const types[] = {"application/zip",
+					    "application/x-tar",
+					    "application/gzip",
+					    "application/x-gzip",
+					    "application/x-bzip2",
+					    "application/x-xz",
+					    "application/x-7z-compressed",
+					    "application/x-rar",
+					    "application/vnd.rar",
+					    "application/x-rar-compressed",
+					    "application/vnd.ms-cab-compressed",
+					    "application/x-cpio",
+					    "application/x-archive",
+					    "application/x-iso9660-image",
+					    "application/java-archive",
+					    "application/x-lzh-compressed",
+					    "application/x-lzip",
+					    "application/x-lzma",
+					    "application/zstd",
+					    "application/x-compress",
+					    "application/x-xar",
+					    "application/x-lha"};
 	for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
 		if (strcmp(type, types[i]) == 0)
 			return true;
@@ -141,11 +215,13 @@ static GByteArray *walk_read_member(struct walk *w, struct archive *a, const cha
 		}
 		w->total += n;
 		if ((int64_t)b->len + n > w->lim->max_file_size) {
-			walk_bound(w, "%s: larger than max_file_size %lld", path, (long long)w->lim->max_file_size);
+			walk_bound(w, "%s: larger than max_file_size %lld", path,
+				   (long long)w->lim->max_file_size);
 			break;
 		}
 		if (w->total > w->lim->max_total) {
-			walk_bound(w, "more than max_scan_size %lld bytes unpacked", (long long)w->lim->max_total);
+			walk_bound(w, "more than max_scan_size %lld bytes unpacked",
+				   (long long)w->lim->max_total);
 			break;
 		}
 		g_byte_array_append(b, (const guint8 *)chunk, (guint)n);
@@ -154,8 +230,8 @@ static GByteArray *walk_read_member(struct walk *w, struct archive *a, const cha
 	return NULL;
 }
 
-static void walk_member(struct walk *w, struct archive *a, struct archive_entry *e, const char *apath, int depth,
-			int adepth)
+static void walk_member(struct walk *w, struct archive *a, struct archive_entry *e, const char *apath,
+			int depth, int adepth)
 {
 	const char *mname = archive_entry_pathname_utf8(e);
 	if (!mname)
@@ -174,15 +250,18 @@ static void walk_member(struct walk *w, struct archive *a, struct archive_entry 
 		goto out;
 	}
 	if (archive_entry_is_encrypted(e)) {
-		struct mime_item it = {.name = base, .path = path, .real = "application/octet-stream",
-				       .depth = depth, .in_archive = true};
+		struct mime_item it = {.name = base,
+				       .path = path,
+				       .real = "application/octet-stream",
+				       .depth = depth,
+				       .in_archive = true};
 		w->fn(&it, w->arg); /* the name is readable; the content is libclamav's concern */
 		goto out;
 	}
 	GByteArray *b = walk_read_member(w, a, path);
 	if (!b)
 		goto out;
-	char *real = mime_magic(w->pool, b->data, b->len);
+	char *real = mime_magic(w->pool, b->data, b->len, NULL);
 	struct mime_item it = {.name = base, .path = path, .real = real, .depth = depth, .in_archive = true};
 	w->fn(&it, w->arg);
 	if (mime_is_archive(real))
@@ -245,8 +324,9 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 	if (w->total > w->lim->max_total) {
 		walk_bound(w, "more than max_scan_size %lld bytes decoded", (long long)w->lim->max_total);
 	} else {
-		char *real = mime_magic(w->pool, b->data, b->len);
-		struct mime_item it = {.name = name, .path = path, .declared = declared, .real = real, .depth = depth};
+		char *real = mime_magic(w->pool, b->data, b->len, declared);
+		struct mime_item it = {
+		    .name = name, .path = path, .declared = declared, .real = real, .depth = depth};
 		w->fn(&it, w->arg);
 		if (mime_is_archive(real))
 			walk_buffer(w, b->data, b->len, path, depth + 1, 1);

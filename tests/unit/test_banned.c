@@ -56,7 +56,8 @@ static void test_names(void **state)
 	msg_free(m);
 	g_string_free(s, TRUE);
 
-	expect_banned(st, eu_mail_attach("setup.exe", "application/octet-stream", NULL, "hello", 5), "setup.exe");
+	expect_banned(st, eu_mail_attach("setup.exe", "application/octet-stream", NULL, "hello", 5),
+		      "setup.exe");
 	expect_banned(st, eu_mail_attach("report.pdf.exe", "application/pdf", NULL, "%PDF-1.4", 8),
 		      "report.pdf.exe");
 	/* RFC 2231: filename*=UTF-8''%E2%82%AC%20invoice.exe */
@@ -67,13 +68,15 @@ static void test_names(void **state)
 	/* RFC 2231 continuation, the extension in the second piece */
 	expect_banned(st,
 		      eu_mail_attach(NULL, "application/octet-stream",
-				     "attachment; filename*0*=UTF-8''quarterly%20; filename*1=\"report.scr\"", "x", 1),
+				     "attachment; filename*0*=UTF-8''quarterly%20; filename*1=\"report.scr\"",
+				     "x", 1),
 		      "quarterly report.scr");
 	/* RFC 2047 inside the quoted name (what many mailers send) */
 	expect_banned(st,
 		      eu_mail_attach(NULL, "application/octet-stream",
 				     "attachment; filename=\"=?UTF-8?B?w7xiZXIuZXhl?=\"", "x", 1),
-		      "\xc3\xbc" "ber.exe");
+		      "\xc3\xbc"
+		      "ber.exe");
 	scan_banned_stage.fini(st);
 }
 
@@ -124,6 +127,36 @@ static void test_types(void **state)
 	g_byte_array_free(z4, TRUE);
 }
 
+/* Text parts skip libmagic (mime_walk.c), but never for content that
+ * libmagic has to see: a script, or binary bytes behind a text name. */
+static void test_text_types(void **state)
+{
+	(void)state;
+	void *st = banned_open("mime_types = text/x-shellscript, text/csv\n");
+	/* "#!" goes to libmagic, which calls it a shell script */
+	const char *sh = "#!/bin/sh\nrm -rf \"$HOME\"\necho done\n";
+	expect_banned(st, eu_mail_attach("notes.txt", "text/plain", NULL, sh, strlen(sh)),
+		      "notes.txt (text/x-shellscript)");
+	/* plain text is text/plain without libmagic, and is not banned */
+	const char *txt = "Dear team,\r\n\r\nthe figures are attached.\r\n\tRegards\r\n\xc3\xa9t\xc3\xa9\r\n";
+	GString *s = eu_mail_attach("notes.txt", "text/plain", NULL, txt, strlen(txt));
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	msg_free(m);
+	g_string_free(s, TRUE);
+	/* a text part keeps its declared text type as its real type */
+	expect_banned(st, eu_mail_attach("figures.csv", "text/csv", NULL, "a,b\r\n1,2\r\n", 10),
+		      "figures.csv (text/csv)");
+	scan_banned_stage.fini(st);
+	/* binary bytes behind a text name and type: libmagic finds the zip */
+	st = banned_open(NULL);
+	GByteArray *z = eu_zip("invoice.exe", "MZ", 2, NULL);
+	expect_banned(st, eu_mail_attach("notes.txt", "text/plain", NULL, z->data, z->len),
+		      "notes.txt/invoice.exe");
+	g_byte_array_free(z, TRUE);
+	scan_banned_stage.fini(st);
+}
+
 static void expect_unchecked(void *st, GString *s, const char *why)
 {
 	struct msg *m = run(st, s, STAGE_UNCHECKED);
@@ -150,7 +183,8 @@ static void test_bounds_and_broken(void **state)
 
 	s = g_string_new("From: a@b.c\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
 	for (int i = 0; i < 5; i++)
-		g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=B%d\r\n\r\n--B%d\r\n", i, i);
+		g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=B%d\r\n\r\n--B%d\r\n", i,
+				       i);
 	g_string_append(s, "Content-Type: text/plain\r\n\r\nbottom\r\n");
 	for (int i = 4; i >= 0; i--)
 		g_string_append_printf(s, "--B%d--\r\n", i);
@@ -160,14 +194,17 @@ static void test_bounds_and_broken(void **state)
 	for (int i = 0; i < 3000; i++)
 		g_string_append_c(big, 'a');
 	GByteArray *z = eu_zip("big.txt", big->str, big->len, NULL);
-	expect_unchecked(st, eu_mail_attach("big.zip", "application/zip", NULL, z->data, z->len), "max_file_size");
+	expect_unchecked(st, eu_mail_attach("big.zip", "application/zip", NULL, z->data, z->len),
+			 "max_file_size");
 	g_byte_array_free(z, TRUE);
 	g_string_free(big, TRUE);
 
 	GByteArray *a = eu_zip_nested("x.txt", "x", 1, 4);
-	expect_unchecked(st, eu_mail_attach("deep.zip", "application/zip", NULL, a->data, a->len), "nested deeper");
+	expect_unchecked(st, eu_mail_attach("deep.zip", "application/zip", NULL, a->data, a->len),
+			 "nested deeper");
 	/* a zip cut in half: damaged */
-	expect_unchecked(st, eu_mail_attach("cut.zip", "application/zip", NULL, a->data, a->len / 2), "cut.zip");
+	expect_unchecked(st, eu_mail_attach("cut.zip", "application/zip", NULL, a->data, a->len / 2),
+			 "cut.zip");
 	g_byte_array_free(a, TRUE);
 	scan_banned_stage.fini(st);
 
@@ -204,9 +241,10 @@ static int free_pe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_types),
-		cmocka_unit_test(test_bounds_and_broken),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_types),
+	    cmocka_unit_test(test_text_types),
+	    cmocka_unit_test(test_bounds_and_broken),
 	};
 	return cmocka_run_group_tests(tests, load_pe, free_pe);
 }
