@@ -17,6 +17,7 @@ import time
 import pytest
 
 import ghtest
+import smtpsink
 
 
 class Conn:
@@ -83,11 +84,10 @@ class Downstream:
         accepted = 0
         txn = 0
         while True:
-            line = f.readline()
-            if not line:
+            got = smtpsink.read_command(f)
+            if not got:
                 return
-            cmd = line.rstrip(b"\r\n").decode("ascii", "replace")
-            verb = cmd.split(" ", 1)[0].upper()
+            cmd, verb = got
             conn.cmds.append(cmd)
             if conn.said_421:
                 conn.after_421.append(cmd)
