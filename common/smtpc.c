@@ -1,8 +1,8 @@
 /*
  * smtpc - SMTP/LMTP client for reinjection (see smtpc.h for the why)
  *
- * Functions: smtpc_open, smtpc_close, smtpc_send, smtpc_write_data,
- * smtpc_edited_size, smtpc_xtext, smtpc_msg_clear.
+ * Functions: smtpc_open, smtpc_close, smtpc_set_reuse, smtpc_send,
+ * smtpc_write_data, smtpc_edited_size, smtpc_xtext, smtpc_msg_clear.
  *
  * Failure reporting: smtpc_send() returns -1 with *err (g_free) for a
  * connection or protocol failure and gives every recipient without a final
@@ -26,6 +26,13 @@
 
 #define SMTPC_REPLY_MAX 2048
 
+/* What becomes of the connection after the current transaction. */
+enum smtpc_fate {
+	SMTPC_KEEP, /* reusable, within the limits */
+	SMTPC_QUIT, /* the server refused the session's part: QUIT, close */
+	SMTPC_DROP, /* the server said 421: close without a word */
+};
+
 struct smtpc {
 	char *dest; /* without the lmtp: prefix */
 	char *helo;
@@ -35,6 +42,14 @@ struct smtpc {
 	/* what the server offered */
 	bool pipelining, size, eightbit, dsn, smtputf8;
 	unsigned xforward; /* bit per enum smtpc_xf */
+	/* The kept connection's life. Times are g_get_monotonic_time() (µs):
+	 * a wall clock step must neither keep a connection forever nor drop
+	 * every one. Limits 0 = none. Valid while sio is set. */
+	gint64 idle_us, max_age_us;
+	unsigned max_txns;
+	gint64 connected_at, last_used;
+	unsigned ntxns; /* transactions begun on this connection */
+	enum smtpc_fate fate;
 };
 
 struct reply {
@@ -54,22 +69,59 @@ struct smtpc *smtpc_open(const char *dest, const char *helo_name, int timeout_s)
 	return c;
 }
 
+void smtpc_set_reuse(struct smtpc *c, int idle_s, int max_age_s, int max_txns)
+{
+	c->idle_us = (gint64)MAX(idle_s, 0) * G_USEC_PER_SEC;
+	c->max_age_us = (gint64)MAX(max_age_s, 0) * G_USEC_PER_SEC;
+	c->max_txns = (unsigned)MAX(max_txns, 0);
+}
+
 static void smtpc_disconnect(struct smtpc *c)
 {
 	sio_free(c->sio);
 	c->sio = NULL;
 }
 
-void smtpc_close(struct smtpc *c)
+/* Ends the connection: QUIT first unless the server said 421 or the
+ * connection already failed. Like Postfix, the reply to QUIT is not
+ * waited for: nothing depends on it. */
+static void smtpc_hangup(struct smtpc *c)
 {
-	if (!c)
-		return;
-	if (c->sio && sio_status(c->sio) == SIO_OK) {
+	if (c->sio && c->fate != SMTPC_DROP && sio_status(c->sio) == SIO_OK) {
 		sio_set_timeout(c->sio, 2000);
 		sio_puts(c->sio, "QUIT\r\n");
 		sio_flush(c->sio);
 	}
 	smtpc_disconnect(c);
+}
+
+/* May the connection carry another transaction now? */
+static bool smtpc_reusable(const struct smtpc *c)
+{
+	gint64 now = g_get_monotonic_time();
+
+	if (c->fate != SMTPC_KEEP)
+		return false;
+	if (c->max_txns && c->ntxns >= c->max_txns)
+		return false;
+	if (c->max_age_us && now - c->connected_at >= c->max_age_us)
+		return false;
+	return !c->idle_us || now - c->last_used < c->idle_us;
+}
+
+/* The server refused what concerns the whole session, not a recipient:
+ * whatever state it is in, a fresh connection is the safer bet. */
+static void smtpc_spoil(struct smtpc *c)
+{
+	if (c->fate == SMTPC_KEEP)
+		c->fate = SMTPC_QUIT;
+}
+
+void smtpc_close(struct smtpc *c)
+{
+	if (!c)
+		return;
+	smtpc_hangup(c);
 	g_free(c->dest);
 	g_free(c->helo);
 	g_free(c);
@@ -135,6 +187,8 @@ static int smtpc_reply(struct smtpc *c, struct reply *r, bool caps, char **err)
 			g_strfreev(w);
 		}
 		if (len == 3 || line[3] == ' ') {
+			if (code == 421) /* the server is closing, whatever the command */
+				c->fate = SMTPC_DROP;
 			/* the reply text goes back to our client: printable only */
 			r->text = g_strndup(line, MIN(len, 512));
 			for (char *p = r->text; *p; p++)
@@ -164,6 +218,9 @@ static int smtpc_connect(struct smtpc *c, char **err)
 	c->sio = sio_new(fd, c->timeout_ms);
 	c->pipelining = c->size = c->eightbit = c->dsn = c->smtputf8 = false;
 	c->xforward = 0;
+	c->connected_at = c->last_used = g_get_monotonic_time();
+	c->ntxns = 0;
+	c->fate = SMTPC_KEEP;
 	if (smtpc_reply(c, &r, false, err) < 0)
 		goto fail;
 	if (r.code != 220) {
@@ -351,6 +408,8 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 	*replied = true;
 	int mail_code = r.code;
 	mail_text = g_strdup(r.text);
+	if (mail_code / 100 != 2)
+		smtpc_spoil(c);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].code)
 			continue;
@@ -389,8 +448,10 @@ static int smtpc_data_unwanted(struct smtpc *c, char **err)
 {
 	struct reply r = {0};
 	int ret = smtpc_reply(c, &r, false, err);
-	if (ret == 0 && r.code == 354)
+	if (ret == 0 && r.code == 354) {
+		smtpc_spoil(c); /* it should have refused */
 		ret = smtpc_cmd(c, &r, err, ".");
+	}
 	g_free(r.text);
 	return ret;
 }
@@ -405,6 +466,7 @@ static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, boo
 	if (data_early ? smtpc_reply(c, &r, false, err) < 0 : smtpc_cmd(c, &r, err, "DATA") < 0)
 		goto out;
 	if (r.code != 354) {
+		smtpc_spoil(c);
 		for (size_t i = 0; i < m->nrcpt; i++)
 			set_final(&m->rcpt[i], r.code / 100 == 2 ? 451 : r.code, r.text);
 		ret = 0;
@@ -417,6 +479,8 @@ static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, boo
 	m->data_sent = true;
 	if (!c->lmtp && smtpc_reply(c, &r, false, err) < 0)
 		goto out;
+	if (!c->lmtp && r.code / 100 != 2)
+		smtpc_spoil(c);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (!acc[i])
 			continue;
@@ -449,6 +513,8 @@ static int smtpc_transact(struct smtpc *c, struct smtpc_msg *m, bool *replied, c
 		if (data_early && smtpc_data_unwanted(c, err) < 0)
 			goto out;
 		ret = smtpc_cmd(c, &r, err, "RSET");
+		if (ret == 0 && r.code / 100 != 2)
+			smtpc_spoil(c);
 		goto out;
 	}
 	ret = smtpc_data(c, m, acc, data_early, err);
@@ -469,15 +535,23 @@ int smtpc_send(struct smtpc *c, struct smtpc_msg *m, char **err)
 		return -1;
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
+		if (c->sio && !smtpc_reusable(c)) /* idle or old: a fresh one */
+			smtpc_hangup(c);
 		bool reused = c->sio && !smtpc_stale(c), replied = false;
 		if (!reused) {
 			smtpc_disconnect(c);
 			if (smtpc_connect(c, err) < 0)
 				break;
 		}
-		if (smtpc_transact(c, m, &replied, err) == 0)
+		c->ntxns++;
+		int ret = smtpc_transact(c, m, &replied, err);
+		c->last_used = g_get_monotonic_time();
+		if (ret == 0) {
+			if (!smtpc_reusable(c)) /* refused, spent or old: not kept */
+				smtpc_hangup(c);
 			return 0;
-		smtpc_disconnect(c);
+		}
+		smtpc_hangup(c);
 		/* A kept connection may die between our check and our command:
 		 * try once more on a fresh one if nothing of this transaction
 		 * was answered yet (so nothing can have been delivered). */

@@ -15,6 +15,17 @@
  * "unix:/path", prefixed with "lmtp:" for LMTP); the connection is made
  * on first use and kept for the next message (a connection the server has
  * closed meanwhile is noticed and replaced before anything is sent).
+ *
+ * A kept connection has a bounded life, as in Postfix's connection cache:
+ * smtpc_set_reuse() limits the time it may sit unused, its age since
+ * connect and the transactions it carries (all measured on the monotonic
+ * clock; 0 = no limit, the default). A connection is also not reused after
+ * a transaction in which the server refused MAIL, DATA or the message as
+ * a whole (SMTP's reply to the final dot; LMTP's per-recipient replies
+ * count like RCPT refusals), refused RSET, or failed on the way: it gets
+ * QUIT and is closed. After a 421 anywhere it is just closed. A refused
+ * recipient alone keeps it.
+ *
  * smtpc_send() runs one transaction: EHLO/LHLO when needed, XFORWARD,
  * MAIL, RCPT (pipelined when offered), then DATA unless no recipient was
  * accepted or abort_on_rcpt_tempfail is set and a recipient got 4xx (then
@@ -67,6 +78,9 @@ struct smtpc;
 
 struct smtpc *smtpc_open(const char *dest, const char *helo_name, int timeout_s);
 void smtpc_close(struct smtpc *c); /* sends QUIT when connected */
+/* Limits on a kept connection's life; 0 = none. Applies from the next
+ * smtpc_send(). */
+void smtpc_set_reuse(struct smtpc *c, int idle_s, int max_age_s, int max_txns);
 bool smtpc_lmtp(const struct smtpc *c);
 int smtpc_send(struct smtpc *c, struct smtpc_msg *m, char **err);
 void smtpc_msg_clear(struct smtpc_msg *m); /* frees the recipients' results */

@@ -247,6 +247,10 @@ static struct smtpc *forward_client(struct worker *w, const struct conf *c)
 		g_free(w->fwd_dest);
 		w->fwd_dest = g_strdup(dest);
 	}
+	/* every time: a reload may have changed them */
+	smtpc_set_reuse(w->fwd, (int)conf_int(c, "scand", "forward_idle_limit"),
+	                (int)conf_int(c, "scand", "forward_max_age"),
+	                (int)conf_int(c, "scand", "forward_reuse_limit"));
 	return w->fwd;
 }
 

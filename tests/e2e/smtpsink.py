@@ -12,6 +12,16 @@ import socket
 import threading
 
 
+def read_command(f):
+    """The next command from the binary file f: (line without CRLF, verb in
+    upper case), or None at the end."""
+    line = f.readline()
+    if not line:
+        return None
+    cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+    return cmd, cmd.split(" ", 1)[0].upper()
+
+
 class Txn:
     def __init__(self):
         self.helo = None
@@ -79,11 +89,10 @@ class Sink:
             t = Txn()
             helo = None
             while True:
-                line = f.readline()
-                if not line:
+                got = read_command(f)
+                if not got:
                     return
-                cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
-                verb = cmd.split(" ", 1)[0].upper()
+                cmd, verb = got
                 if verb in ("EHLO", "LHLO"):
                     helo = cmd[5:]
                     lines = ["sink"] + self.caps
