@@ -21,6 +21,8 @@ struct store {
 	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *get_msg, *get_rcpts;
 	/* store_put's transaction: prepared once, not parsed per message */
 	sqlite3_stmt *begin, *commit, *rollback;
+	/* store_put_many: one savepoint per message inside the transaction */
+	sqlite3_stmt *sp_begin, *sp_release, *sp_rollback;
 };
 
 static int store_fail(struct store *st, const char *what)
@@ -139,7 +141,11 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	if (store_exec(st, "PRAGMA page_size = 1024", "page_size") < 0 ||
 	    store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
-	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 || store_migrate(st) < 0 ||
+	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 ||
+	    /* a checkpoint every 8 MiB of WAL instead of every 1,000 pages: the
+	     * last leaf of each append-only b-tree is rewritten by every commit,
+	     * and a checkpoint copies it (and fsyncs) once however often */
+	    store_exec(st, "PRAGMA wal_autocheckpoint = 8192", "wal_autocheckpoint") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
 			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
 			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
@@ -155,7 +161,9 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer "
 			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
 	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
-	    store_prepare(st, &st->rollback, "ROLLBACK") < 0) {
+	    store_prepare(st, &st->rollback, "ROLLBACK") < 0 || store_prepare(st, &st->sp_begin, "SAVEPOINT msg") < 0 ||
+	    store_prepare(st, &st->sp_release, "RELEASE msg") < 0 ||
+	    store_prepare(st, &st->sp_rollback, "ROLLBACK TO msg") < 0) {
 		*err = g_strdup_printf("%s: %s", path, st->err);
 		store_close(st);
 		return -1;
@@ -177,6 +185,9 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->begin);
 	sqlite3_finalize(st->commit);
 	sqlite3_finalize(st->rollback);
+	sqlite3_finalize(st->sp_begin);
+	sqlite3_finalize(st->sp_release);
+	sqlite3_finalize(st->sp_rollback);
 	sqlite3_close(st->db);
 	g_free(st);
 }
@@ -210,14 +221,11 @@ static const char *addr_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
-int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
+/* The rows of one message, inside the caller's transaction. */
+static int store_rows(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
 	sqlite3_stmt *s = st->ins_msg;
 	int64_t now = (int64_t)time(NULL);
-
-	st->busy = false;
-	if (store_step_done(st, st->begin, "begin") < 0)
-		return -1;
 	int i = 1;
 	bind_text(s, i++, m->mail_id);
 	sqlite3_bind_int64(s, i++, m->time ? m->time : now);
@@ -249,7 +257,7 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
 	bind_text(s, i++, m->policy);
 	bind_text(s, i++, m->engine);
 	if (store_step_done(st, s, "insert msgs") < 0)
-		goto fail;
+		return -1;
 	m->id = sqlite3_last_insert_rowid(st->db);
 
 	for (size_t r = 0; r < m->nrcpt; r++) {
@@ -261,7 +269,7 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
 		bind_text(s, 5, m->rcpt[r].destiny ? m->rcpt[r].destiny : "pass");
 		bind_text(s, 6, m->rcpt[r].smtp_answer);
 		if (store_step_done(st, s, "insert msgrcpt") < 0)
-			goto fail;
+			return -1;
 	}
 	for (size_t a = 0; a < nalerts; a++) {
 		s = st->ins_alert;
@@ -273,16 +281,69 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
 		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(s, 7, now);
 		if (store_step_done(st, s, "insert outbox") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void store_abort(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db)) { /* keeps st->err and st->busy */
+		sqlite3_step(st->rollback);
+		sqlite3_reset(st->rollback);
+	}
+}
+
+int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
+{
+	st->busy = false;
+	if (store_step_done(st, st->begin, "begin") < 0)
+		return -1;
+	if (store_rows(st, m, alerts, nalerts) < 0 || store_step_done(st, st->commit, "commit") < 0) {
+		store_abort(st);
+		return -1;
+	}
+	return 0;
+}
+
+int store_put_many(struct store *st, struct store_put_item *items, size_t n)
+{
+	st->busy = false;
+	for (size_t k = 0; k < n; k++) {
+		items[k].rc = -1;
+		items[k].busy = false;
+		items[k].err[0] = '\0'; /* set only by a failure of the item's own rows */
+	}
+	if (store_step_done(st, st->begin, "begin") < 0)
+		goto fail;
+	for (size_t k = 0; k < n; k++) {
+		struct store_put_item *it = &items[k];
+		if (store_step_done(st, st->sp_begin, "savepoint") < 0)
+			goto fail;
+		if (store_rows(st, it->m, it->alerts, it->nalerts) == 0) {
+			if (store_step_done(st, st->sp_release, "release") < 0)
+				goto fail;
+			it->rc = 0;
+			continue;
+		}
+		/* this message's rows go; the others stay in the transaction */
+		g_strlcpy(it->err, st->err, sizeof(it->err));
+		it->busy = st->busy;
+		if (store_step_done(st, st->sp_rollback, "rollback to") < 0 ||
+		    store_step_done(st, st->sp_release, "release") < 0)
 			goto fail;
 	}
 	if (store_step_done(st, st->commit, "commit") < 0)
 		goto fail;
 	return 0;
 fail:
-	if (!sqlite3_get_autocommit(st->db)) { /* keeps st->err and st->busy */
-		sqlite3_step(st->rollback);
-		sqlite3_reset(st->rollback);
-	}
+	store_abort(st);
+	for (size_t k = 0; k < n; k++) /* nothing of the transaction is kept */
+		if (items[k].rc == 0 || !items[k].err[0]) {
+			items[k].rc = -1;
+			items[k].busy = st->busy;
+			g_strlcpy(items[k].err, st->err, sizeof(items[k].err));
+		}
 	return -1;
 }
 

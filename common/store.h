@@ -7,7 +7,8 @@
  * processes opening a new file at once apply them once.
  *
  * store_put() writes a message row, its recipient rows and its outbox rows
- * in one transaction: all or nothing. store_get() reads one message back by
+ * in one transaction: all or nothing; store_put_many() does that for
+ * several messages in one transaction (group commit). store_get() reads one message back by
  * mail id; store_list() walks messages matching a filter, newest first.
  * store_event() appends to the audit trail.
  *
@@ -88,6 +89,21 @@ int store_version(struct store *st); /* PRAGMA user_version */
 
 /* Fills m->id. Alerts may be NULL/0. */
 int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts);
+/* Group commit: the rows of n messages in one transaction, each inside its
+ * own savepoint, so that one message's failure (a constraint, say) costs
+ * only its own rows. items[k].rc is 0 once the transaction committed with
+ * that message in it; otherwise -1 with the reason in items[k].err and
+ * items[k].busy set for a lock timeout. Returns 0 when the transaction
+ * committed (some items may still have failed), -1 when nothing was kept. */
+struct store_put_item {
+	struct store_msg *m;
+	const struct store_alert *alerts;
+	size_t nalerts;
+	int rc;
+	bool busy;
+	char err[512];
+};
+int store_put_many(struct store *st, struct store_put_item *items, size_t n);
 /* 0 found, 1 not found, -1 error. Free with store_msg_free(). */
 int store_get(struct store *st, const char *mail_id, struct store_msg **out);
 /* Calls fn for each match, newest first; fn returns non-zero to stop.

@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "answers.h"
+#include "groupcommit.h"
 #include "log.h"
 #include "mailhdr.h"
 #include "notify/notify.h"
@@ -220,11 +221,10 @@ static int store_record(struct msg *m)
 	size_t nal;
 	notify_alerts(nt, m, &al, &nal);
 	notify_free(nt);
-	answers_lock(); /* one writer handle for all of scand: see answers.h */
-	int r = store_put(answers_store(), &sm, al, nal);
+	char err[512];
+	int r = gc_put(&sm, al, nal, err, sizeof(err)); /* committed, or -1 */
 	if (r < 0)
-		msg_warn("(%s) store: %s", m->mail_id, store_error(answers_store()));
-	answers_unlock();
+		msg_warn("(%s) store: %s", m->mail_id, err);
 	notify_alerts_free(al, nal);
 	if (r == 0 && nal)
 		notify_sender_kick(pipeline_sender);

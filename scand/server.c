@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "answers.h"
+#include "groupcommit.h"
 #include "log.h"
 #include "pipeline.h"
 #include "sess.h"
@@ -356,7 +357,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	pipeline_fini();
 	if (*pidf && unlink(pidf) < 0 && errno != ENOENT)
 		msg_warn("pid file %s: %s", pidf, g_strerror(errno));
-	msg_info("stopped");
+	unsigned long gm, gt;
+	gc_stats(&gm, &gt);
+	msg_info("stopped; %lu verdict rows written in %lu transactions", gm, gt);
 	g_free(pidf);
 	g_free(tid);
 	g_free(w);

@@ -148,6 +148,79 @@ static void test_put_is_atomic(void **state)
 	rm_db(path);
 }
 
+/* Group commit: one bad message among three loses only its own rows; a
+ * locked database loses the whole batch, and says busy. */
+static void test_put_many(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[3], *got = NULL;
+	struct store_rcpt r[3][3];
+	struct store_alert al = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
+				 .body = "Subject: x\r\n\r\nx\r\n", .body_len = 20};
+	struct store_put_item it[3];
+
+	for (int i = 0; i < 3; i++) {
+		fill_msg(&m[i], r[i], "clean", 1763700000 + i);
+		it[i] = (struct store_put_item){.m = &m[i]};
+	}
+	it[0].alerts = &al;
+	it[0].nalerts = 1;
+	r[1][2].destiny = "explode"; /* the middle one violates a CHECK constraint */
+	assert_int_equal(store_put_many(st, it, 3), 0);
+	assert_int_equal(it[0].rc, 0);
+	assert_int_equal(it[1].rc, -1);
+	assert_non_null(strstr(it[1].err, "msgrcpt"));
+	assert_false(it[1].busy);
+	assert_int_equal(it[2].rc, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_get(st, m[i].mail_id, &got), i == 1 ? 1 : 0);
+		if (i != 1) {
+			assert_int_equal(got->nrcpt, 3);
+			store_msg_free(got);
+			got = NULL;
+		}
+	}
+	/* the failed message left no recipient rows behind; the alert is kept */
+	sqlite3_stmt *q;
+	sqlite3_prepare_v2(store_db(st), "SELECT (SELECT count(*) FROM msgrcpt), (SELECT count(*) FROM outbox)", -1,
+			   &q, NULL);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
+	assert_int_equal(sqlite3_column_int(q, 1), 1);
+	sqlite3_finalize(q);
+
+	/* another connection holds the write lock: nothing of the batch is kept */
+	struct store *other = open_ok(path);
+	assert_int_equal(sqlite3_exec(store_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(store_db(st), 50);
+	for (int i = 0; i < 3; i++) {
+		fill_msg(&m[i], r[i], "spam", 1763700100 + i);
+		it[i] = (struct store_put_item){.m = &m[i]};
+	}
+	assert_int_equal(store_put_many(st, it, 3), -1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(it[i].rc, -1);
+		assert_true(it[i].busy);
+		assert_non_null(strstr(it[i].err, "locked"));
+	}
+	assert_int_equal(sqlite3_exec(store_db(other), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_get(st, m[i].mail_id, &got), 1);
+	/* and once the lock is gone the same batch commits */
+	assert_int_equal(store_put_many(st, it, 3), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(it[i].rc, 0);
+		assert_int_equal(store_get(st, m[i].mail_id, &got), 0);
+		store_msg_free(got);
+		got = NULL;
+	}
+	store_close(other);
+	store_close(st);
+	rm_db(path);
+}
+
 struct count_arg {
 	int n;
 	char last[16];
@@ -306,6 +379,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_three_recipients),
 		cmocka_unit_test(test_put_is_atomic),
+		cmocka_unit_test(test_put_many),
 		cmocka_unit_test(test_list_filters_and_events),
 		cmocka_unit_test(test_migration_is_idempotent),
 		cmocka_unit_test(test_two_processes_lose_nothing),
