@@ -158,7 +158,7 @@ static void test_put_many(void **state)
 	struct store_msg m[3], *got = NULL;
 	struct store_rcpt r[3][3];
 	struct store_alert al = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
-				 .body = "Subject: x\r\n\r\nx\r\n", .body_len = 20};
+				 .body = "Subject: x\r\n\r\nx\r\n", .body_len = 17};
 	struct store_put_item it[3];
 
 	for (int i = 0; i < 3; i++) {
