@@ -312,6 +312,53 @@ static GByteArray *walk_decode(GMimePart *part)
 	return b;
 }
 
+/*
+ * The first `limit` bytes of a part, decoded: libmagic needs no more, and
+ * decoding whole attachments that are not archives was most of GMime's
+ * share of a scan. *complete says whether that is all of the part; when it
+ * is not, *est is an upper bound of the decoded size (3/4 of the base64 or
+ * uuencoded text, the length of anything else).
+ */
+static GByteArray *walk_decode_head(GMimePart *part, size_t limit, bool *complete, int64_t *est)
+{
+	GMimeDataWrapper *dw = g_mime_part_get_content(part);
+	GMimeStream *raw = dw ? g_mime_data_wrapper_get_stream(dw) : NULL;
+	gint64 rawlen = raw ? g_mime_stream_length(raw) : -1;
+
+	*complete = true;
+	*est = 0;
+	if (!raw || rawlen < 0 || (guint64)rawlen <= limit)
+		return walk_decode(part); /* small (or of unknown length): all of it */
+	GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(dw);
+	bool coded = enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+		     enc == GMIME_CONTENT_ENCODING_UUENCODE;
+	GMimeEncoding st;
+	GByteArray *b = g_byte_array_new();
+	char in[4096];
+	ssize_t n = 0;
+
+	g_mime_encoding_init_decode(&st, enc);
+	g_mime_stream_reset(raw);
+	while (b->len < limit && (n = g_mime_stream_read(raw, in, sizeof(in))) > 0) {
+		guint old = b->len;
+		if (!coded) {
+			g_byte_array_append(b, (const guint8 *)in, (guint)n);
+			continue;
+		}
+		g_byte_array_set_size(b, old + (guint)g_mime_encoding_outlen(&st, (size_t)n));
+		g_byte_array_set_size(b, old + (guint)g_mime_encoding_step(&st, in, (size_t)n, (char *)b->data + old));
+	}
+	g_mime_stream_reset(raw);
+	if (n <= 0) { /* the end came first after all */
+		g_byte_array_free(b, TRUE);
+		return walk_decode(part);
+	}
+	*complete = false;
+	*est = enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_UUENCODE ? rawlen / 4 * 3 + 3
+											     : rawlen;
+	return b;
+}
+
 static void walk_part(struct walk *w, GMimePart *part, int depth)
 {
 	const char *name = g_mime_part_get_filename(part);
@@ -319,8 +366,15 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 	char *declared = g_ascii_strdown(ct, -1);
 	g_free(ct);
 	char *path = name ? g_strdup(name) : g_strdup_printf("part %d", w->parts);
-	GByteArray *b = walk_decode(part);
-	w->total += b->len;
+	bool complete;
+	int64_t est;
+	GByteArray *b = walk_decode_head(part, MIME_MAGIC_BYTES, &complete, &est);
+	if (!complete && w->total + est > w->lim->max_total) { /* near the bound: count exactly */
+		g_byte_array_free(b, TRUE);
+		b = walk_decode(part);
+		complete = true;
+	}
+	w->total += complete ? (int64_t)b->len : est;
 	if (w->total > w->lim->max_total) {
 		walk_bound(w, "more than max_scan_size %lld bytes decoded", (long long)w->lim->max_total);
 	} else {
@@ -328,8 +382,13 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 		struct mime_item it = {
 		    .name = name, .path = path, .declared = declared, .real = real, .depth = depth};
 		w->fn(&it, w->arg);
-		if (mime_is_archive(real))
+		if (mime_is_archive(real)) {
+			if (!complete) { /* an archive is listed from all of it */
+				g_byte_array_free(b, TRUE);
+				b = walk_decode(part);
+			}
 			walk_buffer(w, b->data, b->len, path, depth + 1, 1);
+		}
 		g_free(real);
 	}
 	g_byte_array_free(b, TRUE);

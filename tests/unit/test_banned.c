@@ -157,6 +157,70 @@ static void test_text_types(void **state)
 	scan_banned_stage.fini(st);
 }
 
+static void expect_unchecked(void *st, GString *s, const char *why);
+
+/* Parts over 64 KiB: only their head is decoded for typing, except an
+ * archive, which is listed from all of it; the size bound still holds. */
+static void test_large_parts(void **state)
+{
+	(void)state;
+	size_t big = 300 * 1024;
+	guint8 *noise = g_malloc(big);
+	guint32 x = 12345;
+	for (size_t i = 0; i < big; i++) { /* incompressible: the zip stays large */
+		x = x * 1103515245u + 12345u;
+		noise[i] = (guint8)(x >> 16);
+	}
+	void *st = banned_open(NULL);
+	/* an executable whose name and type say nothing, 300 KiB */
+	guint8 *pe = g_malloc(big);
+	memcpy(pe, pe_data, pe_len);
+	memcpy(pe + pe_len, noise, big - pe_len);
+	GString *s = eu_mail_attach("data.bin", "application/octet-stream", NULL, pe, big);
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_BANNED);
+	assert_true(g_str_has_prefix(m->banned_names->pdata[0], "data.bin (application/"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	/* a 300 KiB zip: its member is still found */
+	GByteArray *z = eu_zip("evil.exe", noise, big, NULL);
+	assert_true(z->len > 200 * 1024);
+	expect_banned(st, eu_mail_attach("photos.zip", "application/zip", NULL, z->data, z->len),
+		      "photos.zip/evil.exe");
+	scan_banned_stage.fini(st);
+	/* two 300 KiB parts against max_scan_size 500k: unchecked, as when
+	 * every part was decoded in full; one alone passes */
+	st = banned_open("[clamav]\nmax_scan_size = 500k\n");
+	gchar *b64 = g_base64_encode(noise, big);
+	for (int parts = 1; parts <= 2; parts++) {
+		s = g_string_new("From: a@b.c\r\nSubject: sizes\r\nMIME-Version: 1.0\r\n"
+				 "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+		for (int i = 0; i < parts; i++) {
+			g_string_append_printf(s,
+					       "--B\r\nContent-Type: application/octet-stream\r\n"
+					       "Content-Disposition: attachment; filename=\"n%d.dat\"\r\n"
+					       "Content-Transfer-Encoding: base64\r\n\r\n",
+					       i);
+			for (size_t k = 0; k < strlen(b64); k += 76)
+				g_string_append_printf(s, "%.76s\r\n", b64 + k);
+		}
+		g_string_append(s, "--B--\r\n");
+		if (parts == 2) {
+			expect_unchecked(st, s, "max_scan_size");
+			continue;
+		}
+		m = run(st, s, STAGE_OK);
+		assert_int_equal(m->category, CAT_CLEAN);
+		msg_free(m);
+		g_string_free(s, TRUE);
+	}
+	scan_banned_stage.fini(st);
+	g_free(b64);
+	g_byte_array_free(z, TRUE);
+	g_free(pe);
+	g_free(noise);
+}
+
 static void expect_unchecked(void *st, GString *s, const char *why)
 {
 	struct msg *m = run(st, s, STAGE_UNCHECKED);
@@ -244,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_text_types),
+	    cmocka_unit_test(test_large_parts),
 	    cmocka_unit_test(test_bounds_and_broken),
 	};
 	return cmocka_run_group_tests(tests, load_pe, free_pe);
