@@ -26,6 +26,13 @@
 #include "log.h"
 
 #define MIME_MAGIC_BYTES ((size_t)64 * 1024)
+/* Text, encoding, CSV, JSON and token checks cost regex time on every text
+ * part and decide nothing the default rules ban on. With a text type among
+ * the banned ones (lim->magic_for_text) the text and encoding checks are on:
+ * libmagic's text/x-msdos-batch and the like come only from them. */
+#define MIME_MAGIC_FLAGS                                                                                     \
+	(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING | MAGIC_NO_CHECK_CSV |              \
+	 MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS)
 
 struct mime_magic_pool {
 	GAsyncQueue *q;
@@ -83,10 +90,7 @@ struct mime_magic_pool *mime_magic_pool_new(int handles, char **err)
 	void *buf = p->db ? g_mapped_file_get_contents(p->db) : NULL;
 	size_t size = p->db ? g_mapped_file_get_length(p->db) : 0;
 	for (int i = 0; i < handles; i++) {
-		/* Text, encoding, CSV, JSON and token checks cost regex time on every
-		 * text part and decide nothing we ban on. */
-		magic_t mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING |
-					MAGIC_NO_CHECK_CSV | MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS);
+		magic_t mg = magic_open(MIME_MAGIC_FLAGS);
 		if (!mg || (buf ? magic_load_buffers(mg, &buf, &size, 1) : magic_load(mg, NULL)) != 0) {
 			*err = g_strdup_printf("libmagic: %s", mg ? magic_error(mg) : "magic_open failed");
 			if (mg)
@@ -120,6 +124,8 @@ void mime_magic_pool_free(struct mime_magic_pool *p)
  * without such bytes is text; those starting like a script, a PDF, an RTF
  * or markup still go to libmagic, which knows those. The result is the
  * declared text type when there is one, else text/plain. NULL: ask libmagic.
+ * When a banned type is a text type (text/x-msdos-batch, say: libmagic
+ * finds "@echo off" in plain text), lim->magic_for_text turns this off.
  */
 static const char *mime_text_type(const unsigned char *p, size_t len, const char *declared)
 {
@@ -139,18 +145,23 @@ static const char *mime_text_type(const unsigned char *p, size_t len, const char
 }
 
 /* The real type of a buffer; g_free the result. declared may be NULL. */
-static char *mime_magic(struct mime_magic_pool *p, const void *buf, size_t len, const char *declared)
+static char *mime_magic(struct walk *w, const void *buf, size_t len, const char *declared)
 {
 	if (len == 0)
 		return g_strdup("application/x-empty");
-	const char *text = mime_text_type(buf, len, declared);
+	const char *text = w->lim->magic_for_text ? NULL : mime_text_type(buf, len, declared);
 	if (text)
 		return g_strdup(text);
+	struct mime_magic_pool *p = w->pool;
 	magic_t mg = g_async_queue_pop(p->q);
 	/* The first 64 KiB decide every type we ban on (executables, archives,
 	 * documents: their magic is near the start). */
+	if (w->lim->magic_for_text)
+		magic_setflags(mg, MIME_MAGIC_FLAGS & ~(MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_ENCODING));
 	const char *t = magic_buffer(mg, buf, MIN(len, MIME_MAGIC_BYTES));
 	char *r = g_strdup(t ? t : "application/octet-stream");
+	if (w->lim->magic_for_text)
+		magic_setflags(mg, MIME_MAGIC_FLAGS);
 	g_async_queue_push(p->q, mg);
 	return r;
 }
@@ -261,7 +272,7 @@ static void walk_member(struct walk *w, struct archive *a, struct archive_entry 
 	GByteArray *b = walk_read_member(w, a, path);
 	if (!b)
 		goto out;
-	char *real = mime_magic(w->pool, b->data, b->len, NULL);
+	char *real = mime_magic(w, b->data, b->len, NULL);
 	struct mime_item it = {.name = base, .path = path, .real = real, .depth = depth, .in_archive = true};
 	w->fn(&it, w->arg);
 	if (mime_is_archive(real))
@@ -346,7 +357,8 @@ static GByteArray *walk_decode_head(GMimePart *part, size_t limit, bool *complet
 			continue;
 		}
 		g_byte_array_set_size(b, old + (guint)g_mime_encoding_outlen(&st, (size_t)n));
-		g_byte_array_set_size(b, old + (guint)g_mime_encoding_step(&st, in, (size_t)n, (char *)b->data + old));
+		g_byte_array_set_size(
+		    b, old + (guint)g_mime_encoding_step(&st, in, (size_t)n, (char *)b->data + old));
 	}
 	g_mime_stream_reset(raw);
 	if (n <= 0) { /* the end came first after all */
@@ -354,8 +366,9 @@ static GByteArray *walk_decode_head(GMimePart *part, size_t limit, bool *complet
 		return walk_decode(part);
 	}
 	*complete = false;
-	*est = enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_UUENCODE ? rawlen / 4 * 3 + 3
-											     : rawlen;
+	*est = enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_UUENCODE
+		   ? rawlen / 4 * 3 + 3
+		   : rawlen;
 	return b;
 }
 
@@ -378,7 +391,7 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 	if (w->total > w->lim->max_total) {
 		walk_bound(w, "more than max_scan_size %lld bytes decoded", (long long)w->lim->max_total);
 	} else {
-		char *real = mime_magic(w->pool, b->data, b->len, declared);
+		char *real = mime_magic(w, b->data, b->len, declared);
 		struct mime_item it = {
 		    .name = name, .path = path, .declared = declared, .real = real, .depth = depth};
 		w->fn(&it, w->arg);

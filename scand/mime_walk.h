@@ -40,6 +40,7 @@ struct mime_limits {
 	int max_arch_depth, max_files;  /* [clamav] max_recursion, max_files */
 	int64_t max_file_size;          /* [clamav] max_file_size */
 	int64_t max_total;              /* [clamav] max_scan_size */
+	bool magic_for_text;            /* type text with libmagic too (see mime_walk.c) */
 };
 
 enum mime_result { MIME_OK = 0, MIME_UNCHECKED = 1 };

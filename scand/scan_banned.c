@@ -82,6 +82,8 @@ static struct banned_rules *banned_rules_new(const struct conf *c)
 	r->lim.max_files = (int)conf_int(c, "clamav", "max_files");
 	r->lim.max_file_size = conf_int(c, "clamav", "max_file_size");
 	r->lim.max_total = conf_int(c, "clamav", "max_scan_size");
+	for (char **t = r->types; t && *t; t++) /* libmagic gives text/... types to text content */
+		r->lim.magic_for_text |= g_str_has_prefix(*t, "text/");
 	return r;
 }
 

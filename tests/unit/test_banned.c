@@ -148,6 +148,13 @@ static void test_text_types(void **state)
 	expect_banned(st, eu_mail_attach("figures.csv", "text/csv", NULL, "a,b\r\n1,2\r\n", 10),
 		      "figures.csv (text/csv)");
 	scan_banned_stage.fini(st);
+	/* a text type among the banned ones: text goes to libmagic again, which
+	 * knows a batch file in plain text (the text shortcut would not) */
+	const char *bat = "@echo off\r\ndel /q C:\\temp\\*\r\n";
+	st = banned_open("mime_types = application/x-dosexec, text/x-msdos-batch\n");
+	expect_banned(st, eu_mail_attach("notes.txt", "text/plain", NULL, bat, strlen(bat)),
+		      "notes.txt (text/x-msdos-batch)");
+	scan_banned_stage.fini(st);
 	/* binary bytes behind a text name and type: libmagic finds the zip */
 	st = banned_open(NULL);
 	GByteArray *z = eu_zip("invoice.exe", "MZ", 2, NULL);

@@ -32,8 +32,12 @@ static gpointer worker_main(gpointer p)
 	struct worker *w = p;
 	for (int i = 0; i < w->n; i++) {
 		struct store_rcpt r = {.addr = "bob@example.com", .destiny = "pass", .smtp_answer = ""};
-		struct store_msg m = {.time = 1763700000 + i, .sender = "alice@example.org", .size = 100,
-				      .category = "clean", .nrcpt = 1, .rcpt = &r};
+		struct store_msg m = {.time = 1763700000 + i,
+				      .sender = "alice@example.org",
+				      .size = 100,
+				      .category = "clean",
+				      .nrcpt = 1,
+				      .rcpt = &r};
 		char err[512];
 		mailid_new(m.mail_id);
 		if (gc_put(&m, NULL, 0, err, sizeof(err)) < 0) {
@@ -146,8 +150,8 @@ static void test_eight_threads_lose_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rows_queue_while_writer_busy),
-		cmocka_unit_test(test_eight_threads_lose_nothing),
+	    cmocka_unit_test(test_rows_queue_while_writer_busy),
+	    cmocka_unit_test(test_eight_threads_lose_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
