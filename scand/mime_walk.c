@@ -361,9 +361,18 @@ static GByteArray *walk_decode_head(GMimePart *part, size_t limit, bool *complet
 		    b, old + (guint)g_mime_encoding_step(&st, in, (size_t)n, (char *)b->data + old));
 	}
 	g_mime_stream_reset(raw);
-	if (n <= 0) { /* the end came first after all */
+	if (n < 0) { /* a read error: let the data wrapper decode it as before */
 		g_byte_array_free(b, TRUE);
 		return walk_decode(part);
+	}
+	if (n == 0) { /* the end came first (base64 of a part just over the limit): that is all */
+		if (coded) {
+			guint old = b->len;
+			g_byte_array_set_size(b, old + (guint)g_mime_encoding_outlen(&st, 0));
+			g_byte_array_set_size(
+			    b, old + (guint)g_mime_encoding_flush(&st, "", 0, (char *)b->data + old));
+		}
+		return b;
 	}
 	*complete = false;
 	*est = enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_UUENCODE

@@ -194,6 +194,13 @@ static void test_large_parts(void **state)
 	assert_true(z->len > 200 * 1024);
 	expect_banned(st, eu_mail_attach("photos.zip", "application/zip", NULL, z->data, z->len),
 		      "photos.zip/evil.exe");
+	/* a 60 KiB zip: over 64 KiB as base64, under it decoded, so its head is
+	 * all of it (the decoder's flush included) and its member is listed */
+	GByteArray *z60 = eu_zip("evil.exe", noise, 58 * 1024, NULL);
+	assert_true(z60->len < 64 * 1024 && z60->len * 4 / 3 > 64 * 1024);
+	expect_banned(st, eu_mail_attach("small.zip", "application/zip", NULL, z60->data, z60->len),
+		      "small.zip/evil.exe");
+	g_byte_array_free(z60, TRUE);
 	scan_banned_stage.fini(st);
 	/* two 300 KiB parts against max_scan_size 500k: unchecked, as when
 	 * every part was decoded in full; one alone passes */
