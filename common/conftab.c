@@ -68,6 +68,9 @@ const struct conf_key conf_table[] = {
 	 NOLIM},
 	{"clamav", "low_memory_reload", CONF_BOOL, "no",
 	 "free the old engine before loading the new one (scans wait during a reload)", NOLIM},
+	{"clamav", "decode_parts", CONF_BOOL, "yes",
+	 "decode the MIME parts in scand and give libclamav each part from memory plus the raw message, as amavisd-new does; no = libclamav's own mail parser gets the whole message (slower; needed for its phishing URL checks)",
+	 NOLIM},
 
 	/* [banned] banned attachments */
 	{"banned", "enabled", CONF_BOOL, "yes", "check attachment names and types", NOLIM},

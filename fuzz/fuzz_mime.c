@@ -8,7 +8,10 @@
  * the names. Checked beyond "no crash, no leak, no UB": the stage returns
  * OK or UNCHECKED, never TEMPFAIL; UNCHECKED always comes with a reason;
  * every banned name recorded is printable (no control characters), since
- * it goes into log lines, headers and alerts.
+ * it goes into log lines, headers and alerts. The same input then goes
+ * through mime_leaves(), the virus scan's part decoder: every part it gives
+ * lies within the bounds, and their decoded bytes add up to no more than
+ * max_total.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +20,7 @@
 #include <glib.h>
 
 #include "conf.h"
+#include "scand/mime_walk.h"
 #include "scand/msg.h"
 #include "scand/scan_banned.h"
 
@@ -44,6 +48,15 @@ static void fuzz_mime_check_printable(const GPtrArray *names)
 				abort();
 }
 
+static bool fuzz_mime_leaf(const unsigned char *data, size_t len, void *arg)
+{
+	int64_t *total = arg;
+	if (len && !data)
+		abort();
+	*total += (int64_t)len;
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!fuzz_mime_state)
@@ -57,6 +70,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == STAGE_UNCHECKED && (m->category != CAT_UNCHECKED && m->category != CAT_BANNED))
 		abort();
 	fuzz_mime_check_printable(m->banned_names);
+	const struct mime_limits lim = {.max_depth = 14, .max_parts = 1500, .max_total = 1 << 20};
+	int64_t total = 0;
+	enum mime_leaves_result lr = mime_leaves(data, size, &lim, fuzz_mime_leaf, &total);
+	if (lr != MIME_LEAVES_DONE && lr != MIME_LEAVES_WHOLE)
+		abort();
+	if (total > lim.max_total)
+		abort();
 	m->data = NULL;
 	m->len = 0;
 	msg_free(m);

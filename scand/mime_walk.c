@@ -2,7 +2,8 @@
  * mime_walk - GMime tree walk and libarchive member listing
  * (see mime_walk.h)
  *
- * Functions: mime_magic_pool_new, mime_magic_pool_free, mime_walk.
+ * Functions: mime_magic_pool_new, mime_magic_pool_free, mime_walk,
+ * mime_leaves.
  *
  * Why libarchive and not libclamav's file-inspection callback: the banned
  * check must work when [clamav] enabled = no, the callback is marked
@@ -461,4 +462,114 @@ enum mime_result mime_walk(const unsigned char *data, size_t len, const struct m
 	g_object_unref(p);
 	g_object_unref(s);
 	return w.stop ? MIME_UNCHECKED : MIME_OK;
+}
+
+/* The leaf walk for the virus scan: one buffer reused for every part. */
+struct leaves {
+	const struct mime_limits *lim;
+	mime_leaf_fn fn;
+	void *arg;
+	GByteArray *buf;
+	int parts;
+	int64_t total;
+	bool whole, stop;
+};
+
+/* "644 " or "0644 ": the mode of a uuencode begin line. */
+static bool leaves_octal_mode(const unsigned char *p, size_t left)
+{
+	size_t n = 0;
+	while (n < left && n < 4 && p[n] >= '0' && p[n] <= '7')
+		n++;
+	return n >= 3 && n < left && p[n] == ' ';
+}
+
+/* Encodings libclamav's mail parser finds inside a body and GMime does
+ * not: a uuencode "begin 644 name" line, BinHex's banner, a yEnc header. */
+static bool leaves_inline_encoded(const unsigned char *data, size_t len)
+{
+	static const char binhex[] = "(This file must be converted with BinHex";
+	const unsigned char *p = data, *end = data + len;
+	if (memmem(data, len, binhex, sizeof binhex - 1))
+		return true;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
+		size_t left = (size_t)(end - p);
+		if ((left > 10 && memcmp(p, "begin ", 6) == 0 && leaves_octal_mode(p + 6, left - 6)) ||
+		    (left > 8 && memcmp(p, "=ybegin ", 8) == 0))
+			return true;
+	}
+	return false;
+}
+
+static bool leaves_is_tnef(GMimePart *part)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(part));
+	const char *sub = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
+	const char *name = g_mime_part_get_filename(part);
+	return (sub &&
+		(g_ascii_strcasecmp(sub, "ms-tnef") == 0 || g_ascii_strcasecmp(sub, "vnd.ms-tnef") == 0)) ||
+	       (name && g_ascii_strcasecmp(name, "winmail.dat") == 0);
+}
+
+static void leaves_object(struct leaves *l, GMimeObject *o, int depth)
+{
+	if (l->stop || !o)
+		return;
+	if (depth > l->lim->max_depth || ++l->parts > l->lim->max_parts || GMIME_IS_MESSAGE_PARTIAL(o)) {
+		l->whole = l->stop = true;
+		return;
+	}
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		for (int i = 0; i < g_mime_multipart_get_count(mp) && !l->stop; i++)
+			leaves_object(l, g_mime_multipart_get_part(mp, i), depth + 1);
+	} else if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+		if (inner)
+			leaves_object(l, g_mime_message_get_mime_part(inner), depth + 1);
+	} else if (GMIME_IS_PART(o)) {
+		GMimePart *part = GMIME_PART(o);
+		GMimeDataWrapper *dw = g_mime_part_get_content(part);
+		if (leaves_is_tnef(part)) {
+			l->whole = l->stop = true;
+			return;
+		}
+		g_byte_array_set_size(l->buf, 0);
+		if (dw) {
+			GMimeStream *ms = g_mime_stream_mem_new_with_byte_array(l->buf);
+			g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(ms), FALSE);
+			g_mime_data_wrapper_write_to_stream(dw, ms);
+			g_object_unref(ms);
+		}
+		l->total += l->buf->len;
+		if (l->total > l->lim->max_total) {
+			l->whole = l->stop = true;
+			return;
+		}
+		if (!l->fn(l->buf->data, l->buf->len, l->arg))
+			l->stop = true;
+	}
+}
+
+enum mime_leaves_result mime_leaves(const unsigned char *data, size_t len, const struct mime_limits *lim,
+				    mime_leaf_fn fn, void *arg)
+{
+	if (leaves_inline_encoded(data, len))
+		return MIME_LEAVES_WHOLE;
+	mime_gmime_init();
+	struct leaves l = {.lim = lim, .fn = fn, .arg = arg, .buf = g_byte_array_new()};
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+	GMimeParser *p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	if (!m) {
+		l.whole = true;
+	} else {
+		leaves_object(&l, g_mime_message_get_mime_part(m), 0);
+		g_object_unref(m);
+	}
+	g_object_unref(p);
+	g_object_unref(s);
+	g_byte_array_free(l.buf, TRUE);
+	return l.whole ? MIME_LEAVES_WHOLE : MIME_LEAVES_DONE;
 }

@@ -55,4 +55,22 @@ typedef void (*mime_item_fn)(const struct mime_item *it, void *arg);
 enum mime_result mime_walk(const unsigned char *data, size_t len, const struct mime_limits *lim,
 			   struct mime_magic_pool *pool, mime_item_fn fn, void *arg, GString *why);
 
+/*
+ * mime_leaves() gives every leaf part of a message, transfer-decoded in
+ * full, to fn (the virus scan's parts, scan_clamav.c); fn returns false to
+ * stop. Returns MIME_LEAVES_DONE, or MIME_LEAVES_WHOLE when the message
+ * must go to libclamav whole instead, because GMime cannot parse it, it
+ * nests deeper than lim->max_depth, has more than lim->max_parts parts or
+ * more than lim->max_total decoded bytes (libclamav then applies its own
+ * limits, as it always did), or holds what only libclamav's mail parser
+ * decodes: uuencoded, BinHex or yEnc text inside a body, a TNEF part
+ * (winmail.dat) or a message/partial. Some parts may have been given to
+ * fn before MIME_LEAVES_WHOLE.
+ */
+enum mime_leaves_result { MIME_LEAVES_DONE = 0, MIME_LEAVES_WHOLE = 1 };
+typedef bool (*mime_leaf_fn)(const unsigned char *data, size_t len, void *arg);
+
+enum mime_leaves_result mime_leaves(const unsigned char *data, size_t len, const struct mime_limits *lim,
+				    mime_leaf_fn fn, void *arg);
+
 #endif

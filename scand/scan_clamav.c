@@ -1,7 +1,8 @@
 /*
  * scan_clamav - libclamav in-process, one shared engine (see scan_clamav.h)
  *
- * Functions: scan_clamav_stage (init, scan, reload, fini),
+ * Functions: scan_clamav_stage (init, scan = clam_scan_parts or one
+ * whole-message scan, reload, fini),
  * scan_clamav_banner, scan_clamav_sigs, scan_clamav_reload_now,
  * scan_clamav_generation.
  *
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "mime_walk.h"
 #include "scan_util.h"
 
 struct clam_engine {
@@ -46,6 +48,7 @@ struct clam_state {
 	uint64_t max_scan_size, max_file_size;
 	uint32_t max_recursion, max_files;
 	bool low_memory;
+	bool decode_parts; /* scand decodes the MIME parts (clam_scan_parts) */
 	char *tmpdir; /* NULL = libclamav's default */
 	char *fingerprint; /* of the files the current engine was built from */
 	unsigned generation;
@@ -57,6 +60,10 @@ struct clam_state {
 	gint watching; /* the watcher has been started */
 	int64_t interval;
 };
+
+static cl_error_t clam_inspect(int fd, const char *type, const char **ancestors, size_t parent_file_size,
+			       const char *file_name, size_t file_size, const char *file_buffer,
+			       uint32_t level, uint32_t attributes, void *context);
 
 static void clam_global_init(void)
 {
@@ -78,6 +85,7 @@ static void clam_settings(struct clam_state *s, const struct conf *c)
 	s->max_recursion = (uint32_t)conf_int(c, "clamav", "max_recursion");
 	s->max_files = (uint32_t)conf_int(c, "clamav", "max_files");
 	s->low_memory = conf_bool(c, "clamav", "low_memory_reload");
+	s->decode_parts = conf_bool(c, "clamav", "decode_parts");
 	const char *t = conf_str(c, "clamav", "temp_dir"), *w = conf_str(c, "scand", "work_dir");
 	g_free(s->tmpdir);
 	s->tmpdir = *t ? g_strdup(t) : g_file_test(w, G_FILE_TEST_IS_DIR) ? g_strdup(w) : NULL;
@@ -201,6 +209,7 @@ static struct clam_engine *clam_build(const struct clam_state *s, char **err)
 	}
 	if (clam_limits(e->eng, s, err) < 0)
 		goto fail;
+	cl_engine_set_clcb_file_inspection(e->eng, clam_inspect);
 	cl_error_t rc = cl_engine_compile(e->eng);
 	if (rc != CL_SUCCESS) {
 		*err = g_strdup_printf("clamav: compiling the engine: %s", cl_strerror(rc));
@@ -445,6 +454,125 @@ static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *
 	return STAGE_UNCHECKED;
 }
 
+static cl_error_t clam_scan_buf(const struct clam_engine *e, const struct msg *m, const void *data,
+				size_t len, struct cl_scan_options opt, const char **virname, void *parts)
+{
+	unsigned long scanned = 0;
+	cl_fmap_t *map = cl_fmap_open_memory(data, len);
+	if (!map)
+		return CL_EMEM;
+	cl_error_t rc = cl_scanmap_callback(map, m->mail_id, virname, &scanned, e->eng, &opt, parts);
+	cl_fmap_close(map);
+	return rc;
+}
+
+/* The decoded parts of one message, scanned one by one (clam_part). */
+struct clam_parts {
+	const struct clam_engine *e;
+	const struct msg *m;
+	const struct cl_scan_options *opt;
+	uint64_t max_scan_size;
+	uint64_t counted;    /* the parts and everything libclamav unpacked from them (clam_inspect) */
+	bool over;           /* counted went past max_scan_size */
+	cl_error_t rc;       /* CL_CLEAN, CL_VIRUS with a signature, or the error that stopped */
+	const char *virname; /* the signature (engine memory) */
+	char *heuristic;     /* the first limit or encryption heuristic, kept while looking for a signature */
+};
+
+/*
+ * libclamav's file inspection callback, called for every file a scan
+ * reaches (the part itself and each member it unpacks). Scanning one
+ * message as one file, libclamav counts all of them against max_scan_size;
+ * scanning it part by part, this does the counting across the parts, and
+ * skips (CL_BREAK) whatever comes after the bound, which clam_part() then
+ * reports as Heuristics.Limits.Exceeded. Not a part scan (context NULL):
+ * nothing to do. The interface is marked unstable in clamav.h; it is the
+ * same from libclamav 0.104 to 1.4.
+ */
+static cl_error_t clam_inspect(int fd, const char *type, const char **ancestors, size_t parent_file_size,
+			       const char *file_name, size_t file_size, const char *file_buffer,
+			       uint32_t level, uint32_t attributes, void *context)
+{
+	(void)fd, (void)type, (void)ancestors, (void)parent_file_size, (void)file_name, (void)file_buffer,
+	    (void)level, (void)attributes;
+	struct clam_parts *p = context;
+	if (!p)
+		return CL_CLEAN;
+	p->counted += file_size;
+	if (p->counted > p->max_scan_size)
+		p->over = true;
+	return p->over ? CL_BREAK : CL_CLEAN;
+}
+
+/* One decoded part. A signature or an error ends the walk; a limit or an
+ * encryption heuristic is remembered and the walk goes on, as libclamav
+ * itself goes on after one inside a message: a signature in a later part
+ * still wins. */
+static bool clam_part(const unsigned char *data, size_t len, void *arg)
+{
+	struct clam_parts *p = arg;
+	const char *virname = NULL;
+	cl_error_t rc = clam_scan_buf(p->e, p->m, data, len, *p->opt, &virname, p);
+	if (rc == CL_VIRUS && virname && clam_is_unchecked(virname)) {
+		if (!p->heuristic)
+			p->heuristic = g_strdup(virname);
+	} else if (rc != CL_CLEAN) {
+		p->rc = rc;
+		p->virname = virname;
+		return false;
+	}
+	if (p->over) {
+		if (!p->heuristic)
+			p->heuristic = g_strdup("Heuristics.Limits.Exceeded.MaxScanSize");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * [clamav] decode_parts: every part as GMime decodes it, from memory, then
+ * the raw message with libclamav's mail parser off (signatures for whole
+ * mail and anything outside the parts). libclamav's mail parser writes
+ * each part to a temporary file and reads it back through an anonymous
+ * mapping; that and the parser were half of a scan's cost. A message only
+ * libclamav's parser handles (mime_leaves() says which) goes to it whole.
+ * The raw pass comes last because libclamav's clean cache keys on the
+ * content alone, not the options: after a raw pass had cached the message
+ * as clean, the whole-message scan would not look inside it.
+ */
+static enum stage_result clam_scan_parts(struct clam_state *s, const struct clam_engine *e, struct msg *m,
+					 const struct cl_scan_options *opt)
+{
+	struct clam_parts p = {.e = e, .m = m, .opt = opt, .max_scan_size = s->max_scan_size, .rc = CL_CLEAN};
+	struct mime_limits lim = {.max_depth = (int)s->max_recursion,
+				  .max_parts = (int)s->max_files,
+				  .max_total = (int64_t)s->max_scan_size};
+	const char *virname = NULL;
+	cl_error_t rc;
+	if (mime_leaves(m->data, m->len, &lim, clam_part, &p) == MIME_LEAVES_WHOLE && p.rc == CL_CLEAN) {
+		g_free(p.heuristic);
+		rc = clam_scan_buf(e, m, m->data, m->len, *opt, &virname, NULL);
+		return clam_verdict(m, rc, virname);
+	}
+	if (p.rc == CL_CLEAN) {
+		struct cl_scan_options raw = *opt;
+		raw.parse &= ~(unsigned)CL_SCAN_PARSE_MAIL;
+		rc = clam_scan_buf(e, m, m->data, m->len, raw, &virname, NULL);
+		if (rc == CL_VIRUS && virname && clam_is_unchecked(virname)) {
+			if (!p.heuristic)
+				p.heuristic = g_strdup(virname);
+		} else if (rc != CL_CLEAN) {
+			p.rc = rc;
+			p.virname = virname;
+		}
+	}
+	enum stage_result r = p.rc != CL_CLEAN ? clam_verdict(m, p.rc, p.virname)
+			      : p.heuristic    ? clam_verdict(m, CL_VIRUS, p.heuristic)
+					       : STAGE_OK;
+	g_free(p.heuristic);
+	return r;
+}
+
 static enum stage_result clam_scan(void *state, struct msg *m)
 {
 	struct clam_state *s = state;
@@ -460,17 +588,14 @@ static enum stage_result clam_scan(void *state, struct msg *m)
 	opt.parse = ~0u;
 	opt.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
 			CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
-	const char *virname = NULL;
-	unsigned long scanned = 0;
-	cl_error_t rc;
-	cl_fmap_t *map = cl_fmap_open_memory(m->data, m->len);
-	if (!map)
-		rc = CL_EMEM;
-	else
-		rc = cl_scanmap_callback(map, m->mail_id, &virname, &scanned, e->eng, &opt, NULL);
-	enum stage_result r = clam_verdict(m, rc, virname);
-	if (map)
-		cl_fmap_close(map);
+	enum stage_result r;
+	if (s->decode_parts) {
+		r = clam_scan_parts(s, e, m, &opt);
+	} else {
+		const char *virname = NULL;
+		cl_error_t rc = clam_scan_buf(e, m, m->data, m->len, opt, &virname, NULL);
+		r = clam_verdict(m, rc, virname);
+	}
 	clam_release(s, e);
 	return r;
 }

@@ -13,8 +13,13 @@
  * (scans wait for the new one; if it cannot be built, scans answer
  * TEMPFAIL until a later reload succeeds).
  *
- * scan() scans the whole message from memory with mail and archive
- * parsing: a signature -> CAT_VIRUS with the name in msg->virus_names
+ * scan() scans the message from memory with archive parsing: with
+ * [clamav] decode_parts (the default) each MIME part as GMime decodes it,
+ * then the raw message with libclamav's mail parser off; messages only
+ * libclamav's mail parser can decode (mime_leaves() in mime_walk.h), and
+ * every message with decode_parts = no, go to libclamav whole with mail
+ * parsing on. max_scan_size counts the parts and what libclamav unpacks
+ * from them (a file inspection callback). A signature -> CAT_VIRUS with the name in msg->virus_names
  * (".UNOFFICIAL" stripped, as amavisd users expect "Eicar-Test-Signature");
  * a limit or an encrypted archive/document -> CAT_UNCHECKED with the reason
  * (STAGE_UNCHECKED), never a silent pass; out of memory or no engine ->

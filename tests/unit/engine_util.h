@@ -94,6 +94,17 @@ static EU_UNUSED GString *eu_mail(const char *extra_headers, const char *body)
 	return s;
 }
 
+/* data in base64, 76 characters per CRLF-ended line. */
+static EU_UNUSED void eu_append_base64(GString *s, const void *data, size_t len)
+{
+	char *b64 = g_base64_encode(data, len);
+	for (size_t i = 0, n = strlen(b64); i < n; i += 76) {
+		g_string_append_len(s, b64 + i, MIN((size_t)76, n - i));
+		g_string_append(s, "\r\n");
+	}
+	g_free(b64);
+}
+
 /* A multipart/mixed message with one text part and one base64 attachment.
  * disposition is the whole Content-Disposition value (for RFC 2231 tests);
  * NULL means attachment; filename="name". */
@@ -110,12 +121,7 @@ static EU_UNUSED GString *eu_mail_attach(const char *name, const char *ctype, co
 		g_string_append_printf(s, "Content-Disposition: %s\r\n\r\n", disposition);
 	else
 		g_string_append_printf(s, "Content-Disposition: attachment; filename=\"%s\"\r\n\r\n", name);
-	char *b64 = g_base64_encode(data, len);
-	for (size_t i = 0, n = strlen(b64); i < n; i += 76) {
-		g_string_append_len(s, b64 + i, MIN((size_t)76, n - i));
-		g_string_append(s, "\r\n");
-	}
-	g_free(b64);
+	eu_append_base64(s, data, len);
 	g_string_append(s, "--BOUNDARY--\r\n");
 	return s;
 }
