@@ -484,10 +484,11 @@ struct clam_parts {
  * reaches (the part itself and each member it unpacks). Scanning one
  * message as one file, libclamav counts all of them against max_scan_size;
  * scanning it part by part, this does the counting across the parts, and
- * skips (CL_BREAK) whatever comes after the bound, which clam_part() then
- * reports as Heuristics.Limits.Exceeded. Not a part scan (context NULL):
- * nothing to do. The interface is marked unstable in clamav.h; it is the
- * same from libclamav 0.104 to 1.4.
+ * clam_part() stops after the part that went past the bound and reports
+ * Heuristics.Limits.Exceeded. It never answers CL_BREAK (skip the file):
+ * libclamav could then remember a file it never looked at as clean. Not a
+ * part scan (context NULL): nothing to do. The interface is marked
+ * unstable in clamav.h; a change to it breaks the build, not the scan.
  */
 static cl_error_t clam_inspect(int fd, const char *type, const char **ancestors, size_t parent_file_size,
 			       const char *file_name, size_t file_size, const char *file_buffer,
@@ -501,7 +502,7 @@ static cl_error_t clam_inspect(int fd, const char *type, const char **ancestors,
 	p->counted += file_size;
 	if (p->counted > p->max_scan_size)
 		p->over = true;
-	return p->over ? CL_BREAK : CL_CLEAN;
+	return CL_CLEAN;
 }
 
 /* One decoded part. A signature or an error ends the walk; a limit or an
