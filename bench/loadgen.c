@@ -74,6 +74,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* g_ptr_array_sort() passes pointers to the elements, not the strings:
+ * g_strcmp0 itself would order the pointers' bytes, differently each run. */
+static gint name_cmp(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int load_corpus(const char *dir)
 {
 	GDir *d = g_dir_open(dir, 0, NULL);
@@ -85,7 +92,7 @@ static int load_corpus(const char *dir)
 	while ((name = g_dir_read_name(d)) != NULL)
 		g_ptr_array_add(names, g_build_filename(dir, name, NULL));
 	g_dir_close(d);
-	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	g_ptr_array_sort(names, name_cmp);
 	corpus.data = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	for (guint i = 0; i < names->len; i++) {
 		gchar *buf;

@@ -92,6 +92,13 @@ static void clam_settings(struct clam_state *s, const struct conf *c)
 	s->interval = conf_int(c, "clamav", "reload_check_interval");
 }
 
+/* g_ptr_array_sort() passes pointers to the elements, not the strings:
+ * g_strcmp0 itself would order the pointers' bytes, differently each run. */
+static gint clam_name_cmp(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Calls fn for every regular file in every configured directory, sorted. */
 static void clam_walk_files(const char *dirs, void (*fn)(const char *path, const struct stat *st, void *arg),
 			    void *arg)
@@ -108,7 +115,7 @@ static void clam_walk_files(const char *dirs, void (*fn)(const char *path, const
 		while ((n = g_dir_read_name(dir)))
 			g_ptr_array_add(names, g_build_filename(*d, n, NULL));
 		g_dir_close(dir);
-		g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+		g_ptr_array_sort(names, clam_name_cmp);
 		for (guint i = 0; i < names->len; i++) {
 			struct stat st;
 			const char *p = g_ptr_array_index(names, i);
