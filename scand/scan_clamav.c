@@ -35,6 +35,11 @@ struct clam_engine {
 	unsigned sigs;
 	char *date; /* YYYY-MM-DD of the database */
 	unsigned db_version;
+	/* the settings it was built with, for the part-by-part scan: a reload
+	 * changes struct clam_state while scans run, never an engine */
+	uint64_t max_scan_size;
+	uint32_t max_recursion, max_files;
+	bool decode_parts;
 };
 
 struct clam_state {
@@ -216,6 +221,10 @@ static struct clam_engine *clam_build(const struct clam_state *s, char **err)
 	}
 	if (clam_limits(e->eng, s, err) < 0)
 		goto fail;
+	e->max_scan_size = s->max_scan_size;
+	e->max_recursion = s->max_recursion;
+	e->max_files = s->max_files;
+	e->decode_parts = s->decode_parts;
 	cl_engine_set_clcb_file_inspection(e->eng, clam_inspect);
 	cl_error_t rc = cl_engine_compile(e->eng);
 	if (rc != CL_SUCCESS) {
@@ -548,13 +557,13 @@ static bool clam_part(const unsigned char *data, size_t len, void *arg)
  * content alone, not the options: after a raw pass had cached the message
  * as clean, the whole-message scan would not look inside it.
  */
-static enum stage_result clam_scan_parts(struct clam_state *s, const struct clam_engine *e, struct msg *m,
+static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg *m,
 					 const struct cl_scan_options *opt)
 {
-	struct clam_parts p = {.e = e, .m = m, .opt = opt, .max_scan_size = s->max_scan_size, .rc = CL_CLEAN};
-	struct mime_limits lim = {.max_depth = (int)s->max_recursion,
-				  .max_parts = (int)s->max_files,
-				  .max_total = (int64_t)s->max_scan_size};
+	struct clam_parts p = {.e = e, .m = m, .opt = opt, .max_scan_size = e->max_scan_size, .rc = CL_CLEAN};
+	struct mime_limits lim = {.max_depth = (int)e->max_recursion,
+				  .max_parts = (int)e->max_files,
+				  .max_total = (int64_t)e->max_scan_size};
 	const char *virname = NULL;
 	cl_error_t rc;
 	if (mime_leaves(m->data, m->len, &lim, clam_part, &p) == MIME_LEAVES_WHOLE && p.rc == CL_CLEAN) {
@@ -597,8 +606,8 @@ static enum stage_result clam_scan(void *state, struct msg *m)
 	opt.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
 			CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
 	enum stage_result r;
-	if (s->decode_parts) {
-		r = clam_scan_parts(s, e, m, &opt);
+	if (e->decode_parts) {
+		r = clam_scan_parts(e, m, &opt);
 	} else {
 		const char *virname = NULL;
 		cl_error_t rc = clam_scan_buf(e, m, m->data, m->len, opt, &virname, NULL);
