@@ -61,6 +61,39 @@ static void mime_gmime_init(void)
 	}
 }
 
+/*
+ * The message parsed in place: GMime's memory stream reads the caller's
+ * bytes through a GByteArray that only borrows them (never written to,
+ * never freed with it), where g_mime_stream_mem_new_with_buffer() would
+ * copy the whole message for each walk. The parts' contents are
+ * substreams reading through *borrowed, so the caller frees it with
+ * mime_parse_done() after the message, and data must outlive both. NULL
+ * (and *borrowed freed) when GMime cannot make a message of it.
+ */
+static GMimeMessage *mime_parse(const unsigned char *data, size_t len, GByteArray **borrowed)
+{
+	mime_gmime_init();
+	*borrowed = g_byte_array_new_take((guint8 *)data, len);
+	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*borrowed);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
+	GMimeParser *p = g_mime_parser_new_with_stream(s);
+	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
+	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	g_object_unref(s);
+	if (!m) {
+		g_byte_array_free(*borrowed, FALSE);
+		*borrowed = NULL;
+	}
+	return m;
+}
+
+static void mime_parse_done(GMimeMessage *m, GByteArray *borrowed)
+{
+	g_object_unref(m);
+	g_byte_array_free(borrowed, FALSE); /* the wrapper only: the bytes are the caller's */
+}
+
 /* Maps the compiled magic database once: every handle loads from this one
  * read-only mapping (magic_load_buffers) instead of mapping its own copy of
  * the 8 MB file, which counted once per handle in scand's RSS. The path
@@ -447,20 +480,15 @@ static void walk_object(struct walk *w, GMimeObject *o, int depth)
 enum mime_result mime_walk(const unsigned char *data, size_t len, const struct mime_limits *lim,
 			   struct mime_magic_pool *pool, mime_item_fn fn, void *arg, GString *why)
 {
-	mime_gmime_init();
 	struct walk w = {.lim = lim, .pool = pool, .fn = fn, .arg = arg, .why = why};
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer((const char *)data, len);
-	GMimeParser *p = g_mime_parser_new_with_stream(s);
-	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	GByteArray *borrowed;
+	GMimeMessage *m = mime_parse(data, len, &borrowed);
 	if (!m) {
 		walk_bound(&w, "MIME structure could not be parsed");
 	} else {
 		walk_object(&w, g_mime_message_get_mime_part(m), 0);
-		g_object_unref(m);
+		mime_parse_done(m, borrowed);
 	}
-	g_object_unref(p);
-	g_object_unref(s);
 	return w.stop ? MIME_UNCHECKED : MIME_OK;
 }
 
@@ -556,20 +584,15 @@ enum mime_leaves_result mime_leaves(const unsigned char *data, size_t len, const
 {
 	if (leaves_inline_encoded(data, len))
 		return MIME_LEAVES_WHOLE;
-	mime_gmime_init();
 	struct leaves l = {.lim = lim, .fn = fn, .arg = arg, .buf = g_byte_array_new()};
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer((const char *)data, len);
-	GMimeParser *p = g_mime_parser_new_with_stream(s);
-	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	GByteArray *borrowed;
+	GMimeMessage *m = mime_parse(data, len, &borrowed);
 	if (!m) {
 		l.whole = true;
 	} else {
 		leaves_object(&l, g_mime_message_get_mime_part(m), 0);
-		g_object_unref(m);
+		mime_parse_done(m, borrowed);
 	}
-	g_object_unref(p);
-	g_object_unref(s);
 	g_byte_array_free(l.buf, TRUE);
 	return l.whole ? MIME_LEAVES_WHOLE : MIME_LEAVES_DONE;
 }

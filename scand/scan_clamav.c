@@ -487,7 +487,6 @@ struct clam_parts {
 	const struct clam_engine *e;
 	const struct msg *m;
 	const struct cl_scan_options *opt;
-	uint64_t max_scan_size;
 	uint64_t counted;    /* the parts and everything libclamav unpacked from them (clam_inspect) */
 	bool over;           /* counted went past max_scan_size */
 	cl_error_t rc;       /* CL_CLEAN, CL_VIRUS with a signature, or the error that stopped */
@@ -516,7 +515,7 @@ static cl_error_t clam_inspect(int fd, const char *type, const char **ancestors,
 	if (!p)
 		return CL_CLEAN;
 	p->counted += file_size;
-	if (p->counted > p->max_scan_size)
+	if (p->counted > p->e->max_scan_size)
 		p->over = true;
 	return CL_CLEAN;
 }
@@ -560,7 +559,7 @@ static bool clam_part(const unsigned char *data, size_t len, void *arg)
 static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg *m,
 					 const struct cl_scan_options *opt)
 {
-	struct clam_parts p = {.e = e, .m = m, .opt = opt, .max_scan_size = e->max_scan_size, .rc = CL_CLEAN};
+	struct clam_parts p = {.e = e, .m = m, .opt = opt, .rc = CL_CLEAN};
 	struct mime_limits lim = {.max_depth = (int)e->max_recursion,
 				  .max_parts = (int)e->max_files,
 				  .max_total = (int64_t)e->max_scan_size};
