@@ -139,6 +139,9 @@ def test_store_locked_waits_busy_timeout_then_451_and_recovers(postfix_factory, 
     pf.flush()
     ghtest.wait_for(lambda: count_message_id(pf, mid) == 1 and not pf.queue_ids(), timeout=30,
                     what="the deferred message delivered after the lock went")
+    # the recipients' answers are written behind the reply (answers.h): wait for them
+    ghtest.wait_for(lambda: [r for r in rows_for(sd.db, mid) if r[0] == "pass" and r[1].startswith("250")],
+                    timeout=10, what="the pass row's 250 answer")
     passed = [r for r in rows_for(sd.db, mid) if r[0] == "pass"]
     assert len(passed) == 1 and passed[0][1].startswith("250"), rows_for(sd.db, mid)
     assert count_message_id(pf, mid) == 1
@@ -209,6 +212,10 @@ def test_downstream_deferring_then_back(postfix_factory, scand_factory):
     pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(message_id=mid))
     ghtest.wait_for(lambda: "451 4.3.0" in pf.log(), timeout=30, what="scand's 451 in the maillog")
     assert pf.queue_ids() and count_message_id(pf, mid) == 0
+    # the row is committed as "pass" before forwarding; "tempfail" is written
+    # behind the 451 (answers.h), so it may land just after Postfix logs it
+    ghtest.wait_for(lambda: [r[0] for r in rows_for(sd.db, mid)] == ["tempfail"], timeout=10,
+                    what="the row's tempfail answer")
     assert [r[0] for r in rows_for(sd.db, mid)] == ["tempfail"]
     # The downstream comes back: config without the restriction, and a
     # restart (a reload would leave scand's kept connection with the old
