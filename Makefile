@@ -62,7 +62,10 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_SECONDS ?= 60
+# `make fuzz` fuzzes to depth: each harness 10 million executions or 2 hours,
+# whichever comes first, then merges what it found into fuzz/corpus/.
+FUZZ_SECONDS ?= 7200
+FUZZ_RUNS ?= 10000000
 LINK_GROUP = -Wl,--start-group $(LIBS_A) -Wl,--end-group
 
 .PHONY: all asan deps run check test clean install format demo fuzz fuzz-build fuzzers
@@ -77,10 +80,12 @@ fuzz-build:
 
 fuzzers: $(FUZZ_BIN)
 
-# Each harness for FUZZ_SECONDS (new inputs go to build-fuzz/corpus/, crashes
-# to build-fuzz/crash/; the checked-in seeds in fuzz/corpus/ stay as they are).
+# Each harness for FUZZ_RUNS executions or FUZZ_SECONDS (new inputs go to
+# build-fuzz/corpus/, crashes to build-fuzz/crash/), then the inputs that add
+# coverage are merged (-merge=1) into fuzz/corpus/NAME for make check's short
+# runs to start from. A quick look: make fuzz FUZZ_SECONDS=60 FUZZ_RUNS=-1.
 fuzz: fuzz-build
-	scripts/fuzz-run -t $(FUZZ_SECONDS) build-fuzz
+	scripts/fuzz-run -t $(FUZZ_SECONDS) -r $(FUZZ_RUNS) -m build-fuzz
 
 deps:
 	@scripts/deps
