@@ -209,49 +209,54 @@ static void expect(const struct smtpc_rcpt *r, int code)
 	g_free(r->reply);
 }
 
+/* One SMTP transaction against each script: smtpc_send's result, whether
+ * the data went out, and both recipients' final code. */
+struct outcome {
+	struct script sc;
+	int ret;
+	bool sent;
+	int code;
+};
+
+static void run_outcomes(struct outcome *o, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct smtpc_rcpt r[2];
+		bool sent;
+		assert_int_equal(transact(&o[i].sc, false, r, &sent), o[i].ret);
+		assert_int_equal(sent, o[i].sent);
+		expect(&r[0], o[i].code);
+		expect(&r[1], o[i].code);
+	}
+}
+
 static void test_replies_out_of_place(void **state)
 {
 	(void)state;
-	struct script cases[] = {
-	    {.mail = "354 go ahead"},
-	    {.rcpt = "354 go ahead"},
-	    {.rcpt = "250-2.1.5 Ok\r\n550 5.1.1 mixed"},
-	    {.data = "250 2.0.0 Ok: queued as LOST"},
-	    {.data = "399 what"},
-	    {.final = {"354 more please"}},
-	    {.final = {"650 6.0.0 no such class"}},
-	    {.final = {"270 2.0.0 no such category"}},
-	    {.final = {"not a reply"}},
-	    {.final = {"250-2.0.0 Ok\r\n550 5.0.0 but no"}},
+	struct outcome o[] = {
+	    {{.mail = "354 go ahead"}, -1, false, 451},
+	    {{.rcpt = "354 go ahead"}, -1, false, 451},
+	    {{.rcpt = "250-2.1.5 Ok\r\n550 5.1.1 mixed"}, -1, false, 451},
+	    {{.data = "250 2.0.0 Ok: queued as LOST"}, -1, false, 451},
+	    {{.data = "399 what"}, -1, false, 451},
+	    {{.final = {"354 more please"}}, -1, true, 451},
+	    {{.final = {"650 6.0.0 no such class"}}, -1, true, 451},
+	    {{.final = {"270 2.0.0 no such category"}}, -1, true, 451},
+	    {{.final = {"not a reply"}}, -1, true, 451},
+	    {{.final = {"250-2.0.0 Ok\r\n550 5.0.0 but no"}}, -1, true, 451},
 	};
-	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-		struct smtpc_rcpt r[2];
-		bool sent;
-		assert_int_equal(transact(&cases[i], false, r, &sent), -1);
-		expect(&r[0], 451);
-		expect(&r[1], 451);
-	}
+	run_outcomes(o, G_N_ELEMENTS(o));
 }
 
 static void test_replies_in_place(void **state)
 {
 	(void)state;
-	struct smtpc_rcpt r[2];
-	bool sent;
-	struct script refused = {.final = {"554 5.7.1 no"}};
-	assert_int_equal(transact(&refused, false, r, &sent), 0);
-	assert_true(sent);
-	expect(&r[0], 554);
-	expect(&r[1], 554);
-	struct script data_refused = {.data = "452 4.3.1 full"};
-	assert_int_equal(transact(&data_refused, false, r, &sent), 0);
-	assert_false(sent);
-	expect(&r[0], 452);
-	expect(&r[1], 452);
-	struct script ok = {0};
-	assert_int_equal(transact(&ok, false, r, &sent), 0);
-	expect(&r[0], 250);
-	expect(&r[1], 250);
+	struct outcome o[] = {
+	    {{.final = {"554 5.7.1 no"}}, 0, true, 554},
+	    {{.data = "452 4.3.1 full"}, 0, false, 452},
+	    {{0}, 0, true, 250},
+	};
+	run_outcomes(o, G_N_ELEMENTS(o));
 }
 
 static void test_lmtp_reply_out_of_place(void **state)
