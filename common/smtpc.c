@@ -57,6 +57,17 @@ struct reply {
 	char *text; /* last line, with the code */
 };
 
+/* What a reply answers, for the codes that fit it (RFC 5321 4.3.2): the
+ * greeting and every command 2xx/4xx/5xx (EHLO also lists extensions),
+ * DATA 354/4xx/5xx. Any other reply is out of place: the server is not
+ * where we think it is in the dialogue, so nothing it says can be trusted
+ * to mean delivered. */
+enum smtpc_step {
+	SMTPC_CMD,
+	SMTPC_EHLO,
+	SMTPC_DATA,
+};
+
 static const char *const xf_names[XF_COUNT] = {"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"};
 
 struct smtpc *smtpc_open(const char *dest, const char *helo_name, int timeout_s)
@@ -142,10 +153,23 @@ void smtpc_msg_clear(struct smtpc_msg *m)
 	m->data_sent = false;
 }
 
-/* Reads one (possibly multi-line) reply. With caps, EHLO keywords are
- * recorded. 0, or -1 with *err. */
-static int smtpc_reply(struct smtpc *c, struct reply *r, bool caps, char **err)
+static bool smtpc_fits(int code, enum smtpc_step step)
 {
+	int cls = code / 100;
+
+	if (code / 10 % 10 > 5) /* x6z..x9z: no such category */
+		return false;
+	if (cls == 4 || cls == 5)
+		return true;
+	return step == SMTPC_DATA ? code == 354 : cls == 2;
+}
+
+/* Reads one (possibly multi-line) reply to step; after EHLO its keywords
+ * are recorded. 0, or -1 with *err for garbage, mixed codes in one reply,
+ * or a reply out of place (smtpc_fits). */
+static int smtpc_reply(struct smtpc *c, struct reply *r, enum smtpc_step step, char **err)
+{
+	bool caps = step == SMTPC_EHLO;
 	char *line;
 	size_t len;
 
@@ -158,8 +182,8 @@ static int smtpc_reply(struct smtpc *c, struct reply *r, bool caps, char **err)
 			*err = g_strdup_printf("%s: reading reply: %s", c->dest, sio_strstatus(st));
 			return -1;
 		}
-		if (len < 3 || !g_ascii_isdigit(line[0]) || !g_ascii_isdigit(line[1]) || !g_ascii_isdigit(line[2]) ||
-		    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+		if (len < 3 || !g_ascii_isdigit(line[0]) || !g_ascii_isdigit(line[1]) ||
+		    !g_ascii_isdigit(line[2]) || (len > 3 && line[3] != ' ' && line[3] != '-')) {
 			char *p = g_strndup(line, MIN(len, 80));
 			*err = g_strdup_printf("%s: malformed reply: %s", c->dest, p);
 			g_free(p);
@@ -174,11 +198,16 @@ static int smtpc_reply(struct smtpc *c, struct reply *r, bool caps, char **err)
 		if (caps && !first && len > 4) {
 			gchar **w = g_strsplit_set(line + 4, " ", -1);
 			const char *k = w[0];
-			if (g_ascii_strcasecmp(k, "PIPELINING") == 0) c->pipelining = true;
-			else if (g_ascii_strcasecmp(k, "SIZE") == 0) c->size = true;
-			else if (g_ascii_strcasecmp(k, "8BITMIME") == 0) c->eightbit = true;
-			else if (g_ascii_strcasecmp(k, "DSN") == 0) c->dsn = true;
-			else if (g_ascii_strcasecmp(k, "SMTPUTF8") == 0) c->smtputf8 = true;
+			if (g_ascii_strcasecmp(k, "PIPELINING") == 0)
+				c->pipelining = true;
+			else if (g_ascii_strcasecmp(k, "SIZE") == 0)
+				c->size = true;
+			else if (g_ascii_strcasecmp(k, "8BITMIME") == 0)
+				c->eightbit = true;
+			else if (g_ascii_strcasecmp(k, "DSN") == 0)
+				c->dsn = true;
+			else if (g_ascii_strcasecmp(k, "SMTPUTF8") == 0)
+				c->smtputf8 = true;
 			else if (g_ascii_strcasecmp(k, "XFORWARD") == 0)
 				for (int i = 1; w[i]; i++)
 					for (int x = 0; x < XF_COUNT; x++)
@@ -194,18 +223,21 @@ static int smtpc_reply(struct smtpc *c, struct reply *r, bool caps, char **err)
 			for (char *p = r->text; *p; p++)
 				if ((unsigned char)*p < 0x20 || *p == 0x7f)
 					*p = ' ';
-			return 0;
+			if (smtpc_fits(code, step))
+				return 0;
+			*err = g_strdup_printf("%s: reply out of place: %.80s", c->dest, r->text);
+			return -1;
 		}
 	}
 }
 
-static int smtpc_cmd(struct smtpc *c, struct reply *r, char **err, const char *cmd)
+static int smtpc_cmd(struct smtpc *c, struct reply *r, enum smtpc_step step, char **err, const char *cmd)
 {
 	if (sio_puts(c->sio, cmd) || sio_puts(c->sio, "\r\n") || sio_flush(c->sio)) {
 		*err = g_strdup_printf("%s: sending: %s", c->dest, sio_strstatus(sio_status(c->sio)));
 		return -1;
 	}
-	return smtpc_reply(c, r, false, err);
+	return smtpc_reply(c, r, step, err);
 }
 
 static int smtpc_connect(struct smtpc *c, char **err)
@@ -221,7 +253,7 @@ static int smtpc_connect(struct smtpc *c, char **err)
 	c->connected_at = c->last_used = g_get_monotonic_time();
 	c->ntxns = 0;
 	c->fate = SMTPC_KEEP;
-	if (smtpc_reply(c, &r, false, err) < 0)
+	if (smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 		goto fail;
 	if (r.code != 220) {
 		*err = g_strdup_printf("%s: greeting: %s", c->dest, r.text);
@@ -230,7 +262,7 @@ static int smtpc_connect(struct smtpc *c, char **err)
 	char *cmd = g_strdup_printf("%s %s\r\n", c->lmtp ? "LHLO" : "EHLO", c->helo);
 	int st = sio_puts(c->sio, cmd) || sio_flush(c->sio);
 	g_free(cmd);
-	if (st || smtpc_reply(c, &r, true, err) < 0) {
+	if (st || smtpc_reply(c, &r, SMTPC_EHLO, err) < 0) {
 		if (!*err)
 			*err = g_strdup_printf("%s: sending EHLO failed", c->dest);
 		goto fail;
@@ -341,13 +373,22 @@ static void smtpc_put_rcpt(struct smtpc *c, const struct smtpc_rcpt *r)
 	g_string_free(l, TRUE);
 }
 
+/* The reply text always starts with the code it is filed under, so that
+ * whoever reads only the text (a reply passed on to our client) reads the
+ * code that was decided on. */
 static void set_final(struct smtpc_rcpt *r, int code, const char *text)
 {
+	char c3[4];
+
 	if (r->code)
 		return;
 	r->code = code;
 	g_free(r->reply);
-	r->reply = g_strdup(text);
+	g_snprintf(c3, sizeof(c3), "%03d", code);
+	if (strncmp(text, c3, 3) == 0 && (text[3] == '\0' || text[3] == ' '))
+		r->reply = g_strdup(text);
+	else
+		r->reply = g_strdup_printf("%s %s", c3, text);
 }
 
 static void fail_pending(struct smtpc_msg *m, const char *why)
@@ -377,7 +418,7 @@ static bool smtpc_pipeline_data(const struct smtpc *c, const struct smtpc_msg *m
  * or -1 on I/O failure. *replied tells whether any reply of this
  * transaction was read. */
 static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool *replied, bool *data_early,
-			  char **err)
+                          char **err)
 {
 	struct reply r = {0};
 	int accepted = 0, nxf = smtpc_put_xforward(c, m);
@@ -387,7 +428,7 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 		if (sio_flush(c->sio))
 			goto ioerr;
 		for (int i = 0; i < nxf; i++, *replied = true)
-			if (smtpc_reply(c, &r, false, err) < 0)
+			if (smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 				goto fail;
 	}
 	smtpc_put_mail(c, m);
@@ -401,9 +442,9 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 	if (sio_flush(c->sio))
 		goto ioerr;
 	for (int i = 0; c->pipelining && i < nxf; i++, *replied = true)
-		if (smtpc_reply(c, &r, false, err) < 0) /* an XFORWARD refusal is not fatal */
+		if (smtpc_reply(c, &r, SMTPC_CMD, err) < 0) /* an XFORWARD refusal is not fatal */
 			goto fail;
-	if (smtpc_reply(c, &r, false, err) < 0)
+	if (smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 		goto fail;
 	*replied = true;
 	int mail_code = r.code;
@@ -420,13 +461,13 @@ static int smtpc_envelope(struct smtpc *c, struct smtpc_msg *m, bool *acc, bool 
 			if (sio_flush(c->sio))
 				goto ioerr;
 		}
-		if (smtpc_reply(c, &r, false, err) < 0)
+		if (smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 			goto fail;
 		if (mail_code / 100 == 2 && r.code / 100 == 2)
 			acc[i] = true, accepted++;
 		else
 			set_final(&m->rcpt[i], mail_code / 100 != 2 ? mail_code : r.code,
-				  mail_code / 100 != 2 ? mail_text : r.text);
+			          mail_code / 100 != 2 ? mail_text : r.text);
 	}
 	for (size_t i = 0; mail_code / 100 != 2 && i < m->nrcpt; i++)
 		set_final(&m->rcpt[i], mail_code, mail_text); /* MAIL refused, not pipelined */
@@ -447,10 +488,10 @@ fail:
 static int smtpc_data_unwanted(struct smtpc *c, char **err)
 {
 	struct reply r = {0};
-	int ret = smtpc_reply(c, &r, false, err);
+	int ret = smtpc_reply(c, &r, SMTPC_DATA, err);
 	if (ret == 0 && r.code == 354) {
 		smtpc_spoil(c); /* it should have refused */
-		ret = smtpc_cmd(c, &r, err, ".");
+		ret = smtpc_cmd(c, &r, SMTPC_CMD, err, ".");
 	}
 	g_free(r.text);
 	return ret;
@@ -463,12 +504,13 @@ static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, boo
 	struct reply r = {0};
 	int ret = -1;
 
-	if (data_early ? smtpc_reply(c, &r, false, err) < 0 : smtpc_cmd(c, &r, err, "DATA") < 0)
+	if (data_early ? smtpc_reply(c, &r, SMTPC_DATA, err) < 0
+	               : smtpc_cmd(c, &r, SMTPC_DATA, err, "DATA") < 0)
 		goto out;
-	if (r.code != 354) {
+	if (r.code != 354) { /* 4xx or 5xx (smtpc_fits) */
 		smtpc_spoil(c);
 		for (size_t i = 0; i < m->nrcpt; i++)
-			set_final(&m->rcpt[i], r.code / 100 == 2 ? 451 : r.code, r.text);
+			set_final(&m->rcpt[i], r.code, r.text);
 		ret = 0;
 		goto out;
 	}
@@ -477,14 +519,14 @@ static int smtpc_data(struct smtpc *c, struct smtpc_msg *m, const bool *acc, boo
 		goto out;
 	}
 	m->data_sent = true;
-	if (!c->lmtp && smtpc_reply(c, &r, false, err) < 0)
+	if (!c->lmtp && smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 		goto out;
 	if (!c->lmtp && r.code / 100 != 2)
 		smtpc_spoil(c);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		if (!acc[i])
 			continue;
-		if (c->lmtp && smtpc_reply(c, &r, false, err) < 0)
+		if (c->lmtp && smtpc_reply(c, &r, SMTPC_CMD, err) < 0)
 			goto out;
 		set_final(&m->rcpt[i], r.code, r.text);
 	}
@@ -509,10 +551,11 @@ static int smtpc_transact(struct smtpc *c, struct smtpc_msg *m, bool *replied, c
 	if (accepted == 0 || (tempfail && m->abort_on_rcpt_tempfail)) {
 		for (size_t i = 0; i < m->nrcpt; i++)
 			if (acc[i])
-				set_final(&m->rcpt[i], 451, "451 4.3.0 Not sent: another recipient was deferred");
+				set_final(&m->rcpt[i], 451,
+				          "451 4.3.0 Not sent: another recipient was deferred");
 		if (data_early && smtpc_data_unwanted(c, err) < 0)
 			goto out;
-		ret = smtpc_cmd(c, &r, err, "RSET");
+		ret = smtpc_cmd(c, &r, SMTPC_CMD, err, "RSET");
 		if (ret == 0 && r.code / 100 != 2)
 			smtpc_spoil(c);
 		goto out;
@@ -614,7 +657,8 @@ static int smtpc_emit(struct stuffer *st, const struct smtpc_msg *m)
 		for (char *p = h; *p; p++)
 			if (*p == '\r' || *p == '\n')
 				*p = ' ';
-		int r = stuff_write(st, (unsigned char *)h, strlen(h)) || stuff_write(st, (const unsigned char *)"\r\n", 2);
+		int r = stuff_write(st, (unsigned char *)h, strlen(h)) ||
+		        stuff_write(st, (const unsigned char *)"\r\n", 2);
 		g_free(h);
 		if (r)
 			return -1;

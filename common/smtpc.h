@@ -33,6 +33,13 @@
  * reply text: its RCPT reply if refused, else the DATA reply (SMTP) or its
  * own post-DATA reply (LMTP). A connection or protocol failure sets every
  * recipient that has no final answer yet to 451 4.4.x with the reason.
+ * A reply out of place in the dialogue is a protocol failure: garbage, a
+ * code outside 2xx-5xx, a multi-line reply whose lines carry different
+ * codes, or a class the step cannot have (a 2xx or 3xx other than 354 to
+ * DATA, a 3xx to anything else, the end of data included). The server is
+ * then not where we think it is, and none of its words can mean
+ * "delivered". So a recipient's final code is always 2xx, 4xx or 5xx, and
+ * its reply text starts with that code.
  *
  * Return: 0 when the transaction ran to its end (look at the recipients),
  * -1 when it failed on the way (recipients carry 4xx). Nothing is logged
@@ -52,8 +59,8 @@ struct smtpc_rcpt {
 	const char *notify; /* DSN NOTIFY value, or NULL */
 	const char *orcpt;  /* DSN ORCPT value (xtext), or NULL */
 	/* results */
-	int code;           /* final reply code (250, 451, 550, ...) */
-	char *reply;        /* final reply text, "250 2.0.0 Ok: queued as X"; g_free */
+	int code;           /* final reply code: 2xx, 4xx or 5xx */
+	char *reply;        /* final reply text starting with code: "250 2.0.0 Ok: queued as X"; g_free */
 };
 
 struct smtpc_msg {

@@ -352,15 +352,17 @@ static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
 
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = rcpt_at(m, i);
+		/* every answer starts with its code (smtpc.h, verdict_reply);
+		 * what is neither 2xx nor 5xx counts as a deferral */
 		const char *a = r->answer ? r->answer : "451 4.3.0 Error: no answer";
-		if (a[0] == '4' && !temp)
-			temp = a;
-		else if (a[0] == '5' && !perm)
-			perm = a;
-		else if (a[0] == '2') {
+		if (a[0] == '2') {
 			if (!ok || r->destiny == DESTINY_PASS)
 				ok = a;
 			forwarded_ok |= r->destiny == DESTINY_PASS;
+		} else if (a[0] == '5') {
+			perm = perm ? perm : a;
+		} else if (!temp) {
+			temp = a;
 		}
 	}
 	if (temp && !forwarded_ok)

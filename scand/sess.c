@@ -2,7 +2,8 @@
  * sess - the SMTP/LMTP server side of scand (see sess.h)
  *
  * Functions: sess_run; internally one handler per command (sess_ehlo,
- * sess_mail, sess_rcpt, sess_data, ...).
+ * sess_mail, sess_rcpt, sess_data, ...), and sess_data_reply, the one
+ * place that answers after the data (LMTP: once per recipient).
  *
  * Protocol errors are answered with a 5xx and counted; at max_errors the
  * session ends with 421 4.7.0. A command line longer than 1000 bytes
@@ -13,7 +14,8 @@
  *
  * DATA: lines are unstuffed (a leading '.' removed) and spooled; the end
  * is "." alone on a line after a CR LF line end (a bare LF does not end a
- * line for this purpose, which closes the SMTP smuggling gap).
+ * line for this purpose, which closes the SMTP smuggling gap), found
+ * however the reads cut it.
  */
 #include "sess.h"
 
@@ -96,7 +98,7 @@ static void sess_hello(struct sess *s, const char *verb, const char *arg)
 {
 	if (!*arg) {
 		sess_error(s, strcmp(verb, "LHLO") == 0 ? "501 5.5.4 Syntax: LHLO hostname"
-							 : "501 5.5.4 Syntax: EHLO/HELO hostname");
+		                                        : "501 5.5.4 Syntax: EHLO/HELO hostname");
 		return;
 	}
 	sess_reset(s);
@@ -306,7 +308,8 @@ static void sess_mail(struct sess *s, const char *arg)
 	m->lmtp = s->lmtp;
 	if (!sess_params(params, s->esmtp ? mail_param : no_param, m)) {
 		msg_free(m);
-		sess_error(s, s->esmtp ? "555 5.5.4 Unsupported option" : "555 5.5.4 No ESMTP parameters after HELO");
+		sess_error(s, s->esmtp ? "555 5.5.4 Unsupported option"
+		                       : "555 5.5.4 No ESMTP parameters after HELO");
 		return;
 	}
 	if (m->declared_size > s->size_limit) {
@@ -315,8 +318,8 @@ static void sess_mail(struct sess *s, const char *arg)
 		return;
 	}
 	m->helo = g_strdup(s->helo);
-	char **xf[XF_COUNT] = {&m->xf_name, &m->xf_addr, &m->xf_port, &m->xf_proto,
-			       &m->xf_helo, &m->xf_ident, &m->xf_source};
+	char **xf[XF_COUNT] = {&m->xf_name, &m->xf_addr,  &m->xf_port,  &m->xf_proto,
+	                       &m->xf_helo, &m->xf_ident, &m->xf_source};
 	for (int x = 0; x < XF_COUNT; x++)
 		*xf[x] = g_strdup(s->xf[x]);
 	s->m = m;
@@ -398,15 +401,14 @@ static int sess_read_data(struct sess *s, char **err)
 		const unsigned char *p;
 		size_t n;
 		sio_peek(s->io, &p, &n);
-		if (n < 3) { /* enough to recognise ".\r\n" */
+		/* A '.' at a line start with fewer bytes behind it than ".\r\n"
+		 * may be the end marker cut by a read: wait for the bytes that
+		 * tell, rather than take it for dot-stuffing. */
+		if (n == 0 || (bol && crlf && n < 3 && memcmp(p, ".\r\n", n) == 0)) {
 			int r = n ? sio_fill(s->io) : sio_wait_input(s->io, false);
 			if (r)
 				return r;
-			size_t n2;
-			sio_peek(s->io, &p, &n2);
-			if (n2 == n && memchr(p, '\n', n) == NULL)
-				continue;
-			n = n2;
+			continue;
 		}
 		if (bol && p[0] == '.') {
 			if (crlf && n >= 3 && p[1] == '\r' && p[2] == '\n') {
@@ -430,27 +432,43 @@ static int sess_read_data(struct sess *s, char **err)
 	}
 }
 
-static void sess_deliver(struct sess *s)
+/* The answer after the data, for whatever became of it; the caller gives
+ * it (sess_data_reply). spool_err: a spool write failed on the way. */
+static char *sess_deliver(struct sess *s, const char *spool_err)
 {
 	char *err = NULL;
 	struct msg *m = s->m;
 
+	if (spool_err)
+		return g_strdup("451 4.3.0 Error: local spool failure");
+	if (spool_over(s->w->spool))
+		return g_strdup("552 5.3.4 Message size exceeds fixed limit");
 	if (spool_finish(s->w->spool, &m->data, &m->len, &err) < 0) {
 		msg_warn("%s", err);
 		g_free(err);
-		sess_reply(s, "451 4.3.0 Error: local spool failure");
-		return;
+		return g_strdup("451 4.3.0 Error: local spool failure");
 	}
-	char *reply = pipeline_run(s->w, s->c, m);
+	return pipeline_run(s->w, s->c, m);
+}
+
+/* Every answer after the data goes out here, whatever the outcome (spool,
+ * size, content, store, downstream), so that none can skip the LMTP rule
+ * (RFC 2033): one reply per accepted recipient, the recipient's own answer
+ * when the pipeline gave one, else the common reply. One reply short would
+ * not just stall: Postfix pipelines QUIT behind the dot and would take the
+ * 221 for the next recipient's answer, marking it delivered. */
+static void sess_data_reply(struct sess *s, const char *reply)
+{
+	struct msg *m = s->m;
+
 	if (!m->lmtp) {
 		sess_reply(s, "%s", reply);
-	} else {
-		for (guint i = 0; i < m->rcpts->len; i++) {
-			struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
-			sess_reply(s, "%s", r->answer ? r->answer : reply);
-		}
+		return;
 	}
-	g_free(reply);
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		sess_reply(s, "%s", r->answer ? r->answer : reply);
+	}
 }
 
 static void sess_data(struct sess *s, const char *arg)
@@ -474,17 +492,15 @@ static void sess_data(struct sess *s, const char *arg)
 	sio_set_timeout(s->io, s->data_timeout_ms);
 	int r = sess_read_data(s, &err);
 	sio_set_timeout(s->io, s->cmd_timeout_ms);
-	if (r) {
+	if (r) { /* the session ends: no transaction to answer */
 		if (r == SIO_TIMEOUT)
 			sess_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->host);
 		msg_info("%s during DATA from %s", sio_strstatus(r), s->peer);
 		s->quit = true;
-	} else if (err) {
-		sess_reply(s, "451 4.3.0 Error: local spool failure");
-	} else if (spool_over(s->w->spool)) {
-		sess_reply(s, "552 5.3.4 Message size exceeds fixed limit");
 	} else {
-		sess_deliver(s);
+		char *reply = sess_deliver(s, err);
+		sess_data_reply(s, reply);
+		g_free(reply);
 	}
 	g_free(err);
 	spool_reset(s->w->spool);
@@ -531,7 +547,8 @@ static void sess_command(struct sess *s, char *line, size_t len)
 	else if (!g_ascii_strcasecmp(line, "VRFY"))
 		sess_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
 	else if (!g_ascii_strcasecmp(line, "HELP"))
-		sess_reply(s, "214 2.0.0 Commands: EHLO HELO LHLO XFORWARD MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
+		sess_reply(
+		    s, "214 2.0.0 Commands: EHLO HELO LHLO XFORWARD MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
 	else if (!g_ascii_strcasecmp(line, "QUIT")) {
 		sess_reply(s, "221 2.0.0 Bye");
 		s->quit = true;

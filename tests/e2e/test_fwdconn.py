@@ -36,15 +36,18 @@ class Downstream:
     """A scripted SMTP server on 127.0.0.1 (kernel-chosen port).
 
     Transactions are numbered across connections from 1 by their MAIL
-    command; final[n] / rcpt[n] give the reply to the final dot / to RCPT
-    of transaction n (default 250). After a 421 the connection is left
-    open, as by a server slow to close, and answers anything with 421:
-    a client that reuses it fails."""
+    command; final[n] / mail[n] / rcpt[n] / data[n] give the reply to the
+    final dot / to MAIL / to RCPT / to DATA of transaction n (default 250,
+    250, 250, 354; any text, a multi-line reply as lines joined with CR
+    LF). After a 421 the connection is left open, as by a server slow to
+    close, and answers anything with 421: a client that reuses it fails."""
 
     def __init__(self):
         self.conns = []
         self.final = {}
         self.rcpt = {}
+        self.data = {}
+        self.mail = {}
         self.ntxn = 0
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -99,15 +102,17 @@ class Downstream:
                     self.ntxn += 1
                     txn = self.ntxn
                 accepted = 0
-                out("250 2.1.0 Ok")
+                out(self.mail.get(txn, "250 2.1.0 Ok"))
             elif verb == "RCPT":
                 r = self.rcpt.get(txn, "250 2.1.5 Ok")
                 accepted += r.startswith("2")
                 out(r)
             elif verb == "DATA" and not accepted:
                 out("554 5.5.1 no valid recipients")
+            elif verb == "DATA" and not self.data.get(txn, "354").startswith("354"):
+                out(self.data[txn])  # refused, or a reply out of place
             elif verb == "DATA":
-                out("354 go ahead")
+                out(self.data.get(txn, "354 go ahead"))
                 while f.readline() not in (b".\r\n", b""):
                     pass
                 r = self.final.get(txn, "250 2.0.0 Ok: queued")
