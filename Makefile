@@ -116,9 +116,12 @@ $(BUILD)/bin/$(prog_$(1)): $(BUILD)/obj/$(1)/main.o $(LIBS_A)
 endef
 $(foreach d,$(PROGS_DIRS),$(eval $(call prog_rules,$(d))))
 
+# A test that plays an attacker between two system calls links with
+# --wrap (its own UNIT_LDFLAGS); its __wrap_* functions call __real_*.
+$(BUILD)/tests/test_privs: UNIT_LDFLAGS = -Wl,--wrap=lstat -Wl,--wrap=fstat
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANLD) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka 2>/dev/null)
+	$(CC) $(SANLD) $(UNIT_LDFLAGS) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)

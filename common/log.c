@@ -33,9 +33,9 @@ static const struct {
 	const char *name;
 	int value;
 } facilities[] = {
-	{"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
-	{"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
-	{"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    {"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
+    {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+    {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
 };
 
 /* Does anything accept connections on _PATH_LOG (/dev/log)? */
@@ -120,15 +120,15 @@ static void log_emit(int prio, const char *tag, const char *fmt, va_list ap)
 	}
 }
 
-#define LOG_FN(fn, lvl, prio, tag)                                                                 \
-	void fn(const char *fmt, ...)                                                              \
-	{                                                                                          \
-		va_list ap;                                                                        \
-		if (log_level < (lvl))                                                             \
-			return;                                                                    \
-		va_start(ap, fmt);                                                                 \
-		log_emit(prio, tag, fmt, ap);                                                      \
-		va_end(ap);                                                                        \
+#define LOG_FN(fn, lvl, prio, tag)                                                                           \
+	void fn(const char *fmt, ...)                                                                        \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		if (log_level < (lvl))                                                                       \
+			return;                                                                              \
+		va_start(ap, fmt);                                                                           \
+		log_emit(prio, tag, fmt, ap);                                                                \
+		va_end(ap);                                                                                  \
 	}
 
 LOG_FN(msg_debug, LOG_LVL_DEBUG, LOG_DEBUG, "debug: ")
@@ -154,28 +154,52 @@ void msg_panic(const char *fmt, ...)
 	abort();
 }
 
+/* Bidirectional controls and invisible characters: a name that carries
+ * them reads other than it is (photo<RLO>gpj.exe shows as photoexe.jpg). */
+static bool log_is_format(gunichar c)
+{
+	return (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) ||
+	       c == 0xfeff;
+}
+
+enum log_char log_char_class(gunichar c)
+{
+	if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == 0x2028 || c == 0x2029)
+		return LOG_CHAR_CONTROL;
+	return log_is_format(c) ? LOG_CHAR_FORMAT : LOG_CHAR_PLAIN;
+}
+
+bool log_append_shown(GString *out, gunichar c)
+{
+	switch (log_char_class(c)) {
+	case LOG_CHAR_CONTROL:
+		return false;
+	case LOG_CHAR_FORMAT:
+		g_string_append_printf(out, "<U+%04X>", (unsigned)c);
+		return true;
+	case LOG_CHAR_PLAIN:
+		break;
+	}
+	g_string_append_unichar(out, c);
+	return true;
+}
+
 char *log_printable(const char *s, size_t maxlen)
 {
-	GString *out;
-	const char *p, *end;
-
 	if (!s)
 		return g_strdup("");
-	out = g_string_sized_new(strlen(s) + 1);
-	p = s;
-	end = s + strlen(s);
+	GString *out = g_string_sized_new(strlen(s) + 1);
+	const char *p = s, *end = s + strlen(s);
 	while (p < end) {
 		gunichar c = g_utf8_get_char_validated(p, end - p);
+		int n = 1;
 		if (c == (gunichar)-1 || c == (gunichar)-2) {
 			g_string_append_c(out, '?'); /* not UTF-8: one byte at a time */
-			p++;
-			continue;
+		} else {
+			n = g_utf8_skip[*(const guchar *)p];
+			if (!log_append_shown(out, c))
+				g_string_append_c(out, '?');
 		}
-		int n = g_utf8_skip[*(const guchar *)p];
-		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == 0x2028 || c == 0x2029)
-			g_string_append_c(out, '?');
-		else
-			g_string_append_len(out, p, n);
 		p += n;
 		if (maxlen && out->len >= maxlen) {
 			if (p < end)

@@ -8,7 +8,11 @@
  * Rows are read with one prepared SELECT; the only writes (with fix) are
  * one UPDATE per missing file, guarded by the state it was read in, and
  * its events row. Orphans are renamed into lost+found without replacing
- * anything there. Failures: -1 with *err when the store cannot be read;
+ * anything there. scand keeps quarantining while fsck runs, and hashing a
+ * big tree takes long: the clock for "young" is read before the rows are,
+ * so a file written after fsck started is never an orphan, and the store
+ * is asked again about each candidate right before it is moved (its row
+ * may have been committed after the rows were read). Failures: -1 with *err when the store cannot be read;
  * everything else becomes a problem in the report (see quar_fsck.h).
  */
 #include "quar_fsck.h"
@@ -175,14 +179,16 @@ static const char *quar_fsck_col(sqlite3_stmt *s, int i)
 	return v ? v : "";
 }
 
+/* The rows that keep a file: the load and the re-check before a move. */
+#define QUAR_FSCK_KEEPS "quar_state IN ('quarantined', 'released')"
+
 /* All rows are read first: the UPDATEs of fix run after the SELECT is done. */
 static GPtrArray *quar_fsck_load(struct store *st, char **err)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(store_db(st),
 	                       "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size FROM msgs "
-	                       "WHERE quar_path IS NOT NULL AND quar_path != '' "
-	                       "AND quar_state IN ('quarantined', 'released')",
+	                       "WHERE quar_path IS NOT NULL AND quar_path != '' AND " QUAR_FSCK_KEEPS,
 	                       -1, &s, NULL) != SQLITE_OK) {
 		*err = g_strdup_printf("fsck: %s", sqlite3_errmsg(store_db(st)));
 		return NULL;
@@ -231,11 +237,33 @@ out:
 	return rc;
 }
 
-static void quar_fsck_orphan(const char *dir, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
-                             const char *rel, const char *path, const char *base)
+/* 1 a row keeps rel now, 0 none, -1 error (the store is asked, not the
+ * rows read at the start: a row committed since then counts). */
+static int quar_fsck_has_row(struct store *st, const char *rel)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(store_db(st),
+	                       "SELECT 1 FROM msgs WHERE quar_path = ?1 AND " QUAR_FSCK_KEEPS " LIMIT 1", -1,
+	                       &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, rel, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void quar_fsck_orphan(struct store *st, const char *dir, const struct quar_fsck_opts *o,
+                             struct quar_fsck_report *r, const char *rel, const char *path, const char *base)
 {
 	char *to = NULL;
-	if (!o->fix)
+	int has = quar_fsck_has_row(st, rel);
+	if (has > 0) /* quarantined while fsck ran: not an orphan */
+		return;
+	if (has < 0)
+		quar_fsck_add(r, "orphan", rel, NULL, false,
+		              g_strdup_printf("no store row when read, the store not asked again: %s",
+		                              sqlite3_errmsg(store_db(st))));
+	else if (!o->fix)
 		quar_fsck_add(r, "orphan", rel, NULL, false, g_strdup("no store row"));
 	else if (quar_fsck_lost(dir, path, base, &to) == 0)
 		quar_fsck_add(r, "orphan", rel, NULL, true, g_strdup_printf("no store row: moved to %s", to));
@@ -246,6 +274,7 @@ static void quar_fsck_orphan(const char *dir, const struct quar_fsck_opts *o, st
 }
 
 struct quar_fsck_walk {
+	struct store *st;
 	const char *dir;
 	const struct quar_fsck_opts *o;
 	struct quar_fsck_report *r;
@@ -294,7 +323,7 @@ static void quar_fsck_entry(struct quar_fsck_walk *k, const char *rel, int depth
 	 * before its row is committed (and the row read before the walk) */
 	if (sb.st_mtime > k->now - QUAR_FSCK_YOUNG)
 		goto out;
-	quar_fsck_orphan(k->dir, k->o, k->r, rel, path, base);
+	quar_fsck_orphan(k->st, k->dir, k->o, k->r, rel, path, base);
 out:
 	g_free(base);
 	g_free(path);
@@ -305,6 +334,8 @@ int quar_fsck(struct store *st, const char *dir, const struct quar_fsck_opts *o,
 {
 	memset(r, 0, sizeof(*r));
 	r->problems = g_ptr_array_new_with_free_func(quar_fsck_problem_free);
+	/* before the rows: a file younger than this is no orphan, however long the hashing takes */
+	time_t now = time(NULL);
 	GPtrArray *rows = quar_fsck_load(st, err);
 	if (!rows)
 		return -1;
@@ -312,7 +343,7 @@ int quar_fsck(struct store *st, const char *dir, const struct quar_fsck_opts *o,
 	for (guint i = 0; i < rows->len && !(o->stop && o->stop()); i++)
 		quar_fsck_row(st, dir, o, r, rows->pdata[i], known);
 	g_ptr_array_free(rows, TRUE);
-	struct quar_fsck_walk k = {.dir = dir, .o = o, .r = r, .known = known, .now = time(NULL)};
+	struct quar_fsck_walk k = {.st = st, .dir = dir, .o = o, .r = r, .known = known, .now = now};
 	for (int i = 0; quar_fsck_cats[i] && !(o->stop && o->stop()); i++)
 		quar_fsck_entry(&k, quar_fsck_cats[i], 1);
 	r->abandoned = o->stop && o->stop();

@@ -4,8 +4,11 @@
  * quar_fsck() compares <dir>/<category>/... with the msgs rows that keep a
  * file (quar_state quarantined or released) and collects problems:
  *   orphan    a file no such row points at; one younger than a minute
- *             is left alone (a write in progress: its temp file, or the
- *             file renamed into place just before its row is committed)
+ *             when the check started is left alone (a write in progress:
+ *             its temp file, or the file renamed into place just before
+ *             its row is committed), and the store is asked again right
+ *             before a file is called an orphan (a row committed while
+ *             the check ran counts)
  *   missing   a row whose file is not there
  *   mismatch  a row whose file has another size or SHA-256
  *   badpath   a row whose quar_path is not a safe quarantine path

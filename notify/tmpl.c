@@ -10,10 +10,14 @@
  * notify_tmpl_render_body() walk the tree with a set of values; they
  * cannot fail. Values are made safe for where they land: header values
  * through notify_header_safe(), body values lose CRs (and, for
- * one-line placeholders, LFs).
+ * one-line placeholders, LFs); in both, controls become spaces and bidi
+ * or invisible format characters are spelled out by log_append_shown()
+ * (the one rule of common/log.h).
  * The notify_vars_* helpers build value sets.
  */
 #include "notify.h"
+
+#include "log.h"
 
 #include <glib.h>
 #include <stdarg.h>
@@ -412,18 +416,20 @@ char *notify_header_safe(const char *s, size_t max)
 
 	for (const char *c = valid; *c; c = g_utf8_next_char(c)) {
 		gunichar u = g_utf8_get_char(c);
-		bool space = u < 0x20 || u == 0x7f || (u >= 0x80 && u < 0xa0) || u == 0x2028 || u == 0x2029;
-		if (space || u == ' ') { /* collapse runs; no leading space */
+		size_t at = out->len;
+		if (u == ' ' ||
+		    !log_append_shown(out, u)) { /* a space or a control: runs collapse; no leading space */
 			if (out->len && out->str[out->len - 1] != ' ')
 				g_string_append_c(out, ' ');
 			continue;
 		}
-		if (max && chars >= max) {
+		size_t shown = (size_t)g_utf8_strlen(out->str + at, -1);
+		if (max && chars + shown > max) {
+			g_string_truncate(out, at);
 			g_string_append(out, "...");
 			break;
 		}
-		g_string_append_unichar(out, u);
-		chars++;
+		chars += shown;
 	}
 	while (out->len && out->str[out->len - 1] == ' ')
 		g_string_truncate(out, out->len - 1);
@@ -432,22 +438,18 @@ char *notify_header_safe(const char *s, size_t max)
 }
 
 /* A body value: valid UTF-8, CRLF -> LF, other CR and controls (but tab and,
- * when multiline, LF) -> space. */
+ * when multiline, LF) -> space, format characters spelled out (log.h). */
 static void body_value(GString *out, const char *s, bool multiline)
 {
 	char *valid = g_utf8_make_valid(s, -1);
-	for (const char *c = valid; *c; c++) {
-		unsigned char ch = (unsigned char)*c;
-		if (ch == '\r' && c[1] == '\n' && multiline)
+	for (const char *c = valid; *c; c = g_utf8_next_char(c)) {
+		gunichar u = g_utf8_get_char(c);
+		if (u == '\r' && c[1] == '\n' && multiline)
 			continue;
-		if (ch == '\n' && multiline)
-			g_string_append_c(out, '\n');
-		else if (ch < 0x20 && ch != '\t')
+		if ((u == '\n' && multiline) || u == '\t')
+			g_string_append_c(out, (char)u);
+		else if (!log_append_shown(out, u))
 			g_string_append_c(out, ' ');
-		else if (ch == 0x7f)
-			g_string_append_c(out, ' ');
-		else
-			g_string_append_c(out, (char)ch);
 	}
 	g_free(valid);
 }

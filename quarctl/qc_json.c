@@ -1,12 +1,15 @@
 /*
  * qc_json - JSON output of verdict rows (quarctl list/show/stats --json)
  *
- * qc_json_str() writes a JSON string: quotes, backslashes and every control
- * character escaped (\u00XX), bytes that are not UTF-8 replaced by U+FFFD,
+ * qc_json_str() writes a JSON string: quotes, backslashes, every control
+ * character (\u00XX) and every bidi or invisible format character
+ * (\u202e, log_char_class()) escaped, bytes that are not UTF-8 replaced by U+FFFD,
  * so that the output always parses and never carries a raw escape sequence.
  * qc_json_msg() writes one object with the row's fields and its recipients.
  */
 #include "qc.h"
+
+#include "log.h"
 
 #include <string.h>
 
@@ -24,7 +27,7 @@ void qc_json_str(GString *out, const char *s)
 		int n = g_utf8_skip[*(const guchar *)p];
 		if (c == '"' || c == '\\')
 			g_string_append_printf(out, "\\%c", (char)c);
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == 0x2028 || c == 0x2029)
+		else if (log_char_class(c) != LOG_CHAR_PLAIN) /* controls; bidi and invisible characters */
 			g_string_append_printf(out, "\\u%04x", c);
 		else
 			g_string_append_len(out, p, n);

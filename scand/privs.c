@@ -4,13 +4,15 @@
  * See privs.h. The order matters: the user and group are resolved in
  * privs_prepare() because after chroot() there is no /etc/passwd; the
  * store files are chowned before the chroot because their paths are
- * outside it; setgroups() and setgid() come before setuid() because
+ * outside it (by descriptor, never following a link: see
+ * privs_chown_store()); setgroups() and setgid() come before setuid() because
  * afterwards the process may no longer change them. Errors name the call
  * and the object (user, directory) and leave *err for the caller.
  */
 #include "privs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <glib.h>
 #include <grp.h>
@@ -78,17 +80,27 @@ int privs_prepare(const struct conf *c, char **err)
 }
 
 /* The store was opened as root; a file it created (or its -wal/-shm)
- * would be root's and unwritable after the drop. */
+ * would be root's and unwritable after the drop. The db directory is the
+ * daemon user's: it may hold a symlink or a hard link to a file of root's
+ * under one of these names, or swap a name between a look and a chown. So
+ * each name is opened without following a link and only what was opened
+ * is looked at and re-owned: a regular file with one link, owned by root.
+ * O_PATH, not a real open: closing a real descriptor of the store would
+ * drop the POSIX locks the open store connections hold on it (SQLite's
+ * WAL index would then be deleted under them by the next one to close). */
 static int privs_chown_store(const char *db, char **err)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
 	for (size_t i = 0; i < G_N_ELEMENTS(suffix); i++) {
 		char *p = g_strconcat(db, suffix[i], NULL);
-		struct stat st;
 		int rc = 0;
-		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
-		    chown(p, privs_state.uid, privs_state.gid) != 0)
+		int fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    st.st_uid == 0 && fchownat(fd, "", privs_state.uid, privs_state.gid, AT_EMPTY_PATH) != 0)
 			rc = privs_fail(err, "chown %s: %s", p, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		g_free(p);
 		if (rc < 0)
 			return -1;

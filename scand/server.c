@@ -162,8 +162,8 @@ static void *srv_worker(void *arg)
 		struct confref *cr = srv_conf_acquire();
 		const struct conf *c = cr->conf;
 		spool_configure(w->spool, conf_str(c, "scand", "work_dir"),
-				(size_t)conf_int(c, "scand", "spool_memory_limit"),
-				conf_int(c, "scand", "message_size_limit"));
+		                (size_t)conf_int(c, "scand", "spool_memory_limit"),
+		                conf_int(c, "scand", "message_size_limit"));
 		srv_conf_release(cr);
 		sess_run(w, fd, peer);
 		g_free(peer);
@@ -191,6 +191,14 @@ static void srv_work_dir(const struct conf *c, uid_t uid, gid_t gid)
 		msg_fatal("work_dir %s: %s", d, g_strerror(errno));
 	if (uid != (uid_t)-1 && chown(d, uid, gid) < 0)
 		msg_fatal("chown %s: %s", d, g_strerror(errno));
+}
+
+/* After the drop: the work directory is the daemon user's, who may have
+ * planted links or mounts among the leftovers; removing them as that user
+ * can only remove what it could remove anyway. */
+static void srv_clean_work_dir(const struct conf *c)
+{
+	const char *d = conf_str(c, "scand", "work_dir");
 	int n = spool_clean_dir(d);
 	if (n < 0)
 		msg_fatal("work_dir %s: %s", d, g_strerror(errno));
@@ -199,7 +207,7 @@ static void srv_work_dir(const struct conf *c, uid_t uid, gid_t gid)
 }
 
 /* Started as root: chroot and become [scand] user/group for good, unless
- * allowed to stay root (privs.c). */
+ * allowed to stay root (privs.c); then clean the work directory. */
 static void srv_drop_privileges(const struct conf *c)
 {
 	char *err = NULL;
@@ -210,6 +218,7 @@ static void srv_drop_privileges(const struct conf *c)
 	srv_work_dir(c, uid, gid);
 	if (privs_drop(c, &err) < 0)
 		msg_fatal("%s", err);
+	srv_clean_work_dir(c);
 }
 
 static void srv_reload(const char *path)

@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@
 
 #define SPOOL_PREFIX "scand-spool-"
 #define SPOOL_WBUF (256 * 1024)
+#define SPOOL_CLEAN_DEPTH                                                                                    \
+	64 /* one open directory per level; libclamav nests about one per [clamav] max_recursion (14) */
 
 struct spool {
 	char *dir;
@@ -90,9 +91,18 @@ void spool_free(struct spool *sp)
 	g_free(sp);
 }
 
-bool spool_over(const struct spool *sp) { return sp->total > sp->max_size; }
-int64_t spool_size(const struct spool *sp) { return sp->total; }
-bool spool_in_file(const struct spool *sp) { return sp->fd >= 0; }
+bool spool_over(const struct spool *sp)
+{
+	return sp->total > sp->max_size;
+}
+int64_t spool_size(const struct spool *sp)
+{
+	return sp->total;
+}
+bool spool_in_file(const struct spool *sp)
+{
+	return sp->fd >= 0;
+}
 
 static int spool_flush(struct spool *sp, char **err)
 {
@@ -102,7 +112,8 @@ static int spool_flush(struct spool *sp, char **err)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			*err = g_strdup_printf("spool write in %s: %s", sp->dir, g_strerror(w < 0 ? errno : ENOSPC));
+			*err = g_strdup_printf("spool write in %s: %s", sp->dir,
+			                       g_strerror(w < 0 ? errno : ENOSPC));
 			return -1;
 		}
 		off += (size_t)w;
@@ -191,28 +202,75 @@ static bool spool_clamav_leftover(const char *name)
 	return true;
 }
 
-static int spool_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* A directory stream on name (in dfd), *st what was opened; NULL with errno. */
+static DIR *spool_opendir_at(int dfd, const char *name, int flags, struct stat *st)
 {
-	(void)st, (void)flag, (void)ftw;
-	return remove(path) < 0 ? -1 : 0;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+	DIR *d = fd >= 0 && fstat(fd, st) == 0 ? fdopendir(fd) : NULL;
+	if (!d && fd >= 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+/* Removes name (in dfd) and what is below it, by descriptor: a symlink
+ * is removed, never followed, and a directory of another file system
+ * (something mounted there) is not entered. The work directory is the
+ * daemon user's, who may swap a name for a link while we walk: each step
+ * opens the name it removes under the descriptor of its parent, so no
+ * step leaves the tree. 0 when name is gone; -1 with errno. */
+static int spool_rm_at(int dfd, const char *name, dev_t dev, int depth)
+{
+	if (unlinkat(dfd, name, 0) == 0)
+		return 0;
+	if (errno != EISDIR)
+		return -1;
+	if (depth >= SPOOL_CLEAN_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
+	struct stat st;
+	DIR *d = spool_opendir_at(dfd, name, O_NOFOLLOW, &st);
+	if (!d)
+		return -1;
+	if (st.st_dev != dev) {
+		closedir(d);
+		errno = EXDEV;
+		return -1;
+	}
+	int rc = 0, e = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (spool_rm_at(dirfd(d), de->d_name, dev, depth + 1) < 0 && rc == 0)
+			rc = -1, e = errno;
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		rc = -1, e = errno;
+	errno = e;
+	return rc;
 }
 
 int spool_clean_dir(const char *work_dir)
 {
-	DIR *d = opendir(work_dir);
-	struct dirent *e;
-	int n = 0;
-
+	struct stat st;
+	DIR *d = spool_opendir_at(AT_FDCWD, work_dir, 0, &st);
 	if (!d)
 		return -1;
+	int n = 0;
+	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		bool ours = strncmp(e->d_name, SPOOL_PREFIX, strlen(SPOOL_PREFIX)) == 0;
 		if (!ours && !spool_clamav_leftover(e->d_name))
 			continue;
-		char *p = g_build_filename(work_dir, e->d_name, NULL);
-		if (nftw(p, spool_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+		if (spool_rm_at(dirfd(d), e->d_name, st.st_dev, 0) == 0)
 			n++;
-		g_free(p);
+		else
+			msg_warn("work_dir %s: cannot remove %s: %s", work_dir, e->d_name, g_strerror(errno));
 	}
 	closedir(d);
 	return n;

@@ -2,7 +2,9 @@
 dropping to the gatehouse user (issue 8), with mail through real Postfix:
 the engines' corpus gets the same verdicts as outside the jail, /proc shows
 the unprivileged ids and the jail as root, and a signature reload inside
-the jail works."""
+the jail works. Root never acts through what the daemon user can plant in
+its own directories: leftovers in the work directory are removed after the
+drop and never through a link or a mount to outside (issue 14 #7)."""
 
 import binascii
 import glob
@@ -145,6 +147,57 @@ def test_signature_reload_inside_the_jail(jailed):
     m, r = rows(jail + "/db/gatehouse.db", message_id(probe2))
     assert m[0][1] == "virus" and m[0][5].startswith("Gatehouse.Jail.Reload"), m
     assert r[0][1] == "discard"
+
+
+def test_work_dir_cleaned_after_the_drop_never_outside(workdir, scand_factory):
+    """The work directory is the daemon user's: besides a killed scand's
+    leftovers it may hold a symlink to outside or a directory with outside
+    content on it (here a bind mount, a link that a walk does not see).
+    scand removes the leftovers as gatehouse, after the drop, so nothing of
+    root's outside the jail is removed."""
+    jail = os.path.join(workdir, "jail")
+    r = ghtest.run([CHROOT_SETUP, jail, "--signatures", os.path.join(ghtest.ROOT, "signatures"),
+                    "--templates", TEMPLATES], check=False)
+    assert r.returncode == 0, r.stdout
+    gh = pwd.getpwnam("gatehouse")
+    outside = os.path.join(workdir, "outside")  # root's, 0755: not the daemon's to remove
+    os.makedirs(os.path.join(outside, "dir"))
+    for n in ("file", "dir/a", "dir/b"):
+        with open(os.path.join(outside, n), "w") as f:
+            f.write("root's\n")
+    work = jail + "/work"
+    leftover = work + "/scand-spool-AbCdEf"  # a killed scand's spool file: removed
+    with open(leftover, "w") as f:
+        f.write("left over\n")
+    os.chown(leftover, gh.pw_uid, gh.pw_gid)
+    os.symlink(outside + "/dir", work + "/scand-spool-linkdir")
+    os.symlink(outside + "/file", work + "/20261121_132842-linkfile")
+    mnt = work + "/20261121_132843-scantemp.x"
+    os.mkdir(mnt)
+    os.chown(mnt, gh.pw_uid, gh.pw_gid)
+    ghtest.run(["mount", "--bind", outside + "/dir", mnt])
+    try:
+        sections = {
+            "scand": {"chroot": jail, "user": "gatehouse", "group": "gatehouse", "allow_root": "no",
+                      "database": jail + "/db/gatehouse.db", "quarantine_dir": jail + "/quarantine",
+                      "work_dir": work, "pid_file": os.path.join(workdir, "scand.pid")},
+            "clamav": {"database_dirs": jail + "/signatures", "reload_check_interval": "0"},
+            "notify": {"template_dir": jail + "/templates"},
+        }
+        sd = scand_factory(ghtest.free_port(), start=False, sections=sections)
+        sd.start()
+        wait_ready(sd)
+        listed = sorted(os.listdir(mnt))
+    finally:
+        ghtest.run(["umount", "-l", mnt], check=False)
+    assert listed == ["a", "b"], sd.log()
+    assert sorted(os.listdir(outside + "/dir")) == ["a", "b"]
+    assert os.path.isfile(outside + "/file")
+    assert all(os.stat(os.path.join(outside, n)).st_uid == 0 for n in ("file", "dir", "dir/a", "dir/b"))
+    # what is the daemon's own is cleaned: the spool file and both links (not their targets)
+    left = sorted(os.listdir(work))
+    assert left == ["20261121_132843-scantemp.x"], left
+    assert "removed 3 spool file(s) left over" in sd.log(), sd.log()
 
 
 def test_scand_refuses_root_without_allow_root(workdir, scand_factory):

@@ -63,6 +63,30 @@ def test_eicar_alerts_admin_and_recipient_not_sender(postfix_factory, scand_fact
     assert "from=<>" in pf.log()
 
 
+def test_banned_name_with_rlo_is_spelled_out_in_alert_and_log(postfix_factory, scand_factory):
+    """photo<RLO>gpj.exe shows as photoexe.jpg on a terminal or in a mail
+    reader: the admin's and the recipient's alerts and scand's log line
+    spell it out (<U+202E>); the raw character is nowhere."""
+    pf, sd = wire(postfix_factory, scand_factory, notify={"banned_admin": ADMIN})
+    msg = ghtest.make_message(
+        subject="see photo", body="--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename*=UTF-8''photo%E2%80%AEgpj.exe\r\n\r\nMZ\r\n--b1--\r\n",
+        extra_headers=("MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b1"'))
+    pf.send("alice@example.org", ["bob@example.com"], msg)
+    pf.wait_delivered(2, timeout=60, alerts=True)
+    got = delivered_to(pf)
+    assert sorted(got) == sorted([ADMIN, "bob@example.com"]), sorted(got)
+    for rcpt in (ADMIN, "bob@example.com"):
+        (m,) = got[rcpt]
+        text = m.get_body(("plain",)).get_content()
+        assert "photo<U+202E>gpj.exe" in text and "\u202e" not in text, text
+    assert "photo<U+202E>gpj.exe" in str(got[ADMIN][0]["subject"]) and "\u202e" not in str(got[ADMIN][0]["subject"])
+    log = sd.log()
+    line = next(ln for ln in log.splitlines() if "BANNED" in ln)
+    assert "photo<U+202E>gpj.exe" in line and "\u202e" not in log, line
+
+
 def test_eicar_from_null_sender_alerts_admin_only(postfix_factory, scand_factory):
     pf, sd = wire(postfix_factory, scand_factory, notify={"warn_virus_sender": "yes"})
     pf.send("", ["bob@example.com"], ghtest.make_message(subject="eicar bounce", body=EICAR + "\r\n"))

@@ -1,6 +1,7 @@
 """quarctl's subcommands on a real store and quarantine tree: list filters,
 --json, show, purge, expire by age, stats, a hash mismatch refusing a
-release, bad ids refused, escape sequences neutralised."""
+release, bad ids refused, escape sequences neutralised, bidi and invisible
+format characters spelled out (<U+202E>)."""
 
 import gzip
 import json
@@ -91,6 +92,24 @@ def test_escape_sequences_are_neutralised_in_text_output(qs):
     assert b"\x1b" not in show and b"?]0;pwned?" in show
     js = qs.run("list", "--json", check=True).stdout
     assert b"\x1b" not in js and b"\\u001b]0;pwned\\u0007" in js
+
+
+def test_format_characters_spelled_out_in_text_output(qs):
+    """photo<RLO>gpj.exe reads photoexe.jpg on a terminal: list and show
+    print it spelled out; JSON escapes it and still carries the exact name."""
+    rlo = "photo\u202egpj.exe"
+    mid = qs.add("banned", ghtest.make_message(subject="x"), when="1h", banned=rlo, subject="see " + rlo + "\u200b")
+    shown = b"photo<U+202E>gpj.exe"
+    out = qs.run("list", check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith(mid.encode()))
+    assert line.split(b"\t")[6:] == [shown, b"see " + shown + b"<U+200B>"], line
+    show = qs.run("show", mid, check=True).stdout
+    assert b"Detail:      " + shown in show and b"Subject:     see " + shown + b"<U+200B>" in show, show
+    for text in (out, show):
+        assert "\u202e".encode() not in text and "\u200b".encode() not in text
+    js = qs.run("list", "--json", check=True).stdout
+    assert "\u202e".encode() not in js and b"photo\\u202egpj.exe" in js
+    assert next(r for r in json.loads(js) if r["mail_id"] == mid)["banned_names"] == rlo
 
 
 def test_show_text_headers_raw_json(qs):

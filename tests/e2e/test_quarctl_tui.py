@@ -2,7 +2,8 @@
 detail view, release one message and purge another through the keys, then
 check the store and the file Postfix delivered. A subject carrying an OSC
 escape sequence is shown neutralised and does not retitle the terminal;
-new mail appears without a restart; a resize redraws the layout."""
+new mail appears without a restart; a resize redraws the layout; a bidi
+or invisible format character in a name is spelled out (<U+202E>)."""
 
 import os
 import subprocess
@@ -185,3 +186,19 @@ def test_tui_marks_search_resize_and_help(tui):
     tm.keys("q")
     ghtest.wait_for(tm.dead, timeout=10, what="quarctl to quit")
     assert open(qs.conf + ".err").read() == ""
+
+
+def test_tui_spells_out_format_characters(tui):
+    """photo<RLO>gpj.exe would show as photoexe.jpg: the list and the detail
+    view show it spelled out, never the raw character."""
+    pf, qs, ids, tm = tui
+    rlo = "photo\u202egpj.exe"
+    tm.wait_text("TUI banned")
+    qs.add("banned", ghtest.make_message(subject="x"), subject=rlo, banned=rlo, rcpts=("c@example.com",))
+    tm.wait_text("photo<U+202E>gpj.exe", timeout=10)
+    tm.keys("f")
+    tm.keys("f")
+    tm.wait_all(("banned/quarantined", "photo<U+202E>gpj.exe", "TUI banned"), absent=("TUI virus",))
+    tm.keys("Enter")  # the newest banned message: ours
+    scr = tm.wait_all(("Verdict:     photo<U+202E>gpj.exe", "Recipient:   c@example.com"))
+    assert "\u202e" not in scr

@@ -91,6 +91,28 @@ static void test_render(void **state)
 	notify_vars_clear(&v);
 }
 
+/* A banned file named photo<RLO>gpj.exe (shown as photoexe.jpg) is spelled
+ * out in the alert's Subject and body; controls stay spaces there. */
+static void test_render_spells_out_format_characters(void **state)
+{
+	(void)state;
+	struct notify_vars v;
+	char *subj;
+	notify_vars_init(&v);
+	notify_vars_add(&v, NV_BANNED_NAMES,
+	                "photo\xe2\x80\xae"
+	                "gpj.exe");
+	notify_vars_add(&v, NV_SENDER, "a\xe2\x81\xa6@b.c\x01");
+	char *body = render("Subject: BANNED ({{banned_names}}) from {{sender}}\r\n\r\n"
+	                    "{{#each banned_names}}[{{this}}]{{/each}} {{banned_names}} {{sender}}\n",
+	                    &v, &subj);
+	assert_string_equal(subj, "BANNED (photo<U+202E>gpj.exe) from a<U+2066>@b.c");
+	assert_string_equal(body, "[photo<U+202E>gpj.exe] photo<U+202E>gpj.exe a<U+2066>@b.c \n");
+	g_free(body);
+	g_free(subj);
+	notify_vars_clear(&v);
+}
+
 static void test_header_safe(void **state)
 {
 	(void)state;
@@ -258,9 +280,13 @@ int main(void)
 {
 	log_init("test_notify_tmpl", 1, LOG_LVL_ERROR, NULL);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_render),
-	    cmocka_unit_test(test_header_safe),         cmocka_unit_test(test_auto_and_test_virus),
-	    cmocka_unit_test(test_load_override_error), cmocka_unit_test(test_who_gets_alerts),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_header_safe),
+	    cmocka_unit_test(test_auto_and_test_virus),
+	    cmocka_unit_test(test_render_spells_out_format_characters),
+	    cmocka_unit_test(test_load_override_error),
+	    cmocka_unit_test(test_who_gets_alerts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

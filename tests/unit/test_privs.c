@@ -6,6 +6,11 @@
  * what it is afterwards (uid, gid, groups, root directory, umask, TMPDIR,
  * whether root comes back) through a pipe; the parent checks the report.
  * Uses the system's nobody/nogroup, which every Debian machine has.
+ *
+ * The db directory belongs to the daemon user, who may plant links there
+ * or swap a name between root's look and root's chown: this binary is
+ * linked with --wrap=lstat,fstat (Makefile) so that a test can play that
+ * user and swap the name right after privs looked at it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +30,47 @@
 
 #include "conf.h"
 #include "scand/privs.h"
+
+/* The race: when privs_drop() has looked at <swap_path> (by name or by
+ * descriptor), the file is moved aside and the name becomes a symlink to
+ * <swap_to>, as the daemon user could do at that moment. */
+static const char *swap_path, *swap_to;
+
+int __real_lstat(const char *path, struct stat *st);
+int __real_fstat(int fd, struct stat *st);
+int __wrap_lstat(const char *path, struct stat *st);
+int __wrap_fstat(int fd, struct stat *st);
+
+static void swap_if(const char *path)
+{
+	if (!swap_path || strcmp(path, swap_path) != 0)
+		return;
+	char *aside = g_strconcat(swap_path, ".aside", NULL);
+	if (rename(swap_path, aside) != 0 || symlink(swap_to, swap_path) != 0)
+		_exit(5);
+	g_free(aside);
+	swap_path = NULL; /* once */
+}
+
+int __wrap_lstat(const char *path, struct stat *st)
+{
+	int rc = __real_lstat(path, st);
+	swap_if(path);
+	return rc;
+}
+
+int __wrap_fstat(int fd, struct stat *st)
+{
+	int rc = __real_fstat(fd, st);
+	char link[64], path[4096];
+	g_snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		swap_if(path);
+	}
+	return rc;
+}
 
 /* Run privs in a child with the [scand] lines given; return its report. */
 static char *privs_child(const char *dir, const char *scand_lines, bool as_nobody)
@@ -170,6 +216,58 @@ static void test_refuses_root_user(void **state)
 	rm_dir(dir);
 }
 
+static uid_t owner(const char *dir, const char *name)
+{
+	char *p = g_build_filename(dir, name, NULL);
+	struct stat st;
+	assert_int_equal(lstat(p, &st), 0);
+	g_free(p);
+	return st.st_uid;
+}
+
+/* Root hands the store to the daemon user in a directory that user owns:
+ * a -wal that is a hard link to a root file elsewhere, a -shm that is a
+ * symlink to one, and a -journal swapped for a symlink right after privs
+ * looked at it leave every file outside the db directory root's. */
+static void test_chown_store_touches_nothing_outside(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	const char *outside[] = {"outside-wal", "outside-shm", "outside-journal"};
+	for (size_t i = 0; i < G_N_ELEMENTS(outside); i++) {
+		char *p = g_build_filename(dir, outside[i], NULL);
+		assert_true(g_file_set_contents(p, "root's\n", -1, NULL));
+		g_free(p);
+	}
+	char *o = g_build_filename(dir, "outside-wal", NULL),
+	     *l = g_build_filename(dir, "db", "s.db-wal", NULL);
+	assert_int_equal(link(o, l), 0);
+	g_free(o), g_free(l);
+	o = g_build_filename(dir, "outside-shm", NULL), l = g_build_filename(dir, "db", "s.db-shm", NULL);
+	assert_int_equal(symlink(o, l), 0);
+	g_free(o), g_free(l);
+	char *journal = g_build_filename(dir, "db", "s.db-journal", NULL);
+	assert_true(g_file_set_contents(journal, "", 0, NULL));
+	char *to = g_build_filename(dir, "outside-journal", NULL);
+	swap_path = journal;
+	swap_to = to;
+	char *got = privs_child(dir, "user = nobody\ngroup = nogroup", false);
+	swap_path = NULL;
+	assert_non_null(strstr(got, "summary=no chroot, uid nobody"));
+	uid_t nobody = getpwnam("nobody")->pw_uid;
+	assert_int_equal(owner(dir, "db/s.db"), nobody);
+	GString *owners = g_string_new("");
+	for (size_t i = 0; i < G_N_ELEMENTS(outside); i++)
+		g_string_append_printf(owners, "%s uid %u; ", outside[i], (unsigned)owner(dir, outside[i]));
+	assert_string_equal(owners->str, "outside-wal uid 0; outside-shm uid 0; outside-journal uid 0; ");
+	g_string_free(owners, TRUE);
+	assert_int_equal(owner(dir, "db/s.db-journal.aside"), nobody); /* the store's own file */
+	g_free(got);
+	g_free(to);
+	g_free(journal);
+	rm_dir(dir);
+}
+
 static void test_chroot_needs_root(void **state)
 {
 	(void)state;
@@ -191,9 +289,12 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_drop_with_chroot),      cmocka_unit_test(test_drop_without_chroot),
-	    cmocka_unit_test(test_allow_root_keeps_root), cmocka_unit_test(test_refuses_root_user),
+	    cmocka_unit_test(test_drop_with_chroot),
+	    cmocka_unit_test(test_drop_without_chroot),
+	    cmocka_unit_test(test_allow_root_keeps_root),
+	    cmocka_unit_test(test_refuses_root_user),
 	    cmocka_unit_test(test_chroot_needs_root),
+	    cmocka_unit_test(test_chown_store_touches_nothing_outside),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

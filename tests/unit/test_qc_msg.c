@@ -3,7 +3,8 @@
  *
  * The body preview decodes the first text part (base64, charset) and skips
  * attachments; headers and preview never carry a control character or an
- * escape sequence; JSON escapes them; a bad mail id is refused by
+ * escape sequence, and show a bidi or invisible format character spelled out
+ * (<U+202E>); JSON escapes them all; a bad mail id is refused by
  * qc_lookup() before the store is asked.
  */
 #include <setjmp.h>
@@ -35,6 +36,12 @@ static const char tm_mime[] =
     "R3L832UgYXVzIEv2bG4KG1szMW1yb3QK\r\n" /* "Grüße aus Köln\n\x1b[31mrot\n" in latin-1 */
     "--b1--\r\n";
 
+static const char tm_mime_rlo[] = "From: a@example.org\r\n"
+                                  "Subject: photo\xe2\x80\xae"
+                                  "gpj.exe\xe2\x80\x8b\r\n"
+                                  "\r\n"
+                                  "body\r\n";
+
 static bool tm_has_control(const char *s)
 {
 	for (; *s; s++)
@@ -65,6 +72,21 @@ static void test_headers_are_printable(void **state)
 	assert_null(strstr(h, "R3L832")); /* the header block only */
 	assert_false(tm_has_control(h));
 	g_free(h);
+}
+
+/* A name photo<RLO>gpj.exe would read photoexe.jpg in a terminal. */
+static void test_headers_spell_out_format_characters(void **state)
+{
+	(void)state;
+	char *h = qc_msg_headers(tm_mime_rlo, strlen(tm_mime_rlo));
+	assert_non_null(strstr(h, "Subject: photo<U+202E>gpj.exe<U+200B>\n"));
+	assert_null(strstr(h, "\xe2\x80"));
+	g_free(h);
+	GString *out = g_string_new(NULL);
+	qc_json_str(out, "photo\xe2\x80\xae"
+	                 "gpj.exe\xef\xbb\xbf");
+	assert_string_equal(out->str, "\"photo\\u202egpj.exe\\ufeff\"");
+	g_string_free(out, TRUE);
 }
 
 static void test_json_escapes(void **state)
@@ -108,6 +130,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_preview_decodes_first_text_part),
 	    cmocka_unit_test(test_headers_are_printable),
+	    cmocka_unit_test(test_headers_spell_out_format_characters),
 	    cmocka_unit_test(test_json_escapes),
 	    cmocka_unit_test(test_lookup_refuses_bad_id_first),
 	    cmocka_unit_test(test_parse_age),

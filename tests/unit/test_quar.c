@@ -3,7 +3,9 @@
  *
  * Round trips plain and gzip, modes 0600/0700, the hash check (a changed
  * byte is refused), unsafe paths refused before any file is touched,
- * no overwrite of an existing file, removal.
+ * no overwrite of an existing file, removal. quar_fsck (common/quar_fsck.c)
+ * with fix, against a real store, while messages are quarantined during
+ * its hash phase: none of their files is moved to lost+found.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,12 +16,17 @@
 
 #include "mailid.h"
 #include "quar.h"
+#include "quar_fsck.h"
+#include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char tq_msg[] = "From: a@example.com\r\nSubject: hi\r\n\r\nbody line\r\n";
 
@@ -210,6 +217,118 @@ static void test_mismatched_suffix(void **state)
 	g_free(err);
 }
 
+/* One quarantined message: its file (mtime set to mtime) and, with row, its
+ * store row. Returns the relative path (g_free). */
+static char *tq_quarantine(struct store *st, const char *dir, time_t mtime, bool row)
+{
+	char id[MAILID_LEN + 1], hex[65], *err = NULL;
+	int64_t size;
+	mailid_new(id);
+	char *rel = quar_relpath("virus", mtime, id, false);
+	assert_int_equal(quar_write(dir, rel, tq_msg, strlen(tq_msg), false, &size, hex, &err), 0);
+	char *path = g_build_filename(dir, rel, NULL);
+	struct timespec ts[2] = {{.tv_sec = mtime, .tv_nsec = 0}, {.tv_sec = mtime, .tv_nsec = 0}};
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	g_free(path);
+	if (row) {
+		struct store_rcpt r = {
+		    .addr = "bob@example.com", .destiny = "discard", .smtp_answer = "250 2.7.0 Ok"};
+		struct store_msg m = {.time = mtime,
+		                      .sender = "a@example.com",
+		                      .category = "virus",
+		                      .quar_path = rel,
+		                      .quar_size = size,
+		                      .quar_sha256 = hex,
+		                      .quar_state = "quarantined",
+		                      .nrcpt = 1,
+		                      .rcpt = &r};
+		g_strlcpy(m.mail_id, id, sizeof m.mail_id);
+		assert_int_equal(store_put(st, &m, NULL, 0), 0);
+	}
+	return rel;
+}
+
+/* What the fsck hook does while fsck hashes the rows it loaded. */
+static struct {
+	struct store *st;
+	const char *dir;
+	time_t t0; /* time(NULL) just before quar_fsck() */
+	int calls;
+	char *late_row, *slow_commit;
+} tq_hook;
+
+/* quar_fsck polls stop() before each row it hashes: the first call is in
+ * the hash phase. It stands for a slow phase (a big tree): two seconds
+ * pass, and meanwhile scand quarantines:
+ *  - late_row: the file was written 58 s before fsck started and its row
+ *    is committed only after the walk (a commit waiting for the lock):
+ *    it is younger than a minute at the start of fsck, so it may be a
+ *    write in progress, not an orphan (the time is taken before the rows
+ *    are read, not after the hashing);
+ *  - slow_commit: a file an hour old whose row is committed now, after
+ *    fsck read the rows: the store is asked again before a move. */
+static bool tq_hook_stop(void)
+{
+	if (tq_hook.calls++ == 0) {
+		tq_hook.slow_commit = tq_quarantine(tq_hook.st, tq_hook.dir, tq_hook.t0 - 3600, true);
+		g_usleep(2200 * 1000);
+	}
+	return false;
+}
+
+static void test_fsck_fix_spares_files_quarantined_meanwhile(void **state)
+{
+	const char *dir = *state;
+	char *db = g_build_filename(dir, "fsck.db", NULL), *err = NULL;
+	struct store *st;
+	assert_int_equal(store_open(db, 5000, &st, &err), 0);
+	char *kept = tq_quarantine(st, dir, time(NULL) - 7200, true);
+	char *orphan = tq_quarantine(st, dir, time(NULL) - 7200, false);
+	memset(&tq_hook, 0, sizeof tq_hook);
+	tq_hook.st = st;
+	tq_hook.dir = dir;
+	tq_hook.t0 = time(NULL);
+	tq_hook.late_row = tq_quarantine(st, dir, tq_hook.t0 - 58, false);
+
+	struct quar_fsck_opts o = {.fix = true, .who = "test", .stop = tq_hook_stop};
+	struct quar_fsck_report r;
+	assert_int_equal(quar_fsck(st, dir, &o, &r, &err), 0);
+	assert_true(tq_hook.calls > 0);
+	GString *moved = g_string_new("");
+	for (guint i = 0; i < r.problems->len; i++) {
+		const struct quar_fsck_problem *p = r.problems->pdata[i];
+		g_string_append_printf(moved, "%s %s %d;", p->kind, p->relpath, p->fixed);
+	}
+	char *want = g_strdup_printf("orphan %s 1;", orphan);
+	assert_string_equal(moved->str, want); /* only the real orphan */
+	const char *stay[] = {kept, tq_hook.late_row, tq_hook.slow_commit};
+	for (size_t i = 0; i < G_N_ELEMENTS(stay); i++) {
+		char *p = g_build_filename(dir, stay[i], NULL);
+		if (!g_file_test(p, G_FILE_TEST_IS_REGULAR))
+			fail_msg("%s was moved", stay[i]);
+		g_free(p);
+	}
+	char *lf = g_build_filename(dir, "lost+found", NULL);
+	GDir *d = g_dir_open(lf, 0, NULL);
+	assert_non_null(d);
+	char *base = g_path_get_basename(orphan);
+	assert_string_equal(g_dir_read_name(d), base);
+	assert_null(g_dir_read_name(d));
+	g_dir_close(d);
+
+	g_free(base);
+	g_free(lf);
+	g_free(want);
+	g_string_free(moved, TRUE);
+	quar_fsck_report_free(&r);
+	store_close(st);
+	g_free(tq_hook.late_row);
+	g_free(tq_hook.slow_commit);
+	g_free(kept);
+	g_free(orphan);
+	g_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +338,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_roundtrip_gzip, tq_setup, tq_teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_mismatch, tq_setup, tq_teardown),
 	    cmocka_unit_test_setup_teardown(test_mismatched_suffix, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_fsck_fix_spares_files_quarantined_meanwhile, tq_setup,
+	                                    tq_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test_spool - DATA spool: memory, then an unlinked 0600 file; the size
- * bound; leftovers removed at start.
+ * bound; leftovers removed at start, never through a link or a mount.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,9 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/mount.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,7 +92,8 @@ static void test_write_failure_and_cleanup(void **state)
 	spool_free(sp);
 
 	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
-	char *left = g_build_filename(dir, "scand-spool-abc123", NULL), *other = g_build_filename(dir, "keep", NULL);
+	char *left = g_build_filename(dir, "scand-spool-abc123", NULL),
+	     *other = g_build_filename(dir, "keep", NULL);
 	g_file_set_contents(left, "x", 1, NULL);
 	g_file_set_contents(other, "x", 1, NULL);
 	assert_int_equal(spool_clean_dir(dir), 1);
@@ -125,13 +129,45 @@ static void test_cleanup_clamav_leftovers(void **state)
 	g_free(scantemp), g_free(inner), g_free(file), g_free(near), g_free(dir);
 }
 
+/* What the work directory's owner can plant leads nowhere: a leftover
+ * that is a symlink to outside goes, its target stays; a leftover
+ * directory with another file system mounted in it (a tmpfs here, root
+ * only) is not entered, its files stay. */
+static void test_cleanup_stays_in_the_tree(void **state)
+{
+	(void)state;
+	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL), *out = g_dir_make_tmp("gh-outside-XXXXXX", NULL);
+	char *target = g_build_filename(out, "precious", NULL);
+	assert_true(g_file_set_contents(target, "x", 1, NULL));
+	char *link = g_build_filename(dir, "scand-spool-link", NULL);
+	assert_int_equal(symlink(out, link), 0);
+	char *scantemp = g_build_filename(dir, "20261121_132842-scantemp.mnt", NULL);
+	assert_int_equal(g_mkdir(scantemp, 0700), 0);
+	if (mount("tmpfs", scantemp, "tmpfs", 0, "size=64k") != 0)
+		fail_msg("mount tmpfs on %s: %s (the unit tests run as root)", scantemp, g_strerror(errno));
+	char *mounted = g_build_filename(scantemp, "other-fs", NULL);
+	assert_true(g_file_set_contents(mounted, "x", 1, NULL));
+
+	int n = spool_clean_dir(dir);
+	bool kept = g_file_test(mounted, G_FILE_TEST_EXISTS);
+	assert_int_equal(umount2(scantemp, MNT_DETACH), 0);
+	assert_true(kept); /* another file system: not entered */
+	assert_int_equal(n, 1);
+	assert_false(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
+	assert_true(g_file_test(target, G_FILE_TEST_EXISTS));
+	g_rmdir(scantemp);
+	g_unlink(target);
+	g_rmdir(out);
+	g_rmdir(dir);
+	g_free(mounted), g_free(scantemp), g_free(link), g_free(target), g_free(out), g_free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_memory_then_file),
-		cmocka_unit_test(test_size_bound),
-		cmocka_unit_test(test_write_failure_and_cleanup),
-		cmocka_unit_test(test_cleanup_clamav_leftovers),
+	    cmocka_unit_test(test_memory_then_file),          cmocka_unit_test(test_size_bound),
+	    cmocka_unit_test(test_write_failure_and_cleanup), cmocka_unit_test(test_cleanup_clamav_leftovers),
+	    cmocka_unit_test(test_cleanup_stays_in_the_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
