@@ -80,6 +80,59 @@ static void test_names(void **state)
 	scan_banned_stage.fini(st);
 }
 
+/* A part that names itself more than once is judged by every name it
+ * gives: a mail client may show or save any of them. */
+static void test_ambiguous_names(void **state)
+{
+	(void)state;
+	void *st = banned_open(NULL);
+	static const struct {
+		const char *ctype, *disp, *banned;
+	} cases[] = {
+	    /* the same parameter twice in Content-Disposition, either order */
+	    {"application/octet-stream", "attachment; filename=\"a.txt\"; filename=\"a.exe\"", "a.exe"},
+	    {"application/octet-stream", "attachment; filename=\"b.exe\"; filename=\"b.txt\"", "b.exe"},
+	    /* name in Content-Type against filename in Content-Disposition */
+	    {"application/octet-stream; name=\"c.exe\"", "attachment; filename=\"c.txt\"", "c.exe"},
+	    {"application/octet-stream; name=\"d.txt\"", "attachment; filename=\"d.scr\"", "d.scr"},
+	    /* RFC 2231: an extended value and a plain one */
+	    {"application/octet-stream", "attachment; filename*=UTF-8''e.txt; filename=\"e.exe\"", "e.exe"},
+	    {"application/octet-stream", "attachment; filename=\"f.txt\"; filename*=UTF-8''f%2Eexe", "f.exe"},
+	    /* RFC 2231 continuations, then a plain name */
+	    {"application/octet-stream", "attachment; filename*0*=UTF-8''g.t; filename*1=xt; filename=\"g.pif\"",
+	     "g.pif"},
+	    {"application/octet-stream", "attachment; filename=\"h.txt\"; filename*0=h.; filename*1=vbs", "h.vbs"},
+	    /* name*= in Content-Type */
+	    {"application/octet-stream; name*=UTF-8''i%2Ebat", "attachment; filename=\"i.txt\"", "i.bat"},
+	    /* two Content-Disposition headers */
+	    {"application/octet-stream",
+	     "attachment; filename=\"j.txt\"\r\nContent-Disposition: attachment; filename=\"j.cmd\"", "j.cmd"},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		GString *s = eu_mail_attach(NULL, cases[i].ctype, cases[i].disp, "hello", 5);
+		struct msg *m = run(st, s, STAGE_OK);
+		if (m->category != CAT_BANNED || !eu_has(m->banned_names, cases[i].banned))
+			fail_msg("case %zu (%s | %s): category %s, banned %s, want %s", i, cases[i].ctype,
+				 cases[i].disp, msg_category_name(m->category),
+				 m->banned_names->len ? (char *)m->banned_names->pdata[0] : "none", cases[i].banned);
+		/* every candidate is an attachment name for the per-recipient policy */
+		if (!eu_has(m->attach_names, cases[i].banned))
+			fail_msg("case %zu: %s not in attach_names", i, cases[i].banned);
+		msg_free(m);
+		g_string_free(s, TRUE);
+	}
+	/* two harmless names stay harmless */
+	GString *s = eu_mail_attach(NULL, "application/octet-stream; name=\"k.txt\"", "attachment; filename=\"k.pdf\"",
+				    "hello", 5);
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	assert_true(eu_has(m->attach_names, "k.txt"));
+	assert_true(eu_has(m->attach_names, "k.pdf"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	scan_banned_stage.fini(st);
+}
+
 static void test_types(void **state)
 {
 	(void)state;
@@ -320,6 +373,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_ambiguous_names),
 	    cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_text_types),
 	    cmocka_unit_test(test_large_parts),
