@@ -452,6 +452,30 @@ static char *clam_clean_name(const char *name)
 	return n;
 }
 
+/*
+ * The errors the message itself causes: a bound (recursion, size, files,
+ * scan time) or content libclamav cannot unpack or parse. The message
+ * could not be checked completely: UNCHECKED, and the policy decides.
+ * Every other error is ours, not the message's: temporary files that
+ * cannot be made or written (a full temp_dir), maps, reads, memory, the
+ * engine. Those answer tempfail, so that the MTA keeps the message and
+ * the retry is scanned once the fault is gone; as UNCHECKED they would
+ * pass with unchecked_destiny = pass.
+ */
+static bool clam_content_error(cl_error_t rc)
+{
+	switch (rc) {
+	case CL_EMAXREC:
+	case CL_EMAXSIZE:
+	case CL_EMAXFILES:
+	case CL_ETIMEOUT:
+	case CL_EFORMAT:
+	case CL_EPARSE:
+	case CL_EUNPACK: return true;
+	default: return false;
+	}
+}
+
 static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *virname)
 {
 	if (rc == CL_CLEAN)
@@ -461,8 +485,8 @@ static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *
 		msg_set_category(m, CAT_VIRUS, "clamav");
 		return STAGE_OK;
 	}
-	if (rc == CL_EMEM) {
-		msg_warn("clamav: %s: out of memory", m->mail_id);
+	if (rc != CL_VIRUS && !clam_content_error(rc)) {
+		msg_warn("clamav: %s: %s: answering tempfail", m->mail_id, cl_strerror(rc));
 		return STAGE_TEMPFAIL;
 	}
 	scan_note(m, "clamav: %s", rc == CL_VIRUS && virname ? virname : cl_strerror(rc));
