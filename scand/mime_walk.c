@@ -181,10 +181,12 @@ static bool count_boundary(const unsigned char *p, const unsigned char *e, GHash
  * of empty parts would take gigabytes. A part begins at a line "--"
  * boundary for a boundary that some multipart declares, or is the message
  * inside a message/... part. The count is an upper bound of what GMime
- * builds: every Content-Type line counts, header or not, and every
+ * builds: every Content-Type line is read, header or not, and every
  * boundary counts wherever the line is, whatever the nesting (GMime only
  * sees the boundaries of the multiparts enclosing the line). Stops past
- * cap.
+ * cap. More than cap + 1 different boundaries also stops it, as over:
+ * real ones each belong to a multipart that is a part, and the set of
+ * them is this pass's own memory.
  */
 static int mime_count_parts(const unsigned char *data, size_t len, int cap)
 {
@@ -195,6 +197,8 @@ static int mime_count_parts(const unsigned char *data, size_t len, int cap)
 		size_t off = *p == 'C' || *p == 'c' ? count_ct_header(p, end) : 0;
 		if (off) {
 			n += count_ct(p, off, end, &next, bounds);
+			if (g_hash_table_size(bounds) > (guint)cap + 1)
+				n = cap + 1;
 			continue;
 		}
 		const unsigned char *e = count_eol(p, end, &next);

@@ -340,6 +340,12 @@ static void test_bounds_and_broken(void **state)
 	                             "Content-Type: message/rfc822\r\n\r\n", 5,
 	                             "Subject: bottom\r\n\r\nbottom\r\n"),
 	                 over);
+	/* more different boundaries declared than max_parts + 1: over (the
+	 * count's own memory is bounded too) */
+	GString *many = g_string_new("From: a@b.c\r\nSubject: boundaries\r\n\r\n");
+	for (int i = 0; i < 5; i++)
+		g_string_append_printf(many, "Content-Type: multipart/mixed; boundary=b%d\r\n", i);
+	expect_unchecked(st, many, over);
 	/* lines that only look like boundaries (SQL comments, a signature
 	 * separator) are not parts */
 	GString *s = repeat_mail("From: a@b.c\r\nSubject: sql\r\nMIME-Version: 1.0\r\n"
