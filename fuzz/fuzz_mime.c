@@ -11,7 +11,9 @@
  * it goes into log lines, headers and alerts. The same input then goes
  * through mime_leaves(), the virus scan's part decoder: every part it gives
  * lies within the bounds, and their decoded bytes add up to no more than
- * max_total.
+ * max_total; then once more through the same struct mime_doc with a
+ * smaller max_parts (the pre-parse part count, and the tree parsed once
+ * and shared by the walks).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -72,11 +74,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_mime_check_printable(m->banned_names);
 	const struct mime_limits lim = {.max_depth = 14, .max_parts = 1500, .max_total = 1 << 20};
 	int64_t total = 0;
-	enum mime_leaves_result lr = mime_leaves(data, size, &lim, fuzz_mime_leaf, &total);
+	struct mime_doc *doc = mime_doc_new(data, size);
+	enum mime_leaves_result lr = mime_leaves(doc, &lim, fuzz_mime_leaf, &total);
 	if (lr != MIME_LEAVES_DONE && lr != MIME_LEAVES_WHOLE)
 		abort();
 	if (total > lim.max_total)
 		abort();
+	/* the same doc again, as the pipeline's second stage sees it: the
+	 * tree parsed for the first walk is reused, and a walk with a
+	 * smaller max_parts is refused by the count, never by the tree */
+	const struct mime_limits small = {.max_depth = 14, .max_parts = 2, .max_total = 1 << 20};
+	total = 0;
+	lr = mime_leaves(doc, &small, fuzz_mime_leaf, &total);
+	if ((lr != MIME_LEAVES_DONE && lr != MIME_LEAVES_WHOLE) || total > small.max_total)
+		abort();
+	mime_doc_free(doc);
 	m->data = NULL;
 	m->len = 0;
 	msg_free(m);

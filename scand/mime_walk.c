@@ -2,8 +2,9 @@
  * mime_walk - GMime tree walk and libarchive member listing
  * (see mime_walk.h)
  *
- * Functions: mime_magic_pool_new, mime_magic_pool_free, mime_walk,
- * mime_leaves.
+ * Functions: mime_doc_new, mime_doc_free, mime_doc_parts_over,
+ * mime_magic_pool_new,
+ * mime_magic_pool_free, mime_walk, mime_leaves.
  *
  * Why libarchive and not libclamav's file-inspection callback: the banned
  * check must work when [clamav] enabled = no, the callback is marked
@@ -14,7 +15,9 @@
  *
  * Invariants: struct walk counts parts, members and decoded bytes for the
  * whole message; the first bound that trips sets walk->why and every
- * level returns at once.
+ * level returns at once. GMime builds the tree of a message only after
+ * mime_count_parts() found it within the walk's max_parts, and once per
+ * message (struct mime_doc): the parts bound is a memory bound.
  */
 #include "mime_walk.h"
 
@@ -62,36 +65,184 @@ static void mime_gmime_init(void)
 }
 
 /*
- * The message parsed in place: GMime's memory stream reads the caller's
- * bytes through a GByteArray that only borrows them (never written to,
- * never freed with it), where g_mime_stream_mem_new_with_buffer() would
- * copy the whole message for each walk. The parts' contents are
- * substreams reading through *borrowed, so the caller frees it with
- * mime_parse_done() after the message, and data must outlive both. NULL
- * (and *borrowed freed) when GMime cannot make a message of it.
+ * One message as both walks see it (struct mime_doc, see mime_walk.h).
+ * Invariants: count is the number of parts counted against counted_to,
+ * and when count > counted_to the count stopped there (the message has
+ * more); msg is built at most once, only after a count within the caller's
+ * bound, and its parts' contents are substreams reading through borrowed,
+ * which only borrows data (never written to, never freed with it).
  */
-static GMimeMessage *mime_parse(const unsigned char *data, size_t len, GByteArray **borrowed)
+struct mime_doc {
+	const unsigned char *data;
+	size_t len;
+	int counted_to; /* -1: not counted yet */
+	int count;
+	bool parsed;
+	GMimeMessage *msg; /* NULL when GMime could not make a message of it */
+	GByteArray *borrowed;
+};
+
+struct mime_doc *mime_doc_new(const unsigned char *data, size_t len)
 {
-	mime_gmime_init();
-	*borrowed = g_byte_array_new_take((guint8 *)data, len);
-	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(*borrowed);
+	struct mime_doc *d = g_new0(struct mime_doc, 1);
+	d->data = data;
+	d->len = len;
+	d->counted_to = -1;
+	return d;
+}
+
+void mime_doc_free(struct mime_doc *d)
+{
+	if (!d)
+		return;
+	if (d->msg)
+		g_object_unref(d->msg);
+	if (d->borrowed)
+		g_byte_array_free(d->borrowed, FALSE); /* the wrapper only: the bytes are the caller's */
+	g_free(d);
+}
+
+/* The end of the line at p (the '\n', or end), and the next line's start. */
+static const unsigned char *count_eol(const unsigned char *p, const unsigned char *end,
+				      const unsigned char **next)
+{
+	const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+	*next = nl ? nl + 1 : end;
+	return nl ? nl : end;
+}
+
+/* Trailing CR, LF, spaces and tabs off [p, e): what GMime ignores after a
+ * boundary (linear white space). */
+static size_t count_trim(const unsigned char *p, const unsigned char *e)
+{
+	while (e > p && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	return (size_t)(e - p);
+}
+
+/* "Content-Type" [WSP] ":" at the start of a line, any case: the value's
+ * offset, or 0 when the line is not such a header. */
+static size_t count_ct_header(const unsigned char *p, const unsigned char *e)
+{
+	static const char name[] = "content-type";
+	size_t n = sizeof name - 1, i = n;
+	if ((size_t)(e - p) <= n || g_ascii_strncasecmp((const char *)p, name, n) != 0)
+		return 0;
+	while (p + i < e && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return p + i < e && p[i] == ':' ? i + 1 : 0;
+}
+
+/*
+ * A Content-Type header at p (value at offset off) with its folded lines,
+ * parsed by GMime as its parser does: a boundary goes into bounds; a
+ * message/... type nests a message, one more part without a boundary
+ * line. Returns how many parts that counts, and moves *next past the
+ * folded lines.
+ */
+static int count_ct(const unsigned char *p, size_t off, const unsigned char *end, const unsigned char **next,
+		    GHashTable *bounds)
+{
+	const unsigned char *e = count_eol(p, end, next);
+	while (*next < end && (**next == ' ' || **next == '\t'))
+		e = count_eol(*next, end, next);
+	char *value = g_strndup((const char *)p + off, (gsize)(e - p) - off);
+	GMimeContentType *ct = g_mime_content_type_parse(NULL, value);
+	g_free(value);
+	if (!ct)
+		return 0;
+	const char *b = g_mime_content_type_get_parameter(ct, "boundary");
+	if (b) { /* whatever the type: more boundaries only count more */
+		size_t blen = count_trim((const unsigned char *)b, (const unsigned char *)b + strlen(b));
+		g_hash_table_add(bounds, g_strndup(b, blen));
+	}
+	int n = g_mime_content_type_is_type(ct, "message", "*") ? 1 : 0;
+	g_object_unref(ct);
+	return n;
+}
+
+/* A line "--" boundary [WSP]: one more part (the closing "--" boundary
+ * "--" starts none). */
+static bool count_boundary(const unsigned char *p, const unsigned char *e, GHashTable *bounds)
+{
+	size_t n = count_trim(p, e);
+	if (n < 2 || p[0] != '-' || p[1] != '-' || g_hash_table_size(bounds) == 0)
+		return false;
+	char *b = g_strndup((const char *)p + 2, n - 2);
+	bool hit = g_hash_table_contains(bounds, b);
+	g_free(b);
+	return hit;
+}
+
+/*
+ * Counts the parts GMime would build, in one pass over the bytes and
+ * before it builds any: GMime's tree costs about 1.3 KB per part, 150
+ * times the 9 bytes of an empty part ("--b" CRLF CRLF CRLF), so a message
+ * of empty parts would take gigabytes. A part begins at a line "--"
+ * boundary for a boundary that some multipart declares, or is the message
+ * inside a message/... part. The count is an upper bound of what GMime
+ * builds: every Content-Type line is read, header or not, and every
+ * boundary counts wherever the line is, whatever the nesting (GMime only
+ * sees the boundaries of the multiparts enclosing the line). Stops past
+ * cap. More than cap + 1 different boundaries also stops it, as over:
+ * real ones each belong to a multipart that is a part, and the set of
+ * them is this pass's own memory.
+ */
+static int mime_count_parts(const unsigned char *data, size_t len, int cap)
+{
+	GHashTable *bounds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	const unsigned char *p = data, *end = data + len, *next;
+	int n = 0;
+	for (; p < end && n <= cap; p = next) {
+		size_t off = *p == 'C' || *p == 'c' ? count_ct_header(p, end) : 0;
+		if (off) {
+			n += count_ct(p, off, end, &next, bounds);
+			if (g_hash_table_size(bounds) > (guint)cap + 1)
+				n = cap + 1;
+			continue;
+		}
+		const unsigned char *e = count_eol(p, end, &next);
+		if (*p == '-' && count_boundary(p, e, bounds))
+			n++;
+	}
+	g_hash_table_destroy(bounds);
+	return n;
+}
+
+/*
+ * The parsed message for a walk bounded by max_parts: NULL with *over set
+ * when the message has more parts than that (counted, not built), NULL
+ * when GMime cannot make a message of it. Parsed once, whichever walk asks
+ * first; the message is read in place through a GByteArray that borrows
+ * the bytes, where g_mime_stream_mem_new_with_buffer() would copy them.
+ */
+bool mime_doc_parts_over(struct mime_doc *d, int max_parts)
+{
+	mime_gmime_init(); /* the count parses Content-Type values with GMime */
+	if (d->counted_to < 0 || (d->count > d->counted_to && max_parts > d->counted_to)) {
+		d->count = mime_count_parts(d->data, d->len, max_parts);
+		d->counted_to = max_parts;
+	}
+	return d->count > max_parts;
+}
+
+static GMimeMessage *mime_doc_message(struct mime_doc *d, int max_parts, bool *over)
+{
+	*over = mime_doc_parts_over(d, max_parts);
+	if (*over)
+		return NULL;
+	if (d->parsed)
+		return d->msg;
+	d->parsed = true;
+	d->borrowed = g_byte_array_new_take((guint8 *)d->data, d->len);
+	GMimeStream *s = g_mime_stream_mem_new_with_byte_array(d->borrowed);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
 	GMimeParser *p = g_mime_parser_new_with_stream(s);
 	g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
+	d->msg = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);
 	g_object_unref(s);
-	if (!m) {
-		g_byte_array_free(*borrowed, FALSE);
-		*borrowed = NULL;
-	}
-	return m;
-}
-
-static void mime_parse_done(GMimeMessage *m, GByteArray *borrowed)
-{
-	g_object_unref(m);
-	g_byte_array_free(borrowed, FALSE); /* the wrapper only: the bytes are the caller's */
+	return d->msg;
 }
 
 /* Maps the compiled magic database once: every handle loads from this one
@@ -284,6 +435,7 @@ static void walk_member(struct walk *w, struct archive *a, struct archive_entry 
 	char *path = g_strdup_printf("%s/%s", apath, mname ? mname : "?");
 	const char *base = mname ? strrchr(mname, '/') : NULL;
 	base = base ? base + 1 : mname;
+	const char *const names[] = {base, NULL};
 	if (++w->files > w->lim->max_files) {
 		walk_bound(w, "more than max_files %d archive members", w->lim->max_files);
 		goto out;
@@ -296,6 +448,7 @@ static void walk_member(struct walk *w, struct archive *a, struct archive_entry 
 	}
 	if (archive_entry_is_encrypted(e)) {
 		struct mime_item it = {.name = base,
+				       .names = names,
 				       .path = path,
 				       .real = "application/octet-stream",
 				       .depth = depth,
@@ -307,7 +460,8 @@ static void walk_member(struct walk *w, struct archive *a, struct archive_entry 
 	if (!b)
 		goto out;
 	char *real = mime_magic(w, b->data, b->len, NULL);
-	struct mime_item it = {.name = base, .path = path, .real = real, .depth = depth, .in_archive = true};
+	struct mime_item it = {
+	    .name = base, .names = names, .path = path, .real = real, .depth = depth, .in_archive = true};
 	w->fn(&it, w->arg);
 	if (mime_is_archive(real))
 		walk_buffer(w, b->data, b->len, path, depth + 1, adepth + 1);
@@ -415,9 +569,66 @@ static GByteArray *walk_decode_head(GMimePart *part, size_t limit, bool *complet
 	return b;
 }
 
+/* The filename and name parameters of one Content-Disposition or
+ * Content-Type header value, as GMime decodes them (RFC 2231 values and
+ * continuations, RFC 2047 words); GMime's parameter list keeps a
+ * parameter given twice, where its get_parameter() gives the first. */
+static void walk_header_names(const char *field, const char *raw, GPtrArray *names, GHashTable *seen)
+{
+	GObject *owner = NULL;
+	GMimeParamList *pl = NULL;
+	if (!g_ascii_strcasecmp(field, "Content-Disposition")) {
+		GMimeContentDisposition *cd = g_mime_content_disposition_parse(NULL, raw);
+		owner = G_OBJECT(cd);
+		pl = cd ? g_mime_content_disposition_get_parameters(cd) : NULL;
+	} else if (!g_ascii_strcasecmp(field, "Content-Type")) {
+		GMimeContentType *ct = g_mime_content_type_parse(NULL, raw);
+		owner = G_OBJECT(ct);
+		pl = ct ? g_mime_content_type_get_parameters(ct) : NULL;
+	}
+	for (int i = 0; pl && i < g_mime_param_list_length(pl); i++) {
+		GMimeParam *prm = g_mime_param_list_get_parameter_at(pl, i);
+		const char *n = g_mime_param_get_name(prm), *v = g_mime_param_get_value(prm);
+		if ((!g_ascii_strcasecmp(n, "filename") || !g_ascii_strcasecmp(n, "name")) && v && *v &&
+		    g_hash_table_add(seen, g_strdup(v)))
+			g_ptr_array_add(names, g_strdup(v));
+	}
+	if (owner)
+		g_object_unref(owner);
+}
+
+/*
+ * Every name a part gives itself, NULL-terminated: GMime's choice first
+ * (the Content-Disposition filename, else the Content-Type name), then
+ * each filename and name parameter of each Content-Disposition and
+ * Content-Type header of the part, each name once. A part that says
+ * filename="a.txt"; filename="a.exe", or whose name differs from its
+ * filename, is judged by all of them: which one a client shows or saves
+ * is the client's choice, so the most dangerous one must count.
+ */
+static GPtrArray *walk_names(GMimePart *part)
+{
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	const char *first = g_mime_part_get_filename(part);
+	if (first && *first && g_hash_table_add(seen, g_strdup(first)))
+		g_ptr_array_add(names, g_strdup(first));
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(part));
+	for (int i = 0; hl && i < g_mime_header_list_get_count(hl); i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *raw = g_mime_header_get_raw_value(h);
+		if (raw)
+			walk_header_names(g_mime_header_get_name(h), raw, names, seen);
+	}
+	g_hash_table_destroy(seen);
+	g_ptr_array_add(names, NULL);
+	return names;
+}
+
 static void walk_part(struct walk *w, GMimePart *part, int depth)
 {
-	const char *name = g_mime_part_get_filename(part);
+	GPtrArray *names = walk_names(part);
+	const char *name = names->pdata[0];
 	char *ct = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(GMIME_OBJECT(part)));
 	char *declared = g_ascii_strdown(ct, -1);
 	g_free(ct);
@@ -435,8 +646,12 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 		walk_bound(w, "more than max_scan_size %lld bytes decoded", (long long)w->lim->max_total);
 	} else {
 		char *real = mime_magic(w, b->data, b->len, declared);
-		struct mime_item it = {
-		    .name = name, .path = path, .declared = declared, .real = real, .depth = depth};
+		struct mime_item it = {.name = name,
+				       .names = (const char *const *)names->pdata,
+				       .path = path,
+				       .declared = declared,
+				       .real = real,
+				       .depth = depth};
 		w->fn(&it, w->arg);
 		if (mime_is_archive(real)) {
 			if (!complete) { /* an archive is listed from all of it */
@@ -450,6 +665,7 @@ static void walk_part(struct walk *w, GMimePart *part, int depth)
 	g_byte_array_free(b, TRUE);
 	g_free(path);
 	g_free(declared);
+	g_ptr_array_free(names, TRUE);
 }
 
 static void walk_object(struct walk *w, GMimeObject *o, int depth)
@@ -477,18 +693,18 @@ static void walk_object(struct walk *w, GMimeObject *o, int depth)
 	}
 }
 
-enum mime_result mime_walk(const unsigned char *data, size_t len, const struct mime_limits *lim,
-			   struct mime_magic_pool *pool, mime_item_fn fn, void *arg, GString *why)
+enum mime_result mime_walk(struct mime_doc *doc, const struct mime_limits *lim, struct mime_magic_pool *pool,
+			   mime_item_fn fn, void *arg, GString *why)
 {
 	struct walk w = {.lim = lim, .pool = pool, .fn = fn, .arg = arg, .why = why};
-	GByteArray *borrowed;
-	GMimeMessage *m = mime_parse(data, len, &borrowed);
-	if (!m) {
+	bool over;
+	GMimeMessage *m = mime_doc_message(doc, lim->max_parts, &over);
+	if (over)
+		walk_bound(&w, "more than max_parts %d MIME parts (counted before parsing)", lim->max_parts);
+	else if (!m)
 		walk_bound(&w, "MIME structure could not be parsed");
-	} else {
+	else
 		walk_object(&w, g_mime_message_get_mime_part(m), 0);
-		mime_parse_done(m, borrowed);
-	}
 	return w.stop ? MIME_UNCHECKED : MIME_OK;
 }
 
@@ -579,20 +795,17 @@ static void leaves_object(struct leaves *l, GMimeObject *o, int depth)
 	}
 }
 
-enum mime_leaves_result mime_leaves(const unsigned char *data, size_t len, const struct mime_limits *lim,
-				    mime_leaf_fn fn, void *arg)
+enum mime_leaves_result mime_leaves(struct mime_doc *doc, const struct mime_limits *lim, mime_leaf_fn fn,
+				    void *arg)
 {
-	if (leaves_inline_encoded(data, len))
+	if (leaves_inline_encoded(doc->data, doc->len))
+		return MIME_LEAVES_WHOLE;
+	bool over;
+	GMimeMessage *m = mime_doc_message(doc, lim->max_parts, &over);
+	if (!m)
 		return MIME_LEAVES_WHOLE;
 	struct leaves l = {.lim = lim, .fn = fn, .arg = arg, .buf = g_byte_array_new()};
-	GByteArray *borrowed;
-	GMimeMessage *m = mime_parse(data, len, &borrowed);
-	if (!m) {
-		l.whole = true;
-	} else {
-		leaves_object(&l, g_mime_message_get_mime_part(m), 0);
-		mime_parse_done(m, borrowed);
-	}
+	leaves_object(&l, g_mime_message_get_mime_part(m), 0);
 	g_byte_array_free(l.buf, TRUE);
 	return l.whole ? MIME_LEAVES_WHOLE : MIME_LEAVES_DONE;
 }

@@ -21,6 +21,8 @@
 
 #include "mailid.h"
 
+struct mime_doc;
+
 /* Ascending precedence: a later value wins. */
 enum msg_category {
 	CAT_CLEAN = 0,
@@ -68,6 +70,10 @@ struct msg {
 	/* the message */
 	const unsigned char *data;
 	size_t len;
+	/* its MIME tree, parsed once for every stage that walks it (banned,
+	 * clamav): set and freed by verdict_run() around the stages; NULL
+	 * outside it, and a stage run alone parses for itself (scan_util.h) */
+	struct mime_doc *mime;
 
 	/* header fields parsed once for logs and the store (printable, may be "") */
 	char *from_hdr, *subject, *message_id;

@@ -144,11 +144,12 @@ static void banned_item(const struct mime_item *it, void *arg)
 	struct banned_scan *bs = arg;
 	const struct banned_rules *r = bs->r;
 	struct msg *m = bs->m;
-	const char *type = NULL;
-	bool hit = false;
-	if (it->name) {
-		g_ptr_array_add(m->attach_names, g_strdup(it->name));
-		hit = banned_name_rules(r, it->name) != NULL;
+	const char *type = NULL, *hit = NULL;
+	/* every name the part gives itself counts: the most dangerous wins */
+	for (const char *const *n = it->names; n && *n; n++) {
+		g_ptr_array_add(m->attach_names, g_strdup(*n));
+		if (!hit && banned_name_rules(r, *n))
+			hit = *n;
 	}
 	if (!hit && it->declared && banned_in(r->types, it->declared))
 		type = it->declared;
@@ -156,7 +157,9 @@ static void banned_item(const struct mime_item *it, void *arg)
 		type = it->real;
 	if (!hit && !type)
 		return;
-	banned_record(m, it->path, type);
+	/* a part shown as "a.txt" but banned as its other name "a.exe" is
+	 * recorded by the name that banned it */
+	banned_record(m, hit && hit != it->name ? hit : it->path, type);
 	msg_set_category(m, CAT_BANNED, "banned");
 }
 
@@ -212,7 +215,9 @@ static enum stage_result banned_scan(void *state, struct msg *m)
 	struct banned_rules *r = banned_acquire(s);
 	struct banned_scan bs = {.r = r, .m = m};
 	GString *why = g_string_new("");
-	enum mime_result mr = mime_walk(m->data, m->len, &r->lim, s->pool, banned_item, &bs, why);
+	struct mime_doc *own, *doc = scan_mime_doc(m, &own);
+	enum mime_result mr = mime_walk(doc, &r->lim, s->pool, banned_item, &bs, why);
+	mime_doc_free(own);
 	g_atomic_rc_box_release_full(r, banned_rules_clear);
 	if (mr == MIME_OK) {
 		g_string_free(why, TRUE);

@@ -1,8 +1,9 @@
 /*
  * scan_clamav - libclamav in-process, one shared engine (see scan_clamav.h)
  *
- * Functions: scan_clamav_stage (init, scan = clam_scan_parts or one
- * whole-message scan, reload, fini),
+ * Functions: scan_clamav_stage (init, scan = clam_scan_parts, one
+ * whole-message scan, or clam_scan_overparts for a part-count bomb,
+ * reload, fini),
  * scan_clamav_banner, scan_clamav_sigs, scan_clamav_reload_now,
  * scan_clamav_generation.
  *
@@ -452,6 +453,30 @@ static char *clam_clean_name(const char *name)
 	return n;
 }
 
+/*
+ * The errors the message itself causes: a bound (recursion, size, files,
+ * scan time) or content libclamav cannot unpack or parse. The message
+ * could not be checked completely: UNCHECKED, and the policy decides.
+ * Every other error is ours, not the message's: temporary files that
+ * cannot be made or written (a full temp_dir), maps, reads, memory, the
+ * engine. Those answer tempfail, so that the MTA keeps the message and
+ * the retry is scanned once the fault is gone; as UNCHECKED they would
+ * pass with unchecked_destiny = pass.
+ */
+static bool clam_content_error(cl_error_t rc)
+{
+	switch (rc) {
+	case CL_EMAXREC:
+	case CL_EMAXSIZE:
+	case CL_EMAXFILES:
+	case CL_ETIMEOUT:
+	case CL_EFORMAT:
+	case CL_EPARSE:
+	case CL_EUNPACK: return true;
+	default: return false;
+	}
+}
+
 static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *virname)
 {
 	if (rc == CL_CLEAN)
@@ -461,8 +486,8 @@ static enum stage_result clam_verdict(struct msg *m, cl_error_t rc, const char *
 		msg_set_category(m, CAT_VIRUS, "clamav");
 		return STAGE_OK;
 	}
-	if (rc == CL_EMEM) {
-		msg_warn("clamav: %s: out of memory", m->mail_id);
+	if (rc != CL_VIRUS && !clam_content_error(rc)) {
+		msg_warn("clamav: %s: %s: answering tempfail", m->mail_id, cl_strerror(rc));
 		return STAGE_TEMPFAIL;
 	}
 	scan_note(m, "clamav: %s", rc == CL_VIRUS && virname ? virname : cl_strerror(rc));
@@ -556,7 +581,7 @@ static bool clam_part(const unsigned char *data, size_t len, void *arg)
  * content alone, not the options: after a raw pass had cached the message
  * as clean, the whole-message scan would not look inside it.
  */
-static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg *m,
+static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg *m, struct mime_doc *doc,
 					 const struct cl_scan_options *opt)
 {
 	struct clam_parts p = {.e = e, .m = m, .opt = opt, .rc = CL_CLEAN};
@@ -565,7 +590,7 @@ static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg
 				  .max_total = (int64_t)e->max_scan_size};
 	const char *virname = NULL;
 	cl_error_t rc;
-	if (mime_leaves(m->data, m->len, &lim, clam_part, &p) == MIME_LEAVES_WHOLE && p.rc == CL_CLEAN) {
+	if (mime_leaves(doc, &lim, clam_part, &p) == MIME_LEAVES_WHOLE && p.rc == CL_CLEAN) {
 		g_free(p.heuristic);
 		rc = clam_scan_buf(e, m, m->data, m->len, *opt, &virname, NULL);
 		return clam_verdict(m, rc, virname);
@@ -589,6 +614,29 @@ static enum stage_result clam_scan_parts(const struct clam_engine *e, struct msg
 	return r;
 }
 
+/*
+ * A message with more MIME parts than max_files, counted in its bytes
+ * before any parser builds them (mime_doc_parts_over): libclamav's mail
+ * parser would build every one of them, as GMime would, about a kilobyte
+ * for each 9-byte empty part, so a part-count bomb is never given to it.
+ * The raw bytes are still scanned with mail parsing off (a signature in
+ * the text itself is found); without one the message is UNCHECKED, as
+ * libclamav's own files limit makes it.
+ */
+static enum stage_result clam_scan_overparts(const struct clam_engine *e, struct msg *m,
+					     const struct cl_scan_options *opt)
+{
+	struct cl_scan_options raw = *opt;
+	const char *virname = NULL;
+	raw.parse &= ~(unsigned)CL_SCAN_PARSE_MAIL;
+	cl_error_t rc = clam_scan_buf(e, m, m->data, m->len, raw, &virname, NULL);
+	if (rc == CL_CLEAN) {
+		rc = CL_VIRUS;
+		virname = "Heuristics.Limits.Exceeded.MaxFiles";
+	}
+	return clam_verdict(m, rc, virname);
+}
+
 static enum stage_result clam_scan(void *state, struct msg *m)
 {
 	struct clam_state *s = state;
@@ -605,13 +653,17 @@ static enum stage_result clam_scan(void *state, struct msg *m)
 	opt.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX | CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
 			CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
 	enum stage_result r;
-	if (e->decode_parts) {
-		r = clam_scan_parts(e, m, &opt);
+	struct mime_doc *own, *doc = scan_mime_doc(m, &own);
+	if (mime_doc_parts_over(doc, (int)e->max_files)) {
+		r = clam_scan_overparts(e, m, &opt);
+	} else if (e->decode_parts) {
+		r = clam_scan_parts(e, m, doc, &opt);
 	} else {
 		const char *virname = NULL;
 		cl_error_t rc = clam_scan_buf(e, m, m->data, m->len, opt, &virname, NULL);
 		r = clam_verdict(m, rc, virname);
 	}
+	mime_doc_free(own);
 	clam_release(s, e);
 	return r;
 }

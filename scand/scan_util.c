@@ -1,7 +1,8 @@
 /*
  * scan_util - helpers shared by the scanner stages (see scan_util.h)
  *
- * Functions: scan_note, scan_header_value, scan_header_end. They do not
+ * Functions: scan_note, scan_header_value, scan_header_end, scan_mime_doc.
+ * They do not
  * fail; scan_header_value returns NULL when the field is absent.
  */
 #include "scan_util.h"
@@ -9,6 +10,8 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+
+#include "mime_walk.h"
 
 void scan_note(struct msg *m, const char *fmt, ...)
 {
@@ -59,4 +62,10 @@ char *scan_header_value(const unsigned char *data, size_t len, const char *name)
 		i = eol + 1;
 	}
 	return NULL;
+}
+
+struct mime_doc *scan_mime_doc(struct msg *m, struct mime_doc **own)
+{
+	*own = m->mime ? NULL : mime_doc_new(m->data, m->len);
+	return m->mime ? m->mime : *own;
 }

@@ -8,6 +8,9 @@
  * (CR and LF removed, so it can be reused in a header), or NULL.
  * scan_header_end() returns the length of the header block (up to and
  * including the empty line), or len when there is no body.
+ * scan_mime_doc() gives a stage the message's shared MIME tree
+ * (msg->mime, see msg.h), or, for a stage run on its own, a new one that
+ * it stores in *own for the stage to free with mime_doc_free().
  */
 #ifndef GH_SCAN_UTIL_H
 #define GH_SCAN_UTIL_H
@@ -17,5 +20,6 @@
 void scan_note(struct msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *scan_header_value(const unsigned char *data, size_t len, const char *name);
 size_t scan_header_end(const unsigned char *data, size_t len);
+struct mime_doc *scan_mime_doc(struct msg *m, struct mime_doc **own);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mime_walk.h"
 #include "policy.h"
 #include "quar.h"
 #include "scan_badh.h"
@@ -175,16 +176,23 @@ static void verdict_remove_incoming(struct msg *m)
 		msg_remove_header(m, ours[i]);
 }
 
+/* The stages share one MIME tree (m->mime): GMime parses the message at
+ * most once, for the first stage that walks it. */
 static enum verdict_result verdict_stages(struct verdict_ctx *v, struct msg *m)
 {
+	enum verdict_result vr = VERDICT_OK;
+	m->mime = mime_doc_new(m->data, m->len);
 	for (int i = 0; i < v->n; i++) {
 		enum stage_result r = v->stages[i].st->scan(v->stages[i].state, m);
 		if (r == STAGE_TEMPFAIL) {
 			msg_warn("(%s) %s stage failed: answering tempfail", m->mail_id, v->stages[i].st->name);
-			return VERDICT_TEMPFAIL;
+			vr = VERDICT_TEMPFAIL;
+			break;
 		}
 	}
-	return VERDICT_OK;
+	mime_doc_free(m->mime);
+	m->mime = NULL;
+	return vr;
 }
 
 /* The quarantine directory for a category; unchecked mail that is kept

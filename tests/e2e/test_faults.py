@@ -16,6 +16,10 @@ it has not recorded.
   quarantine full the quarantine tree on a full tmpfs: an infected message
                   gets 451 (it cannot be kept), clean mail still passes;
                   when space returns it is quarantined with its row.
+  clamav tmp full libclamav's temp_dir on a full tmpfs (it unpacks archive
+                  members there): a zipped EICAR gets 451, not UNCHECKED
+                  and passed; once space returns the retry is INFECTED,
+                  quarantined and not delivered.
   spamd killed    spamd dies while scand waits for its answer, with
                   [spam] on_failure = tempfail: 451, and the message is
                   checked and delivered once spamd is back.
@@ -30,6 +34,8 @@ it has not recorded.
                   "lost 250" window): at most the messages in flight.
 """
 
+import base64
+import io
 import os
 import random
 import signal
@@ -39,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 
 import pytest
 
@@ -293,6 +300,55 @@ def test_quarantine_full_451_then_recovers(postfix_factory, scand_factory, workd
         assert len(rows) == 1 and rows[0][1] == "virus", rows
         assert os.path.isfile(os.path.join(sd.quarantine, rows[0][0]))
         assert count_message_id(pf, mid) == 0  # discarded for the recipient, kept in the quarantine
+    finally:
+        sd.stop()
+        fs.umount()
+
+
+def zipped_eicar_message(mid):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("docs/readme.txt", eicar())
+    b64 = base64.encodebytes(buf.getvalue()).decode().replace("\n", "\r\n")
+    body = ("--ZB\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--ZB\r\n"
+            "Content-Type: application/zip; name=\"docs.zip\"\r\nContent-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename=\"docs.zip\"\r\n\r\n" + b64 + "--ZB--\r\n")
+    return ghtest.make_message(subject="zipped eicar", message_id=mid, body=body,
+                               extra_headers=["MIME-Version: 1.0",
+                                              "Content-Type: multipart/mixed; boundary=\"ZB\""])
+
+
+def test_clamav_temp_dir_full_451_then_blocked(postfix_factory, scand_factory, workdir):
+    """A scanner that cannot write its temporary files has not checked the
+    mail: that is our failure, answered 451, never UNCHECKED (which
+    unchecked_destiny = pass would deliver)."""
+    reinject, sport = ghtest.free_port(), ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport, reinject_port=reinject)
+    tmp = os.path.join(workdir, "clamtmp")
+    sd = scand_factory(reinject, port=sport, start=False, sections={"clamav": {"temp_dir": tmp}})
+    fs = Tmpfs(tmp)
+    try:
+        sd.start()
+        fs.fill()
+        mid = "<clamtmp-full@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com"], zipped_eicar_message(mid))
+        ghtest.wait_for(lambda: rows_for(sd.db, mid) or "451" in pf.log(), timeout=30,
+                        what="scand's answer to the zipped EICAR")
+        time.sleep(0.5)
+        assert count_message_id(pf, mid) == 0, "delivered while the scanner could not unpack it: %s" % sd.log()[-1500:]
+        assert [r[0] for r in rows_for(sd.db, mid)] in ([], ["tempfail"]), rows_for(sd.db, mid)
+        assert pf.queue_ids(), pf.log()[-2000:]
+        assert "451" in pf.log(), pf.log()[-2000:]
+        fs.free()
+        pf.flush()
+        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+        con = sqlite3.connect(sd.db)
+        rows = con.execute("SELECT category, virus_names, quar_path FROM msgs WHERE message_id = ? "
+                           "AND category != 'unchecked'", (mid,)).fetchall()
+        con.close()
+        assert len(rows) == 1 and rows[0][0] == "virus" and rows[0][2], rows
+        assert os.path.isfile(os.path.join(sd.quarantine, rows[0][2]))
+        assert count_message_id(pf, mid) == 0  # blocked for the recipient, kept in the quarantine
     finally:
         sd.stop()
         fs.umount()

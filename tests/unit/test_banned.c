@@ -80,6 +80,65 @@ static void test_names(void **state)
 	scan_banned_stage.fini(st);
 }
 
+/* A part that names itself more than once is judged by every name it
+ * gives: a mail client may show or save any of them. */
+static void test_ambiguous_names(void **state)
+{
+	(void)state;
+	void *st = banned_open(NULL);
+	static const struct {
+		const char *ctype, *disp, *banned;
+	} cases[] = {
+	    /* the same parameter twice in Content-Disposition, either order */
+	    {"application/octet-stream", "attachment; filename=\"a.txt\"; filename=\"a.exe\"", "a.exe"},
+	    {"application/octet-stream", "attachment; filename=\"b.exe\"; filename=\"b.txt\"", "b.exe"},
+	    /* name in Content-Type against filename in Content-Disposition */
+	    {"application/octet-stream; name=\"c.exe\"", "attachment; filename=\"c.txt\"", "c.exe"},
+	    {"application/octet-stream; name=\"d.txt\"", "attachment; filename=\"d.scr\"", "d.scr"},
+	    /* RFC 2231: an extended value and a plain one */
+	    {"application/octet-stream", "attachment; filename*=UTF-8''e.txt; filename=\"e.exe\"", "e.exe"},
+	    {"application/octet-stream", "attachment; filename=\"f.txt\"; filename*=UTF-8''f%2Eexe", "f.exe"},
+	    /* RFC 2231 continuations, then a plain name */
+	    {"application/octet-stream",
+	     "attachment; filename*0*=UTF-8''g.t; filename*1=xt; filename=\"g.pif\"", "g.pif"},
+	    {"application/octet-stream", "attachment; filename=\"h.txt\"; filename*0=h.; filename*1=vbs",
+	     "h.vbs"},
+	    /* name*= in Content-Type */
+	    {"application/octet-stream; name*=UTF-8''i%2Ebat", "attachment; filename=\"i.txt\"", "i.bat"},
+	    /* folded over lines */
+	    {"application/octet-stream", "attachment;\r\n\tfilename=\"l.txt\";\r\n filename=\"l.hta\"",
+	     "l.hta"},
+	    /* two Content-Disposition headers */
+	    {"application/octet-stream",
+	     "attachment; filename=\"j.txt\"\r\nContent-Disposition: attachment; filename=\"j.cmd\"",
+	     "j.cmd"},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		GString *s = eu_mail_attach(NULL, cases[i].ctype, cases[i].disp, "hello", 5);
+		struct msg *m = run(st, s, STAGE_OK);
+		if (m->category != CAT_BANNED || !eu_has(m->banned_names, cases[i].banned))
+			fail_msg("case %zu (%s | %s): category %s, banned %s, want %s", i, cases[i].ctype,
+				 cases[i].disp, msg_category_name(m->category),
+				 m->banned_names->len ? (char *)m->banned_names->pdata[0] : "none",
+				 cases[i].banned);
+		/* every candidate is an attachment name for the per-recipient policy */
+		if (!eu_has(m->attach_names, cases[i].banned))
+			fail_msg("case %zu: %s not in attach_names", i, cases[i].banned);
+		msg_free(m);
+		g_string_free(s, TRUE);
+	}
+	/* two harmless names stay harmless */
+	GString *s = eu_mail_attach(NULL, "application/octet-stream; name=\"k.txt\"",
+				    "attachment; filename=\"k.pdf\"", "hello", 5);
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	assert_true(eu_has(m->attach_names, "k.txt"));
+	assert_true(eu_has(m->attach_names, "k.pdf"));
+	msg_free(m);
+	g_string_free(s, TRUE);
+	scan_banned_stage.fini(st);
+}
+
 static void test_types(void **state)
 {
 	(void)state;
@@ -245,16 +304,58 @@ static void expect_unchecked(void *st, GString *s, const char *why)
 	g_string_free(s, TRUE);
 }
 
+/* A message: head, then line n times, then tail. */
+static GString *repeat_mail(const char *head, const char *line, int n, const char *tail)
+{
+	GString *s = g_string_new(head);
+	for (int i = 0; i < n; i++)
+		g_string_append(s, line);
+	g_string_append(s, tail);
+	return s;
+}
+
 static void test_bounds_and_broken(void **state)
 {
 	(void)state;
+	static const char over[] = "max_parts 3 MIME parts (counted before parsing)";
 	void *st = banned_open("max_parts = 3\n");
-	GString *s = g_string_new("From: a@b.c\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
-				  "Content-Type: multipart/mixed; boundary=B\r\n\r\n");
+	expect_unchecked(st,
+	                 repeat_mail("From: a@b.c\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+	                             "Content-Type: multipart/mixed; boundary=B\r\n\r\n",
+	                             "--B\r\nContent-Type: text/plain\r\n\r\na part\r\n", 5, "--B--\r\n"),
+	                 over);
+	/* the parts are counted in the bytes before GMime builds them: every
+	 * way GMime would take a boundary counts (nested multiparts with
+	 * their own boundaries, an RFC 2231 boundary in pieces on a folded
+	 * line, white space after the boundary line, messages in messages) */
+	expect_unchecked(
+	    st,
+	    repeat_mail("From: a@b.c\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+	                "Content-Type: multipart/mixed; boundary=OUT\r\n\r\n--OUT\r\n"
+	                "Content-Type: multipart/mixed;\r\n boundary*0=\"IN\"; boundary*1=\"NER\"\r\n\r\n",
+	                "--INNER \t\r\n\r\n\r\n", 5, "--INNER--\r\n--OUT--\r\n"),
+	    over);
+	expect_unchecked(st,
+	                 repeat_mail("From: a@b.c\r\nSubject: messages\r\nMIME-Version: 1.0\r\n",
+	                             "Content-Type: message/rfc822\r\n\r\n", 5,
+	                             "Subject: bottom\r\n\r\nbottom\r\n"),
+	                 over);
+	/* more different boundaries declared than max_parts + 1: over (the
+	 * count's own memory is bounded too) */
+	GString *many = g_string_new("From: a@b.c\r\nSubject: boundaries\r\n\r\n");
 	for (int i = 0; i < 5; i++)
-		g_string_append_printf(s, "--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n", i);
-	g_string_append(s, "--B--\r\n");
-	expect_unchecked(st, s, "max_parts");
+		g_string_append_printf(many, "Content-Type: multipart/mixed; boundary=b%d\r\n", i);
+	expect_unchecked(st, many, over);
+	/* lines that only look like boundaries (SQL comments, a signature
+	 * separator) are not parts */
+	GString *s = repeat_mail("From: a@b.c\r\nSubject: sql\r\nMIME-Version: 1.0\r\n"
+	                         "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+	                         "Content-Type: text/plain\r\n\r\n",
+	                         "-- a step\r\n--\r\n-- \r\n--B-\r\n", 20, "--B--\r\n");
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	msg_free(m);
+	g_string_free(s, TRUE);
 	scan_banned_stage.fini(st);
 
 	st = banned_open("max_depth = 3\n[clamav]\nmax_file_size = 1k\nmax_recursion = 2\n");
@@ -295,7 +396,7 @@ static void test_bounds_and_broken(void **state)
 	s = g_string_new("");
 	for (int i = 0; i < 5000; i++)
 		g_string_append_c(s, (char)(i * 7919 % 256));
-	struct msg *m = eu_msg(s);
+	m = eu_msg(s);
 	enum stage_result r = scan_banned_stage.scan(st, m);
 	assert_true(r == STAGE_OK || r == STAGE_UNCHECKED);
 	msg_free(m);
@@ -320,6 +421,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_ambiguous_names),
 	    cmocka_unit_test(test_types),
 	    cmocka_unit_test(test_text_types),
 	    cmocka_unit_test(test_large_parts),

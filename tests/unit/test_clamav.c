@@ -155,6 +155,24 @@ static void test_limits_unchecked(void **state)
 	g_string_free(big, TRUE);
 	g_byte_array_free(zb, TRUE);
 	scan_clamav_stage.fini(st);
+
+	/* more MIME parts than max_files, either way of scanning: counted, not
+	 * parsed (neither GMime nor libclamav's mail parser builds them);
+	 * the raw bytes are still scanned, so a signature in the text wins */
+	for (int whole = 0; whole <= 1; whole++) {
+		st = clam_open(NULL, whole ? "max_files = 10\ndecode_parts = no\n" : "max_files = 10\n");
+		s = g_string_new("From: a@b.c\r\nSubject: bomb\r\nMIME-Version: 1.0\r\n"
+		                 "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+		for (int i = 0; i < 50; i++)
+			g_string_append(s, "--b\r\n\r\n\r\n");
+		g_string_append(s, "--b--\r\n");
+		expect_unchecked(st, s, "Heuristics.Limits.Exceeded.MaxFiles");
+		g_string_truncate(s, s->len - strlen("--b--\r\n"));
+		g_string_append(s, "--b\r\n\r\n" EU_EICAR "\r\n--b--\r\n");
+		expect_virus(st, s, "Eicar-Test-Signature");
+		g_string_free(s, TRUE);
+		scan_clamav_stage.fini(st);
+	}
 }
 
 /* A text body with data uuencoded inline ("begin 644 name" ... "end"), as
