@@ -10,6 +10,9 @@
   failure notice     the SMTP mixed-result notice to the sender goes
                      through notify's durable outbox: a downstream that
                      defers it at first gets it once it accepts.
+  killed open        scand killed between the commit and the answer: the
+                     restarted scand makes the open attempt deferred and
+                     cancels its held alerts; the retry sends them once.
   partial release    a release that reached only some recipients leaves
                      the message resumable: a second `quarctl release ID`
                      (no --force) serves the rest and no one twice.
@@ -176,3 +179,51 @@ def test_partial_release_resumes_without_force(workdir):
         assert len(sink.messages()) == 2
     finally:
         sink.close()
+
+
+def test_scand_killed_between_commit_and_answer_settles_deferred(workdir, postfix_factory, scand_factory):
+    """SIGKILL while the downstream holds the data: the attempt is committed
+    open with its alerts held and no answer was given. The restarted scand
+    makes it deferred and cancels its alerts (the client retries: a new
+    attempt, which sends the one set of alerts)."""
+    down, alerts = smtpsink.Sink(), smtpsink.Sink()
+    down.data_delay = 30  # the first transaction hangs before its 250
+    try:
+        sport = ghtest.free_port()
+        pf = postfix_factory(mode="smtp", filter_port=sport)
+        lookup = os.path.join(workdir, "policy.lookup")
+        with open(lookup, "w") as f:
+            f.write("bob@example.com:clam=no\n:clam=yes\n")
+        sd = scand_factory(down.port, port=sport, sections={
+            "policy": {"lookup_file": lookup},
+            "notify": {"forward": "127.0.0.1:%d" % alerts.port, "virus_admin": ADMIN, "retry_min": "1s"}})
+        mid = "<killed-open@gh-test>"
+        pf.send("alice@example.org", ["bob@example.com", "carol@example.com"],
+                ghtest.make_message(subject="eicar killed", message_id=mid, body=EICAR.decode() + "\r\n"))
+        ghtest.wait_for(lambda: [r[1] for r in attempt_rows(sd.db, mid)] == ["open"], timeout=60,
+                        what="the open attempt")
+        con = sqlite3.connect(sd.db, timeout=30)
+        held = con.execute("SELECT state FROM outbox").fetchall()
+        con.close()
+        assert sorted(held) == [("held",), ("held",)], held
+        sd.kill()
+        assert alerts.messages() == []
+        down.data_delay = 0
+        sd.start()
+        ghtest.wait_for(lambda: pf.flush() or [r[1] for r in attempt_rows(sd.db, mid)] == ["deferred", "final"],
+                        timeout=120, step=1, what="the retried attempt (scand log:\n%s)" % sd.log()[-3000:])
+        time.sleep(3)
+        sent = sorted(tuple(t.rcpts) for t in alerts.messages())
+        assert sent == sorted([(ADMIN,), ("carol@example.com",)]), sent
+        rows = attempt_rows(sd.db, mid)
+        con = sqlite3.connect(sd.db, timeout=30)
+        first = con.execute("SELECT state, last_error FROM outbox WHERE mail_id = ?", (rows[0][0],)).fetchall()
+        con.close()
+        assert [s for s, _ in first] == ["cancelled", "cancelled"] and "stopped scand" in first[0][1], first
+        assert "left open by the last run settled as deferred" in sd.log()
+        qs = QStore(os.path.join(workdir, "qc"), scand=sd)
+        r = qs.run("release", rows[0][0])
+        assert r.returncode == 1 and b"deferred attempt" in r.stderr, r.stderr
+    finally:
+        down.close()
+        alerts.close()

@@ -501,11 +501,6 @@ static void test_commit_is_fsynced(void **state)
 
 	char *path = tmp_db();
 	struct store *st = open_ok(path);
-	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
-	sqlite3_finalize(s);
 	for (int i = 0; i < 3; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -514,6 +509,11 @@ static void test_commit_is_fsynced(void **state)
 		assert_int_equal(store_put(st, &m, NULL, 0), 0);
 		assert_true(wal_syncs > before);
 	}
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
+	sqlite3_finalize(s);
 	store_close(st);
 	sqlite3_vfs_unregister(&shim);
 	rm_db(path);
