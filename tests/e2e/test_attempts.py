@@ -46,6 +46,20 @@ def attempt_rows(db, mid):
         con.close()
 
 
+def virus_pair(workdir, postfix_factory, scand_factory, down, alerts):
+    """Postfix (after-queue) -> scand -> down, alerts to alerts; bob is not
+    virus-checked (he passes), carol's virus is discarded and quarantined."""
+    lookup = os.path.join(workdir, "policy.lookup")
+    with open(lookup, "w") as f:
+        f.write("bob@example.com:clam=no\n:clam=yes\n")
+    sport = ghtest.free_port()
+    pf = postfix_factory(mode="smtp", filter_port=sport)
+    sd = scand_factory(down.port, port=sport, sections={
+        "policy": {"lookup_file": lookup},
+        "notify": {"forward": "127.0.0.1:%d" % alerts.port, "virus_admin": ADMIN, "retry_min": "1s"}})
+    return pf, sd
+
+
 def test_deferred_twice_then_accepted_one_copy_one_set_of_alerts(workdir, postfix_factory, scand_factory):
     down, alerts = smtpsink.Sink(), smtpsink.Sink()
     offered = []
@@ -59,14 +73,7 @@ def test_deferred_twice_then_accepted_one_copy_one_set_of_alerts(workdir, postfi
 
     down.rcpt_reply = bob_reply
     try:
-        lookup = os.path.join(workdir, "policy.lookup")
-        with open(lookup, "w") as f:
-            f.write("bob@example.com:clam=no\n:clam=yes\n")  # bob is not virus-checked: he passes
-        sport = ghtest.free_port()
-        pf = postfix_factory(mode="smtp", filter_port=sport)
-        sd = scand_factory(down.port, port=sport, sections={
-            "policy": {"lookup_file": lookup},
-            "notify": {"forward": "127.0.0.1:%d" % alerts.port, "virus_admin": ADMIN, "retry_min": "1s"}})
+        pf, sd = virus_pair(workdir, postfix_factory, scand_factory, down, alerts)
         mid = "<deferred-twice@gh-test>"
         pf.send("alice@example.org", ["bob@example.com", "carol@example.com"],
                 ghtest.make_message(subject="eicar twice deferred", message_id=mid, body=EICAR.decode() + "\r\n"))
@@ -189,14 +196,7 @@ def test_scand_killed_between_commit_and_answer_settles_deferred(workdir, postfi
     down, alerts = smtpsink.Sink(), smtpsink.Sink()
     down.data_delay = 30  # the first transaction hangs before its 250
     try:
-        sport = ghtest.free_port()
-        pf = postfix_factory(mode="smtp", filter_port=sport)
-        lookup = os.path.join(workdir, "policy.lookup")
-        with open(lookup, "w") as f:
-            f.write("bob@example.com:clam=no\n:clam=yes\n")
-        sd = scand_factory(down.port, port=sport, sections={
-            "policy": {"lookup_file": lookup},
-            "notify": {"forward": "127.0.0.1:%d" % alerts.port, "virus_admin": ADMIN, "retry_min": "1s"}})
+        pf, sd = virus_pair(workdir, postfix_factory, scand_factory, down, alerts)
         mid = "<killed-open@gh-test>"
         pf.send("alice@example.org", ["bob@example.com", "carol@example.com"],
                 ghtest.make_message(subject="eicar killed", message_id=mid, body=EICAR.decode() + "\r\n"))
