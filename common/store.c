@@ -3,7 +3,8 @@
  *
  * Invariants: a msgs row is never written without its msgrcpt rows (one
  * transaction); migrations run under BEGIN IMMEDIATE and re-read
- * user_version inside it, so concurrent openers apply each one once.
+ * user_version inside it, so concurrent openers apply each one once; an
+ * outbox row is 'held' only while its attempt (msgs.attempt) is 'open'.
  */
 #include "store.h"
 
@@ -23,6 +24,8 @@ struct store {
 	sqlite3_stmt *begin, *commit, *rollback;
 	/* store_put_many: one savepoint per message inside the transaction */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_rollback;
+	/* store_settle_rows */
+	sqlite3_stmt *settle_msg, *settle_held;
 };
 
 static int store_fail(struct store *st, const char *what)
@@ -114,10 +117,10 @@ static int store_prepare(struct store *st, sqlite3_stmt **s, const char *sql)
 	return 0;
 }
 
-#define MSG_COLS                                                                                   \
-	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "       \
-	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "         \
-	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine"
+#define MSG_COLS                                                                                             \
+	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
+	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
+	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt"
 
 int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
 {
@@ -141,19 +144,32 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	if (store_exec(st, "PRAGMA page_size = 1024", "page_size") < 0 ||
 	    store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
-	    store_exec(st, "PRAGMA synchronous = NORMAL", "synchronous") < 0 ||
+	    /* FULL: a commit returns after the WAL is fsynced, so a verdict
+	     * (and its alerts) answered 250 survives a power cut; NORMAL
+	     * syncs only at checkpoints and could take back the last commits */
+	    store_exec(st, "PRAGMA synchronous = FULL", "synchronous") < 0 ||
 	    /* a checkpoint every 8 MiB of WAL instead of every 1,000 pages: the
 	     * last leaf of each append-only b-tree is rewritten by every commit,
 	     * and a checkpoint copies it (and fsyncs) once however often */
 	    store_exec(st, "PRAGMA wal_autocheckpoint = 8192", "wal_autocheckpoint") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
 			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
-			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
+			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->ins_rcpt,
 			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer) VALUES (?,?,?,?,?,?)") < 0 ||
-	    store_prepare(st, &st->ins_alert,
-			  "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-			  "VALUES (?,?,?,?,?,?,?)") < 0 ||
+	    store_prepare(
+	        st, &st->ins_alert,
+	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state) "
+	        "VALUES (?,?,?,?,?,?,?,?)") < 0 ||
+	    store_prepare(
+	        st, &st->settle_msg,
+	        "UPDATE msgs SET attempt = ?2, quar_state = CASE WHEN ?3 AND quar_state = 'quarantined' "
+	        "THEN 'purged' ELSE quar_state END WHERE mail_id = ?1 AND attempt = 'open'") < 0 ||
+	    store_prepare(
+	        st, &st->settle_held,
+	        "UPDATE outbox SET state = CASE ?2 WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
+	        "next_try = ?3, last_error = CASE ?2 WHEN 'final' THEN '' ELSE 'attempt deferred' END "
+	        "WHERE mail_id = ?1 AND state = 'held'") < 0 ||
 	    store_prepare(st, &st->ins_event,
 			  "INSERT INTO events (time, mail_id, action, who, detail, result) VALUES (?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
@@ -188,6 +204,8 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->sp_begin);
 	sqlite3_finalize(st->sp_release);
 	sqlite3_finalize(st->sp_rollback);
+	sqlite3_finalize(st->settle_msg);
+	sqlite3_finalize(st->settle_held);
 	sqlite3_close(st->db);
 	g_free(st);
 }
@@ -219,6 +237,25 @@ static const char *addr_domain(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
 	return at ? at + 1 : "";
+}
+
+static int store_alert_rows(struct store *st, const char *mail_id, const struct store_alert *alerts,
+                            size_t nalerts, const char *state, int64_t now)
+{
+	for (size_t a = 0; a < nalerts; a++) {
+		sqlite3_stmt *s = st->ins_alert;
+		sqlite3_bind_int64(s, 1, now);
+		bind_text(s, 2, mail_id);
+		bind_text(s, 3, alerts[a].kind);
+		bind_text(s, 4, alerts[a].env_from);
+		bind_text(s, 5, alerts[a].rcpt);
+		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(s, 7, now);
+		bind_text(s, 8, state);
+		if (store_step_done(st, s, "insert outbox") < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The rows of one message, inside the caller's transaction. */
@@ -256,6 +293,8 @@ static int store_rows(struct store *st, struct store_msg *m, const struct store_
 	sqlite3_bind_int64(s, i++, m->scan_ms);
 	bind_text(s, i++, m->policy);
 	bind_text(s, i++, m->engine);
+	bool open = m->attempt && strcmp(m->attempt, "open") == 0;
+	bind_text(s, i++, open ? "open" : (m->attempt ? m->attempt : "final"));
 	if (store_step_done(st, s, "insert msgs") < 0)
 		return -1;
 	m->id = sqlite3_last_insert_rowid(st->db);
@@ -271,19 +310,27 @@ static int store_rows(struct store *st, struct store_msg *m, const struct store_
 		if (store_step_done(st, s, "insert msgrcpt") < 0)
 			return -1;
 	}
-	for (size_t a = 0; a < nalerts; a++) {
-		s = st->ins_alert;
-		sqlite3_bind_int64(s, 1, now);
-		bind_text(s, 2, m->mail_id);
-		bind_text(s, 3, alerts[a].kind);
-		bind_text(s, 4, alerts[a].env_from);
-		bind_text(s, 5, alerts[a].rcpt);
-		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(s, 7, now);
-		if (store_step_done(st, s, "insert outbox") < 0)
-			return -1;
-	}
-	return 0;
+	/* an open attempt's alerts wait for its answer (store_settle_rows) */
+	return store_alert_rows(st, m->mail_id, alerts, nalerts, open ? "held" : "pending", now);
+}
+
+int store_settle_rows(struct store *st, const char *mail_id, const char *outcome, bool purge,
+                      const struct store_alert *alerts, size_t nalerts)
+{
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *s = st->settle_msg;
+	bind_text(s, 1, mail_id);
+	bind_text(s, 2, outcome);
+	sqlite3_bind_int(s, 3, purge && strcmp(outcome, "deferred") == 0);
+	if (store_step_done(st, s, "settle msgs") < 0)
+		return -1;
+	s = st->settle_held;
+	bind_text(s, 1, mail_id);
+	bind_text(s, 2, outcome);
+	sqlite3_bind_int64(s, 3, now);
+	if (store_step_done(st, s, "settle outbox") < 0)
+		return -1;
+	return store_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
 }
 
 static void store_abort(struct store *st)
@@ -320,7 +367,10 @@ int store_put_many(struct store *st, struct store_put_item *items, size_t n)
 		struct store_put_item *it = &items[k];
 		if (store_step_done(st, st->sp_begin, "savepoint") < 0)
 			goto fail;
-		if (store_rows(st, it->m, it->alerts, it->nalerts) == 0) {
+		int r = it->m ? store_rows(st, it->m, it->alerts, it->nalerts)
+		              : store_settle_rows(st, it->settle_id, it->settle_outcome, it->settle_purge,
+		                                  it->alerts, it->nalerts);
+		if (r == 0) {
 			if (store_step_done(st, st->sp_release, "release") < 0)
 				goto fail;
 			it->rc = 0;
@@ -344,6 +394,45 @@ fail:
 			items[k].busy = st->busy;
 			g_strlcpy(items[k].err, st->err, sizeof(items[k].err));
 		}
+	return -1;
+}
+
+/* Open attempts can only be among the newest rows (those in flight when
+ * scand stopped): the window bounds the start-up scan of a large store. */
+#define STORE_RECOVER_WINDOW 100000
+
+int store_recover_open(struct store *st, int *n)
+{
+	sqlite3_stmt *s = NULL;
+
+	*n = 0;
+	st->busy = false;
+	if (sqlite3_prepare_v2(
+	        st->db,
+	        "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
+	        "- ?1 AND attempt = 'open' AND (quar_path IS NOT NULL OR mail_id IN "
+	        "(SELECT mail_id FROM outbox WHERE state = 'held'))",
+	        -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, "prepare recover");
+	sqlite3_bind_int64(s, 1, STORE_RECOVER_WINDOW);
+	if (store_step_done(st, st->begin, "begin") < 0)
+		goto fail;
+	if (store_step_done(st, s, "recover msgs") < 0)
+		goto fail;
+	*n = sqlite3_changes(st->db);
+	if (store_exec(
+	        st,
+	        "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
+	        "stopped scand)' WHERE state = 'held'",
+	        "recover outbox") < 0 ||
+	    store_step_done(st, st->commit, "commit") < 0)
+		goto fail;
+	sqlite3_finalize(s);
+	return 0;
+fail:
+	sqlite3_finalize(s);
+	store_abort(st);
+	*n = 0;
 	return -1;
 }
 
@@ -382,6 +471,7 @@ static struct store_msg *store_row_msg(sqlite3_stmt *s)
 	m->scan_ms = sqlite3_column_int64(s, i++);
 	m->policy = col_text(s, i++);
 	m->engine = col_text(s, i++);
+	m->attempt = col_text(s, i++);
 	return m;
 }
 
@@ -435,13 +525,14 @@ int store_get(struct store *st, const char *mail_id, struct store_msg **out)
  * so nothing is ever pasted into SQL. Globs use SQLite's GLOB ('*', '?'),
  * matched case-insensitively through lower(). */
 static const char list_sql[] =
-	"SELECT id, " MSG_COLS " FROM msgs m WHERE "
-	"(?1 IS NULL OR category = ?1) AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR time < ?3) AND "
-	"(?4 IS NULL OR lower(sender) GLOB lower(?4)) AND "
-	"(?5 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB lower(?5))) AND "
-	"(?6 IS NULL OR lower(subject) GLOB lower(?6)) AND (?7 IS NULL OR lower(virus_names) GLOB lower(?7)) AND "
-	"(?8 IS NULL OR quar_state = ?8) "
-	"ORDER BY time DESC, id DESC LIMIT ?9 OFFSET ?10";
+    "SELECT id, " MSG_COLS " FROM msgs m WHERE "
+    "(?1 IS NULL OR category = ?1) AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR time < ?3) AND "
+    "(?4 IS NULL OR lower(sender) GLOB lower(?4)) AND "
+    "(?5 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB lower(?5))) "
+    "AND "
+    "(?6 IS NULL OR lower(subject) GLOB lower(?6)) AND (?7 IS NULL OR lower(virus_names) GLOB lower(?7)) AND "
+    "(?8 IS NULL OR quar_state = ?8) "
+    "ORDER BY time DESC, id DESC LIMIT ?9 OFFSET ?10";
 
 int store_list(struct store *st, const struct store_filter *f,
 	       int (*fn)(const struct store_msg *m, void *arg), void *arg)
@@ -529,5 +620,6 @@ void store_msg_free(struct store_msg *m)
 	g_free(m->quar_state);
 	g_free(m->policy);
 	g_free(m->engine);
+	g_free(m->attempt);
 	g_free(m);
 }

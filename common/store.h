@@ -10,7 +10,14 @@
  * in one transaction: all or nothing; store_put_many() does that for
  * several messages in one transaction (group commit). store_get() reads one message back by
  * mail id; store_list() walks messages matching a filter, newest first.
- * store_event() appends to the audit trail.
+ * store_event() appends to the audit trail. store_settle_rows() ends an
+ * open attempt (final: its held alerts go out; deferred: they are
+ * cancelled, and with purge its quarantine copy is marked gone);
+ * store_recover_open() settles what a stopped scand left open.
+ *
+ * Every handle commits with synchronous = FULL: a commit returns only
+ * after the WAL holding it was fsynced, so a verdict answered 250 survives
+ * a power cut (group commit, store_put_many, pays it once per batch).
  *
  * All SQL is prepared; nothing is built by pasting strings. Functions
  * return 0 on success and -1 on failure with the reason in store_error()
@@ -62,6 +69,9 @@ struct store_msg {
 	int64_t quar_size;
 	char *quar_sha256;
 	char *quar_state; /* none quarantined released purged */
+	/* open final deferred (schema/005): store_put writes NULL as "final";
+	 * an "open" row's alerts are held until store_settle_rows() */
+	char *attempt;
 	int64_t scan_ms;
 	char *policy, *engine;
 	size_t nrcpt;
@@ -94,16 +104,36 @@ int store_put(struct store *st, struct store_msg *m, const struct store_alert *a
  * only its own rows. items[k].rc is 0 once the transaction committed with
  * that message in it; otherwise -1 with the reason in items[k].err and
  * items[k].busy set for a lock timeout. Returns 0 when the transaction
- * committed (some items may still have failed), -1 when nothing was kept. */
+ * committed (some items may still have failed), -1 when nothing was kept.
+ * An item with m NULL settles the attempt settle_id instead (as
+ * store_settle_rows(); its alerts are queued pending). */
 struct store_put_item {
 	struct store_msg *m;
 	const struct store_alert *alerts;
 	size_t nalerts;
+	const char *settle_id, *settle_outcome; /* when m is NULL */
+	bool settle_purge;
 	int rc;
 	bool busy;
 	char err[512];
 };
 int store_put_many(struct store *st, struct store_put_item *items, size_t n);
+/* Inside the caller's transaction: the open attempt mail_id becomes
+ * outcome ("final" or "deferred"); its held alerts become pending (final)
+ * or cancelled (deferred); purge (deferred only) marks its quarantine copy
+ * purged, for a caller that removes the file after the commit; alerts
+ * (may be NULL/0) are queued pending. A settled attempt is left as it is,
+ * so settling twice is harmless. 0 or -1. */
+int store_settle_rows(struct store *st, const char *mail_id, const char *outcome, bool purge,
+                      const struct store_alert *alerts, size_t nalerts);
+/* At scand's start, for attempts a stopped scand left open: one that has a
+ * quarantine copy or held alerts settled before its answer (pipeline.c),
+ * so open means the client heard nothing and will retry: it becomes
+ * deferred, its held alerts cancelled (its copy stays until expire, marked
+ * by the row as a deferred attempt, never released). Open rows with
+ * neither stay open (their answer was only not recorded). *n = rows
+ * settled. 0 or -1. */
+int store_recover_open(struct store *st, int *n);
 /* 0 found, 1 not found, -1 error. Free with store_msg_free(). */
 int store_get(struct store *st, const char *mail_id, struct store_msg **out);
 /* Calls fn for each match, newest first; fn returns non-zero to stop.

@@ -59,7 +59,9 @@
  * Line ends are CRLF. The envelope sender of every alert is <>.
  *
  * Outbox. notify_alerts() returns the rows; scand passes them to
- * store_put() with the verdict (one transaction). The sender (thread or
+ * store_put() with the verdict (one transaction), held until the
+ * attempt's answer is known (schema/005-attempts.sql); only 'pending' rows
+ * are ever due. The sender (thread or
  * notify_outbox_run()) claims each due row (next_try moved retry_min
  * ahead, so a second sender skips it and a sender killed mid-send leaves it
  * due again) and delivers it with libesmtp to [notify] forward:
@@ -87,10 +89,12 @@
  *        struct store_alert *al; size_t nal;
  *        notify_alerts(nt, m, &al, &nal);   -- m after policy (destinies
  *                                              set) and quarantine (quar_path)
- *        int r = store_put(answers_store(), &sm, al, nal);  -- under
- *                                              answers_lock(), as before
+ *        int r = gc_put(&sm, al, nal, ...);  -- sm.attempt "open": the
+ *                                              rows go in "held"
  *        notify_alerts_free(al, nal);
- *        if (r == 0 && nal) notify_sender_kick(snd);
+ *   pipeline.c attempt_settle(), once the answer is known and before it
+ *   is given: gc_settle() releases them ("pending") or, for an attempt
+ *   answered 4xx, cancels them; then notify_sender_kick(snd).
  *   SIGHUP (srv_reload): n2 = notify_load(new conf, NULL, &err); on success
  *        swap it in (readers hold a reference as for the config), else
  *        log err and keep the old set; notify_sender_reconfigure(snd, c).

@@ -2,10 +2,12 @@
  * qc_release - put a quarantined message back on its way
  *
  * qc_release_targets() the recipients a release goes to by default: those
- *                      whose destiny was not pass and who have not had it
+ *                      whose destiny was not pass (nor tempfail: answered
+ *                      4xx, the client retried them) and who have not had it
  * qc_release_one()     refuse a bad id before any lookup; refuse a message
- *                      that is purged, not kept, or (without force) already
- *                      released; read the file and check its SHA-256
+ *                      that is purged, not kept, a deferred (or still
+ *                      open) attempt, or (without force) released to every
+ *                      target; read the file and check its SHA-256
  *                      against the store (a mismatch is refused and said);
  *                      prepend "X-Quarantine-Released: <date> by <user>";
  *                      reinject with libesmtp to the release forward with
@@ -16,6 +18,10 @@
  * and the message data (2xx); the downstream's answer is stored with it. A
  * 4xx/5xx or a connection failure is reported with the server's words and
  * nothing is marked. Every attempt (but a dry run) writes an events row.
+ * The release state is per recipient: the message becomes "released" once
+ * no default target is left, so a release that reached only some
+ * recipients is finished by the next `release ID` (no --force), which
+ * goes to the others only.
  */
 #include "qc.h"
 
@@ -37,6 +43,8 @@ GPtrArray *qc_release_targets(const struct store_msg *m, bool force)
 		const struct store_rcpt *r = &m->rcpt[i];
 		if (strcmp(r->destiny, "pass") == 0)
 			continue; /* it got the message already */
+		if (strcmp(r->destiny, "tempfail") == 0)
+			continue; /* answered 4xx: it came back as a new attempt */
 		if (r->released_at && !force)
 			continue;
 		g_ptr_array_add(a, g_strdup(r->addr));
@@ -163,6 +171,18 @@ out:
 
 static enum qc_result qc_release_check(const struct store_msg *m, bool force, char **msg)
 {
+	if (m->attempt && strcmp(m->attempt, "deferred") == 0) {
+		*msg =
+		    g_strdup_printf("%s: a deferred attempt (answered 4xx, the message came back as another "
+		                    "mail id): never released",
+		                    m->mail_id);
+		return QC_REFUSED;
+	}
+	if (m->attempt && strcmp(m->attempt, "open") == 0) {
+		*msg = g_strdup_printf("%s: an open attempt (its answer is not known yet): not released",
+		                       m->mail_id);
+		return QC_REFUSED;
+	}
 	if (!m->quar_path || strcmp(m->quar_state, "none") == 0) {
 		*msg = g_strdup_printf("%s: not quarantined (no file kept)", m->mail_id);
 		return QC_REFUSED;
@@ -171,7 +191,10 @@ static enum qc_result qc_release_check(const struct store_msg *m, bool force, ch
 		*msg = g_strdup_printf("%s: purged, nothing to release", m->mail_id);
 		return QC_REFUSED;
 	}
-	if (strcmp(m->quar_state, "released") == 0 && !force) {
+	GPtrArray *left = qc_release_targets(m, false);
+	bool done = left->len == 0;
+	g_ptr_array_free(left, TRUE);
+	if (strcmp(m->quar_state, "released") == 0 && done && !force) {
 		*msg = g_strdup_printf("%s: already released (use --force to release again)", m->mail_id);
 		return QC_REFUSED;
 	}
@@ -228,6 +251,23 @@ static char *qc_join(GPtrArray *a)
 	return s;
 }
 
+/* Whether every default target has it now (it had it, or it is among
+ * accepted): only then is the message "released"; until then a release
+ * without --force serves the rest. */
+static bool qc_release_finished(const struct store_msg *m, GPtrArray *accepted)
+{
+	GPtrArray *left = qc_release_targets(m, false);
+	guint n = 0;
+	for (guint i = 0; i < left->len; i++) {
+		bool got = false;
+		for (guint j = 0; !got && j < accepted->len; j++)
+			got = strcmp(g_ptr_array_index(left, i), g_ptr_array_index(accepted, j)) == 0;
+		n += !got;
+	}
+	g_ptr_array_free(left, TRUE);
+	return n == 0;
+}
+
 static enum qc_result qc_release_send(struct qc *qc, const struct store_msg *m, GPtrArray *addrs,
                                       const GString *body, char **msg)
 {
@@ -244,7 +284,7 @@ static enum qc_result qc_release_send(struct qc *qc, const struct store_msg *m, 
 	int64_t now = (int64_t)time(NULL);
 	for (guint i = 0; i < accepted->len; i++)
 		qc_mark_rcpt_released(qc, m->id, g_ptr_array_index(accepted, i), now, answer);
-	if (qc_mark_state(qc, m->mail_id, "released") < 0)
+	if (qc_release_finished(m, accepted) && qc_mark_state(qc, m->mail_id, "released") < 0)
 		msg_warn("%s: released, but the state could not be stored", m->mail_id);
 	char *ok = qc_join(accepted);
 	char *result = g_strdup_printf("ok: %s", answer);

@@ -3,7 +3,8 @@
  *
  * Functions: answers_start, answers_push, answers_stop, answers_lock,
  * answers_unlock, answers_store. Write failures are logged (msg_warn) and the batch is
- * dropped: the rows exist, only their answers are missing.
+ * dropped: the rows exist, only their answers are missing (and an attempt
+ * not settled before its answer stays open).
  */
 #include "answers.h"
 
@@ -25,6 +26,7 @@ struct answer_item {
 	guint n;
 	char **answer;
 	const char **destiny;
+	const char *outcome; /* "final" or "deferred": settles the attempt */
 };
 
 static GMutex write_lock;
@@ -64,7 +66,8 @@ static int write_item(const struct answer_item *it)
 		if (step_done(s_update) < 0)
 			return -1;
 	}
-	return 0;
+	/* a no-op for an attempt the pipeline settled before answering */
+	return store_settle_rows(st, it->mail_id, it->outcome, false, NULL, 0);
 }
 
 static void write_batch(GPtrArray *batch)
@@ -122,15 +125,23 @@ int answers_start(const char *db_path, int busy_timeout_ms, char **err)
 		*err = g_strdup_printf("store: preparing statements: %s", sqlite3_errmsg(db));
 		return -1;
 	}
+	int n;
+	if (store_recover_open(st, &n) < 0)
+		msg_warn("store: settling the attempts left open: %s", store_error(st));
+	else if (n > 0)
+		msg_info("store: %d attempt(s) left open by the last run settled as deferred (their alerts "
+		         "cancelled; the client retries them)",
+		         n);
 	queue = g_async_queue_new();
 	writer = g_thread_new("answers", answers_main, NULL);
 	return 0;
 }
 
-void answers_push(const struct msg *m)
+void answers_push(const struct msg *m, bool deferred)
 {
 	struct answer_item *it = g_new0(struct answer_item, 1);
 	g_strlcpy(it->mail_id, m->mail_id, sizeof(it->mail_id));
+	it->outcome = deferred ? "deferred" : "final";
 	it->n = m->rcpts->len;
 	it->answer = g_new0(char *, it->n);
 	it->destiny = g_new0(const char *, it->n);

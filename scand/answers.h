@@ -8,11 +8,15 @@
  * (ANSWERS_DELAY_US, 50 ms) and commits them in one transaction (under
  * load, one transaction for many messages).
  * If scand dies before the writer got to them, those rows keep an empty
- * smtp_answer; the row itself is there.
+ * smtp_answer; the row itself is there. The writer also settles the
+ * message's attempt (store_settle_rows(): final, or deferred when every
+ * recipient was answered 4xx), which pipeline.c has already done before
+ * the answer when the attempt has a quarantine copy or alerts.
  *
  * answers_start() opens the writer's own store handle (before the
- * privilege drop) and starts the thread; answers_push() queues one
- * message's answers (destiny "tempfail" for a 4xx answer);
+ * privilege drop), settles the attempts the last run left open
+ * (store_recover_open()) and starts the thread; answers_push() queues one
+ * message's answers (destiny "tempfail" for a 4xx answer) and outcome;
  * answers_stop() writes what is queued and ends the thread.
  * answers_lock()/answers_unlock() serialize all of scand's store writes:
  * SQLite admits one writer at a time and would put the others to sleep in
@@ -25,10 +29,12 @@
 #ifndef GH_ANSWERS_H
 #define GH_ANSWERS_H
 
+#include <stdbool.h>
+
 #include "msg.h"
 
 int answers_start(const char *db_path, int busy_timeout_ms, char **err);
-void answers_push(const struct msg *m);
+void answers_push(const struct msg *m, bool deferred);
 void answers_stop(void);
 void answers_lock(void);
 void answers_unlock(void);

@@ -1,6 +1,8 @@
 /*
  * groupcommit - leader/follower group commit of verdict rows (see groupcommit.h)
  *
+ * Functions: gc_put, gc_settle, gc_stats.
+ *
  * Invariants: a request is on `pending` until a leader takes it; only one
  * leader at a time (`leading`); a request's `done` is set, under q_lock,
  * only after its transaction ended; the requests live on their workers'
@@ -40,9 +42,10 @@ static void gc_write(GPtrArray *batch)
 		((struct gc_req *)g_ptr_array_index(batch, i))->item = items[i];
 }
 
-int gc_put(struct store_msg *m, const struct store_alert *alerts, size_t nalerts, char *err, size_t errlen)
+/* Queues one item and returns once the transaction holding it ended. */
+static int gc_submit(const struct store_put_item *item, char *err, size_t errlen)
 {
-	struct gc_req r = {.item = {.m = m, .alerts = alerts, .nalerts = nalerts}};
+	struct gc_req r = {.item = *item};
 
 	g_mutex_lock(&q_lock);
 	if (!pending)
@@ -74,6 +77,22 @@ int gc_put(struct store_msg *m, const struct store_alert *alerts, size_t nalerts
 	if (r.item.rc < 0)
 		g_strlcpy(err, r.item.err, errlen);
 	return r.item.rc;
+}
+
+int gc_put(struct store_msg *m, const struct store_alert *alerts, size_t nalerts, char *err, size_t errlen)
+{
+	return gc_submit(&(struct store_put_item){.m = m, .alerts = alerts, .nalerts = nalerts}, err, errlen);
+}
+
+int gc_settle(const char *mail_id, const char *outcome, bool purge, const struct store_alert *alerts,
+              size_t nalerts, char *err, size_t errlen)
+{
+	return gc_submit(&(struct store_put_item){.settle_id = mail_id,
+	                                          .settle_outcome = outcome,
+	                                          .settle_purge = purge,
+	                                          .alerts = alerts,
+	                                          .nalerts = nalerts},
+	                 err, errlen);
 }
 
 void gc_stats(unsigned long *messages, unsigned long *transactions)

@@ -12,16 +12,22 @@
  * once, a busy one commits several per transaction. gc_put() returns only
  * after the transaction holding the row committed (0), or failed (-1, the
  * reason in err): the invariant "no 2xx without the row" is the caller's
- * as before.
+ * as before. gc_settle() rides the same batches: it ends a message's open
+ * attempt before its answer is given (store_settle_rows(): held alerts
+ * released or cancelled, with purge the quarantine copy marked gone, and
+ * alerts such as the failure notice queued), with the same guarantee.
  */
 #ifndef GH_GROUPCOMMIT_H
 #define GH_GROUPCOMMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store.h"
 
 int gc_put(struct store_msg *m, const struct store_alert *alerts, size_t nalerts, char *err, size_t errlen);
+int gc_settle(const char *mail_id, const char *outcome, bool purge, const struct store_alert *alerts,
+              size_t nalerts, char *err, size_t errlen);
 /* Messages and transactions so far (for tests and benchmarks). */
 void gc_stats(unsigned long *messages, unsigned long *transactions);
 

@@ -10,6 +10,19 @@
  * message and retries. The row's recipient answers (and "tempfail" when we
  * answered 4xx) are filled in after forwarding.
  *
+ * One row per attempt. The row goes in as an "open" attempt and its alerts
+ * as "held" (never sent while held). Once the answer is known, and before
+ * it is given, an attempt with a quarantine copy or alerts is settled
+ * (gc_settle): answered 2xx/5xx -> "final", its alerts released; answered
+ * 4xx (every recipient deferred) -> "deferred", its alerts cancelled, its
+ * quarantine copy marked purged and removed: the MTA retries as a new
+ * attempt that keeps its own copy and sends its own alerts, so a message
+ * deferred N times yields one live copy and one set of alerts. Settling
+ * before the answer means an attempt still open after a crash was never
+ * answered (the client retries): start-up makes it deferred
+ * (store_recover_open). Other attempts are settled behind the answer
+ * (answers.c); nothing hangs on their state.
+ *
  * Mixed downstream results in SMTP mode (one reply for all recipients).
  * The rule, chosen so that no recipient loses mail and none gets it twice:
  *  1. The recipients are offered downstream (RCPT) before any data is
@@ -21,7 +34,8 @@
  *  3. If some were accepted and the others refused permanently (5xx),
  *     the message goes to the accepted ones and we answer 250; for each
  *     refused recipient whose NOTIFY does not exclude it, the sender gets
- *     a failure notice (from <>, through the same downstream). Refused
+ *     a failure notice (from <>, queued in notify's durable outbox with the
+ *     settling of the attempt, so it is retried until delivered). Refused
  *     recipients could never have been delivered; answering 5xx would
  *     bounce the accepted ones too, answering 4xx would deliver the
  *     accepted ones twice.
@@ -181,7 +195,9 @@ static char *join_names(GPtrArray *a)
 	return s;
 }
 
-static int store_record(struct msg *m)
+/* The verdict row, as an open attempt; *held says whether alerts wait in
+ * the outbox for the attempt to be settled. */
+static int store_record(struct msg *m, bool *held)
 {
 	struct store_msg sm = {0};
 	g_strlcpy(sm.mail_id, m->mail_id, sizeof(sm.mail_id));
@@ -207,6 +223,7 @@ static int store_record(struct msg *m)
 	sm.scan_ms = m->scan_ms;
 	sm.policy = m->rcpts->len && rcpt_at(m, 0)->policy ? rcpt_at(m, 0)->policy : "";
 	sm.engine = m->engine ? m->engine : "";
+	sm.attempt = "open";
 	sm.nrcpt = m->rcpts->len;
 	sm.rcpt = g_new0(struct store_rcpt, sm.nrcpt);
 	for (guint i = 0; i < m->rcpts->len; i++) {
@@ -226,8 +243,7 @@ static int store_record(struct msg *m)
 	if (r < 0)
 		msg_warn("(%s) store: %s", m->mail_id, err);
 	notify_alerts_free(al, nal);
-	if (r == 0 && nal)
-		notify_sender_kick(pipeline_sender);
+	*held = r == 0 && nal > 0;
 	g_free(sm.virus_names);
 	g_free(sm.banned_names);
 	g_free(sm.rcpt);
@@ -298,9 +314,10 @@ static bool wants_failure_notice(const struct msg_rcpt *r)
 	return !r->notify || strstr(r->notify, "FAILURE") != NULL;
 }
 
-/* Rule 3 above: tell the sender about recipients refused permanently
- * while the others were delivered. */
-static void failure_notice(struct worker *w, const struct conf *c, struct msg *m)
+/* Rule 3 above: the notice to the sender about recipients refused
+ * permanently while the others were delivered, as an outbox row (*out;
+ * body NULL when nobody is to be told). */
+static void failure_notice(const struct conf *c, struct msg *m, struct store_alert *out)
 {
 	const char *hn = conf_str(c, "scand", "hostname");
 	const char *host = *hn ? hn : g_get_host_name();
@@ -330,22 +347,23 @@ static void failure_notice(struct worker *w, const struct conf *c, struct msg *m
 		g_free(t);
 		n++;
 	}
+	*out = (struct store_alert){0};
 	if (n > 0 && *m->sender) {
-		struct smtpc_rcpt rc = {.addr = m->sender};
-		struct smtpc_msg sm = {.sender = "", .rcpt = &rc, .nrcpt = 1, .data = (unsigned char *)b->str, .len = b->len};
-		char *err = NULL;
-		if (smtpc_send(forward_client(w, c), &sm, &err) < 0 || rc.code / 100 != 2)
-			msg_warn("(%s) failure notice to <%s> not sent: %s", m->mail_id, to, err ? err : rc.reply);
-		smtpc_msg_clear(&sm);
-		g_free(err);
+		out->kind = g_strdup("failure-notice");
+		out->env_from = g_strdup("");
+		out->rcpt = g_strdup(m->sender);
+		out->body_len = b->len;
+		out->body = g_string_free(b, FALSE);
+	} else {
+		g_string_free(b, TRUE);
 	}
 	g_free(to);
 	g_free(date);
-	g_string_free(b, TRUE);
 }
 
-/* The one SMTP reply after DATA, by the rule at the top of this file. */
-static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
+/* The one SMTP reply after DATA, by the rule at the top of this file;
+ * *notice gets the failure notice of rule 3 (body NULL: none). */
+static char *smtp_reply(const struct conf *c, struct msg *m, struct store_alert *notice)
 {
 	const char *temp = NULL, *perm = NULL, *ok = NULL;
 	bool forwarded_ok = false;
@@ -370,7 +388,7 @@ static char *smtp_reply(struct worker *w, const struct conf *c, struct msg *m)
 	if (!ok)
 		return g_strdup(perm);
 	if (perm || temp)
-		failure_notice(w, c, m);
+		failure_notice(c, m, notice);
 	if (!forwarded_ok)
 		return g_strdup(ok);
 	char *t = pipeline_reply_text(ok, 300);
@@ -415,10 +433,44 @@ static void log_line(const struct msg *m, const char *reply)
 	g_string_free(rc, TRUE);
 }
 
+/* Deferred: every recipient was answered 4xx, so the client retries the
+ * whole message as a new attempt. */
+static bool attempt_deferred(const struct msg *m)
+{
+	for (guint i = 0; i < m->rcpts->len; i++) {
+		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		if (!r->answer || r->answer[0] != '4')
+			return false;
+	}
+	return m->rcpts->len > 0;
+}
+
+/* Ends the attempt before its answer is given (see the top of this file).
+ * A failure is logged; answers.c settles it again behind the answer (a
+ * deferred attempt's copy then stays, marked by its row, never released). */
+static void attempt_settle(struct msg *m, bool deferred, const struct store_alert *notice)
+{
+	char err[512];
+	bool purge = deferred && m->quar_path;
+	size_t nnotice = notice->body ? 1 : 0;
+
+	if (gc_settle(m->mail_id, deferred ? "deferred" : "final", purge, notice, nnotice, err, sizeof(err)) <
+	    0) {
+		msg_warn("(%s) store: settling the attempt: %s%s", m->mail_id, err,
+		         nnotice ? " (the failure notice to the sender is lost)" : "");
+		return;
+	}
+	if (purge)
+		verdict_withdraw(pipeline_verdict, m);
+	if (!deferred)
+		notify_sender_kick(pipeline_sender);
+}
+
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 {
 	char *reply = NULL;
-	bool any_pass = false;
+	bool any_pass = false, held = false;
+	struct store_alert notice = {0};
 
 	parse_headers(m);
 	if (verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
@@ -428,8 +480,9 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 		return reply;
 	}
 	destiny_answers(m);
-	if (store_record(m) < 0) {
+	if (store_record(m, &held) < 0) {
 		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");
+		verdict_withdraw(pipeline_verdict, m); /* no row: the retry keeps its own copy */
 		answer_all(m, reply);
 		log_line(m, reply);
 		return reply;
@@ -441,11 +494,15 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 	if (m->lmtp) {
 		reply = g_strdup(rcpt_at(m, 0)->answer);
 	} else {
-		reply = smtp_reply(w, c, m);
+		reply = smtp_reply(c, m, &notice);
 		if (reply[0] == '4') /* nothing was delivered: the MTA retries all */
 			answer_all(m, reply);
 	}
-	answers_push(m); /* behind the reply; see answers.h */
+	bool deferred = attempt_deferred(m);
+	if (held || m->quar_path || notice.body)
+		attempt_settle(m, deferred, &notice);
+	notify_alert_clear(&notice);
+	answers_push(m, deferred); /* behind the reply; see answers.h */
 	log_line(m, reply);
 	return reply;
 }

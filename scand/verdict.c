@@ -3,7 +3,7 @@
  * (see verdict.h)
  *
  * Functions: verdict_init, verdict_run, verdict_reload, verdict_fini,
- * verdict_log_words, verdict_reply, verdict_banner.
+ * verdict_log_words, verdict_reply, verdict_banner, verdict_withdraw.
  *
  * Invariants: the stage list is fixed at init (a stage turned on or off
  * in the config needs a restart; its settings reload). The policy db and
@@ -232,6 +232,20 @@ static int verdict_quarantine(const struct verdict_conf *vc, struct msg *m)
 	m->quar_path = rel;
 	msg_add_header(m, "X-Quarantine-ID: <%s>", m->mail_id);
 	return 0;
+}
+
+void verdict_withdraw(struct verdict_ctx *v, struct msg *m)
+{
+	char *err = NULL;
+	if (!m->quar_path)
+		return;
+	struct verdict_conf *vc = verdict_conf_get(v);
+	if (quar_remove(vc->quar_dir, m->quar_path, &err) < 0) {
+		/* the row says purged: fsck reports the file, which nothing releases */
+		msg_warn("(%s) withdrawing %s: %s", m->mail_id, m->quar_path, err);
+		g_free(err);
+	}
+	verdict_conf_put(vc);
 }
 
 enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)

@@ -3,7 +3,10 @@
  * three recipients reads back; list filters; events; migrating a current
  * database is a no-op; two processes inserting 5,000 verdicts each at the
  * same time lose none; opening a new file from two processes at once
- * migrates it once.
+ * migrates it once; a committed verdict is on disk (the WAL fsynced by
+ * the commit, counted through a VFS shim) before store_put() returns; an
+ * open attempt's alerts are held until it is settled (final: sent;
+ * deferred: cancelled), and start-up makes attempts left open deferred.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,6 +328,10 @@ static int child_insert(const char *path, int n)
 	char *err = NULL;
 	if (store_open(path, 30000, &st, &err) < 0)
 		return 2;
+	/* this test is about two writers, not durability: without the fsync
+	 * per commit (synchronous = FULL, test_commit_is_fsynced) it runs in
+	 * a third of the time */
+	sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	for (int i = 0; i < n; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -363,6 +370,155 @@ static void test_two_processes_lose_nothing(void **state)
 	rm_db(path);
 }
 
+static const char *outbox_states(struct store *st, const char *mail_id, char *buf, size_t len)
+{
+	sqlite3_stmt *s;
+	buf[0] = '\0';
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT state FROM outbox WHERE mail_id = ? ORDER BY id",
+					    -1, &s, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(s, 1, mail_id, -1, SQLITE_STATIC);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (buf[0])
+			g_strlcat(buf, ",", len);
+		g_strlcat(buf, (const char *)sqlite3_column_text(s, 0), len);
+	}
+	sqlite3_finalize(s);
+	return buf;
+}
+
+static void get_attempt(struct store *st, const char *mail_id, const char *attempt, const char *quar_state)
+{
+	struct store_msg *got = NULL;
+	assert_int_equal(store_get(st, mail_id, &got), 0);
+	assert_string_equal(got->attempt, attempt);
+	assert_string_equal(got->quar_state, quar_state);
+	store_msg_free(got);
+}
+
+/* Defect 3 of issue 14: an open attempt's alerts are held (never due for
+ * the sender) until it is settled: final releases them, deferred cancels
+ * them and (purge) marks the copy gone; settling twice changes nothing;
+ * start-up makes what was left open deferred. */
+static void test_attempts_hold_and_settle_alerts(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[4];
+	struct store_rcpt r[4][3];
+	struct store_alert al[2] = {
+	    {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com", .body = "S: x\r\n", .body_len = 6},
+	    {.kind = "virus-recipient", .env_from = "", .rcpt = "bob@example.com", .body = "S: y\r\n", .body_len = 6}};
+	struct store_alert notice = {
+	    .kind = "failure-notice", .env_from = "", .rcpt = "alice@example.org", .body = "S: z\r\n", .body_len = 6};
+	char buf[256];
+
+	for (int i = 0; i < 4; i++) {
+		fill_msg(&m[i], r[i], "virus", 1000 + i);
+		m[i].quar_path = "virus/2025/11/21/virus-20251121-043000-xxxxxxxxxxxx";
+		m[i].quar_sha256 = "00ff";
+		m[i].attempt = "open";
+		assert_int_equal(store_put(st, &m[i], al, 2), 0);
+		assert_string_equal(outbox_states(st, m[i].mail_id, buf, sizeof(buf)), "held,held");
+		get_attempt(st, m[i].mail_id, "open", "quarantined");
+	}
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 0);
+
+	/* answered 2xx: the alerts go out, with the notice */
+	assert_int_equal(sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_settle_rows(st, m[0].mail_id, "final", false, &notice, 1), 0);
+	assert_int_equal(sqlite3_exec(store_db(st), "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_string_equal(outbox_states(st, m[0].mail_id, buf, sizeof(buf)), "pending,pending,pending");
+	get_attempt(st, m[0].mail_id, "final", "quarantined");
+
+	/* answered 4xx: cancelled, the copy marked gone; a second settle is a no-op */
+	struct store_put_item it[2] = {{.settle_id = m[1].mail_id, .settle_outcome = "deferred", .settle_purge = true},
+				       {.settle_id = m[1].mail_id, .settle_outcome = "final"}};
+	assert_int_equal(store_put_many(st, it, 2), 0);
+	assert_int_equal(it[0].rc, 0);
+	assert_int_equal(it[1].rc, 0);
+	assert_string_equal(outbox_states(st, m[1].mail_id, buf, sizeof(buf)), "cancelled,cancelled");
+	get_attempt(st, m[1].mail_id, "deferred", "purged");
+
+	/* scand stopped with m[2] and m[3] open: they were never answered */
+	int n = -1;
+	assert_int_equal(store_recover_open(st, &n), 0);
+	assert_int_equal(n, 2);
+	for (int i = 2; i < 4; i++) {
+		assert_string_equal(outbox_states(st, m[i].mail_id, buf, sizeof(buf)), "cancelled,cancelled");
+		get_attempt(st, m[i].mail_id, "deferred", "quarantined"); /* the copy stays, never released */
+	}
+	get_attempt(st, m[0].mail_id, "final", "quarantined");
+	assert_int_equal(store_recover_open(st, &n), 0);
+	assert_int_equal(n, 0);
+	store_close(st);
+	rm_db(path);
+}
+
+/* A VFS shim over the default one that counts xSync calls on WAL files:
+ * the real file object is used as is, only its methods table is swapped
+ * for a copy whose xSync counts, so nothing else changes. */
+static sqlite3_io_methods wal_methods;
+static int (*wal_real_sync)(sqlite3_file *, int);
+static int wal_syncs;
+
+static int wal_count_sync(sqlite3_file *f, int flags)
+{
+	wal_syncs++;
+	return wal_real_sync(f, flags);
+}
+
+static int wal_shim_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *out)
+{
+	sqlite3_vfs *real = v->pAppData;
+	int rc = real->xOpen(real, name, f, flags, out);
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && f->pMethods) {
+		if (!wal_real_sync) {
+			wal_methods = *f->pMethods;
+			wal_real_sync = wal_methods.xSync;
+			wal_methods.xSync = wal_count_sync;
+		}
+		f->pMethods = &wal_methods;
+	}
+	return rc;
+}
+
+/* Defect 9 of issue 14: with synchronous = NORMAL a WAL commit is not
+ * fsynced (only checkpoints are), so a power cut could take back a verdict
+ * that was already answered 250. store_put() must return only after the
+ * WAL holding its commit was synced. */
+static void test_commit_is_fsynced(void **state)
+{
+	(void)state;
+	static sqlite3_vfs shim;
+	sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+	shim = *real;
+	shim.zName = "gh-count-wal-sync";
+	shim.pAppData = real;
+	shim.xOpen = wal_shim_open;
+	assert_int_equal(sqlite3_vfs_register(&shim, 1), SQLITE_OK);
+
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	for (int i = 0; i < 3; i++) {
+		struct store_msg m;
+		struct store_rcpt r[3];
+		fill_msg(&m, r, "clean", 1000 + i);
+		int before = wal_syncs;
+		assert_int_equal(store_put(st, &m, NULL, 0), 0);
+		assert_true(wal_syncs > before);
+	}
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
+	sqlite3_finalize(s);
+	store_close(st);
+	sqlite3_vfs_unregister(&shim);
+	rm_db(path);
+}
+
 static void test_open_failure_names_file(void **state)
 {
 	(void)state;
@@ -384,6 +540,8 @@ int main(void)
 		cmocka_unit_test(test_migration_is_idempotent),
 		cmocka_unit_test(test_two_processes_lose_nothing),
 		cmocka_unit_test(test_open_failure_names_file),
+		cmocka_unit_test(test_commit_is_fsynced),
+		cmocka_unit_test(test_attempts_hold_and_settle_alerts),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
