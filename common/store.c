@@ -592,6 +592,43 @@ int store_event(struct store *st, const char *mail_id, const char *action, const
 	return store_step_done(st, s, "insert event");
 }
 
+/* A one-off UPDATE that must change a row: 0, 1 when no row matched, -1. */
+static int store_update_one(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, what);
+	return sqlite3_changes(st->db) > 0 ? 0 : 1;
+}
+
+int store_set_quar_state(struct store *st, const char *mail_id, const char *state)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "UPDATE msgs SET quar_state = ?1 WHERE mail_id = ?2", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return store_fail(st, "prepare quar_state");
+	bind_text(s, 1, state);
+	bind_text(s, 2, mail_id);
+	return store_update_one(st, s, "update quar_state");
+}
+
+int store_mark_rcpt_released(struct store *st, int64_t msg_rowid, const char *addr, int64_t when,
+			     const char *answer)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
+			       "WHERE msg = ?3 AND addr = ?4",
+			       -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, "prepare released_at");
+	sqlite3_bind_int64(s, 1, when);
+	bind_text(s, 2, answer);
+	sqlite3_bind_int64(s, 3, msg_rowid);
+	bind_text(s, 4, addr);
+	return store_update_one(st, s, "update released_at");
+}
+
 void store_msg_free(struct store_msg *m)
 {
 	if (!m)

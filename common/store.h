@@ -142,6 +142,12 @@ int store_list(struct store *st, const struct store_filter *f,
 	       int (*fn)(const struct store_msg *m, void *arg), void *arg);
 int store_event(struct store *st, const char *mail_id, const char *action, const char *who,
 		const char *detail, const char *result);
+/* quarctl's writes. A message's quarantine state ("released", "purged"),
+ * and one recipient served by a release (released_at, release_answer):
+ * 0, 1 when no row matched, -1 on error (store_error()). */
+int store_set_quar_state(struct store *st, const char *mail_id, const char *state);
+int store_mark_rcpt_released(struct store *st, int64_t msg_rowid, const char *addr, int64_t when,
+			     const char *answer);
 
 void store_msg_free(struct store_msg *m);
 

@@ -155,42 +155,21 @@ char *qc_rcpt_list(const struct store_msg *m)
 	return g_string_free(s, FALSE);
 }
 
-static int qc_step_one(struct qc *qc, sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		msg_warn("store update: %s", sqlite3_errmsg(store_db(qc->st)));
-		return -1;
-	}
-	return sqlite3_changes(store_db(qc->st)) > 0 ? 0 : -1;
-}
-
 int qc_mark_state(struct qc *qc, const char *mail_id, const char *state)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(store_db(qc->st), "UPDATE msgs SET quar_state = ?1 WHERE mail_id = ?2", -1, &s,
-	                       NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, state, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, mail_id, -1, SQLITE_TRANSIENT);
-	return qc_step_one(qc, s);
+	int r = store_set_quar_state(qc->st, mail_id, state);
+	if (r < 0)
+		msg_warn("store update: %s", store_error(qc->st));
+	return r == 0 ? 0 : -1;
 }
 
 int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
-                          const char *answer)
+			  const char *answer)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(store_db(qc->st),
-	                       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
-	                       "WHERE msg = ?3 AND addr = ?4",
-	                       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(s, 1, when);
-	sqlite3_bind_text(s, 2, answer, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 3, msg_rowid);
-	sqlite3_bind_text(s, 4, addr, -1, SQLITE_TRANSIENT);
-	return qc_step_one(qc, s);
+	int r = store_mark_rcpt_released(qc->st, msg_rowid, addr, when, answer);
+	if (r < 0)
+		msg_warn("store update: %s", store_error(qc->st));
+	return r == 0 ? 0 : -1;
 }
 
 void qc_event(struct qc *qc, const char *mail_id, const char *action, const char *detail, const char *result)
