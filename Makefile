@@ -181,6 +181,6 @@ install: all
 		install -m 0644 contrib/cron.d/gatehouse $(DESTDIR)$(CRONDIR)/gatehouse; fi
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-syncnormal
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
