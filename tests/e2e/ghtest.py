@@ -25,6 +25,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -414,11 +415,39 @@ class Scand:
 
     def start(self, wait=True):
         self._log = open(self.logfile, "ab")
+        self._log_start = self._log.tell()
         self.proc = subprocess.Popen([self.binary, "-f", "-c", self.conf_path], stdout=self._log,
                                      stderr=subprocess.STDOUT)
         if wait:
             wait_port(self.port, timeout=60, proc=self.proc)
+            # the listener is bound before the store is opened and the
+            # engine loaded: a test that reads the database at once could
+            # create an empty file (sqlite3.connect) and see "no such table"
+            wait_for(self.ready, timeout=120, what="scand ready (store open)")
         return self
+
+    def ready(self):
+        """scand logged "ready:" since this start, or (at log_level warn) its
+        store has the schema; or it exited (the test sees its status)."""
+        if self.proc.poll() is not None:
+            return True
+        try:
+            with open(self.logfile, "rb") as f:
+                f.seek(getattr(self, "_log_start", 0))
+                if b"ready:" in f.read():
+                    return True
+        except OSError:
+            pass
+        if not os.path.exists(self.db):
+            return False
+        try:
+            con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+            try:
+                return con.execute("SELECT 1 FROM sqlite_master WHERE name = 'msgs'").fetchone() is not None
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return False
 
     def log(self):
         try:
