@@ -214,7 +214,10 @@ def test_reload_under_load(postfix_factory, scand_factory, workdir):
     m, r = rows(sc.db, message_id(raw))
     assert m[0][1] == "virus" and "Gatehouse-Marker-" in m[0][5]
     assert len(pf.delivered()) == 200
-    assert sc.log().count("clamav: engine loaded") >= 3  # start + the changes/SIGHUPs
+    # start + at least one reload (on a loaded machine the change watcher
+    # and the two SIGHUPs can fold into one reload that sees both files);
+    # the marker verdict above shows the new signatures are in use
+    assert sc.log().count("clamav: engine loaded") >= 2
     assert sc.proc.poll() is None
 
 
