@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mailhdr.h"
 #include "notify.h"
 #include "send.h"
 
@@ -243,28 +244,16 @@ static bool outbox_is_admin(const struct outbox_row *r)
 	return g_str_has_suffix(r->kind, "-admin");
 }
 
-/* The decoded Subject of a stored alert, for the summary. */
+/* The decoded Subject of a stored alert, for the summary (the header
+ * walk is common/mailhdr's: unfolded, first Subject field). */
 static char *outbox_subject(GBytes *body)
 {
 	gsize len;
-	const char *d = g_bytes_get_data(body, &len);
-	GString *raw = NULL;
-	char *text = g_strndup(d, len);
-	char **lines = g_strsplit(text, "\r\n", -1);
-	for (char **l = lines; *l && **l; l++) {
-		if (raw && (**l == ' ' || **l == '\t'))
-			g_string_append(raw, *l);
-		else if (raw)
-			break;
-		else if (g_ascii_strncasecmp(*l, "Subject:", 8) == 0)
-			raw = g_string_new(*l + 8);
-	}
+	const unsigned char *d = g_bytes_get_data(body, &len);
+	char *raw = mailhdr_get(d, len, "Subject", 1000);
 	notify_mime_init();
-	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw->str) : g_strdup("");
-	if (raw)
-		g_string_free(raw, TRUE);
-	g_strfreev(lines);
-	g_free(text);
+	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw) : g_strdup("");
+	g_free(raw);
 	char *safe = notify_header_safe(dec, 200);
 	g_free(dec);
 	return safe;

@@ -104,7 +104,7 @@ def test_release_with_reinjection_down_marks_nothing(setup):
 
 def test_release_refused_at_data_marks_nothing(setup):
     """Recipients accepted (250) but the data refused: still nothing marked.
-    (With CHUNKING, libesmtp reports the server's reply to the last BDAT.)"""
+    (smtpc sends DATA, never BDAT: the refusal is the reply to DATA.)"""
     pf, qs, mid = setup
     pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_data_restrictions=defer" % pf.reinject_port)
     pf.stop()
