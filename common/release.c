@@ -230,9 +230,15 @@ static void release_send(const struct store_msg *m, const struct release_opts *o
 			first_bad = r->reply;
 		}
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		/* smtpc's words mostly start with the destination: said once */
+		const char *why = err ? err : "failed";
+		size_t dl = strlen(o->forward);
+		if (strncmp(why, o->forward, dl) == 0 && strncmp(why + dl, ": ", 2) == 0)
+			why += dl + 2;
 		*answer = g_strdup_printf("%s %s: %s", sm.data_sent ? "lost the connection to" : "cannot reach",
-		                          o->forward, err ? err : "failed");
+		                          o->forward, why);
+	}
 	else
 		*answer = g_strdup(first_ok ? first_ok : first_bad ? first_bad : "no answer");
 	char *p = log_printable(*answer, 400);
