@@ -236,11 +236,11 @@ static void release_send(const struct store_msg *m, const struct release_opts *o
 		size_t dl = strlen(o->forward);
 		if (strncmp(why, o->forward, dl) == 0 && strncmp(why + dl, ": ", 2) == 0)
 			why += dl + 2;
-		*answer = g_strdup_printf("%s %s: %s", sm.data_sent ? "lost the connection to" : "cannot reach",
-		                          o->forward, why);
-	}
-	else
+		*answer = g_strdup_printf(
+		    "%s %s: %s", sm.data_sent ? "lost the connection to" : "cannot reach", o->forward, why);
+	} else {
 		*answer = g_strdup(first_ok ? first_ok : first_bad ? first_bad : "no answer");
+	}
 	char *p = log_printable(*answer, 400);
 	g_free(*answer);
 	*answer = p;
@@ -334,8 +334,8 @@ enum release_result release_run(struct store *st, const struct store_msg *m, con
 		goto done;
 	if (o->dry_run) {
 		char *to = release_join(addrs);
-		out->msg = g_strdup_printf("%s: would release %zu bytes from <%s> to %s via %s", m->mail_id, len,
-		                           m->sender, to, o->forward);
+		out->msg = g_strdup_printf("%s: would release %zu bytes from <%s> to %s via %s", m->mail_id,
+		                           len, m->sender, to, o->forward);
 		g_free(to);
 		goto done;
 	}

@@ -97,7 +97,8 @@ static int64_t events(struct fix *f)
 {
 	sqlite3_stmt *s;
 	int64_t n = -1;
-	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), "SELECT count(*) FROM events", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), "SELECT count(*) FROM events", -1, &s, NULL),
+	                 SQLITE_OK);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -106,8 +107,8 @@ static int64_t events(struct fix *f)
 
 static struct release_opts opts(struct fix *f)
 {
-	return (struct release_opts){.quar_dir = f->qdir, .forward = "127.0.0.1:1", .helo = "test",
-	                             .timeout_s = 5, .who = "tester"};
+	return (struct release_opts){
+	    .quar_dir = f->qdir, .forward = "127.0.0.1:1", .helo = "test", .timeout_s = 5, .who = "tester"};
 }
 
 static char *joined(GPtrArray *a)
@@ -218,7 +219,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_targets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals_send_and_write_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_file_not_the_stored_one_is_refused_and_audited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_not_the_stored_one_is_refused_and_audited, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_dry_run_checks_and_writes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_downstream_not_there_marks_nothing, setup, teardown),
 	};
