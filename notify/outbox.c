@@ -2,7 +2,7 @@
  * outbox - deliver the alerts in the outbox table, at least once
  *
  * notify_outbox_run() takes the due pending rows (oldest first) and sends
- * each in its own SMTP session with libesmtp to [notify] forward, envelope
+ * each in its own SMTP session (notify_send, send.h) to [notify] forward, envelope
  * sender <>. Only after the server's 2xx to the message does one UPDATE
  * mark the row sent: a crash in between means the alert goes out again,
  * never that it is lost. A 4xx, a refused or broken connection or a
@@ -30,17 +30,14 @@
  * mid-send leaves its row due again after retry_min.
  * Database failures are logged (msg_warn) and the run is retried later.
  */
-#include <stddef.h> /* libesmtp.h needs size_t */
-
-#include <libesmtp.h>
-
 #include <gmime/gmime.h>
 #include <glib.h>
 #include <string.h>
 
-#include "esmtpsrc.h"
 #include "log.h"
+#include "mailhdr.h"
 #include "notify.h"
+#include "send.h"
 
 #define OUTBOX_BATCH 200
 #define OUTBOX_TIMEOUT 60 /* seconds for each SMTP step */
@@ -176,53 +173,15 @@ static GPtrArray *outbox_due(struct outbox *ob)
 
 /* ---- one SMTP transaction ---- */
 
-/* 2, 4 or 5 from a status; anything but 2xx/5xx counts as temporary. */
-static int outbox_class(const smtp_status_t *st, char **why, const char *step)
-{
-	int code = st ? st->code : 0;
-	if (code >= 200 && code < 300)
-		return 2;
-	char *text = log_printable(st && st->text ? st->text : "no answer", 300);
-	g_strchomp(text);
-	*why = g_strdup_printf("%s: %d %s", step, code, text);
-	g_free(text);
-	return code >= 500 && code < 600 ? 5 : 4;
-}
-
-static void outbox_timeouts(smtp_session_t s)
-{
-	int which[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2};
-	for (size_t i = 0; i < G_N_ELEMENTS(which); i++)
-		smtp_set_timeout(s, which[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, OUTBOX_TIMEOUT);
-}
-
-/* Sends one alert: 2 sent, 4 try again, 5 give up; *why set unless 2. */
+/* Sends one alert (notify_send, envelope sender <>): 2 sent, 4 try
+ * again, 5 give up; *why set unless 2. */
 static int outbox_send(const char *server, const char *helo, const char *rcpt, GBytes *body, char **why)
 {
-	smtp_session_t session = smtp_create_session();
-	smtp_message_t m = smtp_add_message(session);
-	struct esmtpsrc src = {.data = g_bytes_get_data(body, &src.len)};
-	int cls;
-
-	smtp_set_server(session, server);
-	smtp_set_hostname(session, helo);
-	outbox_timeouts(session);
-	smtp_set_reverse_path(m, "");
-	smtp_recipient_t r = smtp_add_recipient(m, rcpt);
-	smtp_set_messagecb(m, esmtpsrc_cb, &src);
-	if (!smtp_start_session(session)) {
-		char buf[256];
-		const char *e = smtp_strerror(smtp_errno(), buf, sizeof(buf));
-		*why = g_strdup_printf("%s: %s", server, e ? e : "connection failed");
-		smtp_destroy_session(session);
-		return 4;
-	}
-	cls = outbox_class(smtp_reverse_path_status(m), why, "MAIL FROM");
-	if (cls == 2)
-		cls = outbox_class(smtp_recipient_status(r), why, "RCPT TO");
-	if (cls == 2)
-		cls = outbox_class(smtp_message_transfer_status(m), why, "DATA");
-	smtp_destroy_session(session);
+	struct notify_send_rcpt r = {.addr = rcpt};
+	gsize len;
+	const void *data = g_bytes_get_data(body, &len);
+	int cls = notify_send(server, helo, OUTBOX_TIMEOUT, "", &r, 1, data, len, why);
+	notify_send_clear(&r, 1);
 	return cls;
 }
 
@@ -285,28 +244,16 @@ static bool outbox_is_admin(const struct outbox_row *r)
 	return g_str_has_suffix(r->kind, "-admin");
 }
 
-/* The decoded Subject of a stored alert, for the summary. */
+/* The decoded Subject of a stored alert, for the summary (the header
+ * walk is common/mailhdr's: unfolded, first Subject field). */
 static char *outbox_subject(GBytes *body)
 {
 	gsize len;
-	const char *d = g_bytes_get_data(body, &len);
-	GString *raw = NULL;
-	char *text = g_strndup(d, len);
-	char **lines = g_strsplit(text, "\r\n", -1);
-	for (char **l = lines; *l && **l; l++) {
-		if (raw && (**l == ' ' || **l == '\t'))
-			g_string_append(raw, *l);
-		else if (raw)
-			break;
-		else if (g_ascii_strncasecmp(*l, "Subject:", 8) == 0)
-			raw = g_string_new(*l + 8);
-	}
+	const unsigned char *d = g_bytes_get_data(body, &len);
+	char *raw = mailhdr_get(d, len, "Subject", 1000);
 	notify_mime_init();
-	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw->str) : g_strdup("");
-	if (raw)
-		g_string_free(raw, TRUE);
-	g_strfreev(lines);
-	g_free(text);
+	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw) : g_strdup("");
+	g_free(raw);
 	char *safe = notify_header_safe(dec, 200);
 	g_free(dec);
 	return safe;

@@ -6,7 +6,7 @@
  * operator's login name (for the audit trail).
  *
  * qc_cmd.c     list/show/purge/expire/stats and the actions shared with the TUI
- * qc_release.c reinjection of a quarantined message through libesmtp
+ * qc_release.c release: options and output around common/release, the notice
  * qc_json.c    JSON output of store rows
  * qc_tui.c     the ncurses interface (with qc_tui_act.c, qc_tui_view.c, qc_tui.h)
  * qc_msg.c     headers and body preview of a quarantined message (GMime)
@@ -61,8 +61,6 @@ char *qc_rcpt_list(const struct store_msg *m);
 
 /* Store updates, one statement each (no write lock held across statements). */
 int qc_mark_state(struct qc *qc, const char *mail_id, const char *state);
-int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
-                          const char *answer);
 /* store_event() with qc->who; logs a warning if the event cannot be written. */
 void qc_event(struct qc *qc, const char *mail_id, const char *action, const char *detail, const char *result);
 
@@ -87,8 +85,6 @@ struct qc_release_opts {
 };
 enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct qc_release_opts *o,
                               char **msg);
-/* Recipients a release would go to (store order); g_ptr_array of g_strdup'd strings. */
-GPtrArray *qc_release_targets(const struct store_msg *m, bool force);
 
 /* g_option parsing of a command's argv (ids starting with '-' kept); false = usage printed. */
 bool qc_parse(GOptionEntry *entries, const char *params, int *argc, char ***argv);

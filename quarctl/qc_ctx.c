@@ -7,7 +7,7 @@
  * qc_fmt_time()             UTC time for listings
  * qc_detail()/qc_rcpt_list() one-line summaries of a verdict row
  * qc_lookup()               the id check every command makes first, then store_get()
- * qc_mark_state()/qc_mark_rcpt_released()/qc_event()
+ * qc_mark_state()/qc_event()
  *                           the only writes quarctl makes: each one statement
  *                           in autocommit mode, so no write lock is held
  *                           across statements while scand is writing
@@ -158,15 +158,6 @@ char *qc_rcpt_list(const struct store_msg *m)
 int qc_mark_state(struct qc *qc, const char *mail_id, const char *state)
 {
 	int r = store_set_quar_state(qc->st, mail_id, state);
-	if (r < 0)
-		msg_warn("store update: %s", store_error(qc->st));
-	return r == 0 ? 0 : -1;
-}
-
-int qc_mark_rcpt_released(struct qc *qc, int64_t msg_rowid, const char *addr, int64_t when,
-			  const char *answer)
-{
-	int r = store_mark_rcpt_released(qc->st, msg_rowid, addr, when, answer);
 	if (r < 0)
 		msg_warn("store update: %s", store_error(qc->st));
 	return r == 0 ? 0 : -1;

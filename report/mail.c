@@ -1,5 +1,5 @@
 /*
- * mail - build the weekly report mail (GMime) and send it (libesmtp)
+ * mail - build the weekly report mail (GMime) and send it (notify_send)
  *
  * report_mail_build() makes one message:
  *   multipart/related; type="multipart/alternative"
@@ -9,20 +9,20 @@
  *     image/png (Content-ID <cid>, inline) ...
  * with From, To, Subject, Date and Message-ID set through GMime, so that a
  * CR or LF in any of them is encoded rather than starting a new header.
- * The result has CRLF line ends, as libesmtp wants.
+ * The result has CRLF line ends, as notify_send wants.
  *
- * report_mail_send() delivers such a message to host:port with libesmtp
- * and succeeds only when the server accepted the message and every
- * recipient (the status of each is named in *err otherwise). It is the
- * report's own sender until the notify module offers one to share.
+ * report_mail_send() delivers such a message to host:port through
+ * notify's sender (notify/send.h) and succeeds only when the server
+ * accepted the message and every recipient (the status of each is named
+ * in *err otherwise); an address that could end the SMTP command is
+ * refused before anything is sent.
  */
 #include "report.h"
 
 #include "log.h"
+#include "notify/send.h"
 
 #include <gmime/gmime.h>
-#include <stddef.h> /* libesmtp.h needs size_t */
-#include <libesmtp.h>
 #include <string.h>
 
 static GMimeObject *mail_text_part(const char *subtype, const char *text)
@@ -128,84 +128,41 @@ done:
 	return rc;
 }
 
-struct mail_rcpt_check {
-	GString *bad;
-};
-
-static void mail_check_rcpt(smtp_recipient_t r, const char *mailbox, void *arg)
-{
-	struct mail_rcpt_check *c = arg;
-	const smtp_status_t *st = smtp_recipient_status(r);
-	if (st->code >= 200 && st->code < 300)
-		return;
-	char *why = g_strdup(st->text ? st->text : "");
-	g_strchomp(why);
-	g_string_append_printf(c->bad, "%s<%s>: %d %s", c->bad->len ? "; " : "", mailbox, st->code, why);
-	g_free(why);
-}
-
-/* An address goes into MAIL FROM:<...> or RCPT TO:<...> as it is: no
- * control characters, spaces or angle brackets that could end the
- * command or start another one. */
-static bool mail_addr_ok(const char *a)
-{
-	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
-			return false;
-	return true;
-}
-
-static int mail_check_addrs(const char *env_from, const char *const *rcpts, char **err)
-{
-	const char *bad = mail_addr_ok(env_from) ? NULL : env_from;
-	for (size_t i = 0; !bad && rcpts[i]; i++)
-		if (!*rcpts[i] || !mail_addr_ok(rcpts[i]))
-			bad = rcpts[i];
-	if (!bad)
-		return 0;
-	char *p = log_printable(bad, 80);
-	*err = g_strdup_printf("report mail: bad address \"%s\"", p);
-	g_free(p);
-	return -1;
-}
-
 int report_mail_send(const char *hostport, const char *env_from, const char *const *rcpts, GBytes *msg,
                      char **err)
 {
-	if (mail_check_addrs(env_from, rcpts, err) < 0)
-		return -1;
-	smtp_session_t session = smtp_create_session();
-	smtp_message_t message = smtp_add_message(session);
-	char *body = g_strndup(g_bytes_get_data(msg, NULL), g_bytes_get_size(msg));
-	char ebuf[256];
+	size_t n = 0;
+	while (rcpts[n])
+		n++;
+	struct notify_send_rcpt *r = g_new0(struct notify_send_rcpt, n);
+	for (size_t i = 0; i < n; i++)
+		r[i].addr = rcpts[i];
+	gsize len;
+	const void *data = g_bytes_get_data(msg, &len);
+	char *why = NULL;
 	int rc = -1;
 
-	smtp_set_server(session, hostport);
-	smtp_set_reverse_path(message, env_from);
-	smtp_set_message_str(message, body);
-	for (size_t i = 0; rcpts[i]; i++)
-		smtp_add_recipient(message, rcpts[i]);
-	if (!smtp_start_session(session)) {
-		*err = g_strdup_printf("report mail: %s: %s", hostport,
-		                       smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf)));
+	if (notify_send(hostport, NULL, 0, env_from, r, n, data, len, &why) != 2) {
+		*err = g_strdup_printf("report mail: %s: %s", hostport, why);
 		goto done;
 	}
-	const smtp_status_t *st = smtp_message_transfer_status(message);
-	if (st->code < 200 || st->code >= 300) {
-		*err = g_strdup_printf("report mail: %s: message refused: %d %s", hostport, st->code,
-		                       st->text ? st->text : "");
-		g_strchomp(*err);
-		goto done;
+	GString *bad = g_string_new(NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].code >= 200 && r[i].code < 300)
+			continue;
+		char *who = log_printable(r[i].addr, 200);
+		g_string_append_printf(bad, "%s<%s>: %s", bad->len ? "; " : "", who,
+		                       r[i].reply ? r[i].reply : "no answer");
+		g_free(who);
 	}
-	struct mail_rcpt_check chk = {g_string_new(NULL)};
-	smtp_enumerate_recipients(message, mail_check_rcpt, &chk);
-	if (chk.bad->len)
-		*err = g_strdup_printf("report mail: %s: refused %s", hostport, chk.bad->str);
+	if (bad->len)
+		*err = g_strdup_printf("report mail: %s: refused %s", hostport, bad->str);
 	else
 		rc = 0;
-	g_string_free(chk.bad, TRUE);
+	g_string_free(bad, TRUE);
 done:
-	smtp_destroy_session(session);
-	g_free(body);
+	g_free(why);
+	notify_send_clear(r, n);
+	g_free(r);
 	return rc;
 }

@@ -11,7 +11,7 @@
  * the exactly-once rule); rrd_report_graph() draws one period as a PNG.
  *
  * report_mail_build() makes the weekly MIME message with GMime and
- * report_mail_send() hands it to an SMTP server with libesmtp.
+ * report_mail_send() hands it to an SMTP server through notify_send().
  *
  * Functions return 0 on success and -1 with a g_malloc'ed *err on failure.
  */

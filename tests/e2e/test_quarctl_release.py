@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 import ghtest
+import smtpsink
 from qctest import QStore
 
 BODY = "first line of the original\r\n.a line with a dot\r\nlast line\r\n"
@@ -103,7 +104,7 @@ def test_release_with_reinjection_down_marks_nothing(setup):
 
 def test_release_refused_at_data_marks_nothing(setup):
     """Recipients accepted (250) but the data refused: still nothing marked.
-    (With CHUNKING, libesmtp reports the server's reply to the last BDAT.)"""
+    (smtpc sends DATA, never BDAT: the refusal is the reply to DATA.)"""
     pf, qs, mid = setup
     pf.postconf("-P", "127.0.0.1:%d/inet/smtpd_data_restrictions=defer" % pf.reinject_port)
     pf.stop()
@@ -137,3 +138,99 @@ def test_release_notify_queues_and_delivers_a_release_notice(setup):
     notice = ghtest.parse_mail(notices[0])
     assert notice["To"].addresses[0].addr_spec == "u@example.com"
     assert mid in notice.get_content()
+
+
+# ---- through common/smtpc, against a recording sink ----
+
+RAW = (b"From: boss@example.org\r\n"
+       b"To: u@example.com\r\n"
+       b"Subject: no id, no date\r\n"
+       b"X-Folded: one\r\n\ttwo\r\n"
+       b"\r\n"
+       b".starts with a dot\r\n"
+       b"caf\xc3\xa9 8-bit\r\n"
+       b"no final line end")
+
+
+@pytest.fixture
+def sink():
+    s = smtpsink.Sink()
+    yield s
+    s.close()
+
+
+def test_release_sends_the_file_unchanged_but_the_trace_header(workdir, sink):
+    """A message without Message-ID and Date arrives with neither added:
+    the bytes are the quarantined file's, after one X-Quarantine-Released
+    field on top (and the CRLF that ends the last line for the SMTP
+    terminator). The stored client goes as XFORWARD, the 8-bit body
+    as BODY=8BITMIME."""
+    qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
+    mid = qs.add("virus", RAW, sender="boss@example.org", rcpts=("u@example.com",), virus="Eicar-Test-Signature")
+    qs.sql("UPDATE msgs SET client_addr = '192.0.2.7', client_name = 'mx.example.org', client_helo = 'mx7' "
+           "WHERE mail_id = ?", mid)
+    r = qs.run("release", mid)
+    assert r.returncode == 0, r.stderr
+    [t] = sink.messages()
+    first, rest = t.data.split(b"\r\n", 1)
+    assert re.match(rb"X-Quarantine-Released: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} by \S+$", first)
+    assert rest == RAW + b"\r\n"
+    assert b"message-id" not in t.data.lower() and b"\ndate:" not in t.data.lower()
+    assert t.mail == "MAIL FROM:<boss@example.org> SIZE=%d BODY=8BITMIME" % len(t.data)
+    assert t.rcpts == ["u@example.com"]
+    assert t.xforward == {"NAME": "mx.example.org", "ADDR": "192.0.2.7", "HELO": "mx7"}
+    u = qs.row(mid)["rcpts"][0]
+    assert u["released_at"] > 0 and u["release_answer"] == "250 2.0.0 Ok: queued as SINK1"
+
+
+def test_release_refused_for_one_recipient_resumes_without_force(workdir, sink):
+    """One recipient refused (5xx): the other is served and marked with its
+    answer, the refused one is not; the next release without --force goes
+    to the refused one only and finishes the message."""
+    refused = []
+
+    def reply(addr):
+        if addr == "w@example.com" and not refused:
+            refused.append(addr)
+            return "550 5.1.1 <w@example.com>: no such user here"
+        return None
+
+    sink.rcpt_reply = reply
+    qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
+    mid = qs.add("virus", RAW, sender="boss@example.org", rcpts=("u@example.com", "w@example.com"),
+                 virus="Eicar-Test-Signature")
+    r = qs.run("release", mid)
+    assert r.returncode == 1
+    assert b"released to u@example.com: 250 2.0.0 Ok: queued as SINK1 (some recipients refused)" in r.stderr
+    row = qs.row(mid)
+    assert row["state"] == "quarantined"
+    u, w = row["rcpts"]
+    assert u["released_at"] > 0 and u["release_answer"] == "250 2.0.0 Ok: queued as SINK1"
+    assert w["released_at"] == 0 and w["release_answer"] == ""
+    r = qs.run("release", mid)
+    assert r.returncode == 0, r.stderr
+    assert [t.rcpts for t in sink.messages()] == [["u@example.com"], ["w@example.com"]]
+    row = qs.row(mid)
+    assert row["state"] == "released"
+    assert row["rcpts"][1]["release_answer"] == "250 2.0.0 Ok: queued as SINK2"
+    ev = qs.sql("SELECT detail, result FROM events WHERE mail_id = ? ORDER BY id", mid)
+    assert ev == [("u@example.com", "ok: 250 2.0.0 Ok: queued as SINK1"),
+                  ("w@example.com", "ok: 250 2.0.0 Ok: queued as SINK2")]
+
+
+def test_release_to_a_downstream_that_is_down_marks_nothing(workdir, sink):
+    """A downstream that answers 421 at the greeting: a clear error naming
+    it and its words, exit 1, nothing marked, the attempt in the audit
+    trail; nothing was sent."""
+    sink.down = True
+    qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
+    mid = qs.add("virus", RAW, sender="boss@example.org", rcpts=("u@example.com",), virus="Eicar-Test-Signature")
+    r = qs.run("release", mid)
+    assert r.returncode == 1
+    assert re.search(rb"release to u@example.com FAILED: cannot reach 127\.0\.0\.1:%d: greeting: 421 4\.3\.2 down "
+                     rb"\(nothing marked\)" % sink.port, r.stderr), r.stderr
+    row = qs.row(mid)
+    assert row["state"] == "quarantined" and row["rcpts"][0]["released_at"] == 0
+    ev = qs.sql("SELECT detail, result FROM events WHERE mail_id = ?", mid)
+    assert len(ev) == 1 and ev[0][0] == "u@example.com" and ev[0][1].startswith("cannot reach")
+    assert sink.messages() == []
