@@ -131,11 +131,12 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
 
-# The two README commands.
+# The two README commands. run: scand on contrib/scand.conf.run (paths
+# under ./var/), with a local sink on the forward port when nothing listens
+# there, and the GATEHOUSE_CONF lines to copy (scripts/run).
 run: deps
 	$(MAKE) all
-	mkdir -p var
-	$(BUILD)/bin/scand -f -c contrib/scand.conf.run
+	$(PYTHON) scripts/run -b $(BUILD) -c contrib/scand.conf.run
 
 check: deps
 	$(MAKE) all

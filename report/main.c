@@ -222,7 +222,7 @@ static int weekly_period(struct report_ctx *x, struct weekly_opts *o, struct rep
 		    (o->until && report_parse_time(o->until, x->now, &until, &err) < 0))
 			goto bad;
 		if (!o->until)
-			until = x->now;
+			until = x->now + 1; /* [since, until): the messages of this second count */
 		if (until <= since) {
 			fprintf(stderr, "scand-report weekly: --since must be before --until\n");
 			return 2;
