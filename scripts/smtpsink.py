@@ -173,7 +173,8 @@ class Sink:
 
     def _store(self, n, t):
         name = os.path.join(self.store_dir, "%06d.eml" % n)
-        head = "X-Sink-Mail-From: %s\r\nX-Sink-Rcpt-To: %s\r\n" % (t.mail, ", ".join(t.rcpts))
+        sender = t.mail[t.mail.find("<") + 1:t.mail.find(">")] if "<" in t.mail else t.mail
+        head = "X-Sink-Mail-From: <%s>\r\nX-Sink-Rcpt-To: %s\r\n" % (sender, ", ".join(t.rcpts))
         with open(name + ".tmp", "wb") as f:
             f.write(head.encode("utf-8", "replace") + t.data)
         os.rename(name + ".tmp", name)
