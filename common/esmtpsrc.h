@@ -4,8 +4,9 @@
  * libesmtp reads a message through a callback (smtp_set_messagecb). With
  * struct esmtpsrc src = {data, len} and
  * smtp_set_messagecb(message, esmtpsrc_cb, &src) it gets the bytes in one
- * piece, and again after a rewind. The data must have CRLF line ends (see
- * NOTES-deps.md) and outlive the session. It cannot fail.
+ * piece, and again after a rewind. The data must have CRLF line ends
+ * (libesmtp sends the bytes as they are and looks for the CRLF CRLF that
+ * ends the header block) and outlive the session. It cannot fail.
  */
 #ifndef GH_ESMTPSRC_H
 #define GH_ESMTPSRC_H
