@@ -138,6 +138,14 @@ run: deps
 	$(MAKE) all
 	$(PYTHON) scripts/run -b $(BUILD) -c contrib/scand.conf.run
 
+# Test tools: tests/tools/NAME.c -> $(BUILD)/tests/tools/NAME, on common/
+# only, built by `all`; never named test_* (tests/run runs those).
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+all: $(TOOLS_BIN)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS_ALL)
+
 check: deps
 	$(MAKE) all
 	$(MAKE) asan

@@ -68,7 +68,7 @@ struct qc_command {
 static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
-    {"fsck", qc_cmd_fsck},   {"dev-add", qc_cmd_dev_add}, {NULL, NULL},
+    {"fsck", qc_cmd_fsck},   {NULL, NULL},
 };
 
 int main(int argc, char **argv)
