@@ -241,3 +241,23 @@ def test_report_json_latin1_sender(workdir):
     j = json.loads(r.stdout.decode("utf-8"))  # strict UTF-8, then JSON
     assert j["totals"]["messages"]["current"] == 1
     assert "j\ufffdrgen@b\ufffdckerei.example" in json.dumps(j, ensure_ascii=False), r.stdout
+
+
+def test_one_time_parser_on_every_command_line(workdir):
+    """quarctl and scand-report take the same ages and dates and refuse the
+    same trailing garbage (common/when.c)."""
+    conf = small_conf(workdir, "w.conf", os.path.join(workdir, "w.db"))
+    for good in ("30m", "12h", "7d", "2w", "2026-01-01", "2026-01-01 10:00", "2026-01-01 10:00:05"):
+        r = subprocess.run([QUARCTL, "-c", conf, "list", "--since", good], capture_output=True, text=True)
+        assert r.returncode == 0, (good, r.stderr)
+        r = subprocess.run([REPORT, "-c", conf, "weekly", "--since", good, "--format", "json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (good, r.stderr)
+    for bad in ("2026-01-01x", "7x", "", "99999999999999999999d", "2026-02-30"):
+        r = subprocess.run([QUARCTL, "-c", conf, "list", "--since", bad], capture_output=True, text=True)
+        assert r.returncode == 2, (bad, r.returncode, r.stderr)
+        r = subprocess.run([REPORT, "-c", conf, "weekly", "--since", bad], capture_output=True, text=True)
+        assert r.returncode == 2, (bad, r.returncode, r.stderr)
+    r = subprocess.run([QUARCTL, "-c", conf, "expire", "--older-than", "7x", "--dry-run"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2, r.stderr

@@ -7,7 +7,7 @@
  *
  * Writes MSG into [scand] quarantine_dir with quar_write() and its verdict
  * row into [scand] database with store_put(), exactly the two calls scand
- * makes, and prints the new mail id. The quarctl tests build their stores
+ * makes (From, Subject and Message-ID read with mailhdr_get(), as scand does), and prints the new mail id. The quarctl tests build their stores
  * with it (tests/e2e/qctest.py); it was quarctl's hidden dev-add command
  * and is not part of any installed program. Built into
  * $(BUILD)/tests/tools/ (not named test_*: tests/run does not run it).
@@ -16,13 +16,13 @@
  * as quarctl).
  */
 #include <glib.h>
-#include <gmime/gmime.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "conf.h"
+#include "mailhdr.h"
 #include "mailid.h"
 #include "quar.h"
 #include "store.h"
@@ -35,33 +35,23 @@ struct devadd_opts {
 	int64_t time;
 };
 
-static char *devadd_header(GMimeMessage *msg, const char *name)
+/* The header fields scand stores, read the way it reads them (pipeline.c). */
+static char *devadd_header(const char *data, size_t len, const char *name)
 {
-	const char *v = msg ? g_mime_object_get_header(GMIME_OBJECT(msg), name) : NULL;
-	return g_strdup(v ? v : "");
+	char *v = mailhdr_get((const unsigned char *)data, len, name, 250);
+	return v ? v : g_strdup("");
 }
 
-static GMimeMessage *devadd_parse(const char *data, size_t len)
-{
-	g_mime_init();
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
-	return msg;
-}
-
-static void devadd_fill(struct store_msg *m, const struct devadd_opts *o, GMimeMessage *mime)
+static void devadd_fill(struct store_msg *m, const struct devadd_opts *o, const char *data, size_t len)
 {
 	bool archive = strcmp(o->category, "archive") == 0;
 	mailid_new(m->mail_id);
 	m->time = o->time;
 	m->client_addr = g_strdup("192.0.2.1");
 	m->sender = g_strdup(o->sender ? o->sender : "");
-	m->from_hdr = devadd_header(mime, "From");
-	m->subject = o->subject ? g_strdup(o->subject) : devadd_header(mime, "Subject");
-	m->message_id = devadd_header(mime, "Message-Id");
+	m->from_hdr = devadd_header(data, len, "From");
+	m->subject = o->subject ? g_strdup(o->subject) : devadd_header(data, len, "Subject");
+	m->message_id = devadd_header(data, len, "Message-ID");
 	m->category = g_strdup(archive ? "clean" : o->category);
 	m->virus_names = g_strdup(o->virus ? o->virus : "");
 	m->banned_names = g_strdup(o->banned ? o->banned : "");
@@ -159,10 +149,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	GMimeMessage *mime = devadd_parse(data, len);
-	devadd_fill(m, &o, mime);
-	if (mime)
-		g_object_unref(mime);
+	devadd_fill(m, &o, data, len);
 	rc = devadd_store(c, m, data, len, o.gz);
 out:
 	g_option_context_free(ctx);
