@@ -21,8 +21,8 @@
  * Exit 0 on success, 1 on a failure (reported on stderr and syslog),
  * 2 on a usage error.
  */
-#include <glib.h>
 #include <errno.h>
+#include <glib.h>
 #include <glib/gstdio.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -223,10 +223,6 @@ static int weekly_period(struct report_ctx *x, struct weekly_opts *o, struct rep
 			goto bad;
 		if (!o->until)
 			until = x->now + 1; /* [since, until): the messages of this second count */
-		if (until <= since) {
-			fprintf(stderr, "scand-report weekly: --since must be before --until\n");
-			return 2;
-		}
 		label = g_strdup_printf("%s to %s", o->since, o->until ? o->until : "now");
 	}
 	if (open_store(x) < 0) {
