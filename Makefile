@@ -131,11 +131,20 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
 
-# The two README commands.
+# The two README commands. run: scand on contrib/scand.conf.run (paths
+# under ./var/), with a local sink on the forward port when nothing listens
+# there, and the GATEHOUSE_CONF lines to copy (scripts/run).
 run: deps
 	$(MAKE) all
-	mkdir -p var
-	$(BUILD)/bin/scand -f -c contrib/scand.conf.run
+	$(PYTHON) scripts/run -b $(BUILD) -c contrib/scand.conf.run
+
+# Test tools: tests/tools/NAME.c -> $(BUILD)/tests/tools/NAME, on common/
+# only, built by `all`; never named test_* (tests/run runs those).
+TOOLS_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+all: $(TOOLS_BIN)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $< $(BUILD)/libcommon.a $(LDLIBS_ALL)
 
 check: deps
 	$(MAKE) all

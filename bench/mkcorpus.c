@@ -71,7 +71,8 @@ static void attachment(GString *m, size_t bytes)
 	g_string_append(m, "--gh-bench-boundary--\r\n");
 }
 
-/* ---- the mixed profile (-p mixed): what issue 9's comparison sends ----
+/* ---- the mixed profile (-p mixed): the corpus of the scand against
+ * amavisd-new comparison (README "Benchmarks") and of bench/soak ----
  * 67% text or HTML mail of 2-20 KiB (half multipart/alternative with an
  * HTML part), 25% with a 50-500 KiB attachment (pdf, docx, png names),
  * 3% an EICAR test file attached as eicar.com, 2% EICAR inside a zip,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "when.h"
 
 struct conf_val {
 	char *str;
@@ -29,6 +30,12 @@ struct conf {
 	size_t n;
 	struct conf_val *v;
 };
+
+const char *conf_env_path(void)
+{
+	const char *p = getenv("GATEHOUSE_CONF");
+	return p && *p ? p : NULL;
+}
 
 static size_t conf_count(void)
 {
@@ -60,6 +67,13 @@ static bool conf_parse_scaled(const char *s, enum conf_type type, double *out)
 	char *end;
 	double mult = 1;
 
+	if (type == CONF_TIME) { /* the one duration syntax (when.h) */
+		int64_t secs;
+		if (when_parse_duration(s, &secs) < 0)
+			return false;
+		*out = (double)secs;
+		return true;
+	}
 	errno = 0;
 	double v = strtod(s, &end);
 	if (end == s || errno || !isfinite(v))
@@ -72,15 +86,6 @@ static bool conf_parse_scaled(const char *s, enum conf_type type, double *out)
 			case 'k': case 'K': mult = 1024.0; break;
 			case 'm': case 'M': mult = 1024.0 * 1024; break;
 			case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
-			default: return false;
-			}
-		} else if (type == CONF_TIME) {
-			switch (*end) {
-			case 's': mult = 1; break;
-			case 'm': mult = 60; break;
-			case 'h': mult = 3600; break;
-			case 'd': mult = 86400; break;
-			case 'w': mult = 604800; break;
 			default: return false;
 			}
 		} else {

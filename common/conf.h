@@ -13,7 +13,9 @@
  * memory (the fuzzer's entry point; conf_load reads the file and calls
  * it). The accessors take "section", "key"; asking for a key that the
  * table does not declare is a bug (msg_panic).
- * A loaded config is immutable: reloads build a new one and swap.
+ * conf_env_path() is $GATEHOUSE_CONF, the path every program uses when it
+ * is given no -c. A loaded config is immutable: reloads build a new one and
+ * swap.
  */
 #ifndef GH_CONF_H
 #define GH_CONF_H
@@ -26,7 +28,7 @@ enum conf_type {
 	CONF_STR,    /* any text */
 	CONF_INT,    /* integer within [min, max] */
 	CONF_SIZE,   /* bytes; suffix k, M, G (1024-based) allowed */
-	CONF_TIME,   /* seconds; suffix s, m, h, d allowed */
+	CONF_TIME,   /* whole seconds; suffix s, m, h, d, w (when_parse_duration) */
 	CONF_BOOL,   /* yes/no, true/false, on/off, 1/0 */
 	CONF_DOUBLE, /* floating point within [min, max] */
 	CONF_ENUM,   /* one of the '|'-separated words in .choices */
@@ -45,6 +47,12 @@ struct conf_key {
 extern const struct conf_key conf_table[];
 
 struct conf;
+
+/* The file every program reads when no -c is given: $GATEHOUSE_CONF when set
+ * and not empty (as Postfix honours MAIL_CONFIG), else NULL (the program's
+ * own default, /etc/gatehouse/scand.conf). -c always wins. */
+const char *conf_env_path(void);
+#define CONF_DEFAULT_PATH "/etc/gatehouse/scand.conf"
 
 /* NULL and *err (g_free) set on error. */
 struct conf *conf_load(const char *path, char **err);

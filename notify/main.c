@@ -28,8 +28,10 @@
  *	delivers the due outbox rows once and prints the counts.
  * scand-notify [-c FILE] run
  *	runs the sender thread until SIGTERM or SIGINT.
- * -T DIR is the shipped template directory (default: [notify] shipped_dir). Errors go to stderr; exit 1 on
- * failure, 2 on bad usage.
+ * -T DIR is the shipped template directory (default: [notify] shipped_dir).
+ * -c FILE is the configuration (default $GATEHOUSE_CONF, else
+ * /etc/gatehouse/scand.conf). Errors go to stderr; exit 1 on failure, 2 on
+ * bad usage.
  */
 #include <glib.h>
 #include <signal.h>
@@ -51,7 +53,8 @@ static const char usage[] =
     "                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m "
     "FILE]\n"
     "       scand-notify [-c FILE] send-pending\n"
-    "       scand-notify [-c FILE] run\n";
+    "       scand-notify [-c FILE] run\n"
+    "-c FILE defaults to $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf\n";
 
 struct cli {
 	struct conf *c;
@@ -407,7 +410,7 @@ static int cli_dispatch(struct cli *cl, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct cli cl = {.tdir = NULL}; /* NULL: [notify] shipped_dir */
-	const char *path = "/etc/gatehouse/scand.conf";
+	const char *path = NULL; /* -c, else $GATEHOUSE_CONF, else the default */
 	char *err = NULL;
 	int opt;
 
@@ -425,6 +428,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage();
+	if (!path && !(path = conf_env_path()))
+		path = CONF_DEFAULT_PATH;
 	if (!(cl.c = conf_load(path, &err))) {
 		fprintf(stderr, "scand-notify: %s\n", err);
 		g_free(err);

@@ -4,7 +4,8 @@
  * quarctl [-c FILE]               the ncurses interface
  * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck
  *
- * The configuration is /etc/gatehouse/scand.conf (-c overrides); quarctl
+ * The configuration is -c FILE, else $GATEHOUSE_CONF, else
+ * /etc/gatehouse/scand.conf (the built-in defaults if it does not exist); quarctl
  * reads [scand] database, quarantine_dir, forward, busy_timeout and
  * [quarctl] release_forward, expire_after.
  *
@@ -51,7 +52,7 @@ static const char qc_usage[] =
     "       <quarantine_dir>/lost+found/; nothing is deleted, mismatches are\n"
     "       only reported.\n"
     "\n"
-    "Options: -c FILE  configuration (default /etc/gatehouse/scand.conf)\n"
+    "Options: -c FILE  configuration (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
     "\n"
     "Exit codes: 0 done; 1 an action failed or was refused; 2 usage or\n"
@@ -67,7 +68,7 @@ struct qc_command {
 static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
-    {"fsck", qc_cmd_fsck},   {"dev-add", qc_cmd_dev_add}, {NULL, NULL},
+    {"fsck", qc_cmd_fsck},   {NULL, NULL},
 };
 
 int main(int argc, char **argv)
@@ -114,6 +115,8 @@ int main(int argc, char **argv)
 	}
 	struct qc qc;
 	char *err = NULL;
+	if (!conf_path)
+		conf_path = conf_env_path(); /* $GATEHOUSE_CONF; NULL: the default */
 	int orc = qc_open(&qc, conf_path, &err);
 	if (orc != 0) {
 		fprintf(stderr, "quarctl: %s\n", err);

@@ -11,7 +11,6 @@
  * qc_tui.c     the ncurses interface (with qc_tui_act.c, qc_tui_view.c, qc_tui.h)
  * qc_msg.c     headers and body preview of a quarantined message (GMime)
  * qc_fsck.c    fsck: the quarantine tree against the store (common/quar_fsck.c)
- * qc_dev.c     hidden subcommands that build test and benchmark stores
  *              through store_put() and quar_write()
  */
 #ifndef GH_QC_H
@@ -96,7 +95,6 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv);
 int qc_cmd_expire(struct qc *qc, int argc, char **argv);
 int qc_cmd_stats(struct qc *qc, int argc, char **argv);
 int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
-int qc_cmd_dev_add(struct qc *qc, int argc, char **argv);
 int qc_tui_run(struct qc *qc, bool bench_first_screen);
 
 /* Counts of kept messages per category and state (quar_state != none). */

@@ -3,7 +3,7 @@
  *
  * qc_open()/qc_close()      load [scand]/[quarctl] keys and open the store
  *                           (qc_open: 0, or the exit code QC_EXIT_USAGE/STORE)
- * qc_parse_age/when()       "30d"-style ages and UTC dates from the command line
+ * qc_parse_age/when()       ages and UTC dates from the command line (common/when.h)
  * qc_fmt_time()             UTC time for listings
  * qc_detail()/qc_rcpt_list() one-line summaries of a verdict row
  * qc_lookup()               the id check every command makes first, then store_get()
@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "mailid.h"
+#include "when.h"
 
 #include <pwd.h>
 #include <string.h>
@@ -72,58 +73,17 @@ void qc_close(struct qc *qc)
 	memset(qc, 0, sizeof(*qc));
 }
 
+/* quarctl's names for common/when.c's parser; -1 for text it refuses */
 int64_t qc_parse_age(const char *s)
 {
-	char *end;
-	int64_t mult = 1;
-
-	if (!s || !g_ascii_isdigit(*s))
-		return -1;
-	gint64 n = g_ascii_strtoll(s, &end, 10);
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = 86400;
-		break;
-	case 'w':
-		mult = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1])
-		return -1;
-	if (n < 0 || n > G_MAXINT64 / mult / 2)
-		return -1;
-	return n * mult;
+	int64_t v;
+	return when_parse_duration(s, &v) < 0 ? -1 : v;
 }
 
 int64_t qc_parse_when(const char *s)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0;
-	char tail;
-
-	if (!s)
-		return -1;
-	int n = sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &tail);
-	if (n == 3 || n == 5 || n == 6) {
-		GDateTime *dt = g_date_time_new_utc(y, mo, d, h, mi, sec);
-		if (!dt)
-			return -1;
-		int64_t t = g_date_time_to_unix(dt);
-		g_date_time_unref(dt);
-		return t;
-	}
-	int64_t age = qc_parse_age(s);
-	return age < 0 ? -1 : (int64_t)time(NULL) - age;
+	int64_t v;
+	return when_parse(s, (int64_t)time(NULL), &v) < 0 || v < 0 ? -1 : v;
 }
 
 void qc_fmt_time(int64_t t, char *buf, size_t len)

@@ -1,39 +1,21 @@
 /*
  * qc_json - JSON output of verdict rows (quarctl list/show/stats --json)
  *
- * qc_json_str() writes a JSON string: quotes, backslashes, every control
- * character (\u00XX) and every bidi or invisible format character
- * (\u202e, log_char_class()) escaped, bytes that are not UTF-8 replaced by U+FFFD,
- * so that the output always parses and never carries a raw escape sequence.
+ * qc_json_str() writes a JSON string through json_append_str()
+ * (common/json.h: escapes controls and bidi characters, replaces bytes
+ * that are not UTF-8 with U+FFFD, so that the output always parses).
  * qc_json_msg() writes one object with the row's fields and its recipients.
  */
 #include "qc.h"
 
-#include "log.h"
+#include "json.h"
 
 #include <string.h>
 
+/* quarctl's name for the one escaper (common/json.c), kept for its callers */
 void qc_json_str(GString *out, const char *s)
 {
-	const char *p = s ? s : "", *end = p + strlen(p);
-	g_string_append_c(out, '"');
-	while (p < end) {
-		gunichar c = g_utf8_get_char_validated(p, end - p);
-		if (c == (gunichar)-1 || c == (gunichar)-2) {
-			g_string_append(out, "\\ufffd");
-			p++;
-			continue;
-		}
-		int n = g_utf8_skip[*(const guchar *)p];
-		if (c == '"' || c == '\\')
-			g_string_append_printf(out, "\\%c", (char)c);
-		else if (log_char_class(c) != LOG_CHAR_PLAIN) /* controls; bidi and invisible characters */
-			g_string_append_printf(out, "\\u%04x", c);
-		else
-			g_string_append_len(out, p, n);
-		p += n;
-	}
-	g_string_append_c(out, '"');
+	json_append_str(out, s);
 }
 
 static void qc_json_kv(GString *out, const char *k, const char *v, bool comma)

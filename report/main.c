@@ -1,7 +1,7 @@
 /*
  * scand-report - weekly tables, RRD graphs and the weekly report mail
  *
- *   scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T --until T]
+ *   scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T [--until T]]
  *                [--format text|html|csv|json] [--mail[=ADDR,...]]
  *   scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]      ("rrd" works too)
  *   scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR
@@ -12,11 +12,16 @@
  * period's two graphs (by category; passed/blocked) and mails text + HTML +
  * graphs to the addresses given or
  * to [report] admins through [notify] forward. rrd-update and graph: see
- * rrd.c. --now pretends the time is EPOCH (tests, backfills).
+ * rrd.c. --now pretends the time is EPOCH (tests, backfills). T is an age
+ * before now (30m 12h 7d 2w), a UTC date YYYY-MM-DD[ HH:MM[:SS]] or @EPOCH
+ * (common/when.h); --until defaults to now. graph creates DIR if missing.
+ * The configuration is -c FILE, else $GATEHOUSE_CONF, else
+ * /etc/gatehouse/scand.conf (the built-in defaults if that does not exist).
  *
  * Exit 0 on success, 1 on a failure (reported on stderr and syslog),
  * 2 on a usage error.
  */
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <inttypes.h>
@@ -31,7 +36,7 @@
 #include "report.h"
 #include "store.h"
 
-#define REPORT_CONF "/etc/gatehouse/scand.conf"
+#define REPORT_CONF CONF_DEFAULT_PATH
 
 struct report_ctx {
 	struct conf *conf;
@@ -42,7 +47,7 @@ struct report_ctx {
 static int usage(void)
 {
 	fprintf(stderr,
-	        "usage: scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T --until T]\n"
+	        "usage: scand-report [-c FILE] [--now EPOCH] weekly [--week YYYY-Www | --since T [--until T]]\n"
 	        "                    [--format text|html|csv|json] [--mail[=ADDR,...]]\n"
 	        "       scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]\n"
 	        "       scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR"
@@ -147,6 +152,13 @@ static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 		                "and a size within 200x100..4000x4000\n");
 		goto done;
 	}
+	/* like mkdir -p: a missing --out must not end in "done" with nothing written */
+	if (g_mkdir_with_parents(out, 0755) < 0 || !g_file_test(out, G_FILE_TEST_IS_DIR)) {
+		fprintf(stderr, "scand-report graph: cannot create the directory %s: %s\n", out,
+		        g_strerror(errno));
+		rc = 1;
+		goto done;
+	}
 	rc = 0;
 	for (size_t g = 0; g < G_N_ELEMENTS(report_graphs) && rc == 0; g++) {
 		char *png = g_strdup_printf("%s/gatehouse-%s%s.png", out, report_periods[p].name,
@@ -201,14 +213,17 @@ static int weekly_period(struct report_ctx *x, struct weekly_opts *o, struct rep
 			goto bad;
 		label = g_strdup(o->week);
 	} else {
-		if (!o->since || !o->until) {
-			fprintf(stderr, "scand-report weekly: --since needs --until\n");
+		if (!o->since) {
+			fprintf(stderr, "scand-report weekly: --until needs --since\n");
 			return 2;
 		}
-		if (report_parse_time(o->since, &since, &err) < 0 ||
-		    report_parse_time(o->until, &until, &err) < 0)
+		/* --until defaults to now (--now when given) */
+		if (report_parse_time(o->since, x->now, &since, &err) < 0 ||
+		    (o->until && report_parse_time(o->until, x->now, &until, &err) < 0))
 			goto bad;
-		label = g_strdup_printf("%s to %s", o->since, o->until);
+		if (!o->until)
+			until = x->now + 1; /* [since, until): the messages of this second count */
+		label = g_strdup_printf("%s to %s", o->since, o->until ? o->until : "now");
 	}
 	if (open_store(x) < 0) {
 		g_free(label);
@@ -371,9 +386,9 @@ static int cmd_weekly(struct report_ctx *x, int argc, char **argv)
 	struct report *r = NULL;
 	GOptionEntry entries[] = {
 	    {"week", 0, 0, G_OPTION_ARG_STRING, &o.week, "ISO week, e.g. 2026-W47 (default: last week)", "W"},
-	    {"since", 0, 0, G_OPTION_ARG_STRING, &o.since, "start (UTC): YYYY-MM-DD[ HH:MM[:SS]] or @EPOCH",
-	     "T"},
-	    {"until", 0, 0, G_OPTION_ARG_STRING, &o.until, "end, exclusive", "T"},
+	    {"since", 0, 0, G_OPTION_ARG_STRING, &o.since,
+	     "start: an age (30m 12h 7d 2w), YYYY-MM-DD[ HH:MM[:SS]] UTC or @EPOCH", "T"},
+	    {"until", 0, 0, G_OPTION_ARG_STRING, &o.until, "end, exclusive (default now)", "T"},
 	    {"format", 0, 0, G_OPTION_ARG_STRING, &o.format, "text, html, csv or json (default text)", "F"},
 	    {"mail", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (gpointer)weekly_mail_cb,
 	     "mail the report to ADDR,... (default [report] admins)", "ADDR"},
@@ -408,6 +423,8 @@ static struct conf *load_conf(const char *path)
 	char *err = NULL;
 	struct conf *c;
 
+	if (!path)
+		path = conf_env_path(); /* $GATEHOUSE_CONF */
 	if (!path && access(REPORT_CONF, F_OK) != 0)
 		return conf_defaults();
 	c = conf_load(path ? path : REPORT_CONF, &err);

@@ -16,6 +16,7 @@
  */
 #include "report.h"
 
+#include "json.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -307,20 +308,6 @@ void report_render_csv(const struct report *r, GString *o)
 
 /* ---- JSON ---- */
 
-static void json_str(GString *o, const char *s)
-{
-	g_string_append_c(o, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_printf(o, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			g_string_append_printf(o, "\\u%04x", *p);
-		else
-			g_string_append_c(o, (char)*p);
-	}
-	g_string_append_c(o, '"');
-}
-
 /* A ratio in percent with one decimal, or null. */
 static void json_pct(GString *o, int64_t num, int64_t den)
 {
@@ -336,7 +323,7 @@ static void json_counts(GString *o, const char *key, GPtrArray *a)
 	for (guint i = 0; i < a->len; i++) {
 		const struct report_count *c = g_ptr_array_index(a, i);
 		g_string_append(o, i ? ", {\"name\": " : "{\"name\": ");
-		json_str(o, c->name);
+		json_append_str(o, c->name);
 		g_string_append_printf(o, ", \"count\": %" PRId64 "}", c->count);
 	}
 	g_string_append_c(o, ']');
@@ -397,7 +384,7 @@ static void json_days(const struct report *r, GString *o)
 void report_render_json(const struct report *r, GString *o)
 {
 	g_string_append(o, "{\n  \"period\": {\"label\": ");
-	json_str(o, r->label);
+	json_append_str(o, r->label);
 	g_string_append_printf(o,
 	                       ", \"since\": %" PRId64 ", \"until\": %" PRId64
 	                       ", \"previous_since\": %" PRId64 ", \"previous_until\": %" PRId64 "}",

@@ -76,8 +76,10 @@ void report_free(struct report *r);
 int report_period_week(const char *week, int64_t *since, int64_t *until, char **err);
 /* The last complete ISO week before now, and its label. */
 void report_last_week(int64_t now, int64_t *since, int64_t *until, char **label);
-/* "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]" (UTC) or "@EPOCH" */
-int report_parse_time(const char *s, int64_t *out, char **err);
+/* when_parse() (common/when.h: an age before now such as 7d, "YYYY-MM-DD",
+ * "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]" (UTC) or "@EPOCH") with
+ * an error message */
+int report_parse_time(const char *s, int64_t now, int64_t *out, char **err);
 
 void report_render_text(const struct report *r, GString *out);
 void report_render_csv(const struct report *r, GString *out);

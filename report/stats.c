@@ -12,14 +12,16 @@
  *   - "spam" in the top tables means category spam or spammy;
  *   - virus_names and banned_names are comma separated: each name counts;
  *   - scan time p95 is the nearest rank: the ceil(0.95 * N)-th smallest.
- * report_period_week()/report_last_week()/report_parse_time() compute
- * ISO weeks and times in UTC with GDate/GDateTime.
+ * report_period_week()/report_last_week() compute ISO weeks in UTC with
+ * GDate/GDateTime; report_parse_time() is common/when.h's parser with a
+ * message.
  *
  * Failures return -1 with *err set (the SQLite message); nothing is logged.
  */
 #include "report.h"
 
 #include "log.h"
+#include "when.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -352,28 +354,11 @@ void report_last_week(int64_t now, int64_t *since, int64_t *until, char **label)
 		msg_panic("report_last_week: %s", err); /* GLib gave a week it cannot find again */
 }
 
-int report_parse_time(const char *s, int64_t *out, char **err)
+int report_parse_time(const char *s, int64_t now, int64_t *out, char **err)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-	char *end = NULL;
-
-	if (s[0] == '@') {
-		gint64 v = g_ascii_strtoll(s + 1, &end, 10);
-		if (end != s + 1 && *end == '\0' && v >= 0) {
-			*out = v;
-			return 0;
-		}
-	} else if ((sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && s[n] == '\0') ||
-	           (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) == 5 && s[n] == '\0') ||
-	           (sscanf(s, "%4d-%2d-%2d%*[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
-	            s[n] == '\0')) {
-		GDateTime *t = g_date_time_new_utc(y, mo, d, h, mi, sec);
-		if (t) {
-			*out = g_date_time_to_unix(t);
-			g_date_time_unref(t);
-			return 0;
-		}
-	}
-	*err = g_strdup_printf("bad time \"%s\" (expected YYYY-MM-DD[ HH:MM[:SS]] UTC or @EPOCH)", s);
+	if (when_parse(s, now, out) == 0)
+		return 0;
+	*err = g_strdup_printf("bad time \"%s\" (expected an age such as 30m 12h 7d 2w, "
+	                       "YYYY-MM-DD[ HH:MM[:SS]] UTC or @EPOCH)", s);
 	return -1;
 }

@@ -3,7 +3,7 @@
  *
  * Usage: scand [-f] [-c FILE] [-V] | scand --dump-config
  *   -f  stay in the foreground and log to stderr as well as syslog
- *   -c  configuration file (default /etc/gatehouse/scand.conf)
+ *   -c  configuration file (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)
  *   -V  print the version
  *   --dump-config  print every key with its default (the example file)
  *
@@ -36,7 +36,7 @@ static void limit_arenas(void)
 
 int main(int argc, char **argv)
 {
-	const char *path = "/etc/gatehouse/scand.conf";
+	const char *path = NULL;
 	int fg = 0, opt;
 	char *err = NULL;
 
@@ -52,6 +52,8 @@ int main(int argc, char **argv)
 		default: fprintf(stderr, "usage: scand [-f] [-c FILE] [-V] | scand --dump-config\n"); return 2;
 		}
 	}
+	if (!path && !(path = conf_env_path()))
+		path = CONF_DEFAULT_PATH;
 	limit_arenas();
 	struct conf *c = conf_load(path, &err);
 	if (!c) {

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "msg.h"
 #include "server.h"
+#include "store.h"
 
 int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);

@@ -42,6 +42,7 @@
 #include "sess.h"
 #include "sockio.h"
 #include "srv_fsck.h"
+#include "store.h"
 
 static GMutex conf_lock;
 static struct confref *cur_conf;
@@ -313,10 +314,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	struct worker *w = g_new0(struct worker, n);
 	const char *db = conf_str(c, "scand", "database");
 	int busy = (int)conf_int(c, "scand", "busy_timeout") * 1000;
-	for (int i = 0; i < n; i++) { /* as root, before the drop (DESIGN.md) */
-		if (store_open(db, busy, &w[i].store, &err) < 0)
-			msg_fatal("%s", err);
-	}
+	/* every store handle is opened as root, before the chroot and the drop
+	 * ([scand] database names the file from outside the jail); the drop
+	 * re-owns the files they created (privs.c) */
 	if (answers_start(db, busy, &err) < 0)
 		msg_fatal("%s", err);
 	struct store *notify_st; /* the alert sender's own handle */
@@ -354,7 +354,6 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		msg_warn("eventfd: %s", g_strerror(errno));
 	for (int i = 0; i < n; i++) {
 		pthread_join(tid[i], NULL);
-		store_close(w[i].store);
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
 	}

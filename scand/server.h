@@ -13,10 +13,10 @@
  * started with; listeners stay).
  *
  * struct worker is one worker thread's private state, used by the session
- * and the pipeline: its own store handle (for reads by stages and policy;
- * scand's writes all go through the one writer handle of answers.c), its
- * kept downstream connection and its spool buffer. srv_conf_acquire()/srv_conf_release() give a
- * session a reference to the current configuration.
+ * and the pipeline: its kept downstream connection and its spool buffer
+ * (the store is written through the one writer handle of answers.c).
+ * srv_conf_acquire()/srv_conf_release() give a session a reference to the
+ * current configuration.
  */
 #ifndef GH_SERVER_H
 #define GH_SERVER_H
@@ -26,7 +26,6 @@
 #include "conf.h"
 #include "smtpc.h"
 #include "spool.h"
-#include "store.h"
 
 struct confref {
 	struct conf *conf;
@@ -35,8 +34,6 @@ struct confref {
 
 struct worker {
 	int id;
-	struct store *store;
-	char *store_path;
 	struct smtpc *fwd;
 	char *fwd_dest;
 	struct spool *spool;

@@ -1,9 +1,10 @@
 /*
  * sess - the SMTP/LMTP server side of scand (see sess.h)
  *
- * Functions: sess_run; internally one handler per command (sess_ehlo,
- * sess_mail, sess_rcpt, sess_data, ...), and sess_data_reply, the one
- * place that answers after the data (LMTP: once per recipient).
+ * Functions: sess_run; internally sess_command dispatches to one handler
+ * per command (sess_hello for HELO/EHLO/LHLO, sess_xforward, sess_mail,
+ * sess_rcpt, sess_data), and sess_data_reply, the one place that answers
+ * after the data (LMTP: once per recipient).
  *
  * Protocol errors are answered with a 5xx and counted; at max_errors the
  * session ends with 421 4.7.0. A command line longer than 1000 bytes

@@ -1,11 +1,14 @@
 /*
- * stage - the pipeline's backends
+ * stage - the interface of the pipeline's content checks
  *
- * A stage is a struct of function pointers chosen by name, as OpenSMTPD's
- * queue backends are: the pipeline runs the enabled stages in order
- * (mime -> banned -> virus -> spam -> badh), then policy, quarantine, store
- * and forward. A test can plug in a fake stage; an operator can add an
- * engine without touching the pipeline.
+ * A stage is a struct of function pointers, as OpenSMTPD's queue backends
+ * are. The list is not chosen by name: verdict_init() (verdict.c) holds it
+ * in a fixed order, banned -> clamav -> spam -> badh, and keeps each one
+ * whose section says enabled = yes (badh always). verdict_stages() parses
+ * the MIME tree once (msg.mime) and runs them in that order; policy,
+ * quarantine, store and forward follow in verdict.c and pipeline.c. A new
+ * engine is one more struct stage and one line in verdict_init()'s list;
+ * a unit test calls a stage's functions directly (tests/unit/engine_util.h).
  *
  *  init(conf, &state)  once at start (as root, before chroot/privilege drop);
  *                      0 ok, -1 with *err set: scand refuses to start.

@@ -1,8 +1,8 @@
 /*
  * verdict - the content checks of one message, from stages to quarantine
  *
- * This is the integration point for the pipeline (issue 3): one call per
- * message between "DATA spooled" and "store, forward, reply".
+ * The pipeline (pipeline.c) calls it once per message, between "DATA
+ * spooled" and "store, forward, reply".
  *
  *  verdict_init(conf, &ctx, &err)   once at start, as root before chroot:
  *      starts the enabled stages in pipeline order (banned [banned]

@@ -8,14 +8,16 @@ import tempfile
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# smtpsink (the recording SMTP server) lives in scripts/: make run uses it too
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 import ghtest  # noqa: E402
 
 
 @pytest.fixture
 def workdir():
     """A fresh directory that unprivileged helpers (Postfix's pipe user
-    'nobody', spamd) can traverse; removed after a passing test, kept after
-    a failing one for a look."""
+    'nobody', spamd) can traverse; removed after the test, whether it passed
+    or failed (copy what you need from a failing test's output)."""
     d = tempfile.mkdtemp(prefix="gh-e2e-")
     os.chmod(d, 0o755)
     yield d

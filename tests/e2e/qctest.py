@@ -1,8 +1,9 @@
 """qctest — a real verdict store and quarantine for the quarctl tests.
 
 QStore(dir) writes a scand.conf ([scand] database, quarantine_dir, forward)
-and adds messages with `quarctl dev-add`, which calls quar_write() and
-store_put() — the same two calls scand makes — on a real SQLite file.
+and adds messages with the test tool gh-devadd (tests/tools/gh-devadd.c),
+which calls quar_write() and store_put() — the same two calls scand makes —
+on a real SQLite file.
 QStore(dir, scand=sc) uses the store and quarantine a running scand writes.
 """
 
@@ -14,6 +15,7 @@ import subprocess
 import ghtest
 
 QUARCTL = os.path.join(ghtest.BIN, "quarctl")
+DEVADD = os.path.join(ghtest.BUILD, "tests", "tools", "gh-devadd")
 
 
 class QStore:
@@ -49,7 +51,7 @@ class QStore:
         path = os.path.join(self.dir, "in-%d.eml" % len(os.listdir(self.dir)))
         with open(path, "wb") as f:
             f.write(msg)
-        args = ["dev-add", "--file", path, "--category", category, "--sender", sender]
+        args = [DEVADD, "-c", self.conf, "--file", path, "--category", category, "--sender", sender]
         for r in rcpts:
             args += ["--rcpt", r]
         if when:
@@ -58,7 +60,10 @@ class QStore:
             args.append("--gz")
         for k, v in fields.items():
             args += ["--" + k, v]
-        r = self.run(*args, check=True)
+        r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise AssertionError("gh-devadd %s: exit %d\n%s" % (args, r.returncode, r.stderr.decode()))
         return r.stdout.decode().strip()
 
     def json(self, *args):

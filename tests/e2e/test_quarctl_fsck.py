@@ -1,5 +1,5 @@
 """quarctl fsck on a real store and quarantine tree (rows and files made
-with `quarctl dev-add`, the calls scand makes): a clean tree is consistent;
+with the test tool gh-devadd, the calls scand makes): a clean tree is consistent;
 an orphan file is reported and --fix moves it into lost+found; a missing
 file is reported and --fix marks its row purged with an fsck event; a
 tampered file is a hash mismatch, reported and never "fixed"; scand's

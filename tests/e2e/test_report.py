@@ -320,7 +320,9 @@ def test_weekly_since_until_and_errors(store):
     assert j["period"]["label"] == "2026-W47"
     html = report(store, "weekly", "--week", "2026-W47", "--format", "html")
     assert html.startswith("<!DOCTYPE html>") and "<td>Eicar-Test-Signature</td>" in html
-    for bad in (["--week", "2026-W54"], ["--week", "x"], ["--format", "xml"], ["--since", "2026-11-17"]):
+    # --since alone now runs to now (issue 15); --until alone and trailing garbage are refused
+    for bad in (["--week", "2026-W54"], ["--week", "x"], ["--format", "xml"], ["--until", "2026-11-17"],
+                ["--since", "2026-11-17x"], ["--since", "7x"]):
         r = subprocess.run([REPORT, "-c", store["conf"], "weekly"] + bad, capture_output=True, text=True)
         assert r.returncode == 2, bad
 

@@ -2,7 +2,8 @@
  * test_groupcommit - verdict rows of concurrent workers share transactions
  * (scand/groupcommit.c) on a real SQLite file: while the writer is busy,
  * rows queue up and go in one transaction; every gc_put() returns only
- * after its row is readable; 8 threads x 250 rows lose none.
+ * after its row is readable; 8 threads x 250 rows lose none and share
+ * transactions. Each test has its own store (setup/teardown per test).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,7 +115,7 @@ static void test_rows_queue_while_writer_busy(void **state)
 	}
 	gc_stats(&m1, &t1);
 	assert_int_equal(m1 - m0, 4);
-	assert_true(t1 - t0 <= 2);
+	assert_true(t1 - t0 >= 1 && t1 - t0 <= 2);
 }
 
 static void test_eight_threads_lose_nothing(void **state)
@@ -136,12 +137,15 @@ static void test_eight_threads_lose_nothing(void **state)
 	}
 	gc_stats(&m1, &t1);
 	assert_int_equal(m1 - m0, 2000);
-	assert_true(t1 - t0 <= 2000);
+	/* one transaction per row would mean no grouping at all; 8 writers
+	 * always overlap (measured: about 4 rows per transaction) */
+	assert_true(t1 - t0 >= 1);
+	assert_true(t1 - t0 < 2000);
 	struct store *st = reader();
 	sqlite3_stmt *q;
 	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 2004);
+	assert_int_equal(sqlite3_column_int(q, 0), 2000); /* this test's store holds only its rows */
 	sqlite3_finalize(q);
 	store_close(st);
 	print_message("group commit: 2000 rows from 8 threads in %lu transactions\n", t1 - t0);
@@ -150,8 +154,8 @@ static void test_eight_threads_lose_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rows_queue_while_writer_busy),
-	    cmocka_unit_test(test_eight_threads_lose_nothing),
+	    cmocka_unit_test_setup_teardown(test_rows_queue_while_writer_busy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_eight_threads_lose_nothing, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

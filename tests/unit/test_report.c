@@ -69,19 +69,19 @@ static void test_times(void **state)
 	int64_t t = 0;
 	char *err = NULL;
 	(void)state;
-	assert_int_equal(report_parse_time("2026-11-16", &t, &err), 0);
+	assert_int_equal(report_parse_time("2026-11-16", 1794787200, &t, &err), 0);
 	assert_int_equal(t, 1794787200);
-	assert_int_equal(report_parse_time("2026-11-17 08:30:15", &t, &err), 0);
+	assert_int_equal(report_parse_time("2026-11-17 08:30:15", 1794787200, &t, &err), 0);
 	assert_int_equal(t, 1794904215);
-	assert_int_equal(report_parse_time("2026-11-17T08:30", &t, &err), 0);
+	assert_int_equal(report_parse_time("2026-11-17T08:30", 1794787200, &t, &err), 0);
 	assert_int_equal(t, 1794904200);
-	assert_int_equal(report_parse_time("@12345", &t, &err), 0);
+	assert_int_equal(report_parse_time("@12345", 1794787200, &t, &err), 0);
 	assert_int_equal(t, 12345);
 	const char *bad[] = {"2026-13-01", "2026-11-16 25:00", "@",
 	                     "@12x",       "yesterday",        "2026-11-16 08:30:15Z"};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		err = NULL;
-		if (report_parse_time(bad[i], &t, &err) != -1)
+		if (report_parse_time(bad[i], 1794787200, &t, &err) != -1)
 			fail_msg("accepted \"%s\"", bad[i]);
 		g_free(err);
 	}

@@ -1,13 +1,21 @@
-"""smtpsink — a small recording SMTP/LMTP server for scand's protocol tests.
+"""smtpsink — a small recording SMTP/LMTP server (Python standard library only).
 
-Sink(lmtp=False, caps=...) listens on a free 127.0.0.1 port in a thread and
-records each transaction: the EHLO name, XFORWARD attributes, MAIL and RCPT
-command lines and the raw message bytes after dot-unstuffing (exactly as
-received). Replies can be scripted: rcpt_reply(addr) -> reply line or None
-(250), data_reply(addr) for LMTP per-recipient replies, down=True refuses
-connections with 421. close() stops it.
+Used by `make run` (scripts/run: a stand-in for the downstream MTA when
+nothing listens on [scand] forward) and by scand's protocol tests
+(tests/e2e, which import it from here).
+
+Sink(lmtp=False, caps=..., port=0, store_dir=None) listens on 127.0.0.1:port
+(0: a free port, then .port) in a thread and records each transaction: the
+EHLO name, XFORWARD attributes, MAIL and RCPT command lines and the raw
+message bytes after dot-unstuffing (exactly as received). With store_dir,
+each accepted message is also written there as NNNNNN.eml (a temporary
+name renamed into place), with the envelope in X-Sink-Mail-From and
+X-Sink-Rcpt-To lines on top. Replies can be scripted: rcpt_reply(addr) ->
+reply line or None (250), data_reply(addr) for LMTP per-recipient replies,
+down=True refuses connections with 421. close() stops it.
 """
 
+import os
 import socket
 import threading
 
@@ -36,8 +44,9 @@ class Sink:
     CAPS = ["PIPELINING", "SIZE 100000000", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN",
             "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
 
-    def __init__(self, lmtp=False, caps=None):
+    def __init__(self, lmtp=False, caps=None, port=0, store_dir=None):
         self.lmtp = lmtp
+        self.store_dir = store_dir
         self.caps = self.CAPS if caps is None else caps
         self.txns = []
         self.rcpt_reply = lambda addr: None
@@ -47,7 +56,7 @@ class Sink:
         self.data_delay = 0.0  # seconds before the reply to the end of data
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
@@ -136,7 +145,9 @@ class Sink:
                         time.sleep(self.data_delay)
                     with self.lock:
                         self.txns.append(t)
-                    n = len(self.txns)
+                        n = len(self.txns)
+                    if self.store_dir:
+                        self._store(n, t)
                     if self.lmtp:
                         for a in t.rcpts:
                             out(self.data_reply(a) or "250 2.0.0 Ok: delivered to %s" % a)
@@ -158,6 +169,15 @@ class Sink:
                 c.close()
             except OSError:
                 pass
+
+
+    def _store(self, n, t):
+        name = os.path.join(self.store_dir, "%06d.eml" % n)
+        sender = t.mail[t.mail.find("<") + 1:t.mail.find(">")] if "<" in t.mail else t.mail
+        head = "X-Sink-Mail-From: <%s>\r\nX-Sink-Rcpt-To: %s\r\n" % (sender, ", ".join(t.rcpts))
+        with open(name + ".tmp", "wb") as f:
+            f.write(head.encode("utf-8", "replace") + t.data)
+        os.rename(name + ".tmp", name)
 
 
 class Client:
