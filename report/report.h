@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_sqlite.h" /* the read-only report queries */
 
 #define REPORT_NCAT 8
 #define REPORT_NDEST 5

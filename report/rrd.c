@@ -73,7 +73,7 @@ struct rrd_run {
 
 static int rrd_sql_fail(struct rrd_run *run, const char *what, char **err)
 {
-	*err = g_strdup_printf("rrd: %s: %s", what, sqlite3_errmsg(store_db(run->st)));
+	*err = g_strdup_printf("rrd: %s: %s", what, sqlite3_errmsg(store_sqlite_db(run->st)));
 	return -1;
 }
 
@@ -185,7 +185,7 @@ static int rrd_write(const char *path, int64_t base, double (*counts)[RRD_NDS], 
 
 static int rrd_state_get(struct rrd_run *run, bool *found, char **err)
 {
-	sqlite3 *db = store_db(run->st);
+	sqlite3 *db = store_sqlite_db(run->st);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -206,7 +206,7 @@ static int rrd_state_get(struct rrd_run *run, bool *found, char **err)
 
 static int rrd_state_put(struct rrd_run *run, char **err)
 {
-	sqlite3 *db = store_db(run->st);
+	sqlite3 *db = store_sqlite_db(run->st);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -228,7 +228,7 @@ static int rrd_scalar(struct rrd_run *run, const char *sql, int64_t *out, char *
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(run->st), sql, -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_sqlite_db(run->st), sql, -1, &s, NULL) != SQLITE_OK)
 		return rrd_sql_fail(run, "prepare", err);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -299,7 +299,7 @@ int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebu
 	int rc = -1;
 
 	run.target = now - now % RRD_STEP - RRD_STEP;
-	if (sqlite3_prepare_v2(store_db(st), sql_minutes, -1, &run.minutes, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_sqlite_db(st), sql_minutes, -1, &run.minutes, NULL) != SQLITE_OK)
 		return rrd_sql_fail(&run, "prepare", err);
 	if (rrd_scalar(&run, "SELECT coalesce(max(id), 0) FROM msgs", &run.high_id, err) < 0 ||
 	    rrd_state_get(&run, &found, err) < 0)

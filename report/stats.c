@@ -3,7 +3,7 @@
  *
  * report_build() fills a struct report for [since, until) and the totals
  * of the period of the same length just before it. Every number comes from
- * a prepared, GROUP BY statement over store_db() that walks the time index
+ * a prepared, GROUP BY statement over store_sqlite_db() that walks the time index
  * (msgs_report covers the per-category and per-day counts); no statement
  * loads every row into memory. Definitions:
  *   - a message belongs to the period of its msgs.time (UTC);
@@ -259,7 +259,7 @@ static struct report *report_new(int64_t since, int64_t until)
 
 int report_build(struct store *st, int64_t since, int64_t until, int top, struct report **out, char **err)
 {
-	sqlite3 *db = store_db(st);
+	sqlite3 *db = store_sqlite_db(st);
 	struct report *r;
 
 	*out = NULL;

@@ -17,6 +17,7 @@
 #include "scand/groupcommit.h"
 #include "mailid.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 static char *db_path;
 static char *db_dir;
@@ -139,7 +140,7 @@ static void test_eight_threads_lose_nothing(void **state)
 	assert_true(t1 - t0 <= 2000);
 	struct store *st = reader();
 	sqlite3_stmt *q;
-	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 2004);
 	sqlite3_finalize(q);

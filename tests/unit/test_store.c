@@ -21,6 +21,7 @@
 
 #include "mailid.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 extern const int schema_version;
 
@@ -118,7 +119,7 @@ static void test_put_get_three_recipients(void **state)
 
 	/* the outbox row went in with it */
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT kind, rcpt, length(body) FROM outbox WHERE mail_id = ?",
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "SELECT kind, rcpt, length(body) FROM outbox WHERE mail_id = ?",
 					    -1, &s, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_text(s, 1, m.mail_id, -1, SQLITE_STATIC);
@@ -187,7 +188,7 @@ static void test_put_many(void **state)
 	}
 	/* the failed message left no recipient rows behind; the alert is kept */
 	sqlite3_stmt *q;
-	sqlite3_prepare_v2(store_db(st), "SELECT (SELECT count(*) FROM msgrcpt), (SELECT count(*) FROM outbox)", -1,
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT (SELECT count(*) FROM msgrcpt), (SELECT count(*) FROM outbox)", -1,
 			   &q, NULL);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 6);
@@ -196,8 +197,8 @@ static void test_put_many(void **state)
 
 	/* another connection holds the write lock: nothing of the batch is kept */
 	struct store *other = open_ok(path);
-	assert_int_equal(sqlite3_exec(store_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(store_db(st), 50);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(store_sqlite_db(st), 50);
 	for (int i = 0; i < 3; i++) {
 		fill_msg(&m[i], r[i], "spam", 1763700100 + i);
 		it[i] = (struct store_put_item){.m = &m[i]};
@@ -208,7 +209,7 @@ static void test_put_many(void **state)
 		assert_true(it[i].busy);
 		assert_non_null(strstr(it[i].err, "locked"));
 	}
-	assert_int_equal(sqlite3_exec(store_db(other), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(store_get(st, m[i].mail_id, &got), 1);
 	/* and once the lock is gone the same batch commits */
@@ -273,7 +274,7 @@ static void test_list_filters_and_events(void **state)
 
 	assert_int_equal(store_event(st, m.mail_id, "purge", "root", "", "ok"), 0);
 	sqlite3_stmt *s;
-	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM events WHERE action = 'purge'", -1, &s, NULL);
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT count(*) FROM events WHERE action = 'purge'", -1, &s, NULL);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
@@ -331,7 +332,7 @@ static int child_insert(const char *path, int n)
 	/* this test is about two writers, not durability: without the fsync
 	 * per commit (synchronous = FULL, test_commit_is_fsynced) it runs in
 	 * a third of the time */
-	sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	sqlite3_exec(store_sqlite_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	for (int i = 0; i < n; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -374,7 +375,7 @@ static const char *outbox_states(struct store *st, const char *mail_id, char *bu
 {
 	sqlite3_stmt *s;
 	buf[0] = '\0';
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT state FROM outbox WHERE mail_id = ? ORDER BY id",
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "SELECT state FROM outbox WHERE mail_id = ? ORDER BY id",
 					    -1, &s, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_text(s, 1, mail_id, -1, SQLITE_STATIC);
@@ -426,9 +427,9 @@ static void test_attempts_hold_and_settle_alerts(void **state)
 	assert_int_equal(count_rows(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 0);
 
 	/* answered 2xx: the alerts go out, with the notice */
-	assert_int_equal(sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(st), "BEGIN", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_settle_rows(st, m[0].mail_id, "final", false, &notice, 1), 0);
-	assert_int_equal(sqlite3_exec(store_db(st), "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(st), "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	assert_string_equal(outbox_states(st, m[0].mail_id, buf, sizeof(buf)), "pending,pending,pending");
 	get_attempt(st, m[0].mail_id, "final", "quarantined");
 
@@ -510,7 +511,7 @@ static void test_commit_is_fsynced(void **state)
 		assert_true(wal_syncs > before);
 	}
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
 	sqlite3_finalize(s);
