@@ -7,6 +7,9 @@
  * the commit, counted through a VFS shim) before store_put() returns; an
  * open attempt's alerts are held until it is settled (final: sent;
  * deferred: cancelled), and start-up makes attempts left open deferred.
+ * The backend seam: an unknown "scheme:" is refused by name, "sqlite:" and
+ * a plain path open SQLite; the functions that replaced callers' SQL
+ * (outbox claim/mark/fold, answers, count, quarantine stats and checks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -531,6 +534,233 @@ static void test_open_failure_names_file(void **state)
 	g_free(err);
 }
 
+/* ---- the backend seam and the functions that replaced callers' SQL ---- */
+
+static void test_open_chooses_backend(void **state)
+{
+	(void)state;
+	struct store *st = NULL;
+	char *err = NULL;
+	char *path = tmp_db();
+
+	/* an unknown scheme is refused by name, and nothing is created */
+	assert_int_equal(store_open("foo:/tmp/x.db", 100, &st, &err), -1);
+	assert_null(st);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "unknown store backend \"foo\""));
+	g_free(err);
+	err = NULL;
+
+	/* "sqlite:" and a plain path both reach the SQLite backend */
+	char *loc = g_strconcat("sqlite:", path, NULL);
+	st = open_ok(loc);
+	assert_non_null(store_sqlite_db(st));
+	assert_int_equal(store_version(st), schema_version);
+	store_close(st);
+	assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR)); /* the prefix is not part of the file name */
+	st = open_ok(path);
+	assert_int_equal(store_version(st), schema_version);
+	store_close(st);
+	g_free(loc);
+	rm_db(path);
+}
+
+struct due {
+	int n;
+	int64_t id[8];
+	char kind[8][32];
+	size_t len[8];
+};
+
+static int due_row(const struct store_outbox_row *r, void *arg)
+{
+	struct due *d = arg;
+	if (d->n < 8) {
+		d->id[d->n] = r->id;
+		g_strlcpy(d->kind[d->n], r->kind, sizeof(d->kind[0]));
+		d->len[d->n] = r->body_len;
+	}
+	d->n++;
+	return 0;
+}
+
+static void test_outbox_claim_mark_fold(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store_alert al[2] = {
+	    {.kind = "virus-admin", .env_from = "", .rcpt = "pm@example.com", .body = "S: a\r\n", .body_len = 6},
+	    {.kind = "virus-recipient", .env_from = "", .rcpt = "bob@example.com", .body = "S: bb\r\n", .body_len = 7}};
+	struct due d = {0};
+	char buf[256];
+
+	fill_msg(&m, r, "virus", 1000);
+	assert_int_equal(store_put(st, &m, NULL, 0), 0);
+	assert_int_equal(store_outbox_queue(st, m.mail_id, al, 2, 1000), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "pending,pending");
+
+	/* not due before its time; due at it, oldest first, with the body */
+	assert_int_equal(store_outbox_due(st, 999, 10, due_row, &d), 0);
+	assert_int_equal(store_outbox_due(st, 1000, 10, due_row, &d), 2);
+	assert_string_equal(d.kind[0], "virus-admin");
+	assert_int_equal(d.len[1], 7);
+	int64_t a = d.id[0], b = d.id[1];
+
+	/* a claim takes a row once: the second sender gets nothing */
+	assert_int_equal(store_outbox_claim(st, a, 1000, 1060), 0);
+	assert_int_equal(store_outbox_claim(st, a, 1000, 1060), 1);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_outbox_due(st, 1000, 10, due_row, &d), 1);
+	assert_true(d.id[0] == b);
+
+	/* sent, retried, failed */
+	assert_int_equal(store_outbox_sent(st, a, 1001), 0);
+	assert_int_equal(store_outbox_retry(st, b, 2000, "RCPT TO: 451 later"), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,pending");
+	assert_int_equal(count_rows(path, "SELECT attempts FROM outbox WHERE kind = 'virus-recipient' AND "
+	                                  "next_try = 2000 AND last_error = 'RCPT TO: 451 later'"),
+	                 1);
+	assert_int_equal(store_outbox_failed(st, b, "DATA: 554 no"), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,failed");
+	assert_int_equal(count_rows(path, "SELECT attempts FROM outbox WHERE kind = 'virus-recipient'"), 2);
+	/* a failed row cannot be claimed */
+	assert_int_equal(store_outbox_claim(st, b, 5000, 5060), 1);
+
+	/* the rate limit's counts */
+	assert_int_equal(store_outbox_count_sent_admin(st, "pm@example.com", 1000), 1);
+	assert_int_equal(store_outbox_count_sent_admin(st, "pm@example.com", 1001), 0);
+	assert_int_equal(store_outbox_count_sent_admin(st, "bob@example.com", 0), 0);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 0), 0);
+
+	/* folding: one summary queued, the folded rows marked sent with its id */
+	struct store_alert more[2] = {al[0], al[0]};
+	assert_int_equal(store_outbox_queue(st, m.mail_id, more, 2, 1100), 0);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_outbox_due(st, 1100, 10, due_row, &d), 2);
+	int64_t summary = 0;
+	assert_int_equal(store_outbox_fold(st, "pm@example.com", "S: sum\r\n", 8, 1100, d.id, 2, &summary), 0);
+	assert_true(summary > d.id[1]);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,failed,sent,sent");
+	char *q = g_strdup_printf("SELECT count(*) FROM outbox WHERE last_error = 'folded into summary %lld'",
+	                          (long long)summary);
+	assert_int_equal(count_rows(path, q), 2);
+	g_free(q);
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM outbox WHERE kind = 'admin-summary' AND "
+	                                  "state = 'pending' AND rcpt = 'pm@example.com' AND length(body) = 8"),
+	                 1);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1099), 1);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1100), 0);
+	store_close(st);
+	rm_db(path);
+}
+
+static void test_put_answers(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[2];
+	struct store_rcpt r[2][3];
+	struct store_msg *got = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		fill_msg(&m[i], r[i], "clean", 1000 + i);
+		m[i].attempt = "open";
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	char *ans0[] = {"250 a", "451 b", "250 c"}, *ans1[] = {"451 x", "451 y", "451 z"};
+	const char *dest0[] = {"pass", "tempfail", "discard"}, *dest1[] = {"tempfail", "tempfail", "tempfail"};
+	struct store_answers a[2] = {
+	    {.mail_id = m[0].mail_id, .n = 3, .answer = ans0, .destiny = dest0, .outcome = "final"},
+	    {.mail_id = m[1].mail_id, .n = 3, .answer = ans1, .destiny = dest1, .outcome = "deferred"}};
+	assert_int_equal(store_put_answers(st, a, 2), 0);
+	assert_int_equal(store_get(st, m[0].mail_id, &got), 0);
+	assert_string_equal(got->attempt, "final");
+	assert_string_equal(got->rcpt[1].smtp_answer, "451 b");
+	assert_string_equal(got->rcpt[1].destiny, "tempfail");
+	assert_string_equal(got->rcpt[2].destiny, "discard");
+	store_msg_free(got);
+	get_attempt(st, m[1].mail_id, "deferred", "none");
+
+	/* an unknown message changes nothing and is not an error (no rows) */
+	struct store_answers none = {.mail_id = "nosuchmailid", .n = 1, .answer = ans0, .destiny = dest0,
+	                             .outcome = "final"};
+	assert_int_equal(store_put_answers(st, &none, 1), 0);
+	store_close(st);
+	rm_db(path);
+}
+
+static int stat_row(const struct store_quar_stat *q, void *arg)
+{
+	GString *o = arg;
+	g_string_append_printf(o, "%s/%s=%lld:%lld;", q->category, q->state, (long long)q->count,
+	                       (long long)q->bytes);
+	return 0;
+}
+
+static int file_row(const struct store_quar_file *f, void *arg)
+{
+	GString *o = arg;
+	g_string_append_printf(o, "%s:%s:%lld;", f->relpath, f->state, (long long)f->size);
+	return 0;
+}
+
+static void test_count_stats_and_fsck_rows(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[4];
+	struct store_rcpt r[4][3];
+	const char *cat[] = {"virus", "virus", "spam", "clean"};
+	const char *qp[] = {"virus/a", "virus/b", "spam/c", NULL};
+
+	for (int i = 0; i < 4; i++) {
+		fill_msg(&m[i], r[i], cat[i], 1000 + i);
+		m[i].quar_path = (char *)qp[i];
+		m[i].quar_size = 100 * (i + 1);
+		m[i].quar_sha256 = "00ff";
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	assert_int_equal(store_set_quar_state(st, m[1].mail_id, "released"), 0);
+
+	/* store_count agrees with store_list's filter */
+	struct store_filter f = {0};
+	assert_int_equal(store_count(st, &f), 4);
+	f.category = "virus";
+	assert_int_equal(store_count(st, &f), 2);
+	f.quar_state = "released";
+	assert_int_equal(store_count(st, &f), 1);
+	f = (struct store_filter){.rcpt = "CAROL@*", .since = 1002};
+	assert_int_equal(store_count(st, &f), 2);
+	assert_int_equal(store_list(st, &f, NULL, NULL), 2);
+
+	GString *o = g_string_new("");
+	assert_int_equal(store_quar_stats(st, stat_row, o), 0);
+	assert_string_equal(o->str, "spam/quarantined=1:300;virus/quarantined=1:100;virus/released=1:200;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_quar_files(st, file_row, o), 3);
+	assert_non_null(strstr(o->str, "virus/b:released:200;"));
+	assert_null(strstr(o->str, "(null)"));
+
+	/* a missing file: purged only while its state is still the one read */
+	assert_int_equal(store_quar_path_kept(st, "virus/a"), 1);
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "released"), 1);
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "quarantined"), 0);
+	get_attempt(st, m[0].mail_id, "final", "purged");
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "quarantined"), 1);
+	assert_int_equal(store_quar_path_kept(st, "virus/a"), 0);
+	assert_int_equal(store_quar_path_kept(st, "nothing/here"), 0);
+	g_string_truncate(o, 0);
+	assert_int_equal(store_quar_files(st, file_row, o), 2);
+	g_string_free(o, TRUE);
+	store_close(st);
+	rm_db(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +773,10 @@ int main(void)
 		cmocka_unit_test(test_open_failure_names_file),
 		cmocka_unit_test(test_commit_is_fsynced),
 		cmocka_unit_test(test_attempts_hold_and_settle_alerts),
+		cmocka_unit_test(test_open_chooses_backend),
+		cmocka_unit_test(test_outbox_claim_mark_fold),
+		cmocka_unit_test(test_put_answers),
+		cmocka_unit_test(test_count_stats_and_fsck_rows),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
