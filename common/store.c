@@ -216,6 +216,35 @@ int store_outbox_fold(struct store *st, const char *rcpt, const void *body, size
 	return st->be->outbox_fold(st, rcpt, body, len, now, ids, nids, summary_id);
 }
 
+int store_msgs_bounds(struct store *st, int64_t *oldest_time, int64_t *high_id)
+{
+	return st->be->msgs_bounds(st, oldest_time, high_id);
+}
+
+int store_rrd_minutes(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+                      int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg)
+{
+	return st->be->rrd_minutes(st, t0, t1, id0, id1, fn, arg);
+}
+
+int store_rrd_state_get(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id)
+{
+	return st->be->rrd_state_get(st, path, last_minute, last_id);
+}
+
+int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute, int64_t last_id)
+{
+	return st->be->rrd_state_put(st, path, last_minute, last_id);
+}
+
+int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
+                     int (*fn)(const char *name, int64_t count, void *arg), void *arg)
+{
+	if ((int)which < 0 || which >= STORE_NTOP)
+		return store_fail_set(st, false, "report: no such top table %d", (int)which);
+	return st->be->report_top(st, which, since, until, top, fn, arg);
+}
+
 void store_msg_free(struct store_msg *m)
 {
 	if (!m)

@@ -225,6 +225,36 @@ int64_t store_outbox_count_summaries(struct store *st, const char *rcpt, int64_t
 int store_outbox_fold(struct store *st, const char *rcpt, const void *body, size_t len, int64_t now,
                       const int64_t *ids, size_t nids, int64_t *summary_id);
 
+/* scand-report's RRD (report/rrd.c). store_msgs_bounds: the oldest
+ * message's time (-1 when there is none) and the highest row id (0).
+ * store_rrd_minutes: fn for each (minute, category) of the messages with
+ * t0 <= time < t1 and id0 < id <= id1: their count, how many have a
+ * recipient passed, how many have none passed but one discarded, bounced
+ * or rejected; 0 or -1. store_rrd_state_get: the watermark kept for the
+ * RRD file path (schema/003): 0 found, 1 none, -1; store_rrd_state_put
+ * saves it: 0 or -1. */
+struct store_rrd_minute {
+	int64_t minute;
+	const char *category;
+	int64_t count, passed, blocked;
+};
+int store_msgs_bounds(struct store *st, int64_t *oldest_time, int64_t *high_id);
+int store_rrd_minutes(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+                      int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg);
+int store_rrd_state_get(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id);
+int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute, int64_t last_id);
+/* scand-report's top tables for [since, until): fn(name, count) for the
+ * top most frequent, most first (ties by name). Viruses and banned names
+ * count each name of the comma separated lists (viruses of category virus
+ * only); spam senders ("<>" for the null sender), their domains and their
+ * recipients (lower case) count messages of category spam or spammy;
+ * unchecked reasons ("(no reason recorded)" for none) messages of category
+ * unchecked. 0 or -1. */
+enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_NTOP };
+int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
+                     int (*fn)(const char *name, int64_t count, void *arg), void *arg);
+
 void store_msg_free(struct store_msg *m);
 
 /* Helpers for building rows: g_strdup of s or "" */

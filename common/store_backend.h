@@ -62,6 +62,14 @@ struct store_backend {
 	int64_t (*outbox_count_summaries)(struct store *st, const char *rcpt, int64_t since);
 	int (*outbox_fold)(struct store *st, const char *rcpt, const void *body, size_t len, int64_t now,
 	                   const int64_t *ids, size_t nids, int64_t *summary_id);
+
+	int (*msgs_bounds)(struct store *st, int64_t *oldest_time, int64_t *high_id);
+	int (*rrd_minutes)(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+	                   int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg);
+	int (*rrd_state_get)(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id);
+	int (*rrd_state_put)(struct store *st, const char *path, int64_t last_minute, int64_t last_id);
+	int (*report_top)(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
+	                  int (*fn)(const char *name, int64_t count, void *arg), void *arg);
 };
 
 extern const struct store_backend store_backend_sqlite;

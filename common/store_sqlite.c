@@ -41,7 +41,12 @@ enum {
 	SQ_OB_SUMMARIES,
 	SQ_OB_SUMMARY,
 	SQ_OB_FOLDED,
-	SQ_NLAZY
+	SQ_BOUNDS,
+	SQ_RRD_MINUTES,
+	SQ_RRD_GET,
+	SQ_RRD_PUT,
+	SQ_TOP, /* STORE_NTOP of them, in enum store_top order */
+	SQ_NLAZY = SQ_TOP + STORE_NTOP
 };
 
 /* store_count mirrors store_list's filter. Category and state are plain
@@ -54,6 +59,17 @@ enum {
 	"lower(?4))) "                                                                                       \
 	"AND (?5 IS NULL OR lower(subject) GLOB lower(?5)) AND (?6 IS NULL OR lower(virus_names) GLOB "      \
 	"lower(?6)) AND (?7 IS NULL OR time >= ?7) AND (?8 IS NULL OR time < ?8)"
+
+/* Split "a,b, c" into names with a recursive common table expression
+ * (SQLite's instr: another backend splits its own way). ?1 = since,
+ * ?2 = until, ?3 = top. */
+#define SQ_SPLIT(col, where)                                                                                 \
+	"WITH RECURSIVE split(name, rest) AS ("                                                              \
+	"SELECT '', " col " || ',' FROM msgs WHERE time >= ?1 AND time < ?2 AND " where " "                  \
+	"UNION ALL SELECT trim(substr(rest, 1, instr(rest, ',') - 1)), substr(rest, instr(rest, ',') + 1) "  \
+	"FROM split WHERE rest <> '') "                                                                      \
+	"SELECT name, count(*) AS n FROM split WHERE name <> '' GROUP BY name ORDER BY n DESC, name LIMIT "  \
+	"?3"
 
 /* The rows that keep a quarantine file (quar_fsck). */
 #define SQ_QUAR_KEEPS "quar_state IN ('quarantined', 'released')"
@@ -85,6 +101,39 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
     [SQ_OB_SUMMARY] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
                       "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
     [SQ_OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
+    [SQ_BOUNDS] = "SELECT coalesce((SELECT min(time) FROM msgs), -1), coalesce((SELECT max(id) FROM msgs), 0)",
+    /* per message: passed (a recipient passed), blocked (none passed, one
+     * discarded, bounced or rejected); grouped by minute and category */
+    [SQ_RRD_MINUTES] =
+        "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
+        "sum(CASE WHEN EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') THEN 1 "
+        "ELSE 0 END), "
+        "sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
+        "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) "
+        "THEN 1 ELSE 0 END) "
+        "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2",
+    [SQ_RRD_GET] = "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1",
+    [SQ_RRD_PUT] = "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
+    [SQ_TOP + STORE_TOP_VIRUSES] = SQ_SPLIT("virus_names", "category = 'virus' AND virus_names <> ''"),
+    [SQ_TOP + STORE_TOP_BANNED] = SQ_SPLIT("banned_names", "banned_names <> ''"),
+    [SQ_TOP + STORE_TOP_SPAM_SENDERS] =
+        "SELECT CASE sender WHEN '' THEN '<>' ELSE lower(sender) END AS s, count(*) AS n FROM msgs "
+        "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
+        "GROUP BY s ORDER BY n DESC, s LIMIT ?3",
+    [SQ_TOP + STORE_TOP_SPAM_DOMAINS] =
+        "SELECT CASE WHEN instr(sender, '@') = 0 THEN '<>' "
+        "ELSE lower(substr(sender, instr(sender, '@') + 1)) END AS d, count(*) AS n FROM msgs "
+        "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
+        "GROUP BY d ORDER BY n DESC, d LIMIT ?3",
+    [SQ_TOP + STORE_TOP_SPAM_RCPTS] =
+        "SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+        "WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
+        "GROUP BY a ORDER BY n DESC, a LIMIT ?3",
+    [SQ_TOP + STORE_TOP_UNCHECKED] =
+        "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
+        "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
+        "GROUP BY u ORDER BY n DESC, u LIMIT ?3",
 };
 
 struct sq {
@@ -1042,6 +1091,116 @@ fail:
 	return -1;
 }
 
+/* ---- scand-report's RRD ---- */
+
+static int sq_msgs_bounds(struct store *base, int64_t *oldest_time, int64_t *high_id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_BOUNDS);
+	st->base.busy = false;
+	if (!s)
+		return -1;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*oldest_time = sqlite3_column_int64(s, 0);
+		*high_id = sqlite3_column_int64(s, 1);
+	} else {
+		store_fail(st, "select bounds");
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int sq_rrd_minutes(struct store *base, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+                          int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_MINUTES);
+	int rc;
+
+	st->base.busy = false;
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, t0);
+	sqlite3_bind_int64(s, 2, t1);
+	sqlite3_bind_int64(s, 3, id0);
+	sqlite3_bind_int64(s, 4, id1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_rrd_minute m = {.minute = sqlite3_column_int64(s, 0),
+		                             .category = sq_col(s, 1),
+		                             .count = sqlite3_column_int64(s, 2),
+		                             .passed = sqlite3_column_int64(s, 3),
+		                             .blocked = sqlite3_column_int64(s, 4)};
+		if (fn(&m, arg)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		store_fail(st, "select minutes");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_rrd_state_get(struct store *base, const char *path, int64_t *last_minute, int64_t *last_id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_GET);
+	st->base.busy = false;
+	if (!s)
+		return -1;
+	bind_text(s, 1, path);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*last_minute = sqlite3_column_int64(s, 0);
+		*last_id = sqlite3_column_int64(s, 1);
+	} else if (rc != SQLITE_DONE) {
+		store_fail(st, "select state");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+static int sq_rrd_state_put(struct store *base, const char *path, int64_t last_minute, int64_t last_id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_PUT);
+	st->base.busy = false;
+	if (!s)
+		return -1;
+	bind_text(s, 1, path);
+	sqlite3_bind_int64(s, 2, last_minute);
+	sqlite3_bind_int64(s, 3, last_id);
+	return store_step_done(st, s, "save state");
+}
+
+static int sq_report_top(struct store *base, enum store_top which, int64_t since, int64_t until, int top,
+                         int (*fn)(const char *name, int64_t count, void *arg), void *arg)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_TOP + (int)which);
+	int rc;
+
+	st->base.busy = false;
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, since);
+	sqlite3_bind_int64(s, 2, until);
+	sqlite3_bind_int64(s, 3, top);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (fn(sq_col(s, 0), sqlite3_column_int64(s, 1), arg)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	if (rc != SQLITE_DONE)
+		store_fail(st, "query");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 const struct store_backend store_backend_sqlite = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -1071,4 +1230,9 @@ const struct store_backend store_backend_sqlite = {
     .outbox_count_sent_admin = sq_outbox_count_sent_admin,
     .outbox_count_summaries = sq_outbox_count_summaries,
     .outbox_fold = sq_outbox_fold,
+    .msgs_bounds = sq_msgs_bounds,
+    .rrd_minutes = sq_rrd_minutes,
+    .rrd_state_get = sq_rrd_state_get,
+    .rrd_state_put = sq_rrd_state_put,
+    .report_top = sq_report_top,
 };

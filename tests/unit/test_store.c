@@ -9,7 +9,8 @@
  * deferred: cancelled), and start-up makes attempts left open deferred.
  * The backend seam: an unknown "scheme:" is refused by name, "sqlite:" and
  * a plain path open SQLite; the functions that replaced callers' SQL
- * (outbox claim/mark/fold, answers, count, quarantine stats and checks).
+ * (outbox claim/mark/fold, answers, count, quarantine stats and checks,
+ * the report's top tables and the RRD's minutes and watermark).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -761,6 +762,75 @@ static void test_count_stats_and_fsck_rows(void **state)
 	rm_db(path);
 }
 
+static int top_row(const char *name, int64_t count, void *arg)
+{
+	g_string_append_printf(arg, "%s=%lld;", name, (long long)count);
+	return 0;
+}
+
+static int minute_row(const struct store_rrd_minute *m, void *arg)
+{
+	g_string_append_printf(arg, "%lld/%s=%lld:%lld:%lld;", (long long)m->minute, m->category,
+	                       (long long)m->count, (long long)m->passed, (long long)m->blocked);
+	return 0;
+}
+
+static void test_report_queries(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[4];
+	struct store_rcpt r[4][3];
+	int64_t oldest = 0, high = 0, lm = 0, li = 0;
+	GString *o = g_string_new("");
+
+	assert_int_equal(store_msgs_bounds(st, &oldest, &high), 0);
+	assert_true(oldest == -1 && high == 0);
+	const char *cat[] = {"virus", "virus", "spam", "spam"};
+	for (int i = 0; i < 4; i++) {
+		fill_msg(&m[i], r[i], cat[i], 6000 + 30 * i); /* minutes 6000, 6000, 6060, 6060 */
+		if (i < 2)
+			m[i].virus_names = i ? "Eicar, Other" : "Eicar";
+		if (i == 3) {
+			m[i].sender = "";
+			for (int k = 0; k < 3; k++)
+				r[i][k].destiny = "pass";
+		}
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	assert_int_equal(store_msgs_bounds(st, &oldest, &high), 0);
+	assert_true(oldest == 6000 && high == m[3].id);
+
+	assert_int_equal(store_report_top(st, STORE_TOP_VIRUSES, 0, 10000, 10, top_row, o), 0);
+	assert_string_equal(o->str, "Eicar=2;Other=1;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, STORE_TOP_SPAM_DOMAINS, 0, 10000, 10, top_row, o), 0);
+	assert_string_equal(o->str, "<>=1;example.org=1;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, STORE_TOP_SPAM_RCPTS, 0, 10000, 1, top_row, o), 0);
+	assert_string_equal(o->str, "bob@example.com=2;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, (enum store_top)99, 0, 10000, 1, top_row, o), -1);
+
+	/* minutes: fill_msg's recipients pass one of three (passed); the last
+	 * message passes all; ids above id0 only */
+	assert_int_equal(store_rrd_minutes(st, 0, 10000, 0, high, minute_row, o), 0);
+	assert_string_equal(o->str, "6000/virus=2:2:0;6060/spam=2:2:0;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_rrd_minutes(st, 6060, 10000, m[2].id, high, minute_row, o), 0);
+	assert_string_equal(o->str, "6060/spam=1:1:0;");
+
+	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 1);
+	assert_int_equal(store_rrd_state_put(st, "/x.rrd", 6000, 2), 0);
+	assert_int_equal(store_rrd_state_put(st, "/x.rrd", 6060, 3), 0);
+	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 0);
+	assert_true(lm == 6060 && li == 3);
+	g_string_free(o, TRUE);
+	store_close(st);
+	rm_db(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -777,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_outbox_claim_mark_fold),
 		cmocka_unit_test(test_put_answers),
 		cmocka_unit_test(test_count_stats_and_fsck_rows),
+		cmocka_unit_test(test_report_queries),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
