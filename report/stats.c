@@ -255,6 +255,10 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 		*err = g_strdup("report: empty period (until must be after since)");
 		return -1;
 	}
+	if (!db) { /* the totals' plain SQL runs on the SQLite handle only, so far */
+		*err = g_strdup("report: this store backend has no SQL handle for the report");
+		return -1;
+	}
 	r = report_new(since, until);
 	/* One read transaction: every section sees the same snapshot. */
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
