@@ -4,7 +4,7 @@
  *   report_gen load DB SPEC    one message per SPEC line, through store_put()
  *   report_gen bulk DB N SINCE UNTIL [SEED]
  *                              N pseudo-random messages in [SINCE, UNTIL)
- *                              in one transaction with prepared statements
+ *                              through store_put_many(), 2,000 a transaction
  *
  * A SPEC line has tab-separated fields (the tests write them and compute
  * the expected report from the same lines):
@@ -118,83 +118,77 @@ static const char *gen_category(uint64_t r)
 	return "clean";
 }
 
-static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, uint64_t seed)
+/* One pseudo-random message (its strings in the caller's buffers). */
+struct gen_buf {
+	char sender[64], vname[32], rcpt[3][64];
+	struct store_rcpt r[3];
+};
+
+static void gen_one(struct store_msg *m, struct gen_buf *b, int64_t t, uint64_t *seed)
 {
 	static const char *const dest[] = {"pass", "discard", "bounce", "reject"};
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *im, *ir;
-	int rc = 1;
+	uint64_t r = gen_rand(seed);
+	const char *cat = gen_category(r);
+	bool blocked = !strcmp(cat, "virus") || !strcmp(cat, "banned") || !strcmp(cat, "spam");
 
-	if (sqlite3_prepare_v2(
-	        db,
-	        "INSERT INTO msgs (mail_id, time, sender, size, category, virus_names, banned_names, "
-	        "spam_score, scan_ms, quar_path, quar_state, unchecked_reason) "
-	        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-	        -1, &im, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-	                       "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny) VALUES (?,?,?,?,?)",
-	                       -1, &ir, NULL) != SQLITE_OK) {
-		fprintf(stderr, "report_gen: %s\n", sqlite3_errmsg(db));
-		return 1;
+	memset(m, 0, sizeof(*m));
+	mailid_new(m->mail_id);
+	snprintf(b->sender, sizeof(b->sender), "user%u@sender%u.example", (unsigned)(r >> 20) % 5000,
+	         (unsigned)(r >> 40) % 500);
+	snprintf(b->vname, sizeof(b->vname), "Test.Virus-%u", (unsigned)(r >> 12) % 20);
+	m->time = t;
+	m->sender = b->sender;
+	m->size = 1000 + (int64_t)(r >> 30) % 200000;
+	m->category = (char *)cat;
+	m->virus_names = strcmp(cat, "virus") ? "" : b->vname;
+	m->banned_names = strcmp(cat, "banned") ? "" : "invoice.pdf.exe";
+	m->spam_checked = true;
+	m->spam_score = (double)((int)((r >> 8) % 300) - 50) / 10.0;
+	m->scan_ms = (int64_t)(r >> 50) % 400;
+	m->quar_path = blocked ? (char *)cat : NULL;
+	m->quar_state = blocked ? "quarantined" : "none";
+	m->unchecked_reason = strcmp(cat, "unchecked") ? "" : "spamd: connection refused";
+	m->nrcpt = 1 + (size_t)((r >> 4) % 3);
+	m->rcpt = b->r;
+	for (size_t k = 0; k < m->nrcpt; k++) {
+		snprintf(b->rcpt[k], sizeof(b->rcpt[k]), "rcpt%u@dom%u.example", (unsigned)((r >> (k + 20)) % 2000),
+		         (unsigned)((r >> (k + 5)) % 50));
+		b->r[k] = (struct store_rcpt){.addr = b->rcpt[k], .destiny = (char *)(blocked ? dest[1 + (r >> 7) % 3] : dest[0])};
 	}
-	/* Room for the random-keyed indexes (mail_id, sender, addr) while loading. */
-	sqlite3_exec(db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
-	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	for (int64_t i = 0; i < n; i++) {
-		char id[MAILID_LEN + 1], sender[64], vname[32], rcpt[64], dom[32];
-		uint64_t r = gen_rand(&seed);
-		const char *cat = gen_category(r);
-		bool blocked = !strcmp(cat, "virus") || !strcmp(cat, "banned") || !strcmp(cat, "spam");
-		mailid_new(id);
-		snprintf(sender, sizeof(sender), "user%u@sender%u.example", (unsigned)(r >> 20) % 5000,
-		         (unsigned)(r >> 40) % 500);
-		snprintf(vname, sizeof(vname), "Test.Virus-%u", (unsigned)(r >> 12) % 20);
-		sqlite3_bind_text(im, 1, id, -1, SQLITE_TRANSIENT);
-		/* Mail arrives in time order, as in a real store: ids follow time. */
-		sqlite3_bind_int64(im, 2, since + (int64_t)((double)(until - since) * (double)i / (double)n));
-		sqlite3_bind_text(im, 3, sender, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(im, 4, 1000 + (int64_t)(r >> 30) % 200000);
-		sqlite3_bind_text(im, 5, cat, -1, SQLITE_STATIC);
-		sqlite3_bind_text(im, 6, strcmp(cat, "virus") ? "" : vname, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(im, 7, strcmp(cat, "banned") ? "" : "invoice.pdf.exe", -1, SQLITE_STATIC);
-		sqlite3_bind_double(im, 8, (double)((int)((r >> 8) % 300) - 50) / 10.0);
-		sqlite3_bind_int64(im, 9, (int64_t)(r >> 50) % 400);
-		if (blocked)
-			sqlite3_bind_text(im, 10, cat, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(im, 10);
-		sqlite3_bind_text(im, 11, blocked ? "quarantined" : "none", -1, SQLITE_STATIC);
-		sqlite3_bind_text(im, 12, strcmp(cat, "unchecked") ? "" : "spamd: connection refused", -1,
-		                  SQLITE_STATIC);
-		if (sqlite3_step(im) != SQLITE_DONE)
-			goto fail;
-		sqlite3_reset(im);
-		int64_t msg = sqlite3_last_insert_rowid(db);
-		for (int k = 0; k < 1 + (int)((r >> 4) % 3); k++) {
-			snprintf(dom, sizeof(dom), "dom%u.example", (unsigned)((r >> (k + 5)) % 50));
-			snprintf(rcpt, sizeof(rcpt), "rcpt%u@%s", (unsigned)((r >> (k + 20)) % 2000), dom);
-			sqlite3_bind_int64(ir, 1, msg);
-			sqlite3_bind_int(ir, 2, k);
-			sqlite3_bind_text(ir, 3, rcpt, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(ir, 4, dom, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(ir, 5, blocked ? dest[1 + (r >> 7) % 3] : dest[0], -1,
-			                  SQLITE_STATIC);
-			if (sqlite3_step(ir) != SQLITE_DONE)
-				goto fail;
-			sqlite3_reset(ir);
+}
+
+static int gen_bulk(struct store *st, int64_t n, int64_t since, int64_t until, uint64_t seed)
+{
+	enum { GEN_BATCH = 2000 };
+	struct store_msg *m = g_new(struct store_msg, GEN_BATCH);
+	struct gen_buf *b = g_new(struct gen_buf, GEN_BATCH);
+	struct store_put_item *items = g_new0(struct store_put_item, GEN_BATCH);
+	int rc = 0;
+
+	for (int64_t i = 0; i < n && rc == 0; i += GEN_BATCH) {
+		size_t nb = (size_t)(n - i < GEN_BATCH ? n - i : GEN_BATCH);
+		for (size_t k = 0; k < nb; k++) {
+			int64_t j = i + (int64_t)k;
+			/* Mail arrives in time order, as in a real store: ids follow time. */
+			gen_one(&m[k], &b[k], since + (int64_t)((double)(until - since) * (double)j / (double)n), &seed);
+			items[k] = (struct store_put_item){.m = &m[k]};
 		}
+		/* group commit: one transaction a batch */
+		if (store_put_many(st, items, nb) < 0) {
+			fprintf(stderr, "report_gen: %s\n", store_error(st));
+			rc = 1;
+		}
+		for (size_t k = 0; k < nb && rc == 0; k++)
+			if (items[k].rc < 0) {
+				fprintf(stderr, "report_gen: %s\n", items[k].err);
+				rc = 1;
+			}
 	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto fail;
-	printf("%" PRId64 " messages\n", n);
-	rc = 0;
-	goto done;
-fail:
-	fprintf(stderr, "report_gen: %s\n", sqlite3_errmsg(db));
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-done:
-	sqlite3_finalize(im);
-	sqlite3_finalize(ir);
+	if (rc == 0)
+		printf("%" PRId64 " messages\n", n);
+	g_free(m);
+	g_free(b);
+	g_free(items);
 	return rc;
 }
 

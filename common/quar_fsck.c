@@ -5,9 +5,9 @@
  *                          then a walk of the category trees for orphans
  * quar_fsck_report_free()  frees what quar_fsck() collected
  *
- * Rows are read with one prepared SELECT; the only writes (with fix) are
- * one UPDATE per missing file, guarded by the state it was read in, and
- * its events row. Orphans are renamed into lost+found without replacing
+ * Rows are read with store_quar_files(); the only writes (with fix) are
+ * one store_purge_missing() per missing file, guarded by the state it was
+ * read in, and its events row. Orphans are renamed into lost+found without replacing
  * anything there. scand keeps quarantining while fsck runs, and hashing a
  * big tree takes long: the clock for "young" is read before the rows are,
  * so a file written after fsck started is never an orphan, and the store
@@ -81,21 +81,6 @@ static bool quar_fsck_hash(const char *path, char hex[65])
 	return n == 0;
 }
 
-/* 1 marked, 0 the row is no longer in that state, -1 error. */
-static int quar_fsck_mark_purged(struct store *st, const char *mail_id, const char *state)
-{
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(store_db(st),
-	                       "UPDATE msgs SET quar_state = 'purged' WHERE mail_id = ?1 AND quar_state = ?2",
-	                       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, mail_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? sqlite3_changes(store_db(st)) : -1; /* 0: its state changed meanwhile */
-}
-
 static void quar_fsck_missing(struct store *st, const struct quar_fsck_opts *o, struct quar_fsck_report *r,
                               const char *mail_id, const char *relpath, const char *state)
 {
@@ -104,14 +89,13 @@ static void quar_fsck_missing(struct store *st, const struct quar_fsck_opts *o, 
 		              g_strdup_printf("%s, file missing", state));
 		return;
 	}
-	int n = quar_fsck_mark_purged(st, mail_id, state);
+	int n = store_purge_missing(st, mail_id, state);
 	if (n < 0) {
 		quar_fsck_add(r, "missing", relpath, mail_id, false,
-		              g_strdup_printf("%s, file missing; not marked purged: %s", state,
-		                              sqlite3_errmsg(store_db(st))));
+		              g_strdup_printf("%s, file missing; not marked purged: %s", state, store_error(st)));
 		return;
 	}
-	if (n == 0) { /* purged or released by someone else while we looked */
+	if (n == 1) { /* purged or released by someone else while we looked */
 		quar_fsck_add(
 		    r, "missing", relpath, mail_id, true,
 		    g_strdup_printf("file missing (was %s); the row changed meanwhile: left alone", state));
@@ -173,43 +157,27 @@ static void quar_fsck_row(struct store *st, const char *dir, const struct quar_f
 	g_free(path);
 }
 
-static const char *quar_fsck_col(sqlite3_stmt *s, int i)
+static int quar_fsck_keep_row(const struct store_quar_file *f, void *arg)
 {
-	const char *v = (const char *)sqlite3_column_text(s, i);
-	return v ? v : "";
+	struct quar_fsck_row *w = g_new0(struct quar_fsck_row, 1);
+	w->mail_id = g_strdup(f->mail_id);
+	w->relpath = g_strdup(f->relpath);
+	w->sha = g_strdup(f->sha256);
+	w->state = g_strdup(f->state);
+	w->size = f->size;
+	g_ptr_array_add(arg, w);
+	return 0;
 }
-
-/* The rows that keep a file: the load and the re-check before a move. */
-#define QUAR_FSCK_KEEPS "quar_state IN ('quarantined', 'released')"
 
 /* All rows are read first: the UPDATEs of fix run after the SELECT is done. */
 static GPtrArray *quar_fsck_load(struct store *st, char **err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(store_db(st),
-	                       "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size FROM msgs "
-	                       "WHERE quar_path IS NOT NULL AND quar_path != '' AND " QUAR_FSCK_KEEPS,
-	                       -1, &s, NULL) != SQLITE_OK) {
-		*err = g_strdup_printf("fsck: %s", sqlite3_errmsg(store_db(st)));
+	GPtrArray *rows = g_ptr_array_new_with_free_func(quar_fsck_row_free);
+	if (store_quar_files(st, quar_fsck_keep_row, rows) < 0) {
+		*err = g_strdup_printf("fsck: %s", store_error(st));
+		g_ptr_array_free(rows, TRUE);
 		return NULL;
 	}
-	GPtrArray *rows = g_ptr_array_new_with_free_func(quar_fsck_row_free);
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct quar_fsck_row *w = g_new0(struct quar_fsck_row, 1);
-		w->mail_id = g_strdup(quar_fsck_col(s, 0));
-		w->relpath = g_strdup(quar_fsck_col(s, 1));
-		w->sha = g_strdup(quar_fsck_col(s, 2));
-		w->state = g_strdup(quar_fsck_col(s, 3));
-		w->size = sqlite3_column_int64(s, 4);
-		g_ptr_array_add(rows, w);
-	}
-	if (rc != SQLITE_DONE) {
-		*err = g_strdup_printf("fsck: %s", sqlite3_errmsg(store_db(st)));
-		g_ptr_array_free(rows, TRUE);
-		rows = NULL;
-	}
-	sqlite3_finalize(s);
 	return rows;
 }
 
@@ -237,32 +205,19 @@ out:
 	return rc;
 }
 
-/* 1 a row keeps rel now, 0 none, -1 error (the store is asked, not the
- * rows read at the start: a row committed since then counts). */
-static int quar_fsck_has_row(struct store *st, const char *rel)
-{
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(store_db(st),
-	                       "SELECT 1 FROM msgs WHERE quar_path = ?1 AND " QUAR_FSCK_KEEPS " LIMIT 1", -1,
-	                       &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, rel, -1, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 static void quar_fsck_orphan(struct store *st, const char *dir, const struct quar_fsck_opts *o,
                              struct quar_fsck_report *r, const char *rel, const char *path, const char *base)
 {
 	char *to = NULL;
-	int has = quar_fsck_has_row(st, rel);
+	/* the store is asked, not the rows read at the start: a row committed
+	 * since then counts */
+	int has = store_quar_path_kept(st, rel);
 	if (has > 0) /* quarantined while fsck ran: not an orphan */
 		return;
 	if (has < 0)
 		quar_fsck_add(r, "orphan", rel, NULL, false,
 		              g_strdup_printf("no store row when read, the store not asked again: %s",
-		                              sqlite3_errmsg(store_db(st))));
+		                              store_error(st)));
 	else if (!o->fix)
 		quar_fsck_add(r, "orphan", rel, NULL, false, g_strdup("no store row"));
 	else if (quar_fsck_lost(dir, path, base, &to) == 0)

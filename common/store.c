@@ -1,43 +1,72 @@
 /*
- * store - the SQLite verdict store (see store.h)
+ * store - the public store_* functions, dispatched to the backend (see
+ * store.h, store_backend.h)
  *
- * Invariants: a msgs row is never written without its msgrcpt rows (one
- * transaction); migrations run under BEGIN IMMEDIATE and re-read
- * user_version inside it, so concurrent openers apply each one once; an
- * outbox row is 'held' only while its attempt (msgs.attempt) is 'open'.
+ * store_open() picks the backend from the location's scheme ("sqlite:" or
+ * none); every other function calls the same-named operation of the
+ * backend the store was opened with. Nothing here knows SQL.
  */
-#include "store.h"
+#include "store_backend.h"
 
 #include <glib.h>
+#include <stdarg.h>
 #include <string.h>
-#include <time.h>
 
-extern const char *const schema_migrations[];
-extern const int schema_version;
+static const struct store_backend *const store_backends[] = {&store_backend_sqlite};
 
-struct store {
-	sqlite3 *db;
-	char err[512];
-	bool busy;
-	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *get_msg, *get_rcpts;
-	/* store_put's transaction: prepared once, not parsed per message */
-	sqlite3_stmt *begin, *commit, *rollback;
-	/* store_put_many: one savepoint per message inside the transaction */
-	sqlite3_stmt *sp_begin, *sp_release, *sp_rollback;
-	/* store_settle_rows */
-	sqlite3_stmt *settle_msg, *settle_held;
-};
-
-#ifndef GH_STORE_SYNCHRONOUS
-#define GH_STORE_SYNCHRONOUS "FULL"
-#endif
-
-static int store_fail(struct store *st, const char *what)
+int store_fail_set(struct store *st, bool busy, const char *fmt, ...)
 {
-	int code = sqlite3_extended_errcode(st->db);
-	st->busy = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
-	g_snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+	va_list ap;
+	va_start(ap, fmt);
+	g_vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+	st->busy = busy;
 	return -1;
+}
+
+/* The scheme of "scheme:rest" (letters, digits, + - . after a letter, no
+ * '/' before the colon): its length, or 0 for a plain path ("/var/x.db",
+ * "./x:y", ":memory:"). */
+static size_t store_scheme_len(const char *path)
+{
+	size_t i = 0;
+	if (!g_ascii_isalpha(path[0]))
+		return 0;
+	while (g_ascii_isalnum(path[i]) || path[i] == '+' || path[i] == '-' || path[i] == '.')
+		i++;
+	return path[i] == ':' ? i : 0;
+}
+
+int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
+{
+	size_t n = store_scheme_len(path);
+	const struct store_backend *be = NULL;
+
+	*out = NULL;
+	if (n == 0) {
+		be = &store_backend_sqlite;
+	} else {
+		for (size_t i = 0; i < G_N_ELEMENTS(store_backends) && !be; i++)
+			if (strlen(store_backends[i]->scheme) == n &&
+			    g_ascii_strncasecmp(path, store_backends[i]->scheme, n) == 0)
+				be = store_backends[i];
+		if (!be) {
+			*err = g_strdup_printf("%s: unknown store backend \"%.*s\" (known: sqlite)", path, (int)n,
+			                       path);
+			return -1;
+		}
+		path += n + 1;
+	}
+	if (be->open(path, busy_timeout_ms, out, err) < 0)
+		return -1;
+	(*out)->be = be;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (st)
+		st->be->close(st);
 }
 
 const char *store_error(struct store *st)
@@ -50,588 +79,170 @@ bool store_busy(struct store *st)
 	return st->busy;
 }
 
-sqlite3 *store_db(struct store *st)
-{
-	return st->db;
-}
-
 char *store_strdup0(const char *s)
 {
 	return g_strdup(s ? s : "");
 }
 
-static int store_exec(struct store *st, const char *sql, const char *what)
-{
-	/* Only for constant SQL (pragmas, BEGIN/COMMIT, embedded migrations). */
-	char *msg = NULL;
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		sqlite3_free(msg);
-		return store_fail(st, what);
-	}
-	return 0;
-}
-
 int store_version(struct store *st)
 {
-	sqlite3_stmt *s;
-	int v = -1;
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	return v;
+	return st->be->version(st);
 }
 
-static int store_migrate(struct store *st)
+int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
-	if (store_version(st) >= schema_version)
-		return 0; /* the common case: nothing to lock */
-	if (store_exec(st, "BEGIN IMMEDIATE", "migrate: begin") < 0)
-		return -1;
-	int v = store_version(st);
-	if (v < 0) {
-		store_fail(st, "migrate: user_version");
-		goto fail;
-	}
-	for (; v < schema_version; v++) {
-		char pragma[64];
-		if (store_exec(st, schema_migrations[v], "migrate") < 0) {
-			char tmp[512];
-			g_strlcpy(tmp, st->err, sizeof(tmp));
-			g_snprintf(st->err, sizeof(st->err), "migration %03d: %s", v + 1, tmp);
-			goto fail;
-		}
-		g_snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-		if (store_exec(st, pragma, "migrate: user_version") < 0)
-			goto fail;
-	}
-	if (store_exec(st, "COMMIT", "migrate: commit") < 0)
-		goto fail;
-	return 0;
-fail:
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+	return st->be->put(st, m, alerts, nalerts);
 }
 
-static int store_prepare(struct store *st, sqlite3_stmt **s, const char *sql)
+int store_put_many(struct store *st, struct store_put_item *items, size_t n)
 {
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) != SQLITE_OK)
-		return store_fail(st, "prepare");
-	return 0;
-}
-
-#define MSG_COLS                                                                                             \
-	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
-	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
-	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt"
-
-int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
-{
-	struct store *st = g_new0(struct store, 1);
-	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
-	if (rc != SQLITE_OK) {
-		*err = g_strdup_printf("%s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		sqlite3_close(st->db);
-		g_free(st);
-		return -1;
-	}
-	sqlite3_busy_timeout(st->db, busy_timeout_ms);
-	sqlite3_extended_result_codes(st->db, 1);
-	/* 1 KiB pages for a new database (an existing one keeps its size):
-	 * a verdict touches one leaf in each of the 13 b-trees of msgs and
-	 * msgrcpt, and every touched page is a whole WAL frame, so with the
-	 * default 4 KiB a row cost more bytes in the WAL than a 36 KiB
-	 * message; 1 KiB cuts the bytes written and checksummed per commit
-	 * to a quarter. Must come before journal_mode creates the file. */
-	if (store_exec(st, "PRAGMA page_size = 1024", "page_size") < 0 ||
-	    store_exec(st, "PRAGMA journal_mode = WAL", "journal_mode") < 0 ||
-	    store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys") < 0 ||
-	    /* FULL: a commit returns after the WAL is fsynced, so a verdict
-	     * (and its alerts) answered 250 survives a power cut; NORMAL
-	     * syncs only at checkpoints and could take back the last commits.
-	     * Only bench/compare builds a NORMAL scand, to print the cost. */
-	    store_exec(st, "PRAGMA synchronous = " GH_STORE_SYNCHRONOUS, "synchronous") < 0 ||
-	    /* a checkpoint every 8 MiB of WAL instead of every 1,000 pages: the
-	     * last leaf of each append-only b-tree is rewritten by every commit,
-	     * and a checkpoint copies it (and fsyncs) once however often */
-	    store_exec(st, "PRAGMA wal_autocheckpoint = 8192", "wal_autocheckpoint") < 0 || store_migrate(st) < 0 ||
-	    store_prepare(st, &st->ins_msg,
-			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
-			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
-	    store_prepare(st, &st->ins_rcpt,
-			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer) VALUES (?,?,?,?,?,?)") < 0 ||
-	    store_prepare(
-	        st, &st->ins_alert,
-	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state) "
-	        "VALUES (?,?,?,?,?,?,?,?)") < 0 ||
-	    store_prepare(
-	        st, &st->settle_msg,
-	        "UPDATE msgs SET attempt = ?2, quar_state = CASE WHEN ?3 AND quar_state = 'quarantined' "
-	        "THEN 'purged' ELSE quar_state END WHERE mail_id = ?1 AND attempt = 'open'") < 0 ||
-	    store_prepare(
-	        st, &st->settle_held,
-	        "UPDATE outbox SET state = CASE ?2 WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
-	        "next_try = ?3, last_error = CASE ?2 WHEN 'final' THEN '' ELSE 'attempt deferred' END "
-	        "WHERE mail_id = ?1 AND state = 'held'") < 0 ||
-	    store_prepare(st, &st->ins_event,
-			  "INSERT INTO events (time, mail_id, action, who, detail, result) VALUES (?,?,?,?,?,?)") < 0 ||
-	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
-	    store_prepare(st, &st->get_rcpts,
-			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer "
-			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
-	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
-	    store_prepare(st, &st->rollback, "ROLLBACK") < 0 || store_prepare(st, &st->sp_begin, "SAVEPOINT msg") < 0 ||
-	    store_prepare(st, &st->sp_release, "RELEASE msg") < 0 ||
-	    store_prepare(st, &st->sp_rollback, "ROLLBACK TO msg") < 0) {
-		*err = g_strdup_printf("%s: %s", path, st->err);
-		store_close(st);
-		return -1;
-	}
-	*out = st;
-	return 0;
-}
-
-void store_close(struct store *st)
-{
-	if (!st)
-		return;
-	sqlite3_finalize(st->ins_msg);
-	sqlite3_finalize(st->ins_rcpt);
-	sqlite3_finalize(st->ins_alert);
-	sqlite3_finalize(st->ins_event);
-	sqlite3_finalize(st->get_msg);
-	sqlite3_finalize(st->get_rcpts);
-	sqlite3_finalize(st->begin);
-	sqlite3_finalize(st->commit);
-	sqlite3_finalize(st->rollback);
-	sqlite3_finalize(st->sp_begin);
-	sqlite3_finalize(st->sp_release);
-	sqlite3_finalize(st->sp_rollback);
-	sqlite3_finalize(st->settle_msg);
-	sqlite3_finalize(st->settle_held);
-	sqlite3_close(st->db);
-	g_free(st);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-static int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE)
-		return store_fail(st, what);
-	return 0;
-}
-
-static const char *addr_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
-static int store_alert_rows(struct store *st, const char *mail_id, const struct store_alert *alerts,
-                            size_t nalerts, const char *state, int64_t now)
-{
-	for (size_t a = 0; a < nalerts; a++) {
-		sqlite3_stmt *s = st->ins_alert;
-		sqlite3_bind_int64(s, 1, now);
-		bind_text(s, 2, mail_id);
-		bind_text(s, 3, alerts[a].kind);
-		bind_text(s, 4, alerts[a].env_from);
-		bind_text(s, 5, alerts[a].rcpt);
-		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(s, 7, now);
-		bind_text(s, 8, state);
-		if (store_step_done(st, s, "insert outbox") < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* The rows of one message, inside the caller's transaction. */
-static int store_rows(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
-{
-	sqlite3_stmt *s = st->ins_msg;
-	int64_t now = (int64_t)time(NULL);
-	int i = 1;
-	bind_text(s, i++, m->mail_id);
-	sqlite3_bind_int64(s, i++, m->time ? m->time : now);
-	bind_text(s, i++, m->client_addr);
-	bind_text(s, i++, m->client_name);
-	bind_text(s, i++, m->client_helo);
-	bind_text(s, i++, m->sender);
-	bind_text(s, i++, m->from_hdr);
-	bind_text(s, i++, m->subject);
-	bind_text(s, i++, m->message_id);
-	sqlite3_bind_int64(s, i++, m->size);
-	bind_text(s, i++, m->category ? m->category : "clean");
-	bind_text(s, i++, m->virus_names);
-	bind_text(s, i++, m->banned_names);
-	if (m->spam_checked)
-		sqlite3_bind_double(s, i++, m->spam_score);
-	else
-		sqlite3_bind_null(s, i++);
-	bind_text(s, i++, m->spam_tests);
-	bind_text(s, i++, m->unchecked_reason);
-	bind_text_or_null(s, i++, m->quar_path);
-	if (m->quar_path)
-		sqlite3_bind_int64(s, i++, m->quar_size);
-	else
-		sqlite3_bind_null(s, i++);
-	bind_text_or_null(s, i++, m->quar_path ? m->quar_sha256 : NULL);
-	bind_text(s, i++, m->quar_state ? m->quar_state : (m->quar_path ? "quarantined" : "none"));
-	sqlite3_bind_int64(s, i++, m->scan_ms);
-	bind_text(s, i++, m->policy);
-	bind_text(s, i++, m->engine);
-	bool open = m->attempt && strcmp(m->attempt, "open") == 0;
-	bind_text(s, i++, open ? "open" : (m->attempt ? m->attempt : "final"));
-	if (store_step_done(st, s, "insert msgs") < 0)
-		return -1;
-	m->id = sqlite3_last_insert_rowid(st->db);
-
-	for (size_t r = 0; r < m->nrcpt; r++) {
-		s = st->ins_rcpt;
-		sqlite3_bind_int64(s, 1, m->id);
-		sqlite3_bind_int64(s, 2, (int64_t)r);
-		bind_text(s, 3, m->rcpt[r].addr);
-		bind_text(s, 4, addr_domain(m->rcpt[r].addr ? m->rcpt[r].addr : ""));
-		bind_text(s, 5, m->rcpt[r].destiny ? m->rcpt[r].destiny : "pass");
-		bind_text(s, 6, m->rcpt[r].smtp_answer);
-		if (store_step_done(st, s, "insert msgrcpt") < 0)
-			return -1;
-	}
-	/* an open attempt's alerts wait for its answer (store_settle_rows) */
-	return store_alert_rows(st, m->mail_id, alerts, nalerts, open ? "held" : "pending", now);
+	return st->be->put_many(st, items, n);
 }
 
 int store_settle_rows(struct store *st, const char *mail_id, const char *outcome, bool purge,
                       const struct store_alert *alerts, size_t nalerts)
 {
-	int64_t now = (int64_t)time(NULL);
-	sqlite3_stmt *s = st->settle_msg;
-	bind_text(s, 1, mail_id);
-	bind_text(s, 2, outcome);
-	sqlite3_bind_int(s, 3, purge && strcmp(outcome, "deferred") == 0);
-	if (store_step_done(st, s, "settle msgs") < 0)
-		return -1;
-	s = st->settle_held;
-	bind_text(s, 1, mail_id);
-	bind_text(s, 2, outcome);
-	sqlite3_bind_int64(s, 3, now);
-	if (store_step_done(st, s, "settle outbox") < 0)
-		return -1;
-	return store_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
+	return st->be->settle_rows(st, mail_id, outcome, purge, alerts, nalerts);
 }
-
-static void store_abort(struct store *st)
-{
-	if (!sqlite3_get_autocommit(st->db)) { /* keeps st->err and st->busy */
-		sqlite3_step(st->rollback);
-		sqlite3_reset(st->rollback);
-	}
-}
-
-int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
-{
-	st->busy = false;
-	if (store_step_done(st, st->begin, "begin") < 0)
-		return -1;
-	if (store_rows(st, m, alerts, nalerts) < 0 || store_step_done(st, st->commit, "commit") < 0) {
-		store_abort(st);
-		return -1;
-	}
-	return 0;
-}
-
-int store_put_many(struct store *st, struct store_put_item *items, size_t n)
-{
-	st->busy = false;
-	for (size_t k = 0; k < n; k++) {
-		items[k].rc = -1;
-		items[k].busy = false;
-		items[k].err[0] = '\0'; /* set only by a failure of the item's own rows */
-	}
-	if (store_step_done(st, st->begin, "begin") < 0)
-		goto fail;
-	for (size_t k = 0; k < n; k++) {
-		struct store_put_item *it = &items[k];
-		if (store_step_done(st, st->sp_begin, "savepoint") < 0)
-			goto fail;
-		int r = it->m ? store_rows(st, it->m, it->alerts, it->nalerts)
-		              : store_settle_rows(st, it->settle_id, it->settle_outcome, it->settle_purge,
-		                                  it->alerts, it->nalerts);
-		if (r == 0) {
-			if (store_step_done(st, st->sp_release, "release") < 0)
-				goto fail;
-			it->rc = 0;
-			continue;
-		}
-		/* this message's rows go; the others stay in the transaction */
-		g_strlcpy(it->err, st->err, sizeof(it->err));
-		it->busy = st->busy;
-		if (store_step_done(st, st->sp_rollback, "rollback to") < 0 ||
-		    store_step_done(st, st->sp_release, "release") < 0)
-			goto fail;
-	}
-	if (store_step_done(st, st->commit, "commit") < 0)
-		goto fail;
-	return 0;
-fail:
-	store_abort(st);
-	for (size_t k = 0; k < n; k++) /* nothing of the transaction is kept */
-		if (items[k].rc == 0 || !items[k].err[0]) {
-			items[k].rc = -1;
-			items[k].busy = st->busy;
-			g_strlcpy(items[k].err, st->err, sizeof(items[k].err));
-		}
-	return -1;
-}
-
-/* Open attempts can only be among the newest rows (those in flight when
- * scand stopped): the window bounds the start-up scan of a large store. */
-#define STORE_RECOVER_WINDOW 100000
 
 int store_recover_open(struct store *st, int *n)
 {
-	sqlite3_stmt *s = NULL;
-
-	*n = 0;
-	st->busy = false;
-	if (sqlite3_prepare_v2(
-	        st->db,
-	        "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
-	        "- ?1 AND attempt = 'open' AND (quar_path IS NOT NULL OR mail_id IN "
-	        "(SELECT mail_id FROM outbox WHERE state = 'held'))",
-	        -1, &s, NULL) != SQLITE_OK)
-		return store_fail(st, "prepare recover");
-	sqlite3_bind_int64(s, 1, STORE_RECOVER_WINDOW);
-	if (store_step_done(st, st->begin, "begin") < 0)
-		goto fail;
-	if (store_step_done(st, s, "recover msgs") < 0)
-		goto fail;
-	*n = sqlite3_changes(st->db);
-	if (store_exec(
-	        st,
-	        "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
-	        "stopped scand)' WHERE state = 'held'",
-	        "recover outbox") < 0 ||
-	    store_step_done(st, st->commit, "commit") < 0)
-		goto fail;
-	sqlite3_finalize(s);
-	return 0;
-fail:
-	sqlite3_finalize(s);
-	store_abort(st);
-	*n = 0;
-	return -1;
+	return st->be->recover_open(st, n);
 }
 
-static char *col_text(sqlite3_stmt *s, int i)
+int store_put_answers(struct store *st, const struct store_answers *a, size_t n)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return t ? g_strdup((const char *)t) : NULL;
-}
-
-static struct store_msg *store_row_msg(sqlite3_stmt *s)
-{
-	struct store_msg *m = g_new0(struct store_msg, 1);
-	int i = 0;
-	m->id = sqlite3_column_int64(s, i++);
-	g_strlcpy(m->mail_id, (const char *)sqlite3_column_text(s, i++), sizeof(m->mail_id));
-	m->time = sqlite3_column_int64(s, i++);
-	m->client_addr = col_text(s, i++);
-	m->client_name = col_text(s, i++);
-	m->client_helo = col_text(s, i++);
-	m->sender = col_text(s, i++);
-	m->from_hdr = col_text(s, i++);
-	m->subject = col_text(s, i++);
-	m->message_id = col_text(s, i++);
-	m->size = sqlite3_column_int64(s, i++);
-	m->category = col_text(s, i++);
-	m->virus_names = col_text(s, i++);
-	m->banned_names = col_text(s, i++);
-	m->spam_checked = sqlite3_column_type(s, i) != SQLITE_NULL;
-	m->spam_score = sqlite3_column_double(s, i++);
-	m->spam_tests = col_text(s, i++);
-	m->unchecked_reason = col_text(s, i++);
-	m->quar_path = col_text(s, i++);
-	m->quar_size = sqlite3_column_int64(s, i++);
-	m->quar_sha256 = col_text(s, i++);
-	m->quar_state = col_text(s, i++);
-	m->scan_ms = sqlite3_column_int64(s, i++);
-	m->policy = col_text(s, i++);
-	m->engine = col_text(s, i++);
-	m->attempt = col_text(s, i++);
-	return m;
-}
-
-static int store_load_rcpts(struct store *st, struct store_msg *m)
-{
-	sqlite3_stmt *s = st->get_rcpts;
-	GArray *a = g_array_new(FALSE, TRUE, sizeof(struct store_rcpt));
-	int rc;
-
-	sqlite3_bind_int64(s, 1, m->id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_rcpt r = {
-			.addr = col_text(s, 0),
-			.destiny = col_text(s, 1),
-			.smtp_answer = col_text(s, 2),
-			.released_at = sqlite3_column_int64(s, 3),
-			.release_answer = col_text(s, 4),
-		};
-		g_array_append_val(a, r);
-	}
-	sqlite3_reset(s);
-	m->nrcpt = a->len;
-	m->rcpt = (struct store_rcpt *)g_array_free(a, FALSE);
-	return rc == SQLITE_DONE ? 0 : store_fail(st, "select msgrcpt");
+	return st->be->put_answers(st, a, n);
 }
 
 int store_get(struct store *st, const char *mail_id, struct store_msg **out)
 {
-	sqlite3_stmt *s = st->get_msg;
-	int rc;
-
-	*out = NULL;
-	bind_text(s, 1, mail_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = store_row_msg(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
-		return 1;
-	if (rc != SQLITE_ROW)
-		return store_fail(st, "select msgs");
-	if (store_load_rcpts(st, *out) < 0) {
-		store_msg_free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
+	return st->be->get(st, mail_id, out);
 }
-
-/* The filter is one fixed statement: a NULL parameter disables its clause,
- * so nothing is ever pasted into SQL. Globs use SQLite's GLOB ('*', '?'),
- * matched case-insensitively through lower(). */
-static const char list_sql[] =
-    "SELECT id, " MSG_COLS " FROM msgs m WHERE "
-    "(?1 IS NULL OR category = ?1) AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR time < ?3) AND "
-    "(?4 IS NULL OR lower(sender) GLOB lower(?4)) AND "
-    "(?5 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB lower(?5))) "
-    "AND "
-    "(?6 IS NULL OR lower(subject) GLOB lower(?6)) AND (?7 IS NULL OR lower(virus_names) GLOB lower(?7)) AND "
-    "(?8 IS NULL OR quar_state = ?8) "
-    "ORDER BY time DESC, id DESC LIMIT ?9 OFFSET ?10";
 
 int store_list(struct store *st, const struct store_filter *f,
 	       int (*fn)(const struct store_msg *m, void *arg), void *arg)
 {
-	sqlite3_stmt *s;
-	int rc, n = 0;
+	return st->be->list(st, f, fn, arg);
+}
 
-	if (sqlite3_prepare_v2(st->db, list_sql, -1, &s, NULL) != SQLITE_OK)
-		return store_fail(st, "prepare list");
-	bind_text_or_null(s, 1, f->category);
-	if (f->since)
-		sqlite3_bind_int64(s, 2, f->since);
-	if (f->until)
-		sqlite3_bind_int64(s, 3, f->until);
-	bind_text_or_null(s, 4, f->sender);
-	bind_text_or_null(s, 5, f->rcpt);
-	bind_text_or_null(s, 6, f->subject);
-	bind_text_or_null(s, 7, f->virus);
-	bind_text_or_null(s, 8, f->quar_state);
-	sqlite3_bind_int64(s, 9, f->limit > 0 ? f->limit : -1);
-	sqlite3_bind_int64(s, 10, f->offset);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_msg *m = store_row_msg(s);
-		int stop;
-		if (store_load_rcpts(st, m) < 0) {
-			store_msg_free(m);
-			sqlite3_finalize(s);
-			return -1;
-		}
-		n++;
-		stop = fn ? fn(m, arg) : 0;
-		store_msg_free(m);
-		if (stop) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		store_fail(st, "list");
-		sqlite3_finalize(s);
-		return -1;
-	}
-	sqlite3_finalize(s);
-	return n;
+int64_t store_count(struct store *st, const struct store_filter *f)
+{
+	return st->be->count(st, f);
 }
 
 int store_event(struct store *st, const char *mail_id, const char *action, const char *who,
 		const char *detail, const char *result)
 {
-	sqlite3_stmt *s = st->ins_event;
-	sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
-	bind_text(s, 2, mail_id);
-	bind_text(s, 3, action);
-	bind_text(s, 4, who);
-	bind_text(s, 5, detail);
-	bind_text(s, 6, result);
-	return store_step_done(st, s, "insert event");
-}
-
-/* A one-off UPDATE that must change a row: 0, 1 when no row matched, -1. */
-static int store_update_one(struct store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return store_fail(st, what);
-	return sqlite3_changes(st->db) > 0 ? 0 : 1;
+	return st->be->event(st, mail_id, action, who, detail, result);
 }
 
 int store_set_quar_state(struct store *st, const char *mail_id, const char *state)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, "UPDATE msgs SET quar_state = ?1 WHERE mail_id = ?2", -1, &s, NULL) !=
-	    SQLITE_OK)
-		return store_fail(st, "prepare quar_state");
-	bind_text(s, 1, state);
-	bind_text(s, 2, mail_id);
-	return store_update_one(st, s, "update quar_state");
+	return st->be->set_quar_state(st, mail_id, state);
 }
 
 int store_mark_rcpt_released(struct store *st, int64_t msg_rowid, const char *addr, int64_t when,
 			     const char *answer)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db,
-			       "UPDATE msgrcpt SET released_at = ?1, release_answer = ?2 "
-			       "WHERE msg = ?3 AND addr = ?4",
-			       -1, &s, NULL) != SQLITE_OK)
-		return store_fail(st, "prepare released_at");
-	sqlite3_bind_int64(s, 1, when);
-	bind_text(s, 2, answer);
-	sqlite3_bind_int64(s, 3, msg_rowid);
-	bind_text(s, 4, addr);
-	return store_update_one(st, s, "update released_at");
+	return st->be->mark_rcpt_released(st, msg_rowid, addr, when, answer);
+}
+
+int store_purge_missing(struct store *st, const char *mail_id, const char *was)
+{
+	return st->be->purge_missing(st, mail_id, was);
+}
+
+int store_quar_files(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg)
+{
+	return st->be->quar_files(st, fn, arg);
+}
+
+int store_quar_path_kept(struct store *st, const char *relpath)
+{
+	return st->be->quar_path_kept(st, relpath);
+}
+
+int store_quar_stats(struct store *st, int (*fn)(const struct store_quar_stat *s, void *arg), void *arg)
+{
+	return st->be->quar_stats(st, fn, arg);
+}
+
+int store_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
+                       int64_t now)
+{
+	return st->be->outbox_queue(st, mail_id, a, n, now);
+}
+
+int store_outbox_due(struct store *st, int64_t now, int limit,
+                     int (*fn)(const struct store_outbox_row *r, void *arg), void *arg)
+{
+	return st->be->outbox_due(st, now, limit, fn, arg);
+}
+
+int store_outbox_claim(struct store *st, int64_t id, int64_t due_by, int64_t next_try)
+{
+	return st->be->outbox_claim(st, id, due_by, next_try);
+}
+
+int store_outbox_sent(struct store *st, int64_t id, int64_t when)
+{
+	return st->be->outbox_sent(st, id, when);
+}
+
+int store_outbox_retry(struct store *st, int64_t id, int64_t next_try, const char *why)
+{
+	return st->be->outbox_retry(st, id, next_try, why);
+}
+
+int store_outbox_failed(struct store *st, int64_t id, const char *why)
+{
+	return st->be->outbox_failed(st, id, why);
+}
+
+int64_t store_outbox_count_sent_admin(struct store *st, const char *rcpt, int64_t since)
+{
+	return st->be->outbox_count_sent_admin(st, rcpt, since);
+}
+
+int64_t store_outbox_count_summaries(struct store *st, const char *rcpt, int64_t since)
+{
+	return st->be->outbox_count_summaries(st, rcpt, since);
+}
+
+int store_outbox_fold(struct store *st, const char *rcpt, const void *body, size_t len, int64_t now,
+                      const int64_t *ids, size_t nids, int64_t *summary_id)
+{
+	return st->be->outbox_fold(st, rcpt, body, len, now, ids, nids, summary_id);
+}
+
+int store_msgs_bounds(struct store *st, int64_t *oldest_time, int64_t *high_id)
+{
+	return st->be->msgs_bounds(st, oldest_time, high_id);
+}
+
+int store_rrd_minutes(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+                      int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg)
+{
+	return st->be->rrd_minutes(st, t0, t1, id0, id1, fn, arg);
+}
+
+int store_rrd_state_get(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id)
+{
+	return st->be->rrd_state_get(st, path, last_minute, last_id);
+}
+
+int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute, int64_t last_id)
+{
+	return st->be->rrd_state_put(st, path, last_minute, last_id);
+}
+
+int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
+                     int (*fn)(const char *name, int64_t count, void *arg), void *arg)
+{
+	if ((int)which < 0 || which >= STORE_NTOP)
+		return store_fail_set(st, false, "report: no such top table %d", (int)which);
+	return st->be->report_top(st, which, since, until, top, fn, arg);
 }
 
 void store_msg_free(struct store_msg *m)

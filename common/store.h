@@ -1,10 +1,16 @@
 /*
- * store - the verdict store (SQLite)
+ * store - the verdict store
  *
- * One database file opened by scand, quarctl and scand-report. store_open()
- * sets WAL mode, busy_timeout and foreign keys, and applies the embedded
- * migrations (schema/NNN-*.sql) in one IMMEDIATE transaction, so that two
- * processes opening a new file at once apply them once.
+ * One store opened by scand, quarctl, scand-notify and scand-report. Every
+ * statement on msgs, msgrcpt, outbox and events lives behind a function
+ * here, named for what it does, so a schema change touches schema/ and
+ * common/store* only. The store is a backend (a table of operations, see
+ * store_backend.h) chosen by store_open() from the location: "sqlite:PATH"
+ * or a plain PATH is SQLite (store_sqlite.c), the only backend today; any
+ * other "scheme:" is refused. The SQLite backend sets WAL mode,
+ * busy_timeout and foreign keys, and applies the embedded migrations
+ * (schema/NNN-*.sql) in one IMMEDIATE transaction, so that two processes
+ * opening a new file at once apply them once.
  *
  * store_put() writes a message row, its recipient rows and its outbox rows
  * in one transaction: all or nothing; store_put_many() does that for
@@ -23,8 +29,8 @@
  * return 0 on success and -1 on failure with the reason in store_error()
  * (per handle); store_busy() says whether the failure was a lock timeout.
  * A handle is for one thread at a time; each thread opens its own.
- * Modules with their own queries (report, quarctl, notify) use store_db()
- * and keep their prepared statements in their own files.
+ * The read-only report queries of scand-report (plain SQL) reach the
+ * SQLite handle through store_sqlite.h; nothing else does.
  */
 #ifndef GH_STORE_H
 #define GH_STORE_H
@@ -32,7 +38,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 struct store;
 
@@ -90,9 +95,10 @@ struct store_filter {
 	int offset;
 };
 
+/* path: "sqlite:FILE" or FILE; an unknown "scheme:" fails with *err
+ * naming it. */
 int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err);
 void store_close(struct store *st);
-sqlite3 *store_db(struct store *st);
 const char *store_error(struct store *st);
 bool store_busy(struct store *st);
 int store_version(struct store *st); /* PRAGMA user_version */
@@ -148,6 +154,106 @@ int store_event(struct store *st, const char *mail_id, const char *action, const
 int store_set_quar_state(struct store *st, const char *mail_id, const char *state);
 int store_mark_rcpt_released(struct store *st, int64_t msg_rowid, const char *addr, int64_t when,
 			     const char *answer);
+
+/* The recipients' answers of messages already stored (scand's answer
+ * writer): for each item, recipient k (rseq) gets answer[k] and
+ * destiny[k], then its attempt is settled as outcome ("final" or
+ * "deferred", as store_settle_rows() without purge or alerts). All items in
+ * one transaction: 0, or -1 with nothing kept. */
+struct store_answers {
+	const char *mail_id;
+	size_t n;
+	char *const *answer;
+	const char *const *destiny;
+	const char *outcome;
+};
+int store_put_answers(struct store *st, const struct store_answers *a, size_t n);
+/* How many messages store_list() would walk for f (limit and offset
+ * ignored), or -1. */
+int64_t store_count(struct store *st, const struct store_filter *f);
+
+/* Quarantine checks (quar_fsck). store_purge_missing: a message whose file
+ * is gone becomes purged if its state is still was: 0, 1 when the row is
+ * no longer in that state, -1. store_quar_files: fn for every message that
+ * keeps a file (quarantined or released, with a path); all rows are read
+ * before the first fn, so fn may write to the store; the count or -1.
+ * store_quar_path_kept: 1 a message keeps relpath now, 0 none, -1. */
+struct store_quar_file {
+	const char *mail_id, *relpath, *sha256, *state;
+	int64_t size;
+};
+int store_purge_missing(struct store *st, const char *mail_id, const char *was);
+int store_quar_files(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg);
+int store_quar_path_kept(struct store *st, const char *relpath);
+/* Per category and quarantine state (quarantined released purged): the
+ * count and bytes, ordered by category then state. 0 or -1. */
+struct store_quar_stat {
+	const char *category, *state;
+	int64_t count, bytes;
+};
+int store_quar_stats(struct store *st, int (*fn)(const struct store_quar_stat *s, void *arg), void *arg);
+
+/* The outbox (see notify.h "Outbox."). store_outbox_queue: alerts for an
+ * existing message, pending from now, in one transaction. store_outbox_due:
+ * fn for each pending row due at now (next_try <= now), oldest first, at
+ * most limit; the count or -1. store_outbox_claim: takes a row for this
+ * sender by moving its next_try to next_try, only if it is still pending
+ * and due by due_by: 0 claimed, 1 someone else has it (or it is gone), -1.
+ * sent/retry/failed count an attempt: sent (sent_at when, last_error
+ * cleared), due again at next_try, or failed for good; why is the server's
+ * answer. The counts are for the admin rate limit: admin alerts (kind
+ * "*-admin") sent to rcpt after since, and summaries queued for rcpt after
+ * since (-1 on error). store_outbox_fold: one transaction queues an
+ * "admin-summary" row for rcpt with body and marks the pending rows ids
+ * sent with last_error "folded into summary N" (*summary_id = N). */
+struct store_outbox_row {
+	int64_t id, created, attempts;
+	const char *mail_id, *kind, *rcpt;
+	const void *body;
+	size_t body_len;
+};
+int store_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
+                       int64_t now);
+int store_outbox_due(struct store *st, int64_t now, int limit,
+                     int (*fn)(const struct store_outbox_row *r, void *arg), void *arg);
+int store_outbox_claim(struct store *st, int64_t id, int64_t due_by, int64_t next_try);
+int store_outbox_sent(struct store *st, int64_t id, int64_t when);
+int store_outbox_retry(struct store *st, int64_t id, int64_t next_try, const char *why);
+int store_outbox_failed(struct store *st, int64_t id, const char *why);
+int64_t store_outbox_count_sent_admin(struct store *st, const char *rcpt, int64_t since);
+int64_t store_outbox_count_summaries(struct store *st, const char *rcpt, int64_t since);
+int store_outbox_fold(struct store *st, const char *rcpt, const void *body, size_t len, int64_t now,
+                      const int64_t *ids, size_t nids, int64_t *summary_id);
+
+/* scand-report's RRD (report/rrd.c). store_msgs_bounds: the oldest
+ * message's time (-1 when there is none) and the highest row id (0).
+ * store_rrd_minutes: fn for each (minute, category) of the messages with
+ * t0 <= time < t1 and id0 < id <= id1: their count, how many have a
+ * recipient passed, how many have none passed but one discarded, bounced
+ * or rejected; 0 or -1. store_rrd_state_get: the watermark kept for the
+ * RRD file path (schema/003): 0 found, 1 none, -1; store_rrd_state_put
+ * saves it: 0 or -1. */
+struct store_rrd_minute {
+	int64_t minute;
+	const char *category;
+	int64_t count, passed, blocked;
+};
+int store_msgs_bounds(struct store *st, int64_t *oldest_time, int64_t *high_id);
+int store_rrd_minutes(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
+                      int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg);
+int store_rrd_state_get(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id);
+int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute, int64_t last_id);
+/* scand-report's top tables for [since, until): fn(name, count) for the
+ * top most frequent, most first (ties by name). Viruses and banned names
+ * count each name of the comma separated lists (viruses of category virus
+ * only); spam senders ("<>" for the null sender), their domains and their
+ * recipients (lower case) count messages of category spam or spammy;
+ * unchecked reasons ("(no reason recorded)" for none) messages of category
+ * unchecked. 0 or -1. */
+enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_NTOP };
+int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
+                     int (*fn)(const char *name, int64_t count, void *arg), void *arg);
 
 void store_msg_free(struct store_msg *m);
 

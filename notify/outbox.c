@@ -42,37 +42,6 @@
 #define OUTBOX_BATCH 200
 #define OUTBOX_TIMEOUT 60 /* seconds for each SMTP step */
 
-enum {
-	OB_DUE,
-	OB_CLAIM,
-	OB_SENT,
-	OB_RETRY,
-	OB_FAILED,
-	OB_RECENT,
-	OB_SUMMARY_RECENT,
-	OB_INSERT,
-	OB_FOLDED,
-	OB_NSTMT
-};
-
-static const char *const outbox_sql[OB_NSTMT] = {
-    [OB_DUE] = "SELECT id, created, mail_id, kind, rcpt, body, attempts FROM outbox "
-               "WHERE state = 'pending' AND next_try <= ?1 ORDER BY id LIMIT ?2",
-    [OB_SENT] = "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = ?3 "
-                "WHERE id = ?1",
-    [OB_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, last_error = ?3 WHERE id = ?1",
-    [OB_FAILED] =
-        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-    [OB_RECENT] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind LIKE '%-admin' AND state = 'sent' "
-                  "AND sent_at > ?2",
-    [OB_SUMMARY_RECENT] =
-        "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind = 'admin-summary' AND created > ?2",
-    [OB_INSERT] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-                  "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
-    [OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
-    [OB_CLAIM] = "UPDATE outbox SET next_try = ?2 WHERE id = ?1 AND state = 'pending' AND next_try <= ?3",
-};
-
 struct outbox_row {
 	int64_t id, created, attempts;
 	char *mail_id, *kind, *rcpt;
@@ -80,8 +49,7 @@ struct outbox_row {
 };
 
 struct outbox {
-	sqlite3 *db;
-	sqlite3_stmt *s[OB_NSTMT];
+	struct store *st;
 	const struct notify_outbox_opts *o;
 	time_t now;
 	struct notify_run_stats *stats;
@@ -97,74 +65,32 @@ static void outbox_row_free(gpointer p)
 	g_free(r);
 }
 
-static int outbox_prepare(struct outbox *ob)
+/* Logs a failed store call; returns -1. */
+static int outbox_warn(struct outbox *ob, const char *what)
 {
-	for (int i = 0; i < OB_NSTMT; i++)
-		if (sqlite3_prepare_v2(ob->db, outbox_sql[i], -1, &ob->s[i], NULL) != SQLITE_OK) {
-			msg_warn("outbox: prepare: %s", sqlite3_errmsg(ob->db));
-			return -1;
-		}
-	return 0;
-}
-
-static void outbox_finalize(struct outbox *ob)
-{
-	for (int i = 0; i < OB_NSTMT; i++)
-		sqlite3_finalize(ob->s[i]);
-}
-
-/* Steps a write statement and resets it; 0 or -1 (logged). */
-static int outbox_step(struct outbox *ob, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc == SQLITE_DONE)
-		return 0;
-	msg_warn("outbox: %s: %s", what, sqlite3_errmsg(ob->db));
+	msg_warn("outbox: %s: %s", what, store_error(ob->st));
 	return -1;
 }
 
-static int64_t outbox_count(struct outbox *ob, int which, const char *rcpt, int64_t since)
+static int outbox_due_row(const struct store_outbox_row *s, void *arg)
 {
-	sqlite3_stmt *s = ob->s[which];
-	int64_t n = -1;
-	sqlite3_bind_text(s, 1, rcpt, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 2, since);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return n;
-}
-
-static char *outbox_col(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return g_strdup(t ? (const char *)t : "");
+	struct outbox_row *r = g_new0(struct outbox_row, 1);
+	r->id = s->id;
+	r->created = s->created;
+	r->mail_id = g_strdup(s->mail_id);
+	r->kind = g_strdup(s->kind);
+	r->rcpt = g_strdup(s->rcpt);
+	r->body = g_bytes_new(s->body, s->body_len);
+	r->attempts = s->attempts;
+	g_ptr_array_add(arg, r);
+	return 0;
 }
 
 static GPtrArray *outbox_due(struct outbox *ob)
 {
-	sqlite3_stmt *s = ob->s[OB_DUE];
 	GPtrArray *rows = g_ptr_array_new_with_free_func(outbox_row_free);
-	int rc;
-	sqlite3_bind_int64(s, 1, ob->now);
-	sqlite3_bind_int(s, 2, OUTBOX_BATCH);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct outbox_row *r = g_new0(struct outbox_row, 1);
-		r->id = sqlite3_column_int64(s, 0);
-		r->created = sqlite3_column_int64(s, 1);
-		r->mail_id = outbox_col(s, 2);
-		r->kind = outbox_col(s, 3);
-		r->rcpt = outbox_col(s, 4);
-		r->body = g_bytes_new(sqlite3_column_blob(s, 5), (gsize)sqlite3_column_bytes(s, 5));
-		r->attempts = sqlite3_column_int64(s, 6);
-		g_ptr_array_add(rows, r);
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		msg_warn("outbox: select due: %s", sqlite3_errmsg(ob->db));
+	if (store_outbox_due(ob->st, ob->now, OUTBOX_BATCH, outbox_due_row, rows) < 0) {
+		outbox_warn(ob, "select due");
 		g_ptr_array_free(rows, TRUE);
 		return NULL;
 	}
@@ -200,28 +126,23 @@ static void outbox_mark(struct outbox *ob, const struct outbox_row *r, int cls, 
 {
 	char *p = log_printable(r->rcpt, 200);
 	bool give_up = cls == 5 || ob->now - r->created >= ob->o->give_up_after;
-	sqlite3_stmt *s;
+	int rc;
 
 	if (cls == 2) {
-		s = ob->s[OB_SENT];
-		sqlite3_bind_int64(s, 2, ob->now);
-		sqlite3_bind_text(s, 3, "", -1, SQLITE_STATIC);
+		rc = store_outbox_sent(ob->st, r->id, ob->now);
 		ob->stats->sent++;
 		msg_info("(%s) %s alert sent to <%s>", r->mail_id, r->kind, p);
 	} else if (give_up) {
-		s = ob->s[OB_FAILED];
-		sqlite3_bind_text(s, 2, why, -1, SQLITE_TRANSIENT);
+		rc = store_outbox_failed(ob->st, r->id, why);
 		ob->stats->failed++;
 		msg_warn("(%s) %s alert to <%s> failed: %s", r->mail_id, r->kind, p, why);
 	} else {
-		s = ob->s[OB_RETRY];
-		sqlite3_bind_int64(s, 2, ob->now + outbox_backoff(ob->o, r->attempts + 1));
-		sqlite3_bind_text(s, 3, why, -1, SQLITE_TRANSIENT);
+		rc = store_outbox_retry(ob->st, r->id, ob->now + outbox_backoff(ob->o, r->attempts + 1), why);
 		ob->stats->retried++;
 		msg_info("(%s) %s alert to <%s> deferred: %s", r->mail_id, r->kind, p, why);
 	}
-	sqlite3_bind_int64(s, 1, r->id);
-	outbox_step(ob, s, "mark");
+	if (rc < 0)
+		outbox_warn(ob, "mark");
 	g_free(p);
 }
 
@@ -232,11 +153,10 @@ static void outbox_mark(struct outbox *ob, const struct outbox_row *r, int cls, 
  * leaves it due again after retry_min (sent late, not lost). */
 static bool outbox_claim(struct outbox *ob, const struct outbox_row *r)
 {
-	sqlite3_stmt *s = ob->s[OB_CLAIM];
-	sqlite3_bind_int64(s, 1, r->id);
-	sqlite3_bind_int64(s, 2, (int64_t)time(NULL) + ob->o->retry_min);
-	sqlite3_bind_int64(s, 3, ob->now);
-	return outbox_step(ob, s, "claim") == 0 && sqlite3_changes(ob->db) == 1;
+	int rc = store_outbox_claim(ob->st, r->id, ob->now, (int64_t)time(NULL) + ob->o->retry_min);
+	if (rc < 0)
+		outbox_warn(ob, "claim");
+	return rc == 0;
 }
 
 static bool outbox_is_admin(const struct outbox_row *r)
@@ -311,38 +231,23 @@ static GBytes *outbox_summary_body(struct outbox *ob, const char *rcpt, GPtrArra
 /* Queues one summary for rows and marks them folded: one transaction. */
 static void outbox_fold(struct outbox *ob, const char *rcpt, GPtrArray *rows)
 {
-	if (outbox_count(ob, OB_SUMMARY_RECENT, rcpt, ob->now - 60) != 0)
-		return; /* one summary a minute: the rest wait */
+	if (store_outbox_count_summaries(ob->st, rcpt, ob->now - 60) != 0)
+		return; /* one summary a minute: the rest wait (or the count failed) */
 	GBytes *body = outbox_summary_body(ob, rcpt, rows);
 	if (!body)
 		return;
-	if (sqlite3_exec(ob->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		msg_warn("outbox: begin: %s", sqlite3_errmsg(ob->db));
-		g_bytes_unref(body);
-		return;
-	}
-	sqlite3_stmt *s = ob->s[OB_INSERT];
 	gsize len;
 	const void *d = g_bytes_get_data(body, &len);
-	sqlite3_bind_int64(s, 1, ob->now);
-	sqlite3_bind_text(s, 2, rcpt, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob64(s, 3, d, len, SQLITE_TRANSIENT);
-	int rc = outbox_step(ob, s, "insert summary");
-	char *note =
-	    g_strdup_printf("folded into summary %lld", (long long)sqlite3_last_insert_rowid(ob->db));
-	for (guint i = 0; i < rows->len && rc == 0; i++) {
-		s = ob->s[OB_FOLDED];
-		sqlite3_bind_int64(s, 1, ((struct outbox_row *)rows->pdata[i])->id);
-		sqlite3_bind_text(s, 2, note, -1, SQLITE_TRANSIENT);
-		rc = outbox_step(ob, s, "mark folded");
-	}
-	if (rc == 0 && sqlite3_exec(ob->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+	int64_t *ids = g_new(int64_t, rows->len), summary;
+	for (guint i = 0; i < rows->len; i++)
+		ids[i] = ((struct outbox_row *)rows->pdata[i])->id;
+	if (store_outbox_fold(ob->st, rcpt, d, len, ob->now, ids, rows->len, &summary) == 0) {
 		ob->stats->folded += (int)rows->len;
 		ob->stats->summaries++;
 	} else {
-		sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+		outbox_warn(ob, "fold");
 	}
-	g_free(note);
+	g_free(ids);
 	g_bytes_unref(body);
 }
 
@@ -354,7 +259,7 @@ static bool outbox_allowed(struct outbox *ob, GHashTable *left, const struct out
 	if (g_hash_table_lookup_extended(left, r->rcpt, NULL, &v)) {
 		n = GPOINTER_TO_INT(v);
 	} else {
-		int64_t recent = outbox_count(ob, OB_RECENT, r->rcpt, ob->now - 60);
+		int64_t recent = store_outbox_count_sent_admin(ob->st, r->rcpt, ob->now - 60);
 		n = ob->o->admin_rate_limit - (recent < 0 ? 0 : recent);
 	}
 	g_hash_table_insert(left, g_strdup(r->rcpt), GINT_TO_POINTER((int)(n > 0 ? n - 1 : 0)));
@@ -383,7 +288,7 @@ void notify_outbox_opts_clear(struct notify_outbox_opts *o)
 int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time_t now,
                       struct notify_run_stats *stats)
 {
-	struct outbox ob = {.db = store_db(st), .o = o, .now = now, .stats = stats};
+	struct outbox ob = {.st = st, .o = o, .now = now, .stats = stats};
 	GHashTable *left = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	GHashTable *fold =
 	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
@@ -391,7 +296,7 @@ int notify_outbox_run(struct store *st, const struct notify_outbox_opts *o, time
 	int rc = -1;
 
 	memset(stats, 0, sizeof(*stats));
-	if (outbox_prepare(&ob) < 0 || !(rows = outbox_due(&ob)))
+	if (!(rows = outbox_due(&ob)))
 		goto done;
 	for (guint i = 0; i < rows->len; i++) {
 		struct outbox_row *r = rows->pdata[i];
@@ -422,7 +327,6 @@ done:
 	g_hash_table_destroy(left);
 	if (rows)
 		g_ptr_array_free(rows, TRUE);
-	outbox_finalize(&ob);
 	return rc;
 }
 
@@ -431,40 +335,10 @@ done:
 int notify_outbox_queue(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,
                         char **err)
 {
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *s = NULL;
-	int64_t now = (int64_t)time(NULL);
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-	                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1)",
-	                       -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		goto done;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_int64(s, 1, now);
-		sqlite3_bind_text(s, 2, mail_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 3, a[i].kind, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 4, a[i].env_from, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 5, a[i].rcpt, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_blob64(s, 6, a[i].body, a[i].body_len, SQLITE_TRANSIENT);
-		int step = sqlite3_step(s);
-		sqlite3_reset(s);
-		if (step != SQLITE_DONE) {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			goto done;
-		}
-	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		rc = 0;
-	else
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-done:
-	if (rc < 0)
-		*err = g_strdup_printf("outbox: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	return rc;
+	if (store_outbox_queue(st, mail_id, a, n, (int64_t)time(NULL)) == 0)
+		return 0;
+	*err = g_strdup_printf("outbox: %s", store_error(st));
+	return -1;
 }
 
 /* ---- the sender thread ---- */

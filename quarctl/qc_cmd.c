@@ -414,7 +414,7 @@ enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *acti
 	}
 	if (qc_mark_state(qc, mail_id, "purged") < 0) {
 		*msg = g_strdup_printf("%s: file removed but state not stored: %s", mail_id,
-		                       sqlite3_errmsg(store_db(qc->st)));
+		                       store_error(qc->st));
 		qc_event(qc, mail_id, action, m->quar_path, "file removed, state not stored");
 		res = QC_FAILED;
 		goto out;
@@ -538,26 +538,20 @@ out:
 
 /* ---- stats ---- */
 
+static int qc_stats_row(const struct store_quar_stat *q, void *arg)
+{
+	struct qc_stat r;
+	g_strlcpy(r.category, q->category, sizeof(r.category));
+	g_strlcpy(r.state, q->state, sizeof(r.state));
+	r.count = q->count;
+	r.bytes = q->bytes;
+	g_array_append_val((GArray *)arg, r);
+	return 0;
+}
+
 int qc_stats(struct qc *qc, GArray *rows)
 {
-	sqlite3_stmt *s;
-	int rc;
-	if (sqlite3_prepare_v2(store_db(qc->st),
-	                       "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
-	                       "WHERE quar_state IN ('quarantined', 'released', 'purged') "
-	                       "GROUP BY category, quar_state ORDER BY category, quar_state",
-	                       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct qc_stat r;
-		g_strlcpy(r.category, (const char *)sqlite3_column_text(s, 0), sizeof(r.category));
-		g_strlcpy(r.state, (const char *)sqlite3_column_text(s, 1), sizeof(r.state));
-		r.count = sqlite3_column_int64(s, 2);
-		r.bytes = sqlite3_column_int64(s, 3);
-		g_array_append_val(rows, r);
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return store_quar_stats(qc->st, qc_stats_row, rows);
 }
 
 int qc_cmd_stats(struct qc *qc, int argc, char **argv)
@@ -571,7 +565,7 @@ int qc_cmd_stats(struct qc *qc, int argc, char **argv)
 		return QC_EXIT_USAGE;
 	GArray *rows = g_array_new(FALSE, FALSE, sizeof(struct qc_stat));
 	if (qc_stats(qc, rows) < 0) {
-		fprintf(stderr, "quarctl: stats: %s\n", sqlite3_errmsg(store_db(qc->st)));
+		fprintf(stderr, "quarctl: stats: %s\n", store_error(qc->st));
 		g_array_free(rows, TRUE);
 		return QC_EXIT_STORE;
 	}

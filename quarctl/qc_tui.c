@@ -89,39 +89,12 @@ static void qc_tui_filter(const struct qc_tui *t, const struct qc_tui_search *s,
 	f->virus = s->virus;
 }
 
-/* The store offers no count; this mirrors store_list's filter semantics.
- * Category and state are plain equalities when set (one constant statement
- * per combination), so that the covering index (quar_state, category, ...)
- * answers the common case without reading table rows. */
-#define QC_COUNT_SEARCH                                                                                      \
-	"(?3 IS NULL OR lower(sender) GLOB lower(?3)) AND "                                                  \
-	"(?4 IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND lower(r.addr) GLOB "          \
-	"lower(?4))) "                                                                                       \
-	"AND (?5 IS NULL OR lower(subject) GLOB lower(?5)) AND (?6 IS NULL OR lower(virus_names) GLOB "      \
-	"lower(?6))"
-static const char *const qc_count_sql[4] = {
-    "SELECT count(*) FROM msgs m WHERE " QC_COUNT_SEARCH,
-    "SELECT count(*) FROM msgs m WHERE category = ?1 AND " QC_COUNT_SEARCH,
-    "SELECT count(*) FROM msgs m WHERE quar_state = ?2 AND " QC_COUNT_SEARCH,
-    "SELECT count(*) FROM msgs m WHERE category = ?1 AND quar_state = ?2 AND " QC_COUNT_SEARCH,
-};
-
+/* The rows the filter matches (store_count mirrors store_list); 0 when
+ * the store cannot say. */
 static int64_t qc_tui_count(struct qc_tui *t, const struct store_filter *f)
 {
-	const char *sql = qc_count_sql[(f->category ? 1 : 0) | (f->quar_state ? 2 : 0)];
-	const char *v[] = {f->category, f->quar_state, f->sender, f->rcpt, f->subject, f->virus};
-	sqlite3_stmt *s;
-	int64_t n = 0;
-
-	if (sqlite3_prepare_v2(store_db(t->qc->st), sql, -1, &s, NULL) != SQLITE_OK)
-		return 0;
-	for (int i = 0; i < 6; i++)
-		if (v[i])
-			sqlite3_bind_text(s, i + 1, v[i], -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return n;
+	int64_t n = store_count(t->qc->st, f);
+	return n < 0 ? 0 : n;
 }
 
 static int qc_tui_add_row(const struct store_msg *m, void *arg)

@@ -31,7 +31,9 @@
  * what --rebuild does: recreate the file from the oldest message of the
  * last year and count everything again.
  *
- * Failures return -1 with *err (librrd's or SQLite's message).
+ * The store side (the minutes, the watermark in report_rrd) is behind
+ * store_rrd_*(). Failures return -1 with *err (librrd's or the store's
+ * message).
  */
 #include "report.h"
 
@@ -55,25 +57,15 @@
 static const char *const rrd_ds[RRD_NDS] = {"clean", "virus",     "spam",      "spammy", "banned",
                                             "badh",  "unchecked", "oversized", "passed", "blocked"};
 
-/* Per message: category, passed, blocked; grouped by minute. ?1..?2 time
- * range, ?3..?4 id range (exclusive, inclusive). */
-static const char sql_minutes[] =
-    "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
-    "sum(EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass')), "
-    "sum(NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
-    "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject'))) "
-    "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2";
-
 struct rrd_run {
 	struct store *st;
 	const char *path;
-	sqlite3_stmt *minutes;
 	int64_t last_minute, last_id, high_id, target;
 };
 
 static int rrd_sql_fail(struct rrd_run *run, const char *what, char **err)
 {
-	*err = g_strdup_printf("rrd: %s: %s", what, sqlite3_errmsg(store_db(run->st)));
+	*err = g_strdup_printf("rrd: %s: %s", what, store_error(run->st));
 	return -1;
 }
 
@@ -129,29 +121,36 @@ static int rrd_ds_index(const unsigned char *category)
 	return -1;
 }
 
-/* Add the rows of one query to counts[(minute - base) / 60]; minute -1
- * means "everything into slot 0" (late arrivals). */
+struct rrd_collect_ctx {
+	int64_t base;
+	bool late;
+	double (*counts)[RRD_NDS];
+	size_t n;
+};
+
+static int rrd_collect_row(const struct store_rrd_minute *m, void *arg)
+{
+	struct rrd_collect_ctx *c = arg;
+	int64_t slot = c->late ? 0 : (m->minute - c->base) / RRD_STEP;
+	int ds = rrd_ds_index((const unsigned char *)m->category);
+	if (slot < 0 || (size_t)slot >= c->n || ds < 0)
+		return 0; /* the WHERE clause keeps rows in range */
+	c->counts[slot][ds] += (double)m->count;
+	c->counts[slot][RRD_DS_PASSED] += (double)m->passed;
+	c->counts[slot][RRD_DS_BLOCKED] += (double)m->blocked;
+	return 0;
+}
+
+/* Add the messages with t0 <= time < t1 and id0 < id <= id1 (per message:
+ * category, passed, blocked; grouped by minute) to counts[(minute - base)
+ * / 60]; late means "everything into slot 0" (late arrivals). */
 static int rrd_collect(struct rrd_run *run, int64_t t0, int64_t t1, int64_t id0, int64_t id1, int64_t base,
                        bool late, double (*counts)[RRD_NDS], size_t n, char **err)
 {
-	sqlite3_stmt *s = run->minutes;
-	int rc;
-
-	sqlite3_bind_int64(s, 1, t0);
-	sqlite3_bind_int64(s, 2, t1);
-	sqlite3_bind_int64(s, 3, id0);
-	sqlite3_bind_int64(s, 4, id1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t slot = late ? 0 : (sqlite3_column_int64(s, 0) - base) / RRD_STEP;
-		int ds = rrd_ds_index(sqlite3_column_text(s, 1));
-		if (slot < 0 || (size_t)slot >= n || ds < 0)
-			continue; /* the WHERE clause keeps rows in range */
-		counts[slot][ds] += (double)sqlite3_column_int64(s, 2);
-		counts[slot][RRD_DS_PASSED] += (double)sqlite3_column_int64(s, 3);
-		counts[slot][RRD_DS_BLOCKED] += (double)sqlite3_column_int64(s, 4);
-	}
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : rrd_sql_fail(run, "select", err);
+	struct rrd_collect_ctx c = {.base = base, .late = late, .counts = counts, .n = n};
+	if (store_rrd_minutes(run->st, t0, t1, id0, id1, rrd_collect_row, &c) < 0)
+		return rrd_sql_fail(run, "select", err);
+	return 0;
 }
 
 /* Write minutes [base, base + n * 60): update time = end of the minute. */
@@ -185,66 +184,26 @@ static int rrd_write(const char *path, int64_t base, double (*counts)[RRD_NDS], 
 
 static int rrd_state_get(struct rrd_run *run, bool *found, char **err)
 {
-	sqlite3 *db = store_db(run->st);
-	sqlite3_stmt *s;
-	int rc;
-
-	*found = false;
-	if (sqlite3_prepare_v2(db, "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1", -1, &s,
-	                       NULL) != SQLITE_OK)
-		return rrd_sql_fail(run, "prepare", err);
-	sqlite3_bind_text(s, 1, run->path, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*found = true;
-		run->last_minute = sqlite3_column_int64(s, 0);
-		run->last_id = sqlite3_column_int64(s, 1);
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rrd_sql_fail(run, "select state", err);
+	int rc = store_rrd_state_get(run->st, run->path, &run->last_minute, &run->last_id);
+	*found = rc == 0;
+	return rc < 0 ? rrd_sql_fail(run, "select state", err) : 0;
 }
 
 static int rrd_state_put(struct rrd_run *run, char **err)
 {
-	sqlite3 *db = store_db(run->st);
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
-	                       "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
-	                       -1, &s, NULL) != SQLITE_OK)
-		return rrd_sql_fail(run, "prepare", err);
-	sqlite3_bind_text(s, 1, run->path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, run->last_minute);
-	sqlite3_bind_int64(s, 3, run->last_id);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : rrd_sql_fail(run, "save state", err);
-}
-
-static int rrd_scalar(struct rrd_run *run, const char *sql, int64_t *out, char **err)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(store_db(run->st), sql, -1, &s, NULL) != SQLITE_OK)
-		return rrd_sql_fail(run, "prepare", err);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : rrd_sql_fail(run, "select", err);
+	if (store_rrd_state_put(run->st, run->path, run->last_minute, run->last_id) < 0)
+		return rrd_sql_fail(run, "save state", err);
+	return 0;
 }
 
 /* A new RRD starting at the oldest message (at most a year back). The
  * messages now in the store are the ones the rebuild counts. */
 static int rrd_rebuild(struct rrd_run *run, char **err)
 {
-	int64_t oldest;
+	int64_t oldest, high;
 
-	if (rrd_scalar(run, "SELECT min(time) FROM msgs", &oldest, err) < 0)
-		return -1;
+	if (store_msgs_bounds(run->st, &oldest, &high) < 0)
+		return rrd_sql_fail(run, "select", err);
 	if (oldest < 0 || oldest > run->target)
 		oldest = run->target;
 	oldest -= oldest % RRD_STEP;
@@ -299,10 +258,10 @@ int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebu
 	int rc = -1;
 
 	run.target = now - now % RRD_STEP - RRD_STEP;
-	if (sqlite3_prepare_v2(store_db(st), sql_minutes, -1, &run.minutes, NULL) != SQLITE_OK)
-		return rrd_sql_fail(&run, "prepare", err);
-	if (rrd_scalar(&run, "SELECT coalesce(max(id), 0) FROM msgs", &run.high_id, err) < 0 ||
-	    rrd_state_get(&run, &found, err) < 0)
+	int64_t oldest;
+	if (store_msgs_bounds(st, &oldest, &run.high_id) < 0)
+		return rrd_sql_fail(&run, "select", err);
+	if (rrd_state_get(&run, &found, err) < 0)
 		goto done;
 	if (!rebuild && found && !rrd_in_step(&run)) {
 		msg_warn("rrd: %s does not match the saved state (last minute %" PRId64 "): rebuilding", path,
@@ -316,7 +275,6 @@ int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebu
 			goto done;
 	rc = 0;
 done:
-	sqlite3_finalize(run.minutes);
 	return rc;
 }
 

@@ -3,9 +3,12 @@
  *
  * report_build() fills a struct report for [since, until) and the totals
  * of the period of the same length just before it. Every number comes from
- * a prepared, GROUP BY statement over store_db() that walks the time index
- * (msgs_report covers the per-category and per-day counts); no statement
- * loads every row into memory. Definitions:
+ * a prepared, GROUP BY statement that walks the time index (msgs_report
+ * covers the per-category and per-day counts); no statement loads every
+ * row into memory. The totals, days, busiest hour and scan times are plain
+ * SQL (PostgreSQL runs it too) over store_sqlite_db(); the top tables,
+ * whose name splitting is backend-specific SQL, come from
+ * store_report_top(). Definitions:
  *   - a message belongs to the period of its msgs.time (UTC);
  *   - recipients and destinies come from msgrcpt rows of those messages;
  *   - quarantined = quar_path set; released/purged = quar_state now;
@@ -43,48 +46,24 @@ static const char sql_destinies[] = "SELECT r.destiny, count(*) FROM msgs m JOIN
 /* Quarantine counts and the spam score histogram: the columns are not in
  * an index, so one pass over the period's rows answers both. */
 static const char sql_rows[] =
-    "SELECT count(quar_path), coalesce(sum(quar_state = 'released'), 0), "
-    "coalesce(sum(quar_state = 'purged'), 0), "
-    "coalesce(sum(spam_score < 0), 0), coalesce(sum(spam_score >= 0 AND spam_score < 2), 0), "
-    "coalesce(sum(spam_score >= 2 AND spam_score < 4), 0), coalesce(sum(spam_score >= 4 AND spam_score < 6), "
-    "0), "
-    "coalesce(sum(spam_score >= 6 AND spam_score < 8), 0), coalesce(sum(spam_score >= 8 AND spam_score < "
-    "10), 0), "
-    "coalesce(sum(spam_score >= 10 AND spam_score < 15), 0), "
-    "coalesce(sum(spam_score >= 15 AND spam_score < 20), 0), coalesce(sum(spam_score >= 20), 0) "
+    "SELECT count(quar_path), "
+    "coalesce(sum(CASE WHEN quar_state = 'released' THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN quar_state = 'purged' THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score < 0 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 0 AND spam_score < 2 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 2 AND spam_score < 4 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 4 AND spam_score < 6 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 6 AND spam_score < 8 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 8 AND spam_score < 10 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 10 AND spam_score < 15 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 15 AND spam_score < 20 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN spam_score >= 20 THEN 1 ELSE 0 END), 0) "
     "FROM msgs WHERE time >= ?1 AND time < ?2";
 static const char sql_days[] = "SELECT time / 86400, category, count(*), coalesce(sum(size), 0) FROM msgs "
                                "WHERE time >= ?1 AND time < ?2 GROUP BY 1, 2";
 static const char sql_busiest_hour[] =
     "SELECT time / 3600 AS h, count(*) AS n FROM msgs WHERE time >= ?1 AND time < ?2 "
     "GROUP BY h ORDER BY n DESC, h LIMIT 1";
-/* Split "a,b, c" into names with a recursive common table expression. */
-#define SQL_SPLIT(col, where)                                                                                \
-	"WITH RECURSIVE split(name, rest) AS ("                                                              \
-	"SELECT '', " col " || ',' FROM msgs WHERE time >= ?1 AND time < ?2 AND " where " "                  \
-	"UNION ALL SELECT trim(substr(rest, 1, instr(rest, ',') - 1)), substr(rest, instr(rest, ',') + 1) "  \
-	"FROM split WHERE rest <> '') "                                                                      \
-	"SELECT name, count(*) AS n FROM split WHERE name <> '' GROUP BY name ORDER BY n DESC, name LIMIT "  \
-	"?3"
-static const char sql_viruses[] = SQL_SPLIT("virus_names", "category = 'virus' AND virus_names <> ''");
-static const char sql_banned[] = SQL_SPLIT("banned_names", "banned_names <> ''");
-static const char sql_spam_senders[] =
-    "SELECT CASE sender WHEN '' THEN '<>' ELSE lower(sender) END AS s, count(*) AS n FROM msgs "
-    "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
-    "GROUP BY s ORDER BY n DESC, s LIMIT ?3";
-static const char sql_spam_domains[] =
-    "SELECT CASE WHEN instr(sender, '@') = 0 THEN '<>' "
-    "ELSE lower(substr(sender, instr(sender, '@') + 1)) END AS d, count(*) AS n FROM msgs "
-    "WHERE category IN ('spam', 'spammy') AND time >= ?1 AND time < ?2 "
-    "GROUP BY d ORDER BY n DESC, d LIMIT ?3";
-static const char sql_spam_rcpts[] =
-    "SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-    "WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
-    "GROUP BY a ORDER BY n DESC, a LIMIT ?3";
-static const char sql_unchecked[] =
-    "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
-    "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
-    "GROUP BY u ORDER BY n DESC, u LIMIT ?3";
 /* Scan times grouped by value (from the covering index): the mean and the
  * nearest-rank p95 follow from the running count without sorting rows. */
 static const char sql_scan[] =
@@ -183,15 +162,24 @@ static void report_count_free(gpointer p)
 	g_free(c);
 }
 
-static void row_count(sqlite3_stmt *s, struct report *r, void *arg)
+static int row_count(const char *name, int64_t count, void *arg)
 {
 	GPtrArray *a = arg;
 	struct report_count *c = g_new0(struct report_count, 1);
-	const unsigned char *name = sqlite3_column_text(s, 0);
-	(void)r;
-	c->name = g_strdup(name ? (const char *)name : "");
-	c->count = sqlite3_column_int64(s, 1);
+	c->name = g_strdup(name);
+	c->count = count;
 	g_ptr_array_add(a, c);
+	return 0;
+}
+
+/* A top table (behind the store: its SQL is backend-specific). */
+static int stats_top(struct store *st, enum store_top which, struct report *r, int top, GPtrArray *out,
+                     char **err)
+{
+	if (store_report_top(st, which, r->since, r->until, top, row_count, out) == 0)
+		return 0;
+	*err = g_strdup_printf("report: query: %s", store_error(st));
+	return -1;
 }
 
 struct scan_acc {
@@ -261,12 +249,16 @@ static struct report *report_new(int64_t since, int64_t until)
 
 int report_build(struct store *st, int64_t since, int64_t until, int top, struct report **out, char **err)
 {
-	sqlite3 *db = store_db(st);
+	sqlite3 *db = store_sqlite_db(st);
 	struct report *r;
 
 	*out = NULL;
 	if (until <= since) {
 		*err = g_strdup("report: empty period (until must be after since)");
+		return -1;
+	}
+	if (!db) { /* the totals' plain SQL runs on the SQLite handle only, so far */
+		*err = g_strdup("report: this store backend has no SQL handle for the report");
 		return -1;
 	}
 	r = report_new(since, until);
@@ -281,12 +273,12 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 	    stats_totals(db, r->prev_since, r->prev_until, &r->prev, NULL, err) < 0 ||
 	    stats_query(db, sql_days, since, until, -1, row_day, r, NULL, err) < 0 ||
 	    stats_query(db, sql_busiest_hour, since, until, -1, row_busiest, r, NULL, err) < 0 ||
-	    stats_query(db, sql_viruses, since, until, top, row_count, r, r->viruses, err) < 0 ||
-	    stats_query(db, sql_banned, since, until, top, row_count, r, r->banned, err) < 0 ||
-	    stats_query(db, sql_spam_senders, since, until, top, row_count, r, r->spam_senders, err) < 0 ||
-	    stats_query(db, sql_spam_domains, since, until, top, row_count, r, r->spam_domains, err) < 0 ||
-	    stats_query(db, sql_spam_rcpts, since, until, top, row_count, r, r->spam_rcpts, err) < 0 ||
-	    stats_query(db, sql_unchecked, since, until, top, row_count, r, r->unchecked, err) < 0 ||
+	    stats_top(st, STORE_TOP_VIRUSES, r, top, r->viruses, err) < 0 ||
+	    stats_top(st, STORE_TOP_BANNED, r, top, r->banned, err) < 0 ||
+	    stats_top(st, STORE_TOP_SPAM_SENDERS, r, top, r->spam_senders, err) < 0 ||
+	    stats_top(st, STORE_TOP_SPAM_DOMAINS, r, top, r->spam_domains, err) < 0 ||
+	    stats_top(st, STORE_TOP_SPAM_RCPTS, r, top, r->spam_rcpts, err) < 0 ||
+	    stats_top(st, STORE_TOP_UNCHECKED, r, top, r->unchecked, err) < 0 ||
 	    stats_scan_time(db, r, err) < 0)
 		goto done;
 	rc = 0;

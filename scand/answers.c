@@ -33,7 +33,6 @@ static GMutex write_lock;
 static GAsyncQueue *queue;
 static GThread *writer;
 static struct store *st;
-static sqlite3_stmt *s_begin, *s_commit, *s_rollback, *s_update;
 static struct answer_item stop_item; /* pushed by answers_stop() */
 
 void answers_lock(void) { g_mutex_lock(&write_lock); }
@@ -49,41 +48,24 @@ static void item_free(struct answer_item *it)
 	g_free(it);
 }
 
-static int step_done(sqlite3_stmt *s)
-{
-	int r = sqlite3_step(s);
-	sqlite3_reset(s);
-	return r == SQLITE_DONE ? 0 : -1;
-}
-
-static int write_item(const struct answer_item *it)
-{
-	for (guint i = 0; i < it->n; i++) {
-		sqlite3_bind_text(s_update, 1, it->answer[i], -1, SQLITE_STATIC);
-		sqlite3_bind_text(s_update, 2, it->destiny[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s_update, 3, i);
-		sqlite3_bind_text(s_update, 4, it->mail_id, -1, SQLITE_STATIC);
-		if (step_done(s_update) < 0)
-			return -1;
-	}
-	/* a no-op for an attempt the pipeline settled before answering */
-	return store_settle_rows(st, it->mail_id, it->outcome, false, NULL, 0);
-}
-
 static void write_batch(GPtrArray *batch)
 {
-	answers_lock();
-	int r = step_done(s_begin);
-	for (guint i = 0; r == 0 && i < batch->len; i++)
-		r = write_item(g_ptr_array_index(batch, i));
-	if (r == 0)
-		r = step_done(s_commit);
-	if (r < 0) {
-		msg_warn("store: writing the answers of %u message(s): %s", batch->len, sqlite3_errmsg(store_db(st)));
-		if (!sqlite3_get_autocommit(store_db(st)))
-			step_done(s_rollback);
+	struct store_answers *a = g_new0(struct store_answers, batch->len);
+	for (guint i = 0; i < batch->len; i++) {
+		const struct answer_item *it = g_ptr_array_index(batch, i);
+		a[i] = (struct store_answers){.mail_id = it->mail_id,
+		                              .n = it->n,
+		                              .answer = it->answer,
+		                              .destiny = it->destiny,
+		                              .outcome = it->outcome};
 	}
+	answers_lock();
+	/* one transaction; settling is a no-op for an attempt the pipeline
+	 * settled before answering */
+	if (store_put_answers(st, a, batch->len) < 0)
+		msg_warn("store: writing the answers of %u message(s): %s", batch->len, store_error(st));
 	answers_unlock();
+	g_free(a);
 }
 
 static gpointer answers_main(gpointer unused)
@@ -114,17 +96,6 @@ int answers_start(const char *db_path, int busy_timeout_ms, char **err)
 {
 	if (store_open(db_path, busy_timeout_ms, &st, err) < 0)
 		return -1;
-	sqlite3 *db = store_db(st);
-	if (sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &s_begin, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "COMMIT", -1, &s_commit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "ROLLBACK", -1, &s_rollback, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-			       "UPDATE msgrcpt SET smtp_answer = ?1, destiny = ?2"
-			       " WHERE rseq = ?3 AND msg = (SELECT id FROM msgs WHERE mail_id = ?4)",
-			       -1, &s_update, NULL) != SQLITE_OK) {
-		*err = g_strdup_printf("store: preparing statements: %s", sqlite3_errmsg(db));
-		return -1;
-	}
 	int n;
 	if (store_recover_open(st, &n) < 0)
 		msg_warn("store: settling the attempts left open: %s", store_error(st));
@@ -162,10 +133,6 @@ void answers_stop(void)
 	g_thread_join(writer);
 	writer = NULL;
 	g_async_queue_unref(queue);
-	sqlite3_finalize(s_begin);
-	sqlite3_finalize(s_commit);
-	sqlite3_finalize(s_rollback);
-	sqlite3_finalize(s_update);
 	store_close(st);
 	st = NULL;
 }

@@ -18,6 +18,7 @@
 #include "scand/groupcommit.h"
 #include "mailid.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 static char *db_path;
 static char *db_dir;
@@ -143,7 +144,7 @@ static void test_eight_threads_lose_nothing(void **state)
 	assert_true(t1 - t0 < 2000);
 	struct store *st = reader();
 	sqlite3_stmt *q;
-	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 2000); /* this test's store holds only its rows */
 	sqlite3_finalize(q);

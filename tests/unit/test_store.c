@@ -7,6 +7,10 @@
  * the commit, counted through a VFS shim) before store_put() returns; an
  * open attempt's alerts are held until it is settled (final: sent;
  * deferred: cancelled), and start-up makes attempts left open deferred.
+ * The backend seam: an unknown "scheme:" is refused by name, "sqlite:" and
+ * a plain path open SQLite; the functions that replaced callers' SQL
+ * (outbox claim/mark/fold, answers, count, quarantine stats and checks,
+ * the report's top tables and the RRD's minutes and watermark).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +25,7 @@
 
 #include "mailid.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 extern const int schema_version;
 
@@ -118,7 +123,7 @@ static void test_put_get_three_recipients(void **state)
 
 	/* the outbox row went in with it */
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT kind, rcpt, length(body) FROM outbox WHERE mail_id = ?",
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "SELECT kind, rcpt, length(body) FROM outbox WHERE mail_id = ?",
 					    -1, &s, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_text(s, 1, m.mail_id, -1, SQLITE_STATIC);
@@ -187,7 +192,7 @@ static void test_put_many(void **state)
 	}
 	/* the failed message left no recipient rows behind; the alert is kept */
 	sqlite3_stmt *q;
-	sqlite3_prepare_v2(store_db(st), "SELECT (SELECT count(*) FROM msgrcpt), (SELECT count(*) FROM outbox)", -1,
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT (SELECT count(*) FROM msgrcpt), (SELECT count(*) FROM outbox)", -1,
 			   &q, NULL);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(q, 0), 6);
@@ -196,8 +201,8 @@ static void test_put_many(void **state)
 
 	/* another connection holds the write lock: nothing of the batch is kept */
 	struct store *other = open_ok(path);
-	assert_int_equal(sqlite3_exec(store_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(store_db(st), 50);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(store_sqlite_db(st), 50);
 	for (int i = 0; i < 3; i++) {
 		fill_msg(&m[i], r[i], "spam", 1763700100 + i);
 		it[i] = (struct store_put_item){.m = &m[i]};
@@ -208,7 +213,7 @@ static void test_put_many(void **state)
 		assert_true(it[i].busy);
 		assert_non_null(strstr(it[i].err, "locked"));
 	}
-	assert_int_equal(sqlite3_exec(store_db(other), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(store_get(st, m[i].mail_id, &got), 1);
 	/* and once the lock is gone the same batch commits */
@@ -273,7 +278,7 @@ static void test_list_filters_and_events(void **state)
 
 	assert_int_equal(store_event(st, m.mail_id, "purge", "root", "", "ok"), 0);
 	sqlite3_stmt *s;
-	sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM events WHERE action = 'purge'", -1, &s, NULL);
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT count(*) FROM events WHERE action = 'purge'", -1, &s, NULL);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
@@ -331,7 +336,7 @@ static int child_insert(const char *path, int n)
 	/* this test is about two writers, not durability: without the fsync
 	 * per commit (synchronous = FULL, test_commit_is_fsynced) it runs in
 	 * a third of the time */
-	sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	sqlite3_exec(store_sqlite_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	for (int i = 0; i < n; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -374,7 +379,7 @@ static const char *outbox_states(struct store *st, const char *mail_id, char *bu
 {
 	sqlite3_stmt *s;
 	buf[0] = '\0';
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "SELECT state FROM outbox WHERE mail_id = ? ORDER BY id",
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "SELECT state FROM outbox WHERE mail_id = ? ORDER BY id",
 					    -1, &s, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_text(s, 1, mail_id, -1, SQLITE_STATIC);
@@ -426,9 +431,9 @@ static void test_attempts_hold_and_settle_alerts(void **state)
 	assert_int_equal(count_rows(path, "SELECT count(*) FROM outbox WHERE state = 'pending'"), 0);
 
 	/* answered 2xx: the alerts go out, with the notice */
-	assert_int_equal(sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(st), "BEGIN", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_settle_rows(st, m[0].mail_id, "final", false, &notice, 1), 0);
-	assert_int_equal(sqlite3_exec(store_db(st), "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(st), "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	assert_string_equal(outbox_states(st, m[0].mail_id, buf, sizeof(buf)), "pending,pending,pending");
 	get_attempt(st, m[0].mail_id, "final", "quarantined");
 
@@ -510,7 +515,7 @@ static void test_commit_is_fsynced(void **state)
 		assert_true(wal_syncs > before);
 	}
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(st), "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 2); /* FULL */
 	sqlite3_finalize(s);
@@ -530,6 +535,302 @@ static void test_open_failure_names_file(void **state)
 	g_free(err);
 }
 
+/* ---- the backend seam and the functions that replaced callers' SQL ---- */
+
+static void test_open_chooses_backend(void **state)
+{
+	(void)state;
+	struct store *st = NULL;
+	char *err = NULL;
+	char *path = tmp_db();
+
+	/* an unknown scheme is refused by name, and nothing is created */
+	assert_int_equal(store_open("foo:/tmp/x.db", 100, &st, &err), -1);
+	assert_null(st);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "unknown store backend \"foo\""));
+	g_free(err);
+	err = NULL;
+
+	/* "sqlite:" and a plain path both reach the SQLite backend */
+	char *loc = g_strconcat("sqlite:", path, NULL);
+	st = open_ok(loc);
+	assert_non_null(store_sqlite_db(st));
+	assert_int_equal(store_version(st), schema_version);
+	store_close(st);
+	assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR)); /* the prefix is not part of the file name */
+	st = open_ok(path);
+	assert_int_equal(store_version(st), schema_version);
+	store_close(st);
+	g_free(loc);
+	rm_db(path);
+}
+
+struct due {
+	int n;
+	int64_t id[8];
+	char kind[8][32];
+	size_t len[8];
+};
+
+static int due_row(const struct store_outbox_row *r, void *arg)
+{
+	struct due *d = arg;
+	if (d->n < 8) {
+		d->id[d->n] = r->id;
+		g_strlcpy(d->kind[d->n], r->kind, sizeof(d->kind[0]));
+		d->len[d->n] = r->body_len;
+	}
+	d->n++;
+	return 0;
+}
+
+static void test_outbox_claim_mark_fold(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store_alert al[2] = {
+	    {.kind = "virus-admin", .env_from = "", .rcpt = "pm@example.com", .body = "S: a\r\n", .body_len = 6},
+	    {.kind = "virus-recipient", .env_from = "", .rcpt = "bob@example.com", .body = "S: bb\r\n", .body_len = 7}};
+	struct due d = {0};
+	char buf[256];
+
+	fill_msg(&m, r, "virus", 1000);
+	assert_int_equal(store_put(st, &m, NULL, 0), 0);
+	assert_int_equal(store_outbox_queue(st, m.mail_id, al, 2, 1000), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "pending,pending");
+
+	/* not due before its time; due at it, oldest first, with the body */
+	assert_int_equal(store_outbox_due(st, 999, 10, due_row, &d), 0);
+	assert_int_equal(store_outbox_due(st, 1000, 10, due_row, &d), 2);
+	assert_string_equal(d.kind[0], "virus-admin");
+	assert_int_equal(d.len[1], 7);
+	int64_t a = d.id[0], b = d.id[1];
+
+	/* a claim takes a row once: the second sender gets nothing */
+	assert_int_equal(store_outbox_claim(st, a, 1000, 1060), 0);
+	assert_int_equal(store_outbox_claim(st, a, 1000, 1060), 1);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_outbox_due(st, 1000, 10, due_row, &d), 1);
+	assert_true(d.id[0] == b);
+
+	/* sent, retried, failed */
+	assert_int_equal(store_outbox_sent(st, a, 1001), 0);
+	assert_int_equal(store_outbox_retry(st, b, 2000, "RCPT TO: 451 later"), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,pending");
+	assert_int_equal(count_rows(path, "SELECT attempts FROM outbox WHERE kind = 'virus-recipient' AND "
+	                                  "next_try = 2000 AND last_error = 'RCPT TO: 451 later'"),
+	                 1);
+	assert_int_equal(store_outbox_failed(st, b, "DATA: 554 no"), 0);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,failed");
+	assert_int_equal(count_rows(path, "SELECT attempts FROM outbox WHERE kind = 'virus-recipient'"), 2);
+	/* a failed row cannot be claimed */
+	assert_int_equal(store_outbox_claim(st, b, 5000, 5060), 1);
+
+	/* the rate limit's counts */
+	assert_int_equal(store_outbox_count_sent_admin(st, "pm@example.com", 1000), 1);
+	assert_int_equal(store_outbox_count_sent_admin(st, "pm@example.com", 1001), 0);
+	assert_int_equal(store_outbox_count_sent_admin(st, "bob@example.com", 0), 0);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 0), 0);
+
+	/* folding: one summary queued, the folded rows marked sent with its id */
+	struct store_alert more[2] = {al[0], al[0]};
+	assert_int_equal(store_outbox_queue(st, m.mail_id, more, 2, 1100), 0);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(store_outbox_due(st, 1100, 10, due_row, &d), 2);
+	int64_t summary = 0;
+	assert_int_equal(store_outbox_fold(st, "pm@example.com", "S: sum\r\n", 8, 1100, d.id, 2, &summary), 0);
+	assert_true(summary > d.id[1]);
+	assert_string_equal(outbox_states(st, m.mail_id, buf, sizeof(buf)), "sent,failed,sent,sent");
+	char *q = g_strdup_printf("SELECT count(*) FROM outbox WHERE last_error = 'folded into summary %lld'",
+	                          (long long)summary);
+	assert_int_equal(count_rows(path, q), 2);
+	g_free(q);
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM outbox WHERE kind = 'admin-summary' AND "
+	                                  "state = 'pending' AND rcpt = 'pm@example.com' AND length(body) = 8"),
+	                 1);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1099), 1);
+	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1100), 0);
+	store_close(st);
+	rm_db(path);
+}
+
+static void test_put_answers(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[2];
+	struct store_rcpt r[2][3];
+	struct store_msg *got = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		fill_msg(&m[i], r[i], "clean", 1000 + i);
+		m[i].attempt = "open";
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	char *ans0[] = {"250 a", "451 b", "250 c"}, *ans1[] = {"451 x", "451 y", "451 z"};
+	const char *dest0[] = {"pass", "tempfail", "discard"}, *dest1[] = {"tempfail", "tempfail", "tempfail"};
+	struct store_answers a[2] = {
+	    {.mail_id = m[0].mail_id, .n = 3, .answer = ans0, .destiny = dest0, .outcome = "final"},
+	    {.mail_id = m[1].mail_id, .n = 3, .answer = ans1, .destiny = dest1, .outcome = "deferred"}};
+	assert_int_equal(store_put_answers(st, a, 2), 0);
+	assert_int_equal(store_get(st, m[0].mail_id, &got), 0);
+	assert_string_equal(got->attempt, "final");
+	assert_string_equal(got->rcpt[1].smtp_answer, "451 b");
+	assert_string_equal(got->rcpt[1].destiny, "tempfail");
+	assert_string_equal(got->rcpt[2].destiny, "discard");
+	store_msg_free(got);
+	get_attempt(st, m[1].mail_id, "deferred", "none");
+
+	/* an unknown message changes nothing and is not an error (no rows) */
+	struct store_answers none = {.mail_id = "nosuchmailid", .n = 1, .answer = ans0, .destiny = dest0,
+	                             .outcome = "final"};
+	assert_int_equal(store_put_answers(st, &none, 1), 0);
+	store_close(st);
+	rm_db(path);
+}
+
+static int stat_row(const struct store_quar_stat *q, void *arg)
+{
+	GString *o = arg;
+	g_string_append_printf(o, "%s/%s=%lld:%lld;", q->category, q->state, (long long)q->count,
+	                       (long long)q->bytes);
+	return 0;
+}
+
+static int file_row(const struct store_quar_file *f, void *arg)
+{
+	GString *o = arg;
+	g_string_append_printf(o, "%s:%s:%lld;", f->relpath, f->state, (long long)f->size);
+	return 0;
+}
+
+static void test_count_stats_and_fsck_rows(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[4];
+	struct store_rcpt r[4][3];
+	const char *cat[] = {"virus", "virus", "spam", "clean"};
+	const char *qp[] = {"virus/a", "virus/b", "spam/c", NULL};
+
+	for (int i = 0; i < 4; i++) {
+		fill_msg(&m[i], r[i], cat[i], 1000 + i);
+		m[i].quar_path = (char *)qp[i];
+		m[i].quar_size = 100 * (i + 1);
+		m[i].quar_sha256 = "00ff";
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	assert_int_equal(store_set_quar_state(st, m[1].mail_id, "released"), 0);
+
+	/* store_count agrees with store_list's filter */
+	struct store_filter f = {0};
+	assert_int_equal(store_count(st, &f), 4);
+	f.category = "virus";
+	assert_int_equal(store_count(st, &f), 2);
+	f.quar_state = "released";
+	assert_int_equal(store_count(st, &f), 1);
+	f = (struct store_filter){.rcpt = "CAROL@*", .since = 1002};
+	assert_int_equal(store_count(st, &f), 2);
+	assert_int_equal(store_list(st, &f, NULL, NULL), 2);
+
+	GString *o = g_string_new("");
+	assert_int_equal(store_quar_stats(st, stat_row, o), 0);
+	assert_string_equal(o->str, "spam/quarantined=1:300;virus/quarantined=1:100;virus/released=1:200;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_quar_files(st, file_row, o), 3);
+	assert_non_null(strstr(o->str, "virus/b:released:200;"));
+	assert_null(strstr(o->str, "(null)"));
+
+	/* a missing file: purged only while its state is still the one read */
+	assert_int_equal(store_quar_path_kept(st, "virus/a"), 1);
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "released"), 1);
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "quarantined"), 0);
+	get_attempt(st, m[0].mail_id, "final", "purged");
+	assert_int_equal(store_purge_missing(st, m[0].mail_id, "quarantined"), 1);
+	assert_int_equal(store_quar_path_kept(st, "virus/a"), 0);
+	assert_int_equal(store_quar_path_kept(st, "nothing/here"), 0);
+	g_string_truncate(o, 0);
+	assert_int_equal(store_quar_files(st, file_row, o), 2);
+	g_string_free(o, TRUE);
+	store_close(st);
+	rm_db(path);
+}
+
+static int top_row(const char *name, int64_t count, void *arg)
+{
+	g_string_append_printf(arg, "%s=%lld;", name, (long long)count);
+	return 0;
+}
+
+static int minute_row(const struct store_rrd_minute *m, void *arg)
+{
+	g_string_append_printf(arg, "%lld/%s=%lld:%lld:%lld;", (long long)m->minute, m->category,
+	                       (long long)m->count, (long long)m->passed, (long long)m->blocked);
+	return 0;
+}
+
+static void test_report_queries(void **state)
+{
+	(void)state;
+	char *path = tmp_db();
+	struct store *st = open_ok(path);
+	struct store_msg m[4];
+	struct store_rcpt r[4][3];
+	int64_t oldest = 0, high = 0, lm = 0, li = 0;
+	GString *o = g_string_new("");
+
+	assert_int_equal(store_msgs_bounds(st, &oldest, &high), 0);
+	assert_true(oldest == -1 && high == 0);
+	const char *cat[] = {"virus", "virus", "spam", "spam"};
+	for (int i = 0; i < 4; i++) {
+		fill_msg(&m[i], r[i], cat[i], 6000 + 30 * i); /* minutes 6000, 6000, 6060, 6060 */
+		if (i < 2)
+			m[i].virus_names = i ? "Eicar, Other" : "Eicar";
+		if (i == 3) {
+			m[i].sender = "";
+			for (int k = 0; k < 3; k++)
+				r[i][k].destiny = "pass";
+		}
+		assert_int_equal(store_put(st, &m[i], NULL, 0), 0);
+	}
+	assert_int_equal(store_msgs_bounds(st, &oldest, &high), 0);
+	assert_true(oldest == 6000 && high == m[3].id);
+
+	assert_int_equal(store_report_top(st, STORE_TOP_VIRUSES, 0, 10000, 10, top_row, o), 0);
+	assert_string_equal(o->str, "Eicar=2;Other=1;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, STORE_TOP_SPAM_DOMAINS, 0, 10000, 10, top_row, o), 0);
+	assert_string_equal(o->str, "<>=1;example.org=1;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, STORE_TOP_SPAM_RCPTS, 0, 10000, 1, top_row, o), 0);
+	assert_string_equal(o->str, "bob@example.com=2;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_report_top(st, (enum store_top)99, 0, 10000, 1, top_row, o), -1);
+
+	/* minutes: fill_msg's recipients pass one of three (passed); the last
+	 * message passes all; ids above id0 only */
+	assert_int_equal(store_rrd_minutes(st, 0, 10000, 0, high, minute_row, o), 0);
+	assert_string_equal(o->str, "6000/virus=2:2:0;6060/spam=2:2:0;");
+	g_string_truncate(o, 0);
+	assert_int_equal(store_rrd_minutes(st, 6060, 10000, m[2].id, high, minute_row, o), 0);
+	assert_string_equal(o->str, "6060/spam=1:1:0;");
+
+	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 1);
+	assert_int_equal(store_rrd_state_put(st, "/x.rrd", 6000, 2), 0);
+	assert_int_equal(store_rrd_state_put(st, "/x.rrd", 6060, 3), 0);
+	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 0);
+	assert_true(lm == 6060 && li == 3);
+	g_string_free(o, TRUE);
+	store_close(st);
+	rm_db(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +843,11 @@ int main(void)
 		cmocka_unit_test(test_open_failure_names_file),
 		cmocka_unit_test(test_commit_is_fsynced),
 		cmocka_unit_test(test_attempts_hold_and_settle_alerts),
+		cmocka_unit_test(test_open_chooses_backend),
+		cmocka_unit_test(test_outbox_claim_mark_fold),
+		cmocka_unit_test(test_put_answers),
+		cmocka_unit_test(test_count_stats_and_fsck_rows),
+		cmocka_unit_test(test_report_queries),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -1,0 +1,18 @@
+/*
+ * store_sqlite - the SQLite backend's handle, for read-only report queries
+ *
+ * store_sqlite_db() gives the sqlite3 handle of a store opened on the
+ * SQLite backend, or NULL for any other backend. Only scand-report's
+ * read-only queries (plain SQL that PostgreSQL also runs) and tests use
+ * it; every write goes through store.h.
+ */
+#ifndef GH_STORE_SQLITE_H
+#define GH_STORE_SQLITE_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+sqlite3 *store_sqlite_db(struct store *st);
+
+#endif
