@@ -21,6 +21,7 @@
 #include "quar.h"
 #include "release.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 static const char body[] = "Subject: held\r\n\r\nhello\r\n";
 
@@ -97,7 +98,7 @@ static int64_t events(struct fix *f)
 {
 	sqlite3_stmt *s;
 	int64_t n = -1;
-	assert_int_equal(sqlite3_prepare_v2(store_db(f->st), "SELECT count(*) FROM events", -1, &s, NULL),
+	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(f->st), "SELECT count(*) FROM events", -1, &s, NULL),
 	                 SQLITE_OK);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
