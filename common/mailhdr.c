@@ -1,7 +1,8 @@
 /*
  * mailhdr - walk the header section of a message (see mailhdr.h)
  *
- * Functions: mailhdr_next, mailhdr_is, mailhdr_get, mailhdr_body_offset.
+ * Functions: mailhdr_next, mailhdr_is, mailhdr_get, mailhdr_body_offset,
+ * mailhdr_get_raw.
  * Nothing fails: malformed input simply ends the header section early.
  * The bytes are never modified; values handed out are printable copies.
  */
@@ -90,4 +91,23 @@ size_t mailhdr_body_offset(const unsigned char *data, size_t len)
 	while (mailhdr_next(data, len, &pos, &f))
 		;
 	return pos;
+}
+
+char *mailhdr_get_raw(const unsigned char *data, size_t len, const char *name)
+{
+	size_t pos = 0;
+	struct mailhdr_field f;
+
+	while (mailhdr_next(data, len, &pos, &f)) {
+		if (!mailhdr_is(&f, name))
+			continue;
+		const unsigned char *v = memchr(f.start, ':', f.len) + 1;
+		size_t vlen = f.len - (size_t)(v - f.start);
+		GString *s = g_string_sized_new(vlen);
+		for (size_t i = 0; i < vlen; i++)
+			if (v[i] != '\r' && v[i] != '\n')
+				g_string_append_c(s, (char)v[i]);
+		return g_strstrip(g_string_free(s, FALSE));
+	}
+	return NULL;
 }

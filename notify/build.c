@@ -19,6 +19,8 @@
 #include <gmime/gmime.h>
 #include <string.h>
 
+#include "mailid.h"
+
 static gpointer build_gmime_init(gpointer unused)
 {
 	(void)unused;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mailhdr.h"
 #include "scan_util.h"
 
 #define SPAMD_MAX_ANSWER 65536
@@ -350,7 +351,7 @@ static void spamd_headers(const struct spamd_conf *s, struct msg *m)
 	msg_add_header(m, "X-Spam-Flag: YES");
 	if (!*s->subject_tag)
 		return;
-	char *subj = scan_header_value(m->data, m->len, "Subject");
+	char *subj = mailhdr_get_raw(m->data, m->len, "Subject");
 	msg_remove_header(m, "Subject");
 	msg_add_header(m, "Subject: %s%s", s->subject_tag, subj ? subj : "");
 	g_free(subj);
