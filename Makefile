@@ -100,8 +100,14 @@ LIBS_FOR_fuzz_smtp = $(LIBS_scand)
 LIBS_FOR_fuzz_tmpl = $(LIBS_notify)
 LIBS_FOR_fuzz_conf = $(LIBS_common)
 
+# The layer check: each library linked whole (every object, used or not)
+# with only the libraries below it. A program pulls in only the objects it
+# needs, and a back-edge to an object that is already in does link; this
+# check does not let any object of lib<dir>.a call above its own layer.
+LAYERS := $(foreach d,common $(PROGS_DIRS),$(BUILD)/layers/$(d).ok)
+
 .PHONY: all asan deps run check test clean install format demo fuzz fuzz-build fuzzers
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(LAYERS)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
@@ -133,6 +139,20 @@ $(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) scripts/embed-schema
 $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/gen/layer_main.c:
+	@mkdir -p $(dir $@)
+	printf 'int main(void)\n{\n\treturn 0;\n}\n' > $@
+
+$(BUILD)/obj/gen/layer_main.o: $(BUILD)/gen/layer_main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/layers/%.ok: $(BUILD)/obj/gen/layer_main.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $(BUILD)/layers/$* $< -Wl,--whole-archive $(BUILD)/lib$*.a -Wl,--no-whole-archive \
+		$(wordlist 2,99,$(LIBS_$*)) $(LDLIBS_ALL)
+	@rm -f $(BUILD)/layers/$*; touch $@
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@rm -f $@
