@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mailfmt.h"
 #include "mailhdr.h"
 
 #define NOTIFY_HEADERS_MAX 65536 /* original header block kept for alerts */
@@ -169,7 +170,7 @@ char *notify_conf_from(const struct conf *c, const char *hostname)
 /* Whether From parses as at least one mailbox with an '@'. */
 static bool notify_from_ok(const char *from)
 {
-	notify_mime_init();
+	mailfmt_mime_init();
 	InternetAddressList *l = internet_address_list_parse(NULL, from);
 	bool ok = l && internet_address_list_length(l) > 0;
 	for (int i = 0; ok && i < internet_address_list_length(l); i++) {

@@ -240,8 +240,6 @@ struct notify_msg_spec {
 	time_t date;
 };
 char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **err);
-/* g_mime_init() once per process (thread-safe); the builder calls it. */
-void notify_mime_init(void);
 
 /* ---- the outbox (outbox.c) ---- */
 

@@ -40,6 +40,7 @@
 
 #include "esmtpsrc.h"
 #include "log.h"
+#include "mailfmt.h"
 #include "notify.h"
 
 #define OUTBOX_BATCH 200
@@ -301,7 +302,7 @@ static char *outbox_subject(GBytes *body)
 		else if (g_ascii_strncasecmp(*l, "Subject:", 8) == 0)
 			raw = g_string_new(*l + 8);
 	}
-	notify_mime_init();
+	mailfmt_mime_init();
 	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw->str) : g_strdup("");
 	if (raw)
 		g_string_free(raw, TRUE);
