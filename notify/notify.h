@@ -60,9 +60,9 @@
  *
  * Outbox. notify_alerts() returns the rows; scand passes them to
  * gc_put() (store_put() in the group commit) with the verdict (one
- * transaction), held until the
- * attempt's answer is known (schema/005-attempts.sql); only 'pending' rows
- * are ever due. The sender (thread or
+ * transaction), held until the attempt's answer is known
+ * (schema/005-attempts.sql); only 'pending' rows are ever due. The sender
+ * (thread or
  * notify_outbox_run()) claims each due row (next_try moved retry_min
  * ahead, so a second sender skips it and a sender killed mid-send leaves it
  * due again) and delivers it with libesmtp to [notify] forward:
