@@ -4,7 +4,9 @@
 #   common/*.c            -> $(BUILD)/libcommon.a
 #   <prog>/main.c         -> the program's entry point
 #   <prog>/other *.c      -> $(BUILD)/lib<prog>.a (linked by the program and the tests)
-#   tests/unit/test_*.c   -> $(BUILD)/tests/test_* (cmocka), linked with every lib
+#   tests/unit/test_*.c   -> $(BUILD)/tests/test_* (cmocka), linked with the
+#                            libraries of the program it tests (LIBS_FOR_test_*
+#                            below), by default every program's, then notify, then common
 #   bench/*.c             -> $(BUILD)/bench/* (one program per file)
 #   fuzz/fuzz_*.c         -> build-fuzz/fuzz/fuzz_* (libFuzzer, clang; `make fuzz`)
 #
@@ -66,10 +68,46 @@ FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 # whichever comes first, then merges what it found into fuzz/corpus/.
 FUZZ_SECONDS ?= 7200
 FUZZ_RUNS ?= 10000000
-LINK_GROUP = -Wl,--start-group $(LIBS_A) -Wl,--end-group
+
+# Who may call whom: scand, quarctl, report -> notify -> common; common knows
+# no program and no program another's folder (issue 15). Each program links
+# its own ordered list, with no --start-group: ld searches an archive once,
+# where it stands, so a call against these directions (common calling
+# notify_*, notify calling scand) is an undefined reference, not a silent
+# link. A new program directory adds its LIBS_<dir> here.
+LIBS_common  := $(BUILD)/libcommon.a
+LIBS_notify  := $(BUILD)/libnotify.a $(LIBS_common)
+LIBS_scand   := $(BUILD)/libscand.a $(LIBS_notify)
+LIBS_quarctl := $(BUILD)/libquarctl.a $(LIBS_notify)
+LIBS_report  := $(BUILD)/libreport.a $(LIBS_notify)
+# Tests, bench programs and fuzz harnesses link the list of the program they
+# exercise (LIBS_FOR_<name>); one not named here gets every program's
+# library, then notify, then common (a new test needs no Makefile edit).
+LIBS_DEFAULT := $(BUILD)/libscand.a $(BUILD)/libquarctl.a $(BUILD)/libreport.a $(LIBS_notify)
+libs_for = $(or $(LIBS_FOR_$(1)),$(LIBS_DEFAULT))
+$(foreach t,banned clamav groupcommit pipeline policy privs spamd spool verdict,\
+	$(eval LIBS_FOR_test_$(t) = $$(LIBS_scand)))
+LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
+LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
+LIBS_FOR_test_report = $(LIBS_report)
+$(foreach t,conf log mailfmt mailid quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+LIBS_FOR_bench_verdict = $(LIBS_scand)
+LIBS_FOR_rawscan = $(LIBS_scand)
+$(foreach b,loadgen mkcorpus qc_fill report_gen,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))
+LIBS_FOR_fuzz_mime = $(LIBS_scand)
+LIBS_FOR_fuzz_policy = $(LIBS_scand)
+LIBS_FOR_fuzz_smtp = $(LIBS_scand)
+LIBS_FOR_fuzz_tmpl = $(LIBS_notify)
+LIBS_FOR_fuzz_conf = $(LIBS_common)
+
+# The layer check: each library linked whole (every object, used or not)
+# with only the libraries below it. A program pulls in only the objects it
+# needs, and a back-edge to an object that is already in does link; this
+# check does not let any object of lib<dir>.a call above its own layer.
+LAYERS := $(foreach d,common $(PROGS_DIRS),$(BUILD)/layers/$(d).ok)
 
 .PHONY: all asan deps run check test clean install format demo fuzz fuzz-build fuzzers
-all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+all: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(LAYERS)
 
 asan:
 	$(MAKE) BUILD=build-asan SAN=1 all
@@ -102,6 +140,20 @@ $(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
+$(BUILD)/gen/layer_main.c:
+	@mkdir -p $(dir $@)
+	printf 'int main(void)\n{\n\treturn 0;\n}\n' > $@
+
+$(BUILD)/obj/gen/layer_main.o: $(BUILD)/gen/layer_main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/layers/%.ok: $(BUILD)/obj/gen/layer_main.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $(BUILD)/layers/$* $< -Wl,--whole-archive $(BUILD)/lib$*.a -Wl,--no-whole-archive \
+		$(wordlist 2,99,$(LIBS_$*)) $(LDLIBS_ALL)
+	@rm -f $(BUILD)/layers/$*; touch $@
+
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -112,7 +164,7 @@ $(BUILD)/lib$(1).a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(call libsrc,$(1)))
 	ar rcs $$@ $$^
 $(BUILD)/bin/$(prog_$(1)): $(BUILD)/obj/$(1)/main.o $(LIBS_A)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(SANLD) -o $$@ $(BUILD)/obj/$(1)/main.o $(LINK_GROUP) $$(LDLIBS_ALL)
+	$(CC) $(SANLD) -o $$@ $(BUILD)/obj/$(1)/main.o $$(LIBS_$(1)) $$(LDLIBS_ALL)
 endef
 $(foreach d,$(PROGS_DIRS),$(eval $(call prog_rules,$(d))))
 
@@ -121,15 +173,15 @@ $(foreach d,$(PROGS_DIRS),$(eval $(call prog_rules,$(d))))
 $(BUILD)/tests/test_privs: UNIT_LDFLAGS = -Wl,--wrap=lstat -Wl,--wrap=fstat
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANLD) $(UNIT_LDFLAGS) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka 2>/dev/null)
+	$(CC) $(SANLD) $(UNIT_LDFLAGS) -o $@ $< $(call libs_for,$*) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANLD) -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
+	$(CC) $(SANLD) -o $@ $< $(call libs_for,$*) $(LDLIBS_ALL)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LINK_GROUP) $(LDLIBS_ALL)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(call libs_for,$*) $(LDLIBS_ALL)
 
 # The two README commands. run: scand on contrib/scand.conf.run (paths
 # under ./var/), with a local sink on the forward port when nothing listens

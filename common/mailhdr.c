@@ -1,7 +1,8 @@
 /*
  * mailhdr - walk the header section of a message (see mailhdr.h)
  *
- * Functions: mailhdr_next, mailhdr_is, mailhdr_get, mailhdr_body_offset.
+ * Functions: mailhdr_next, mailhdr_is, mailhdr_get, mailhdr_body_offset,
+ * mailhdr_get_raw.
  * Nothing fails: malformed input simply ends the header section early.
  * The bytes are never modified; values handed out are printable copies.
  */
@@ -56,7 +57,10 @@ bool mailhdr_is(const struct mailhdr_field *f, const char *name)
 	return f->name_len == n && g_ascii_strncasecmp((const char *)f->start, name, n) == 0;
 }
 
-char *mailhdr_get(const unsigned char *data, size_t len, const char *name, size_t maxlen)
+/* The raw value (after the colon, line ends included) of the first field
+ * called name; false when there is none. */
+static bool mailhdr_find(const unsigned char *data, size_t len, const char *name, const unsigned char **v,
+                         size_t *vlen)
 {
 	size_t pos = 0;
 	struct mailhdr_field f;
@@ -64,8 +68,19 @@ char *mailhdr_get(const unsigned char *data, size_t len, const char *name, size_
 	while (mailhdr_next(data, len, &pos, &f)) {
 		if (!mailhdr_is(&f, name))
 			continue;
-		const unsigned char *v = memchr(f.start, ':', f.len) + 1;
-		size_t vlen = f.len - (size_t)(v - f.start);
+		*v = (const unsigned char *)memchr(f.start, ':', f.len) + 1;
+		*vlen = f.len - (size_t)(*v - f.start);
+		return true;
+	}
+	return false;
+}
+
+char *mailhdr_get(const unsigned char *data, size_t len, const char *name, size_t maxlen)
+{
+	const unsigned char *v;
+	size_t vlen;
+
+	if (mailhdr_find(data, len, name, &v, &vlen)) {
 		if (vlen > maxlen * 2 + 64)
 			vlen = maxlen * 2 + 64; /* bound the work before unfolding */
 		GString *s = g_string_sized_new(vlen);
@@ -90,4 +105,18 @@ size_t mailhdr_body_offset(const unsigned char *data, size_t len)
 	while (mailhdr_next(data, len, &pos, &f))
 		;
 	return pos;
+}
+
+char *mailhdr_get_raw(const unsigned char *data, size_t len, const char *name)
+{
+	const unsigned char *v;
+	size_t vlen;
+
+	if (!mailhdr_find(data, len, name, &v, &vlen))
+		return NULL;
+	GString *s = g_string_sized_new(vlen);
+	for (size_t i = 0; i < vlen; i++)
+		if (v[i] != '\r' && v[i] != '\n')
+			g_string_append_c(s, (char)v[i]);
+	return g_strstrip(g_string_free(s, FALSE));
 }

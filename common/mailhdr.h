@@ -12,6 +12,10 @@
  * mailhdr_get() returns the unfolded, printable value of the first field
  * with that name (case-insensitive), cut at maxlen, or NULL; g_free().
  * mailhdr_body_offset() returns where the body starts.
+ * mailhdr_get_raw() returns the first such field's value as it is, only
+ * unfolded (CR and LF removed, the WSP that follows a line end kept) and
+ * stripped of leading/trailing blanks: for a value that is written back
+ * into a header (it may hold 8-bit or encoded words), or NULL; g_free().
  */
 #ifndef GH_MAILHDR_H
 #define GH_MAILHDR_H
@@ -29,5 +33,6 @@ bool mailhdr_next(const unsigned char *data, size_t len, size_t *pos, struct mai
 bool mailhdr_is(const struct mailhdr_field *f, const char *name);
 char *mailhdr_get(const unsigned char *data, size_t len, const char *name, size_t maxlen);
 size_t mailhdr_body_offset(const unsigned char *data, size_t len);
+char *mailhdr_get_raw(const unsigned char *data, size_t len, const char *name);
 
 #endif

@@ -9,6 +9,7 @@
 #include "release.h"
 
 #include "log.h"
+#include "mailfmt.h"
 #include "quar.h"
 #include "smtpc.h"
 
@@ -151,17 +152,6 @@ static enum release_result release_load(struct store *st, const struct store_msg
 
 /* The quarantined bytes with every bare LF made CRLF (SMTP's line end;
  * a file scand wrote has CRLF already and comes out unchanged). */
-static GString *release_crlf(const char *data, size_t len)
-{
-	GString *out = g_string_sized_new(len + len / 40 + 2);
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
-			g_string_append_c(out, '\r');
-		g_string_append_c(out, data[i]);
-	}
-	return out;
-}
-
 static char *release_trace(const char *who)
 {
 	GDateTime *now = g_date_time_new_now_local();
@@ -339,7 +329,7 @@ enum release_result release_run(struct store *st, const struct store_msg *m, con
 		g_free(to);
 		goto done;
 	}
-	GString *crlf = release_crlf(data, len);
+	GString *crlf = mailfmt_crlf(data, len);
 	res = release_deliver(st, m, o, addrs, crlf, out);
 	g_string_free(crlf, TRUE);
 done:

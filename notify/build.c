@@ -19,34 +19,9 @@
 #include <gmime/gmime.h>
 #include <string.h>
 
-static gpointer build_gmime_init(gpointer unused)
-{
-	(void)unused;
-	g_mime_init();
-	return NULL;
-}
+#include "mailfmt.h"
+#include "mailid.h"
 
-void notify_mime_init(void)
-{
-	static GOnce once = G_ONCE_INIT;
-	g_once(&once, build_gmime_init, NULL);
-}
-
-/* LF -> CRLF; a CR not followed by LF is dropped (there should be none). */
-static char *build_crlf(const GByteArray *in, size_t *len)
-{
-	GString *out = g_string_sized_new(in->len + in->len / 40 + 2);
-	for (guint i = 0; i < in->len; i++) {
-		char c = (char)in->data[i];
-		if (c == '\r')
-			continue;
-		if (c == '\n')
-			g_string_append_c(out, '\r');
-		g_string_append_c(out, c);
-	}
-	*len = out->len;
-	return g_string_free(out, FALSE);
-}
 
 static void build_set_encoding(GMimePart *p)
 {
@@ -192,7 +167,7 @@ static void build_headers(GMimeMessage *msg, const struct notify_msg_spec *s)
 
 char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **err)
 {
-	notify_mime_init();
+	mailfmt_mime_init();
 	GMimeMessage *msg = g_mime_message_new(FALSE);
 	char *out = NULL;
 
@@ -218,7 +193,12 @@ char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **
 
 	GMimeStream *ms = g_mime_stream_mem_new();
 	g_mime_object_write_to_stream(GMIME_OBJECT(msg), NULL, ms);
-	out = build_crlf(g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms)), len);
+	/* GMime wrote LF line ends and no CR (the values and the header block
+	 * lost theirs): SMTP's CRLF comes from the one converter */
+	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
+	GString *crlf = mailfmt_crlf((const char *)ba->data, ba->len);
+	*len = crlf->len;
+	out = g_string_free(crlf, FALSE);
 	g_object_unref(ms);
 done:
 	g_object_unref(msg);

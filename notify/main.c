@@ -38,10 +38,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
+#include "mailcat.h"
+#include "mailhdr.h"
+#include "mailid.h"
 #include "notify.h"
 #include "store.h"
 
@@ -187,56 +191,27 @@ static char *cli_join(const GPtrArray *a)
 	return g_string_free(s, FALSE);
 }
 
-/* The verdict row scand would write for m (what store_put needs). */
-static void cli_store_row(const struct msg *m, struct store_msg *row)
-{
-	memset(row, 0, sizeof(*row));
-	g_strlcpy(row->mail_id, m->mail_id, sizeof(row->mail_id));
-	row->time = m->received;
-	row->client_addr = m->xf_addr;
-	row->sender = m->sender;
-	row->subject = m->subject;
-	row->spam_checked = m->spam_checked;
-	row->spam_score = m->spam_score;
-	row->spam_tests = m->spam_tests;
-	row->size = (int64_t)m->len;
-	row->category = (char *)msg_category_name(m->category);
-	row->virus_names = cli_join(m->virus_names);
-	row->banned_names = cli_join(m->banned_names);
-	row->quar_path = m->quar_path;
-	row->engine = (char *)"simulate";
-	row->nrcpt = m->rcpts->len;
-	row->rcpt = g_new0(struct store_rcpt, row->nrcpt);
-	for (size_t i = 0; i < row->nrcpt; i++) {
-		const struct msg_rcpt *r = m->rcpts->pdata[i];
-		row->rcpt[i].addr = r->addr;
-		row->rcpt[i].destiny = (char *)msg_destiny_name(r->destiny);
-	}
-}
-
-static int cli_queue(struct cli *cl, struct msg *m, struct store_alert *a, size_t na)
+static int cli_queue(struct cli *cl, struct store_msg *row, struct store_alert *a, size_t na)
 {
 	struct store *st = cli_store(cl);
-	struct store_msg row;
 	int rc = 1;
 	if (!st)
 		return 1;
-	cli_store_row(m, &row);
-	if (store_put(st, &row, a, na) < 0)
+	if (store_put(st, row, a, na) < 0)
 		fprintf(stderr, "scand-notify: %s\n", store_error(st));
 	else
 		rc = 0;
-	g_free(row.virus_names);
-	g_free(row.banned_names);
-	g_free(row.rcpt);
 	store_close(st);
 	return rc;
 }
 
+/* What the options say about the verdict; the record is built from it. */
 struct sim_opts {
-	int destiny;
-	bool queue;
-	char *file, *outdir;
+	int destiny, category;
+	bool queue, spam_checked;
+	double spam_score;
+	char *file, *outdir, *sender, *subject, *spam_tests;
+	GPtrArray *rcpts, *virus, *banned;
 };
 
 /* Writes each alert to DIR/NN-KIND.eml (to look at them whole). */
@@ -262,7 +237,7 @@ static int cli_set(char **dst, const char *v)
 	return 0;
 }
 
-static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts *o)
+static int cli_sim_opt(int opt, const char *arg, struct sim_opts *o)
 {
 	switch (opt) {
 	case 'q':
@@ -270,35 +245,31 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 		return 0;
 	case 'o':
 		return cli_set(&o->outdir, arg);
-	case 'C': {
-		int cat = msg_category_parse(arg);
-		if (cat < 0)
-			return -1;
-		msg_set_category(m, (enum msg_category)cat, "simulate");
-		return 0;
-	}
+	case 'C':
+		o->category = msg_category_parse(arg);
+		return o->category < 0 ? -1 : 0;
 	case 's':
-		return cli_set(&m->sender, arg);
+		return cli_set(&o->sender, arg);
 	case 'r':
-		msg_add_rcpt(m, arg);
+		g_ptr_array_add(o->rcpts, g_strdup(arg));
 		return 0;
 	case 'd':
 		o->destiny = msg_destiny_parse(arg);
 		return o->destiny < 0 ? -1 : 0;
 	case 'v':
-		g_ptr_array_add(m->virus_names, g_strdup(arg));
+		g_ptr_array_add(o->virus, g_strdup(arg));
 		return 0;
 	case 'b':
-		g_ptr_array_add(m->banned_names, g_strdup(arg));
+		g_ptr_array_add(o->banned, g_strdup(arg));
 		return 0;
 	case 'S':
-		return cli_set(&m->subject, arg);
+		return cli_set(&o->subject, arg);
 	case 'x':
-		m->spam_checked = true;
-		m->spam_score = g_ascii_strtod(arg, NULL);
+		o->spam_checked = true;
+		o->spam_score = g_ascii_strtod(arg, NULL);
 		return 0;
 	case 'X':
-		return cli_set(&m->spam_tests, arg);
+		return cli_set(&o->spam_tests, arg);
 	case 'm':
 		return cli_set(&o->file, arg);
 	default:
@@ -306,50 +277,84 @@ static int cli_sim_opt(struct msg *m, int opt, const char *arg, struct sim_opts 
 	}
 }
 
+/* The verdict record scand would write (what notify_alerts and store_put
+ * take); the strings stay owned by o, the names and rcpt by row. */
+static void cli_sim_row(const struct sim_opts *o, size_t len, struct store_msg *row)
+{
+	memset(row, 0, sizeof(*row));
+	mailid_new(row->mail_id);
+	row->time = time(NULL);
+	row->sender = o->sender;
+	row->subject = o->subject;
+	row->spam_checked = o->spam_checked;
+	row->spam_score = o->spam_score;
+	row->spam_tests = o->spam_tests;
+	row->size = (int64_t)len;
+	row->category = (char *)msg_category_name((enum msg_category)o->category);
+	row->virus_names = cli_join(o->virus);
+	row->banned_names = cli_join(o->banned);
+	row->engine = (char *)"simulate";
+	row->nrcpt = o->rcpts->len;
+	row->rcpt = g_new0(struct store_rcpt, row->nrcpt);
+	for (size_t i = 0; i < row->nrcpt; i++) {
+		row->rcpt[i].addr = o->rcpts->pdata[i];
+		row->rcpt[i].destiny = (char *)msg_destiny_name((enum msg_destiny)o->destiny);
+	}
+}
+
 static int cmd_simulate(struct cli *cl, int argc, char **argv)
 {
-	struct msg *m = msg_new();
-	struct sim_opts o = {.destiny = DESTINY_DISCARD};
+	struct sim_opts o = {.destiny = DESTINY_DISCARD, .category = CAT_CLEAN};
+	struct store_msg row = {0};
 	int opt, rc = 2;
 	char *data = NULL;
 	gsize len = 0;
 	struct notify *n = NULL;
 
-	m->sender = g_strdup("");
+	o.sender = g_strdup("");
+	o.rcpts = g_ptr_array_new_with_free_func(g_free);
+	o.virus = g_ptr_array_new_with_free_func(g_free);
+	o.banned = g_ptr_array_new_with_free_func(g_free);
 	while ((opt = getopt(argc, argv, "qo:C:s:r:d:v:b:S:m:x:X:")) != -1)
-		if (cli_sim_opt(m, opt, optarg, &o) < 0)
+		if (cli_sim_opt(opt, optarg, &o) < 0)
 			goto done;
-	if (optind != argc || m->rcpts->len == 0)
+	if (optind != argc || o.rcpts->len == 0)
 		goto done;
 	rc = 1;
 	if (o.file && !g_file_get_contents(o.file, &data, &len, NULL)) {
 		fprintf(stderr, "scand-notify: cannot read %s\n", o.file);
 		goto done;
 	}
-	m->data = (const unsigned char *)data;
-	m->len = len;
-	for (guint i = 0; i < m->rcpts->len; i++)
-		((struct msg_rcpt *)m->rcpts->pdata[i])->destiny = (enum msg_destiny)o.destiny;
 	if (!(n = cli_notify(cl)))
 		goto done;
+	cli_sim_row(&o, len, &row);
+	const unsigned char *d = (const unsigned char *)data;
 	struct store_alert *a;
 	size_t na;
-	notify_alerts(n, m, &a, &na);
+	notify_alerts(n, &row, d, d ? mailhdr_body_offset(d, len) : 0, &a, &na);
 	for (size_t i = 0; i < na; i++)
 		printf("%s <%s>\n", a[i].kind, a[i].rcpt);
-	printf("mail_id %s\n", m->mail_id);
+	printf("mail_id %s\n", row.mail_id);
 	rc = o.outdir ? cli_write_alerts(o.outdir, a, na) : 0;
 	if (rc == 0 && o.queue)
-		rc = cli_queue(cl, m, a, na);
+		rc = cli_queue(cl, &row, a, na);
 	notify_alerts_free(a, na);
 done:
 	if (rc == 2)
 		cli_usage();
 	notify_free(n);
-	msg_free(m);
+	g_free(row.virus_names);
+	g_free(row.banned_names);
+	g_free(row.rcpt);
 	g_free(data);
 	g_free(o.file);
 	g_free(o.outdir);
+	g_free(o.sender);
+	g_free(o.subject);
+	g_free(o.spam_tests);
+	g_ptr_array_free(o.rcpts, TRUE);
+	g_ptr_array_free(o.virus, TRUE);
+	g_ptr_array_free(o.banned, TRUE);
 	return rc;
 }
 

@@ -16,7 +16,8 @@
 #include <string.h>
 
 #include "log.h"
-#include "scand/scan_util.h"
+#include "mailfmt.h"
+#include "mailhdr.h"
 
 #define NOTIFY_HEADERS_MAX 65536 /* original header block kept for alerts */
 
@@ -169,7 +170,7 @@ char *notify_conf_from(const struct conf *c, const char *hostname)
 /* Whether From parses as at least one mailbox with an '@'. */
 static bool notify_from_ok(const char *from)
 {
-	notify_mime_init();
+	mailfmt_mime_init();
 	InternetAddressList *l = internet_address_list_parse(NULL, from);
 	bool ok = l && internet_address_list_length(l) > 0;
 	for (int i = 0; ok && i < internet_address_list_length(l); i++) {
@@ -280,8 +281,8 @@ static bool notify_word_is(const char *v, const char *word)
 
 bool notify_is_auto_generated(const unsigned char *data, size_t len)
 {
-	char *as = scan_header_value(data, len, "Auto-Submitted");
-	char *prec = scan_header_value(data, len, "Precedence");
+	char *as = mailhdr_get_raw(data, len, "Auto-Submitted");
+	char *prec = mailhdr_get_raw(data, len, "Precedence");
 	bool autogen = (as && !notify_word_is(as, "no")) ||
 	               (prec && (notify_word_is(prec, "bulk") || notify_word_is(prec, "list") ||
 	                         notify_word_is(prec, "junk")));
@@ -293,7 +294,7 @@ bool notify_is_auto_generated(const unsigned char *data, size_t len)
 /* The header block without the empty line that ends it, at most max bytes. */
 static char *notify_header_block(const unsigned char *d, size_t len, size_t max)
 {
-	size_t hl = scan_header_end(d, len);
+	size_t hl = mailhdr_body_offset(d, len);
 	while (hl && (d[hl - 1] == '\n' || d[hl - 1] == '\r'))
 		hl--;
 	char *h = g_strndup((const char *)d, MIN(hl, max));
@@ -310,7 +311,7 @@ static char *notify_date(time_t t)
 	return s;
 }
 
-/* Values common to both sources (live msg and stored row). */
+/* Values common to every alert of a message. */
 static void notify_vars_common(struct notify_vars *v, const struct notify *n, const char *sender,
                                const char *category, const char *mail_id, const char *qpath,
                                const char *subject, const char *message_id, const char *client, time_t when)
@@ -334,26 +335,6 @@ static void notify_vars_score(struct notify_vars *v, bool checked, double score)
 		return;
 	char buf[G_ASCII_DTOSTR_BUF_SIZE];
 	notify_vars_add(v, NV_SPAM_SCORE, g_ascii_formatd(buf, sizeof(buf), "%.1f", score));
-}
-
-static void notify_vars_from_msg(struct notify_vars *v, const struct notify *n, const struct msg *m)
-{
-	notify_vars_init(v);
-	notify_vars_common(v, n, m->sender, msg_category_name(m->category), m->mail_id, m->quar_path,
-	                   m->subject, m->message_id, m->xf_addr, m->received);
-	for (guint i = 0; i < m->rcpts->len; i++)
-		notify_vars_add(v, NV_RECIPIENTS, ((struct msg_rcpt *)m->rcpts->pdata[i])->addr);
-	for (guint i = 0; i < m->virus_names->len; i++)
-		notify_vars_add(v, NV_VIRUS_NAMES, m->virus_names->pdata[i]);
-	for (guint i = 0; i < m->banned_names->len; i++)
-		notify_vars_add(v, NV_BANNED_NAMES, m->banned_names->pdata[i]);
-	notify_vars_score(v, m->spam_checked, m->spam_score);
-	notify_vars_add_csv(v, NV_SPAM_TESTS, m->spam_tests);
-	if (m->data) {
-		char *h = notify_header_block(m->data, m->len, NOTIFY_HEADERS_MAX);
-		notify_vars_add(v, NV_ORIGINAL_HEADERS, h);
-		g_free(h);
-	}
 }
 
 static void notify_vars_from_store(struct notify_vars *v, const struct notify *n, const struct store_msg *m)
@@ -404,7 +385,7 @@ static int notify_make(const struct notify *n, enum notify_kind k, const char *t
 }
 
 static void notify_push(GArray *a, const struct notify *n, enum notify_kind k, const char *to,
-                        const struct msg *m, const struct notify_vars *v)
+                        const struct store_msg *m, const struct notify_vars *v)
 {
 	struct store_alert al = {0};
 	char *err = NULL;
@@ -418,14 +399,20 @@ static void notify_push(GArray *a, const struct notify *n, enum notify_kind k, c
 	g_array_append_val(a, al);
 }
 
+/* A recipient that did not get the message (and will not on a retry). */
+static bool notify_rcpt_blocked(const struct store_rcpt *r)
+{
+	return r->addr && r->destiny && strcmp(r->destiny, "pass") != 0 && strcmp(r->destiny, "tempfail") != 0;
+}
+
 /* The per-recipient alert names only that recipient. */
-static void notify_push_rcpts(GArray *a, const struct notify *n, enum notify_kind k, const struct msg *m,
-                              struct notify_vars *v)
+static void notify_push_rcpts(GArray *a, const struct notify *n, enum notify_kind k,
+                              const struct store_msg *m, struct notify_vars *v)
 {
 	GPtrArray *all = v->v[NV_RECIPIENTS];
-	for (guint i = 0; i < m->rcpts->len; i++) {
-		const struct msg_rcpt *r = m->rcpts->pdata[i];
-		if (r->destiny == DESTINY_PASS || r->destiny == DESTINY_TEMPFAIL || !r->addr)
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const struct store_rcpt *r = &m->rcpt[i];
+		if (!notify_rcpt_blocked(r))
 			continue;
 		v->v[NV_RECIPIENTS] = g_ptr_array_new_with_free_func(g_free);
 		notify_vars_add(v, NV_RECIPIENTS, r->addr);
@@ -436,32 +423,39 @@ static void notify_push_rcpts(GArray *a, const struct notify *n, enum notify_kin
 }
 
 static void notify_push_admins(GArray *a, const struct notify *n, enum notify_kind k, char **admins,
-                               const struct msg *m, const struct notify_vars *v)
+                               const struct store_msg *m, const struct notify_vars *v)
 {
 	for (char **ad = admins; *ad; ad++)
 		notify_push(a, n, k, *ad, m, v);
 }
 
-void notify_alerts(const struct notify *n, const struct msg *m, struct store_alert **out, size_t *nout)
+void notify_alerts(const struct notify *n, const struct store_msg *m, const unsigned char *hdr,
+                   size_t hdr_len, struct store_alert **out, size_t *nout)
 {
 	GArray *a = g_array_new(FALSE, TRUE, sizeof(struct store_alert));
 	struct notify_vars v;
-	bool virus = m->category == CAT_VIRUS, banned = m->category == CAT_BANNED;
+	const char *cat = m->category ? m->category : "";
+	bool virus = strcmp(cat, "virus") == 0, banned = strcmp(cat, "banned") == 0;
 	/* sender/recipient alerts only for mail a person sent: see notify.h */
-	bool personal = m->sender && *m->sender && !(m->data && notify_is_auto_generated(m->data, m->len));
+	bool personal = m->sender && *m->sender && !(hdr && notify_is_auto_generated(hdr, hdr_len));
 
 	*out = NULL;
 	*nout = 0;
-	if (!virus && !banned && m->category != CAT_SPAM) {
+	if (!virus && !banned && strcmp(cat, "spam") != 0) {
 		g_array_free(a, TRUE);
 		return;
 	}
-	notify_vars_from_msg(&v, n, m);
+	notify_vars_from_store(&v, n, m);
+	if (hdr) {
+		char *h = notify_header_block(hdr, hdr_len, NOTIFY_HEADERS_MAX);
+		notify_vars_add(&v, NV_ORIGINAL_HEADERS, h);
+		g_free(h);
+	}
 	if (virus) {
 		notify_push_admins(a, n, NOTIFY_VIRUS_ADMIN, n->virus_admin, m, &v);
 		if (personal && n->warn_virus_recipient)
 			notify_push_rcpts(a, n, NOTIFY_VIRUS_RECIPIENT, m, &v);
-		if (personal && n->warn_virus_sender && !notify_forged(n, m->virus_names))
+		if (personal && n->warn_virus_sender && !notify_forged(n, v.v[NV_VIRUS_NAMES]))
 			notify_push(a, n, NOTIFY_VIRUS_SENDER, m->sender, m, &v);
 	} else if (banned) {
 		notify_push_admins(a, n, NOTIFY_BANNED_ADMIN, n->banned_admin, m, &v);

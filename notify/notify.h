@@ -59,9 +59,10 @@
  * Line ends are CRLF. The envelope sender of every alert is <>.
  *
  * Outbox. notify_alerts() returns the rows; scand passes them to
- * store_put() with the verdict (one transaction), held until the
- * attempt's answer is known (schema/005-attempts.sql); only 'pending' rows
- * are ever due. The sender (thread or
+ * gc_put() (store_put() in the group commit) with the verdict (one
+ * transaction), held until the attempt's answer is known
+ * (schema/005-attempts.sql); only 'pending' rows are ever due. The sender
+ * (thread or
  * notify_outbox_run()) claims each due row (next_try moved retry_min
  * ahead, so a second sender skips it and a sender killed mid-send leaves it
  * due again) and delivers it with libesmtp to [notify] forward:
@@ -85,10 +86,10 @@
  *   SIGTERM/SIGINT/SIGHUP (the thread inherits the mask; without it a
  *   SIGTERM could land in the sender and kill the process):
  *        struct notify_sender *snd = notify_sender_start(c, nst);
- *   pipeline.c store_record(), which builds struct store_msg sm from m:
+ *   pipeline.c store_record(), which builds struct store_msg sm from the
+ *   message after policy (destinies set) and quarantine (quar_path):
  *        struct store_alert *al; size_t nal;
- *        notify_alerts(nt, m, &al, &nal);   -- m after policy (destinies
- *                                              set) and quarantine (quar_path)
+ *        notify_alerts(nt, &sm, data, header_len, &al, &nal);
  *        int r = gc_put(&sm, al, nal, ...);  -- sm.attempt "open": the
  *                                              rows go in "held"
  *        notify_alerts_free(al, nal);
@@ -113,8 +114,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <glib.h>
+
 #include "conf.h"
-#include "scand/msg.h"
 #include "store.h"
 
 #define NOTIFY_SUBJECT_MAX 200 /* characters of a rendered Subject */
@@ -202,9 +204,14 @@ char *notify_conf_hostname(const struct conf *c);
 char *notify_conf_from(const struct conf *c, const char *hostname);
 const struct notify_tmpl *notify_template(const struct notify *n, enum notify_kind k);
 
-/* The alerts for one verdict (after policy). *out (may be NULL when *n = 0)
- * is freed with notify_alerts_free(). */
-void notify_alerts(const struct notify *n, const struct msg *m, struct store_alert **out, size_t *nout);
+/* The alerts for one verdict (after policy): m is the verdict record as
+ * the store will hold it (category, sender, recipients with their
+ * destinies, virus/banned names, spam score and tests, quarantine path),
+ * hdr/hdr_len the original message's header block (NULL when unknown: no
+ * {{original_headers}}, and the Auto-Submitted/Precedence guard cannot
+ * look). *out (may be NULL when *n = 0) is freed with notify_alerts_free(). */
+void notify_alerts(const struct notify *n, const struct store_msg *m, const unsigned char *hdr,
+                   size_t hdr_len, struct store_alert **out, size_t *nout);
 void notify_alerts_free(struct store_alert *a, size_t n);
 
 /* One alert of any kind for a stored message (preview, release notice).
@@ -233,8 +240,6 @@ struct notify_msg_spec {
 	time_t date;
 };
 char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **err);
-/* g_mime_init() once per process (thread-safe); the builder calls it. */
-void notify_mime_init(void);
 
 /* ---- the outbox (outbox.c) ---- */
 

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mailfmt.h"
 #include "mailhdr.h"
 #include "notify.h"
 #include "send.h"
@@ -171,7 +172,7 @@ static char *outbox_subject(GBytes *body)
 	gsize len;
 	const unsigned char *d = g_bytes_get_data(body, &len);
 	char *raw = mailhdr_get(d, len, "Subject", 1000);
-	notify_mime_init();
+	mailfmt_mime_init();
 	char *dec = raw ? g_mime_utils_header_decode_text(NULL, raw) : g_strdup("");
 	g_free(raw);
 	char *safe = notify_header_safe(dec, 200);

@@ -108,7 +108,6 @@ int qc_stats(struct qc *qc, GArray *rows); /* of struct qc_stat */
 void qc_json_str(GString *out, const char *s);
 void qc_json_msg(GString *out, const struct store_msg *m);
 
-void qc_mime_init(void);
 struct _GMimeMessage *qc_msg_parse(const void *data, size_t len); /* g_object_unref */
 /* Message text helpers (GMime): header block and a text preview, printable. */
 char *qc_msg_headers(const void *data, size_t len);

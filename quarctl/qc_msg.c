@@ -14,6 +14,7 @@
 #include "qc.h"
 
 #include "log.h"
+#include "mailfmt.h"
 #include "quar.h"
 
 #include <errno.h>
@@ -89,18 +90,9 @@ static void qc_find_text_cb(GMimeObject *parent, GMimeObject *part, gpointer dat
 	f->part = GMIME_TEXT_PART(part);
 }
 
-void qc_mime_init(void)
-{
-	static gsize inited;
-	if (g_once_init_enter(&inited)) {
-		g_mime_init();
-		g_once_init_leave(&inited, 1);
-	}
-}
-
 GMimeMessage *qc_msg_parse(const void *data, size_t len)
 {
-	qc_mime_init();
+	mailfmt_mime_init();
 	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
 	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
 	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);

@@ -20,6 +20,7 @@
 #include "report.h"
 
 #include "log.h"
+#include "mailfmt.h"
 #include "notify/send.h"
 
 #include <gmime/gmime.h>
@@ -75,11 +76,7 @@ int report_mail_build(const char *from, const char *const *to, const char *subje
                       const char *html, const struct report_image *images, size_t nimages, GBytes **out,
                       char **err)
 {
-	static gsize inited;
-	if (g_once_init_enter(&inited)) {
-		g_mime_init();
-		g_once_init_leave(&inited, 1);
-	}
+	mailfmt_mime_init();
 	GMimeMessage *m = g_mime_message_new(TRUE);
 	int rc = -1;
 
@@ -117,11 +114,11 @@ int report_mail_build(const char *from, const char *const *to, const char *subje
 	g_mime_message_set_mime_part(m, GMIME_OBJECT(rel));
 	g_object_unref(rel);
 
-	GMimeFormatOptions *fo = g_mime_format_options_new();
-	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
-	char *s = g_mime_object_to_string(GMIME_OBJECT(m), fo);
-	g_mime_format_options_free(fo);
-	*out = g_bytes_new_take(s, strlen(s));
+	char *s = g_mime_object_to_string(GMIME_OBJECT(m), NULL); /* LF line ends */
+	GString *crlf = mailfmt_crlf(s, strlen(s));
+	g_free(s);
+	gsize n = crlf->len;
+	*out = g_bytes_new_take(g_string_free(crlf, FALSE), n);
 	rc = 0;
 done:
 	g_object_unref(m);

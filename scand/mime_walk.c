@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mailfmt.h"
 
 #define MIME_MAGIC_BYTES ((size_t)64 * 1024)
 /* Text, encoding, CSV, JSON and token checks cost regex time on every text
@@ -54,15 +55,6 @@ struct walk {
 	GString *why;
 	bool stop;
 };
-
-static void mime_gmime_init(void)
-{
-	static gsize done;
-	if (g_once_init_enter(&done)) {
-		g_mime_init();
-		g_once_init_leave(&done, 1);
-	}
-}
 
 /*
  * One message as both walks see it (struct mime_doc, see mime_walk.h).
@@ -218,7 +210,7 @@ static int mime_count_parts(const unsigned char *data, size_t len, int cap)
  */
 bool mime_doc_parts_over(struct mime_doc *d, int max_parts)
 {
-	mime_gmime_init(); /* the count parses Content-Type values with GMime */
+	mailfmt_mime_init(); /* the count parses Content-Type values with GMime */
 	if (d->counted_to < 0 || (d->count > d->counted_to && max_parts > d->counted_to)) {
 		d->count = mime_count_parts(d->data, d->len, max_parts);
 		d->counted_to = max_parts;
@@ -268,7 +260,7 @@ static GMappedFile *mime_magic_db(void)
 
 struct mime_magic_pool *mime_magic_pool_new(int handles, char **err)
 {
-	mime_gmime_init();
+	mailfmt_mime_init();
 	struct mime_magic_pool *p = g_new0(struct mime_magic_pool, 1);
 	p->q = g_async_queue_new();
 	p->db = mime_magic_db();

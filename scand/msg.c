@@ -6,13 +6,10 @@
 #include <stdarg.h>
 #include <string.h>
 
-static const char *const cat_names[] = {"clean", "spammy", "oversized", "badh",
-					"spam",  "unchecked", "banned", "virus"};
 /* The words amavisd-new puts in its log lines, which mailgraph and
  * log analysers match. */
 static const char *const cat_log[] = {"CLEAN", "SPAMMY", "OVERSIZED", "BAD-HEADER",
 				      "SPAM",  "UNCHECKED", "BANNED", "INFECTED"};
-static const char *const destiny_names[] = {"pass", "discard", "bounce", "reject", "tempfail"};
 
 static void rcpt_free(gpointer p)
 {
@@ -91,35 +88,9 @@ void msg_set_category(struct msg *m, enum msg_category c, const char *engine)
 	m->engine = g_strdup(engine ? engine : "");
 }
 
-const char *msg_category_name(enum msg_category c)
-{
-	return (unsigned)c < G_N_ELEMENTS(cat_names) ? cat_names[c] : "clean";
-}
-
 const char *msg_category_log(enum msg_category c)
 {
 	return (unsigned)c < G_N_ELEMENTS(cat_log) ? cat_log[c] : "CLEAN";
-}
-
-const char *msg_destiny_name(enum msg_destiny d)
-{
-	return (unsigned)d < G_N_ELEMENTS(destiny_names) ? destiny_names[d] : "pass";
-}
-
-int msg_category_parse(const char *name)
-{
-	for (unsigned i = 0; name && i < G_N_ELEMENTS(cat_names); i++)
-		if (strcmp(name, cat_names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
-int msg_destiny_parse(const char *name)
-{
-	for (unsigned i = 0; name && i < G_N_ELEMENTS(destiny_names); i++)
-		if (strcmp(name, destiny_names[i]) == 0)
-			return (int)i;
-	return -1;
 }
 
 void msg_add_header(struct msg *m, const char *fmt, ...)

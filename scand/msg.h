@@ -19,23 +19,12 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "mailcat.h"
 #include "mailid.h"
 
 struct mime_doc;
 
-/* Ascending precedence: a later value wins. */
-enum msg_category {
-	CAT_CLEAN = 0,
-	CAT_SPAMMY,    /* passed, above tag2 but below kill */
-	CAT_OVERSIZED,
-	CAT_BADH,
-	CAT_SPAM,
-	CAT_UNCHECKED,
-	CAT_BANNED,
-	CAT_VIRUS,
-};
-
-enum msg_destiny { DESTINY_PASS = 0, DESTINY_DISCARD, DESTINY_BOUNCE, DESTINY_REJECT, DESTINY_TEMPFAIL };
+/* enum msg_category, enum msg_destiny and their store names: mailcat.h */
 
 struct msg_rcpt {
 	char *addr;    /* without <> */
@@ -109,11 +98,7 @@ void msg_free(struct msg *m);
 struct msg_rcpt *msg_add_rcpt(struct msg *m, const char *addr);
 /* Raises the category if c is higher; records the engine that did it. */
 void msg_set_category(struct msg *m, enum msg_category c, const char *engine);
-const char *msg_category_name(enum msg_category c); /* "clean", "virus", ... (store names) */
 const char *msg_category_log(enum msg_category c);  /* "CLEAN", "INFECTED", "BANNED", ... (amavisd log words) */
-const char *msg_destiny_name(enum msg_destiny d);   /* "pass", ... */
-int msg_category_parse(const char *name);           /* -1 if unknown */
-int msg_destiny_parse(const char *name);            /* -1 if unknown */
 void msg_add_header(struct msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void msg_remove_header(struct msg *m, const char *name);
 

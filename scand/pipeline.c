@@ -236,7 +236,7 @@ static int store_record(struct msg *m, bool *held)
 	struct notify *nt = pipeline_notify_get();
 	struct store_alert *al;
 	size_t nal;
-	notify_alerts(nt, m, &al, &nal);
+	notify_alerts(nt, &sm, m->data, m->data ? mailhdr_body_offset(m->data, m->len) : 0, &al, &nal);
 	notify_free(nt);
 	char err[512];
 	int r = gc_put(&sm, al, nal, err, sizeof(err)); /* committed, or -1 */

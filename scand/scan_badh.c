@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mailhdr.h"
 #include "scan_util.h"
 
 /* Fields RFC 5322 3.6 allows at most once. */
@@ -56,7 +57,7 @@ static char *badh_line(const unsigned char *l, size_t n, bool utf8, GHashTable *
 
 char *scan_badh_check(const unsigned char *data, size_t len, bool utf8)
 {
-	size_t end = scan_header_end(data, len);
+	size_t end = mailhdr_body_offset(data, len);
 	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	char *why = NULL;
 	for (size_t i = 0; i < end && !why;) {

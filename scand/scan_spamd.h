@@ -2,9 +2,9 @@
  * scan_spamd - the spam stage: a client of SpamAssassin's spamd
  *
  * scan_spamd_stage is a struct stage (stage.h). scan() sends the message
- * with "SYMBOLS SPAMC/1.5" to [spam] spamd (host:port or unix:/path) with
- * the [spam] timeout on connect and on every read and write, and parses
- * "Spam: True ; 1000.0 / 5.0" and the comma-separated rule names.
+ * with SYMBOLS (common/spamc.h, the one spamd client) to [spam] spamd
+ * (host:port or unix:/path) within the [spam] timeout, and takes the score
+ * and the rule names.
  * Messages larger than [spam] max_size are not sent (the skip is noted in
  * unchecked_reason; the category is unchanged). spamd unreachable or
  * answering garbage: on_failure = pass notes the reason and returns
@@ -16,9 +16,8 @@
  * and the subject tag at or above tag2_level. Incoming X-Spam-* copies are
  * always removed, so a sender cannot forge "X-Spam-Flag: NO".
  *
- * scan_spamd_parse() parses a complete spamd answer (exposed for tests):
- * 0 with *score, *threshold and *tests (g_free) set, -1 with *err.
- * scan_spamd_kill_level() gives the configured kill level.
+ * scan_spamd_kill_level() and scan_spamd_tag2_level() give the configured
+ * levels.
  */
 #ifndef GH_SCAN_SPAMD_H
 #define GH_SCAN_SPAMD_H
@@ -27,7 +26,6 @@
 
 extern const struct stage scan_spamd_stage;
 
-int scan_spamd_parse(const char *resp, size_t len, double *score, double *threshold, char **tests, char **err);
 double scan_spamd_kill_level(void *state);
 double scan_spamd_tag2_level(void *state);
 

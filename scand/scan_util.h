@@ -3,14 +3,11 @@
  *
  * scan_note() appends a reason to msg->unchecked_reason ("; " between
  * reasons) without touching the category: the caller decides whether the
- * reason makes the message UNCHECKED. scan_header_value() returns the
- * unfolded raw value of the first header field called name in a message
- * (CR and LF removed, so it can be reused in a header), or NULL.
- * scan_header_end() returns the length of the header block (up to and
- * including the empty line), or len when there is no body.
- * scan_mime_doc() gives a stage the message's shared MIME tree
- * (msg->mime, see msg.h), or, for a stage run on its own, a new one that
- * it stores in *own for the stage to free with mime_doc_free().
+ * reason makes the message UNCHECKED. scan_mime_doc() gives a stage the
+ * message's shared MIME tree (msg->mime, see msg.h), or, for a stage run
+ * on its own, a new one that it stores in *own for the stage to free with
+ * mime_doc_free(). Header fields are read with common/mailhdr.h, the one
+ * header walker.
  */
 #ifndef GH_SCAN_UTIL_H
 #define GH_SCAN_UTIL_H
@@ -18,8 +15,6 @@
 #include "msg.h"
 
 void scan_note(struct msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *scan_header_value(const unsigned char *data, size_t len, const char *name);
-size_t scan_header_end(const unsigned char *data, size_t len);
 struct mime_doc *scan_mime_doc(struct msg *m, struct mime_doc **own);
 
 #endif

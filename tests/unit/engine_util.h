@@ -213,6 +213,7 @@ static EU_UNUSED char *eu_clam_conf(const char *extra_dirs, const char *extra)
 
 static EU_UNUSED int eu_spamd_port;
 static EU_UNUSED char *eu_spamd_dir;
+static EU_UNUSED bool eu_spamd_allow_tell; /* start it with --allow-tell (learning) */
 
 static EU_UNUSED int eu_free_port(int *keep_fd)
 {
@@ -258,7 +259,7 @@ static EU_UNUSED int eu_spamd_start(void **state)
 	char *pid = g_build_filename(eu_spamd_dir, "spamd.pid", NULL);
 	char *log = g_build_filename(eu_spamd_dir, "spamd.log", NULL);
 	char *argv[] = {"spamd", "-L", "-x", "--listen", listen, "-d", "-r", pid, "-s", log, "-u", "debian-spamd",
-			"-H", home, "--max-children", "2", NULL};
+			"-H", home, "--max-children", "2", eu_spamd_allow_tell ? "--allow-tell" : NULL, NULL};
 	GError *ge = NULL;
 	int status = 0;
 	gboolean ok = g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &ge);

@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "log.h"
@@ -191,27 +192,37 @@ static void test_load_override_error(void **state)
 	test_rmdir(dir);
 }
 
-static struct msg *virus_msg(const char *sender, const char *virus, const char *data)
+/* The verdict record scand would store for a virus found in data. */
+struct vmsg {
+	struct store_msg sm;
+	struct store_rcpt rcpt[2];
+	const char *data;
+};
+
+static struct vmsg *virus_msg(const char *sender, const char *virus, const char *data)
 {
-	struct msg *m = msg_new();
-	m->sender = g_strdup(sender);
-	msg_add_rcpt(m, "r1@example.org")->destiny = DESTINY_DISCARD;
-	msg_add_rcpt(m, "r2@example.org")->destiny = DESTINY_PASS;
-	g_ptr_array_add(m->virus_names, g_strdup(virus));
-	msg_set_category(m, CAT_VIRUS, "test");
-	m->data = (const unsigned char *)data;
-	m->len = strlen(data);
-	m->subject = g_strdup("hello");
-	return m;
+	struct vmsg *v = g_new0(struct vmsg, 1);
+	g_strlcpy(v->sm.mail_id, "AAAAAAAAAAAA", sizeof(v->sm.mail_id));
+	v->sm.time = time(NULL);
+	v->sm.sender = (char *)sender;
+	v->rcpt[0] = (struct store_rcpt){.addr = (char *)"r1@example.org", .destiny = (char *)"discard"};
+	v->rcpt[1] = (struct store_rcpt){.addr = (char *)"r2@example.org", .destiny = (char *)"pass"};
+	v->sm.rcpt = v->rcpt;
+	v->sm.nrcpt = 2;
+	v->sm.virus_names = (char *)virus;
+	v->sm.category = (char *)"virus";
+	v->sm.subject = (char *)"hello";
+	v->data = data;
+	return v;
 }
 
 /* "kind rcpt;kind rcpt;..." of the alerts for m */
-static char *alerts_for(const struct notify *n, struct msg *m)
+static char *alerts_for(const struct notify *n, struct vmsg *m)
 {
 	struct store_alert *a;
 	size_t na;
 	GString *s = g_string_new("");
-	notify_alerts(n, m, &a, &na);
+	notify_alerts(n, &m->sm, (const unsigned char *)m->data, strlen(m->data), &a, &na);
 	for (size_t i = 0; i < na; i++) {
 		g_string_append_printf(s, "%s %s;", a[i].kind, a[i].rcpt);
 		assert_string_equal(a[i].env_from, "");
@@ -219,7 +230,7 @@ static char *alerts_for(const struct notify *n, struct msg *m)
 		    g_strstr_len(a[i].body, (gssize)a[i].body_len, "\r\nAuto-Submitted: auto-generated\r\n"));
 	}
 	notify_alerts_free(a, na);
-	msg_free(m);
+	g_free(m);
 	return g_string_free(s, FALSE);
 }
 

@@ -7,6 +7,7 @@
  * forged X-Spam-Flag: NO on GTUBE mail.
  */
 #include "engine_util.h"
+#include "mailhdr.h"
 #include "scand/scan_badh.h"
 #include "scand/scan_util.h"
 #include "scand/verdict.h"
@@ -299,14 +300,14 @@ static void test_header_value(void **state)
 {
 	(void)state;
 	const char *h = "From: a@b.c\r\nsubject:  Hello\r\n\tfolded\r\n world\r\nX-A: 1\r\n\r\nSubject: body\r\n";
-	char *v = scan_header_value((const unsigned char *)h, strlen(h), "Subject");
+	char *v = mailhdr_get_raw((const unsigned char *)h, strlen(h), "Subject");
 	assert_string_equal(v, "Hello\tfolded world");
 	g_free(v);
-	assert_null(scan_header_value((const unsigned char *)h, strlen(h), "To"));
-	v = scan_header_value((const unsigned char *)h, strlen(h), "x-a");
+	assert_null(mailhdr_get_raw((const unsigned char *)h, strlen(h), "To"));
+	v = mailhdr_get_raw((const unsigned char *)h, strlen(h), "x-a");
 	assert_string_equal(v, "1");
 	g_free(v);
-	assert_int_equal(scan_header_end((const unsigned char *)h, strlen(h)), strstr(h, "\r\n\r\n") + 4 - h);
+	assert_int_equal(mailhdr_body_offset((const unsigned char *)h, strlen(h)), strstr(h, "\r\n\r\n") + 4 - h);
 }
 
 int main(void)
