@@ -152,6 +152,16 @@ static enum release_result release_load(struct store *st, const struct store_msg
 
 /* The quarantined bytes with every bare LF made CRLF (SMTP's line end;
  * a file scand wrote has CRLF already and comes out unchanged). */
+/* The stored recipient a release target is, if it is one (a --to address
+ * is not): its DSN NOTIFY and ORCPT go with it as they came. */
+static const struct store_rcpt *release_original(const struct store_msg *m, const char *addr)
+{
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].addr && g_ascii_strcasecmp(m->rcpt[i].addr, addr) == 0)
+			return &m->rcpt[i];
+	return NULL;
+}
+
 static char *release_trace(const char *who)
 {
 	GDateTime *now = g_date_time_new_now_local();
@@ -191,10 +201,15 @@ static void release_send(const struct store_msg *m, const struct release_opts *o
 	sm.rcpt = g_new0(struct smtpc_rcpt, addrs->len);
 	for (guint i = 0; i < addrs->len; i++) {
 		const char *a = g_ptr_array_index(addrs, i);
-		sm.rcpt[sm.nrcpt++] = (struct smtpc_rcpt){.addr = a};
+		const struct store_rcpt *orig = release_original(m, a);
+		sm.rcpt[sm.nrcpt++] = (struct smtpc_rcpt){.addr = a,
+		                                          .notify = orig ? release_nonempty(orig->dsn_notify) : NULL,
+		                                          .orcpt = orig ? release_nonempty(orig->dsn_orcpt) : NULL};
 		utf8 = utf8 || !release_ascii(a, strlen(a));
 	}
 	sm.sender = m->sender;
+	sm.ret = release_nonempty(m->dsn_ret);
+	sm.envid = release_nonempty(m->dsn_envid);
 	sm.smtputf8 = utf8;
 	sm.body = release_ascii(data->str, data->len) ? NULL : "8BITMIME";
 	sm.xforward[XF_NAME] = release_nonempty(m->client_name);

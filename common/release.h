@@ -21,8 +21,11 @@
  * Date. What the store knows of the original client (name, address, HELO)
  * goes as XFORWARD when the downstream offers it; BODY=8BITMIME when the
  * message has 8-bit bytes and SMTPUTF8 when an address is not ASCII, each
- * when offered. The store keeps no DSN parameters of the original
- * transaction, so none are sent (the downstream's defaults apply).
+ * when offered. The DSN parameters of the original transaction, as the
+ * store kept them (schema/006-dsn.sql), go as scand's reinjection sends
+ * them when the downstream offers DSN: RET and ENVID, and NOTIFY and ORCPT
+ * for each target that is one of the original recipients (a --to address
+ * gets none).
  *
  * A recipient is marked served (store_mark_rcpt_released, with its own
  * answer) only when the downstream accepted it and the message data

@@ -254,6 +254,8 @@ void store_msg_free(struct store_msg *m)
 		g_free(m->rcpt[i].destiny);
 		g_free(m->rcpt[i].smtp_answer);
 		g_free(m->rcpt[i].release_answer);
+		g_free(m->rcpt[i].dsn_notify);
+		g_free(m->rcpt[i].dsn_orcpt);
 	}
 	g_free(m->rcpt);
 	g_free(m->client_addr);
@@ -274,5 +276,7 @@ void store_msg_free(struct store_msg *m)
 	g_free(m->policy);
 	g_free(m->engine);
 	g_free(m->attempt);
+	g_free(m->dsn_ret);
+	g_free(m->dsn_envid);
 	g_free(m);
 }

@@ -47,6 +47,7 @@ struct store_rcpt {
 	char *smtp_answer; /* the reply given (or forwarded) for this recipient */
 	int64_t released_at; /* 0 = not released */
 	char *release_answer;
+	char *dsn_notify, *dsn_orcpt; /* DSN NOTIFY and ORCPT as received; "" or NULL = none */
 };
 
 struct store_alert { /* an outbox row */
@@ -79,6 +80,7 @@ struct store_msg {
 	char *attempt;
 	int64_t scan_ms;
 	char *policy, *engine;
+	char *dsn_ret, *dsn_envid; /* DSN RET and ENVID as received; "" or NULL = none */
 	size_t nrcpt;
 	struct store_rcpt *rcpt;
 };

@@ -234,7 +234,8 @@ static int store_prepare(struct sq *st, sqlite3_stmt **s, const char *sql)
 #define MSG_COLS                                                                                             \
 	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
 	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
-	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt"
+	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt, "       \
+	"dsn_ret, dsn_envid"
 
 static void sq_close(struct store *base);
 
@@ -271,9 +272,10 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 	    store_exec(st, "PRAGMA wal_autocheckpoint = 8192", "wal_autocheckpoint") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
 			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
-			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
+			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->ins_rcpt,
-			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer) VALUES (?,?,?,?,?,?)") < 0 ||
+			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt) "
+			  "VALUES (?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(
 	        st, &st->ins_alert,
 	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state) "
@@ -291,7 +293,8 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 			  "INSERT INTO events (time, mail_id, action, who, detail, result) VALUES (?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
 	    store_prepare(st, &st->get_rcpts,
-			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer "
+			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
+			  "dsn_orcpt "
 			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
 	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
 	    store_prepare(st, &st->rollback, "ROLLBACK") < 0 || store_prepare(st, &st->sp_begin, "SAVEPOINT msg") < 0 ||
@@ -415,6 +418,8 @@ static int store_rows(struct sq *st, struct store_msg *m, const struct store_ale
 	bind_text(s, i++, m->engine);
 	bool open = m->attempt && strcmp(m->attempt, "open") == 0;
 	bind_text(s, i++, open ? "open" : (m->attempt ? m->attempt : "final"));
+	bind_text(s, i++, m->dsn_ret);
+	bind_text(s, i++, m->dsn_envid);
 	if (store_step_done(st, s, "insert msgs") < 0)
 		return -1;
 	m->id = sqlite3_last_insert_rowid(st->db);
@@ -427,6 +432,8 @@ static int store_rows(struct sq *st, struct store_msg *m, const struct store_ale
 		bind_text(s, 4, addr_domain(m->rcpt[r].addr ? m->rcpt[r].addr : ""));
 		bind_text(s, 5, m->rcpt[r].destiny ? m->rcpt[r].destiny : "pass");
 		bind_text(s, 6, m->rcpt[r].smtp_answer);
+		bind_text(s, 7, m->rcpt[r].dsn_notify);
+		bind_text(s, 8, m->rcpt[r].dsn_orcpt);
 		if (store_step_done(st, s, "insert msgrcpt") < 0)
 			return -1;
 	}
@@ -596,6 +603,8 @@ static struct store_msg *store_row_msg(sqlite3_stmt *s)
 	m->policy = col_text(s, i++);
 	m->engine = col_text(s, i++);
 	m->attempt = col_text(s, i++);
+	m->dsn_ret = col_text(s, i++);
+	m->dsn_envid = col_text(s, i++);
 	return m;
 }
 
@@ -613,6 +622,8 @@ static int store_load_rcpts(struct sq *st, struct store_msg *m)
 			.smtp_answer = col_text(s, 2),
 			.released_at = sqlite3_column_int64(s, 3),
 			.release_answer = col_text(s, 4),
+			.dsn_notify = col_text(s, 5),
+			.dsn_orcpt = col_text(s, 6),
 		};
 		g_array_append_val(a, r);
 	}

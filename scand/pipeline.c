@@ -224,12 +224,16 @@ static int store_record(struct msg *m, bool *held)
 	sm.policy = m->rcpts->len && rcpt_at(m, 0)->policy ? rcpt_at(m, 0)->policy : "";
 	sm.engine = m->engine ? m->engine : "";
 	sm.attempt = "open";
+	sm.dsn_ret = m->ret;
+	sm.dsn_envid = m->envid;
 	sm.nrcpt = m->rcpts->len;
 	sm.rcpt = g_new0(struct store_rcpt, sm.nrcpt);
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		sm.rcpt[i].addr = rcpt_at(m, i)->addr;
 		sm.rcpt[i].destiny = (char *)msg_destiny_name(rcpt_at(m, i)->destiny);
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
+		sm.rcpt[i].dsn_notify = rcpt_at(m, i)->notify;
+		sm.rcpt[i].dsn_orcpt = rcpt_at(m, i)->orcpt;
 	}
 	/* the alerts go into the outbox in the verdict's transaction; they are
 	 * rendered before the writer lock is taken */

@@ -5,6 +5,7 @@ unreachable reinjection marks nothing; releasing twice needs --force."""
 
 import os
 import re
+import smtplib
 import subprocess
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import ghtest
 import smtpsink
 from qctest import QStore
+from test_engines import EICAR
 
 BODY = "first line of the original\r\n.a line with a dot\r\nlast line\r\n"
 
@@ -234,3 +236,51 @@ def test_release_to_a_downstream_that_is_down_marks_nothing(workdir, sink):
     ev = qs.sql("SELECT detail, result FROM events WHERE mail_id = ?", mid)
     assert len(ev) == 1 and ev[0][0] == "u@example.com" and ev[0][1].startswith("cannot reach")
     assert sink.messages() == []
+
+
+def test_release_passes_the_original_dsn_parameters(workdir, sink):
+    """The DSN parameters scand kept with the verdict go out with the
+    release as they came (the downstream offers DSN): RET and ENVID on MAIL,
+    NOTIFY and ORCPT on each original recipient's RCPT; a recipient that
+    gave none gets none, and so does a --to address."""
+    qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
+    mid = qs.add("virus", RAW, sender="boss@example.org", rcpts=("u@example.com", "w@example.com"),
+                 virus="Eicar-Test-Signature")
+    qs.sql("UPDATE msgs SET dsn_ret = 'HDRS', dsn_envid = 'env+2Bid-7' WHERE mail_id = ?", mid)
+    qs.sql("UPDATE msgrcpt SET dsn_notify = 'SUCCESS,DELAY', dsn_orcpt = 'rfc822;U@example.com' "
+           "WHERE addr = 'u@example.com'")
+    r = qs.run("release", mid)
+    assert r.returncode == 0, r.stderr
+    [t] = sink.messages()
+    assert t.mail.endswith(" RET=HDRS ENVID=env+2Bid-7"), t.mail
+    assert t.rcpt_lines == ["RCPT TO:<u@example.com> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;U@example.com",
+                            "RCPT TO:<w@example.com>"]
+    qs.run("release", "--force", "--to", "audit@example.net", mid, check=True)
+    assert sink.messages()[1].rcpt_lines == ["RCPT TO:<audit@example.net>"]
+
+
+def test_scand_keeps_the_dsn_parameters_and_release_sends_them(workdir, sink, scand_factory):
+    """scand records the client's RET, ENVID, NOTIFY and ORCPT with the
+    verdict of a quarantined message, and quarctl's release (the same
+    downstream, scand's own configuration) sends them on."""
+    sd = scand_factory(sink.port)
+    body = ("X-Test: dsn\r\n\r\n" + EICAR.decode() + "\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", sd.port, timeout=30) as s:
+        s.ehlo("client.example.org")
+        assert s.has_extn("dsn")
+        s.sendmail("alice@example.org", ["bob@example.com"], body,
+                   mail_options=["RET=FULL", "ENVID=q+2Benv"],
+                   rcpt_options=["NOTIFY=FAILURE", "ORCPT=rfc822;Bob@example.com"])
+    qs = QStore(os.path.join(workdir, "qc"), scand=sd)
+    [m] = ghtest.wait_for(lambda: qs.json("list"), timeout=30, what="the quarantined row")
+    assert qs.sql("SELECT dsn_ret, dsn_envid FROM msgs WHERE mail_id = ?", m["mail_id"]) == [("FULL", "q+2Benv")]
+    assert qs.sql("SELECT dsn_notify, dsn_orcpt FROM msgrcpt") == [("FAILURE", "rfc822;Bob@example.com")]
+    def released():  # the sink also gets scand's alerts (from <>)
+        return [t for t in sink.messages() if b"X-Quarantine-Released: " in t.data]
+
+    assert not [t for t in sink.messages() if "<alice@example.org>" in t.mail]  # the virus went nowhere
+    r = qs.run("release", m["mail_id"])
+    assert r.returncode == 0, r.stderr
+    [t] = released()
+    assert t.mail.endswith(" RET=FULL ENVID=q+2Benv"), t.mail
+    assert t.rcpt_lines == ["RCPT TO:<bob@example.com> NOTIFY=FAILURE ORCPT=rfc822;Bob@example.com"]
