@@ -29,10 +29,23 @@ static void build_set_encoding(GMimePart *p)
 	    p, g_mime_part_get_best_content_encoding(p, GMIME_ENCODING_CONSTRAINT_7BIT));
 }
 
+/* The part's content: a copy of the bytes, not yet encoded. */
+static void build_set_content(GMimePart *p, const char *data, size_t len)
+{
+	GMimeStream *st = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(p, dw);
+	g_object_unref(dw);
+	g_object_unref(st);
+}
+
 static GMimeObject *build_text_part(const char *body)
 {
 	GMimeTextPart *tp = g_mime_text_part_new_with_subtype("plain");
-	g_mime_text_part_set_text(tp, body);
+	/* the UTF-8 bytes as they are: g_mime_text_part_set_text() would
+	 * convert text that fits Latin-1 to ISO-8859-1, and the charset set
+	 * after it would then mislabel the bytes */
+	build_set_content(GMIME_PART(tp), body, strlen(body));
 	g_mime_text_part_set_charset(tp, "UTF-8");
 	build_set_encoding(GMIME_PART(tp));
 	return GMIME_OBJECT(tp);
@@ -45,11 +58,7 @@ static GMimeObject *build_headers_part(const char *headers)
 	for (const char *c = headers; *c; c++)
 		if (*c != '\r')
 			g_string_append_c(lf, *c);
-	GMimeStream *st = g_mime_stream_mem_new_with_buffer(lf->str, lf->len);
-	GMimeDataWrapper *dw = g_mime_data_wrapper_new_with_stream(st, GMIME_CONTENT_ENCODING_DEFAULT);
-	g_mime_part_set_content(hp, dw);
-	g_object_unref(dw);
-	g_object_unref(st);
+	build_set_content(hp, lf->str, lf->len);
 	g_string_free(lf, TRUE);
 	g_mime_object_set_content_disposition_parameter(GMIME_OBJECT(hp), "filename", "original-headers.txt");
 	g_mime_object_set_disposition(GMIME_OBJECT(hp), "inline");

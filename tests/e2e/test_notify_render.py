@@ -219,3 +219,16 @@ def test_configured_from(tmp_path):
     bad = write_conf(tmp_path, "from = nobody here\n")
     p = notify(bad, "check", check=False)
     assert p.returncode == 1 and b"[notify] from: not an address: nobody here" in p.stderr
+
+
+def test_latin1_only_text_is_sent_as_the_utf8_it_says(conf):
+    """A body whose only non-ASCII characters fit Latin-1 is still encoded
+    as UTF-8, the charset the part declares (GMime would pick ISO-8859-1
+    for such text, and the label would then lie: "j=FCrgen" under
+    charset=UTF-8)."""
+    mail_id, _ = simulate(conf, "-C", "virus", "-s", CLEAN_SENDER, "-r", RCPT, "-S", "Grüße aus Köln",
+                          "-v", "Eicar-Test-Signature")
+    raw = notify(conf, "render", "virus-admin", mail_id).stdout
+    m, subject, text = check_alert(raw, "postmaster@mx.example.org")
+    assert "Grüße aus Köln" in text, [ln for ln in text.splitlines() if ln.startswith("Subject")]
+    assert "Grüße aus Köln".encode() in m.get_body(("plain",)).get_payload(decode=True)

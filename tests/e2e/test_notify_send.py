@@ -46,7 +46,8 @@ def test_summary_lists_decoded_subjects_of_folded_alerts(tmp_path):
         assert "folded" in m["Subject"]
         text = m.get_body(("plain",)).get_content()
         for mid in mids[1:]:
-            line = "virus-admin %s: [mx.example.org] VIRUS (%s) from %s" % (mid, virus, SENDER)
+            # the names are a list (as scand stores them), joined with ", " in running text
+            line = "virus-admin %s: [mx.example.org] VIRUS (%s) from %s" % (mid, ", ".join(virus.split(",")), SENDER)
             assert line in text, text
     finally:
         sink.stop()
