@@ -220,9 +220,10 @@ static void release_send(const struct store_msg *m, const struct release_opts *o
 	sm.add_headers = add;
 	sm.nadd = 1;
 
-	struct smtpc *c = smtpc_open(o->forward, o->helo, o->timeout_s);
+	struct smtpc *c = o->conn ? o->conn : smtpc_open(o->forward, o->helo, o->timeout_s);
 	int rc = smtpc_send(c, &sm, &err);
-	smtpc_close(c);
+	if (c != o->conn)
+		smtpc_close(c);
 
 	const char *first_ok = NULL, *first_bad = NULL;
 	for (size_t i = 0; i < sm.nrcpt; i++) {

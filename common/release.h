@@ -54,6 +54,9 @@ struct release_opts {
 	const char *forward;   /* smtpc destination: "host:port", "unix:/path", "lmtp:..." */
 	const char *helo;      /* EHLO name */
 	int timeout_s;         /* per protocol step */
+	struct smtpc *conn;    /* the caller's client for forward (smtpc_open), kept
+	                        * across releases so a batch shares one connection;
+	                        * NULL = one client for this release only */
 	const char *who;       /* operator: trace header and audit trail */
 	const char *const *to; /* NULL = release_targets(m, force) */
 	bool force;            /* release again what was released */

@@ -41,6 +41,8 @@ struct qc {
 	const char *quar_dir;
 	const char *forward; /* host:port for releases */
 	char *who;           /* login name */
+	struct smtpc *smtp;  /* release's client for forward, opened on first use,
+	                      * kept for the next release of the same command */
 };
 
 /* 0, or QC_EXIT_USAGE (configuration) / QC_EXIT_STORE with *err set. */

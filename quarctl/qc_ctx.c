@@ -17,6 +17,7 @@
 #include "qc.h"
 
 #include "log.h"
+#include "smtpc.h"
 #include "mailid.h"
 #include "when.h"
 
@@ -67,6 +68,8 @@ int qc_open(struct qc *qc, const char *conf_path, char **err)
 
 void qc_close(struct qc *qc)
 {
+	if (qc->smtp)
+		smtpc_close(qc->smtp); /* QUIT after the last release */
 	store_close(qc->st);
 	conf_free(qc->conf);
 	g_free(qc->who);

@@ -11,6 +11,7 @@
 #include "qc.h"
 
 #include "log.h"
+#include "smtpc.h"
 #include "notify/notify.h"
 #include "release.h"
 
@@ -59,11 +60,20 @@ enum qc_result qc_release_one(struct qc *qc, const char *mail_id, const struct q
 	if ((res = qc_lookup(qc, mail_id, &m, msg)) != QC_OK)
 		return res;
 	const char *hn = conf_str(qc->conf, "scand", "hostname");
+	const char *helo = *hn ? hn : g_get_host_name();
+	int timeout_s = (int)conf_int(qc->conf, "scand", "forward_timeout");
+	if (!qc->smtp && !o->dry_run) {
+		qc->smtp = smtpc_open(qc->forward, helo, timeout_s);
+		/* the TUI may sit for hours between releases: a connection idle
+		 * for a minute is closed rather than sent on */
+		smtpc_set_reuse(qc->smtp, 60, 600, 100);
+	}
 	struct release_opts ro = {
 	    .quar_dir = qc->quar_dir,
 	    .forward = qc->forward,
-	    .helo = *hn ? hn : g_get_host_name(),
-	    .timeout_s = (int)conf_int(qc->conf, "scand", "forward_timeout"),
+	    .helo = helo,
+	    .timeout_s = timeout_s,
+	    .conn = qc->smtp,
 	    .who = qc->who,
 	    .to = o->to,
 	    .force = o->force,

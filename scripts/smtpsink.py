@@ -54,6 +54,7 @@ class Sink:
         self.mail_reply = None
         self.down = False
         self.data_delay = 0.0  # seconds before the reply to the end of data
+        self.connections = 0  # accepted connections
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -82,6 +83,8 @@ class Sink:
             except OSError:
                 return
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.connections += 1
             threading.Thread(target=self._session, args=(c,), daemon=True).start()
 
     def _session(self, c):

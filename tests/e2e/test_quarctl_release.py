@@ -284,3 +284,16 @@ def test_scand_keeps_the_dsn_parameters_and_release_sends_them(workdir, sink, sc
     [t] = released()
     assert t.mail.endswith(" RET=FULL ENVID=q+2Benv"), t.mail
     assert t.rcpt_lines == ["RCPT TO:<bob@example.com> NOTIFY=FAILURE ORCPT=rfc822;Bob@example.com"]
+
+
+def test_release_of_several_ids_shares_one_connection(workdir, sink):
+    """quarctl release ID ID ID sends the messages over one kept smtpc
+    connection (as scand reinjects), one transaction each."""
+    qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
+    mids = [qs.add("virus", RAW, sender="boss@example.org", rcpts=("u%d@example.com" % i,),
+                   virus="Eicar-Test-Signature") for i in range(3)]
+    r = qs.run("release", *mids)
+    assert r.returncode == 0, r.stderr
+    assert [t.rcpts for t in sink.messages()] == [["u0@example.com"], ["u1@example.com"], ["u2@example.com"]], r.stderr
+    assert sink.connections == 1, (sink.connections, r.stderr)
+    assert all(qs.row(m)["state"] == "released" for m in mids)
