@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define QC_DEFAULT_CONF "/etc/gatehouse/scand.conf"
 
 static char *qc_login_name(void)
 {
@@ -46,8 +45,8 @@ int qc_open(struct qc *qc, const char *conf_path, char **err)
 	memset(qc, 0, sizeof(*qc));
 	if (conf_path)
 		qc->conf = conf_load(conf_path, err);
-	else if (g_file_test(QC_DEFAULT_CONF, G_FILE_TEST_EXISTS))
-		qc->conf = conf_load(QC_DEFAULT_CONF, err);
+	else if (g_file_test(CONF_DEFAULT_PATH, G_FILE_TEST_EXISTS))
+		qc->conf = conf_load(CONF_DEFAULT_PATH, err);
 	else
 		qc->conf = conf_defaults();
 	if (!qc->conf)
