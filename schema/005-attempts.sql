@@ -1,5 +1,5 @@
 -- 005-attempts: a verdict row is one delivery attempt of a message, and its
--- alerts wait for that attempt's answer (issue 14).
+-- alerts wait for that attempt's answer.
 --
 -- msgs.attempt says what became of the attempt:
 --   open      committed, the answer to the client not known yet (or never

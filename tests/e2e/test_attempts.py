@@ -1,4 +1,4 @@
-"""Attempts and notices (issue 14, defects 3 and 8), end to end.
+"""Attempts and notices, end to end.
 
   deferred attempts  real Postfix -> scand -> a scripted downstream that
                      defers the passed recipient twice, then accepts; one

@@ -1,10 +1,10 @@
 """scand started as root in a chroot jail built by contrib/chroot-setup,
-dropping to the gatehouse user (issue 8), with mail through real Postfix:
+dropping to the gatehouse user, with mail through real Postfix:
 the engines' corpus gets the same verdicts as outside the jail, /proc shows
 the unprivileged ids and the jail as root, and a signature reload inside
 the jail works. Root never acts through what the daemon user can plant in
 its own directories: leftovers in the work directory are removed after the
-drop and never through a link or a mount to outside (issue 14 #7)."""
+drop and never through a link or a mount to outside."""
 
 import binascii
 import glob

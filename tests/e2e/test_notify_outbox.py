@@ -1,4 +1,4 @@
-"""The durable outbox (issue 5, must-show 3).
+"""The durable outbox.
 
 Alerts are queued through the real path (notify_alerts + store_put via
 `scand-notify simulate -q`) in a real SQLite file and delivered by the real

@@ -1,4 +1,4 @@
-"""Alert rendering with hostile values (issue 5, must-show 1 and 3).
+"""Alert rendering with hostile values.
 
 The store is filled through the real code path: `scand-notify simulate -q`
 runs notify_alerts() and store_put() on a real SQLite file, and

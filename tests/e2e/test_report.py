@@ -1,4 +1,4 @@
-"""scand-report: weekly tables, RRD and graphs, the weekly mail (issue 7).
+"""scand-report: weekly tables, RRD and graphs, the weekly mail.
 
 A synthetic store is filled through the real store API (bench/report_gen
 load -> store_put) from lines this file writes; the expected numbers are

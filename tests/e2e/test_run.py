@@ -1,4 +1,4 @@
-"""make run and the newcomer's first ten minutes (issue 15).
+"""make run and the newcomer's first ten minutes.
 
 - every path contrib/scand.conf.run's programs write is under ./var/;
 - scripts/run (what `make run` starts) starts a local sink when nothing

@@ -401,7 +401,7 @@ static void get_attempt(struct store *st, const char *mail_id, const char *attem
 	store_msg_free(got);
 }
 
-/* Defect 3 of issue 14: an open attempt's alerts are held (never due for
+/* An open attempt's alerts are held (never due for
  * the sender) until it is settled: final releases them, deferred cancels
  * them and (purge) marks the copy gone; settling twice changes nothing;
  * start-up makes what was left open deferred. */
@@ -489,7 +489,7 @@ static int wal_shim_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f,
 	return rc;
 }
 
-/* Defect 9 of issue 14: with synchronous = NORMAL a WAL commit is not
+/* With synchronous = NORMAL a WAL commit is not
  * fsynced (only checkpoints are), so a power cut could take back a verdict
  * that was already answered 250. store_put() must return only after the
  * WAL holding its commit was synced. */
