@@ -19,9 +19,9 @@
 #include "mailid.h"
 #include "store.h"
 #include "store_sqlite.h"
+#include "test_util.h"
 
 static char *db_path;
-static char *db_dir;
 
 struct worker {
 	int n;     /* rows to write */
@@ -67,8 +67,7 @@ static int setup(void **state)
 {
 	(void)state;
 	char *err = NULL;
-	db_dir = g_dir_make_tmp("gh-gc-XXXXXX", NULL);
-	db_path = g_build_filename(db_dir, "gatehouse.db", NULL);
+	db_path = tu_tmp_db("gh-gc-XXXXXX");
 	if (answers_start(db_path, 5000, &err) < 0)
 		fail_msg("answers_start: %s", err);
 	return 0;
@@ -78,15 +77,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	answers_stop();
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char *p = g_strconcat(db_path, suffixes[i], NULL);
-		g_unlink(p);
-		g_free(p);
-	}
-	g_rmdir(db_dir);
-	g_free(db_dir);
-	g_free(db_path);
+	tu_rm_db(db_path);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 
 #include "conf.h"
 #include "scand/privs.h"
+#include "test_util.h"
 
 /* The race: when privs_drop() has looked at <swap_path> (by name or by
  * descriptor), the file is moved aside and the name becomes a symlink to
@@ -131,8 +132,7 @@ static char *privs_child(const char *dir, const char *scand_lines, bool as_nobod
 
 static char *make_dir(void)
 {
-	char *dir = g_dir_make_tmp("gh-privs-XXXXXX", NULL);
-	assert_non_null(dir);
+	char *dir = tu_tmpdir("gh-privs-XXXXXX");
 	g_chmod(dir, 0755);
 	char *p = g_build_filename(dir, "db", NULL);
 	g_mkdir(p, 0755);
@@ -148,8 +148,7 @@ static char *make_dir(void)
 
 static void rm_dir(char *dir)
 {
-	char *argv[] = {"rm", "-rf", dir, NULL};
-	g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+	tu_rmtree(dir);
 	g_free(dir);
 }
 

@@ -26,30 +26,9 @@
 #include "mailid.h"
 #include "store.h"
 #include "store_sqlite.h"
+#include "test_util.h"
 
 extern const int schema_version;
-
-static char *tmp_db(void)
-{
-	char *dir = g_dir_make_tmp("gh-store-XXXXXX", NULL);
-	char *path = g_build_filename(dir, "gatehouse.db", NULL);
-	g_free(dir);
-	return path;
-}
-
-static void rm_db(char *path)
-{
-	char *dir = g_path_get_dirname(path);
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char *p = g_strconcat(path, suffixes[i], NULL);
-		g_unlink(p);
-		g_free(p);
-	}
-	g_rmdir(dir);
-	g_free(dir);
-	g_free(path);
-}
 
 static struct store *open_ok(const char *path)
 {
@@ -83,7 +62,7 @@ static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *cate
 static void test_put_get_three_recipients(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
@@ -135,14 +114,14 @@ static void test_put_get_three_recipients(void **state)
 	assert_int_equal(store_get(st, "nosuchmailid", &got), 1);
 	assert_null(got);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 /* A failed recipient insert rolls the message back: all or nothing. */
 static void test_put_is_atomic(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
@@ -153,7 +132,7 @@ static void test_put_is_atomic(void **state)
 	assert_non_null(strstr(store_error(st), "msgrcpt"));
 	assert_int_equal(store_get(st, m.mail_id, &got), 1);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 /* Group commit: one bad message among three loses only its own rows; a
@@ -161,7 +140,7 @@ static void test_put_is_atomic(void **state)
 static void test_put_many(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m[3], *got = NULL;
 	struct store_rcpt r[3][3];
@@ -226,7 +205,7 @@ static void test_put_many(void **state)
 	}
 	store_close(other);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 struct count_arg {
@@ -245,7 +224,7 @@ static int count_cb(const struct store_msg *m, void *arg)
 static void test_list_filters_and_events(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m;
 	struct store_rcpt r[3];
@@ -283,7 +262,7 @@ static void test_list_filters_and_events(void **state)
 	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static int count_rows(const char *path, const char *sql)
@@ -302,7 +281,7 @@ static int count_rows(const char *path, const char *sql)
 static void test_migration_is_idempotent(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
@@ -323,7 +302,7 @@ static void test_migration_is_idempotent(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
 	sqlite3_finalize(s);
 	sqlite3_close(db);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 /* Child: open (maybe migrating) and insert n verdicts, one transaction each. */
@@ -353,7 +332,7 @@ static int child_insert(const char *path, int n)
 static void test_two_processes_lose_nothing(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	pid_t pids[2];
 	/* Both children open the brand-new file at once: migration races too. */
 	for (int i = 0; i < 2; i++) {
@@ -372,7 +351,7 @@ static void test_two_processes_lose_nothing(void **state)
 	assert_int_equal(count_rows(path, "SELECT count(*) FROM msgrcpt"), 30000);
 	assert_int_equal(count_rows(path, "SELECT count(DISTINCT mail_id) FROM msgs"), 10000);
 	assert_int_equal(count_rows(path, "PRAGMA user_version"), schema_version);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static const char *outbox_states(struct store *st, const char *mail_id, char *buf, size_t len)
@@ -408,7 +387,7 @@ static void get_attempt(struct store *st, const char *mail_id, const char *attem
 static void test_attempts_hold_and_settle_alerts(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
@@ -458,7 +437,7 @@ static void test_attempts_hold_and_settle_alerts(void **state)
 	assert_int_equal(store_recover_open(st, &n), 0);
 	assert_int_equal(n, 0);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 /* A VFS shim over the default one that counts xSync calls on WAL files:
@@ -504,7 +483,7 @@ static void test_commit_is_fsynced(void **state)
 	shim.xOpen = wal_shim_open;
 	assert_int_equal(sqlite3_vfs_register(&shim, 1), SQLITE_OK);
 
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	for (int i = 0; i < 3; i++) {
 		struct store_msg m;
@@ -521,7 +500,7 @@ static void test_commit_is_fsynced(void **state)
 	sqlite3_finalize(s);
 	store_close(st);
 	sqlite3_vfs_unregister(&shim);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static void test_open_failure_names_file(void **state)
@@ -542,7 +521,7 @@ static void test_open_chooses_backend(void **state)
 	(void)state;
 	struct store *st = NULL;
 	char *err = NULL;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 
 	/* an unknown scheme is refused by name, and nothing is created */
 	assert_int_equal(store_open("foo:/tmp/x.db", 100, &st, &err), -1);
@@ -563,7 +542,7 @@ static void test_open_chooses_backend(void **state)
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	g_free(loc);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 struct due {
@@ -588,7 +567,7 @@ static int due_row(const struct store_outbox_row *r, void *arg)
 static void test_outbox_claim_mark_fold(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m;
 	struct store_rcpt r[3];
@@ -655,13 +634,13 @@ static void test_outbox_claim_mark_fold(void **state)
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1099), 1);
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1100), 0);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static void test_put_answers(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m[2];
 	struct store_rcpt r[2][3];
@@ -691,7 +670,7 @@ static void test_put_answers(void **state)
 	                             .outcome = "final"};
 	assert_int_equal(store_put_answers(st, &none, 1), 0);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static int stat_row(const struct store_quar_stat *q, void *arg)
@@ -712,7 +691,7 @@ static int file_row(const struct store_quar_file *f, void *arg)
 static void test_count_stats_and_fsck_rows(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
@@ -759,7 +738,7 @@ static void test_count_stats_and_fsck_rows(void **state)
 	assert_int_equal(store_quar_files(st, file_row, o), 2);
 	g_string_free(o, TRUE);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static int top_row(const char *name, int64_t count, void *arg)
@@ -778,7 +757,7 @@ static int minute_row(const struct store_rrd_minute *m, void *arg)
 static void test_report_queries(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	struct store *st = open_ok(path);
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
@@ -828,7 +807,7 @@ static void test_report_queries(void **state)
 	assert_true(lm == 6060 && li == 3);
 	g_string_free(o, TRUE);
 	store_close(st);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 int main(void)
