@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <cmocka.h>
 
 #include <glib.h>
@@ -63,6 +64,27 @@ static struct store *reader(void)
 	return st;
 }
 
+/* Starts n workers, each writing rows rows (and reading each back through
+ * a store of its own when read_back). */
+static void workers_start(struct worker *w, GThread **th, int n, int rows, bool read_back)
+{
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct worker){.n = rows, .reader = read_back ? reader() : NULL};
+		th[i] = g_thread_new("w", worker_main, &w[i]);
+	}
+}
+
+/* Waits for the n workers: none may have failed. */
+static void workers_join(struct worker *w, GThread **th, int n)
+{
+	for (int i = 0; i < n; i++) {
+		g_thread_join(th[i]);
+		assert_int_equal(w[i].fails, 0);
+		if (w[i].reader)
+			store_close(w[i].reader);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -93,18 +115,12 @@ static void test_rows_queue_while_writer_busy(void **state)
 
 	gc_stats(&m0, &t0);
 	answers_lock();
-	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){.n = 1};
-		th[i] = g_thread_new("w", worker_main, &w[i]);
-	}
+	workers_start(w, th, 4, 1, false);
 	g_usleep(300 * 1000);
 	gc_stats(&m1, &t1);
 	assert_int_equal(m1 - m0, 0); /* nobody returned while the lock was held */
 	answers_unlock();
-	for (int i = 0; i < 4; i++) {
-		g_thread_join(th[i]);
-		assert_int_equal(w[i].fails, 0);
-	}
+	workers_join(w, th, 4);
 	gc_stats(&m1, &t1);
 	assert_int_equal(m1 - m0, 4);
 	assert_true(t1 - t0 >= 1 && t1 - t0 <= 2);
@@ -118,15 +134,8 @@ static void test_eight_threads_lose_nothing(void **state)
 	GThread *th[8];
 
 	gc_stats(&m0, &t0);
-	for (int i = 0; i < 8; i++) {
-		w[i] = (struct worker){.n = 250, .reader = reader()};
-		th[i] = g_thread_new("w", worker_main, &w[i]);
-	}
-	for (int i = 0; i < 8; i++) {
-		g_thread_join(th[i]);
-		assert_int_equal(w[i].fails, 0);
-		store_close(w[i].reader);
-	}
+	workers_start(w, th, 8, 250, true);
+	workers_join(w, th, 8);
 	gc_stats(&m1, &t1);
 	assert_int_equal(m1 - m0, 2000);
 	/* one transaction per row would mean no grouping at all; 8 writers
