@@ -39,6 +39,30 @@ static struct store *open_ok(const char *path)
 	return st;
 }
 
+/* The fixture of most tests: a new store, closed and removed afterwards. */
+struct fx {
+	char *path;
+	struct store *st;
+};
+
+static int fx_open(void **state)
+{
+	struct fx *f = g_new0(struct fx, 1);
+	f->path = tu_tmp_db("gh-store-XXXXXX");
+	f->st = open_ok(f->path);
+	*state = f;
+	return 0;
+}
+
+static int fx_close(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	tu_rm_db(f->path);
+	g_free(f);
+	return 0;
+}
+
 static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *category, int64_t when)
 {
 	memset(m, 0, sizeof(*m));
@@ -61,9 +85,8 @@ static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *cate
 
 static void test_put_get_three_recipients(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
 	struct store_alert alert = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
@@ -113,16 +136,13 @@ static void test_put_get_three_recipients(void **state)
 
 	assert_int_equal(store_get(st, "nosuchmailid", &got), 1);
 	assert_null(got);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 /* A failed recipient insert rolls the message back: all or nothing. */
 static void test_put_is_atomic(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
 
@@ -131,17 +151,15 @@ static void test_put_is_atomic(void **state)
 	assert_int_equal(store_put(st, &m, NULL, 0), -1);
 	assert_non_null(strstr(store_error(st), "msgrcpt"));
 	assert_int_equal(store_get(st, m.mail_id, &got), 1);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 /* Group commit: one bad message among three loses only its own rows; a
  * locked database loses the whole batch, and says busy. */
 static void test_put_many(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m[3], *got = NULL;
 	struct store_rcpt r[3][3];
 	struct store_alert al = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
@@ -204,8 +222,6 @@ static void test_put_many(void **state)
 		got = NULL;
 	}
 	store_close(other);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 struct count_arg {
@@ -223,9 +239,8 @@ static int count_cb(const struct store_msg *m, void *arg)
 
 static void test_list_filters_and_events(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m;
 	struct store_rcpt r[3];
 	const char *cats[] = {"clean", "virus", "spam", "virus", "banned"};
@@ -261,8 +276,6 @@ static void test_list_filters_and_events(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 static int count_rows(const char *path, const char *sql)
@@ -386,9 +399,9 @@ static void get_attempt(struct store *st, const char *mail_id, const char *attem
  * start-up makes what was left open deferred. */
 static void test_attempts_hold_and_settle_alerts(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	struct store_alert al[2] = {
@@ -436,8 +449,6 @@ static void test_attempts_hold_and_settle_alerts(void **state)
 	get_attempt(st, m[0].mail_id, "final", "quarantined");
 	assert_int_equal(store_recover_open(st, &n), 0);
 	assert_int_equal(n, 0);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 /* A VFS shim over the default one that counts xSync calls on WAL files:
@@ -566,9 +577,9 @@ static int due_row(const struct store_outbox_row *r, void *arg)
 
 static void test_outbox_claim_mark_fold(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m;
 	struct store_rcpt r[3];
 	struct store_alert al[2] = {
@@ -633,15 +644,12 @@ static void test_outbox_claim_mark_fold(void **state)
 	                 1);
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1099), 1);
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1100), 0);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 static void test_put_answers(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[2];
 	struct store_rcpt r[2][3];
 	struct store_msg *got = NULL;
@@ -669,8 +677,6 @@ static void test_put_answers(void **state)
 	struct store_answers none = {.mail_id = "nosuchmailid", .n = 1, .answer = ans0, .destiny = dest0,
 	                             .outcome = "final"};
 	assert_int_equal(store_put_answers(st, &none, 1), 0);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 static int stat_row(const struct store_quar_stat *q, void *arg)
@@ -690,9 +696,8 @@ static int file_row(const struct store_quar_file *f, void *arg)
 
 static void test_count_stats_and_fsck_rows(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	const char *cat[] = {"virus", "virus", "spam", "clean"};
@@ -737,8 +742,6 @@ static void test_count_stats_and_fsck_rows(void **state)
 	g_string_truncate(o, 0);
 	assert_int_equal(store_quar_files(st, file_row, o), 2);
 	g_string_free(o, TRUE);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 static int top_row(const char *name, int64_t count, void *arg)
@@ -756,9 +759,8 @@ static int minute_row(const struct store_rrd_minute *m, void *arg)
 
 static void test_report_queries(void **state)
 {
-	(void)state;
-	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	int64_t oldest = 0, high = 0, lm = 0, li = 0;
@@ -806,27 +808,25 @@ static void test_report_queries(void **state)
 	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 0);
 	assert_true(lm == 6060 && li == 3);
 	g_string_free(o, TRUE);
-	store_close(st);
-	tu_rm_db(path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get_three_recipients),
-		cmocka_unit_test(test_put_is_atomic),
-		cmocka_unit_test(test_put_many),
-		cmocka_unit_test(test_list_filters_and_events),
+		cmocka_unit_test_setup_teardown(test_put_get_three_recipients, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_is_atomic, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_many, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_list_filters_and_events, fx_open, fx_close),
 		cmocka_unit_test(test_migration_is_idempotent),
 		cmocka_unit_test(test_two_processes_lose_nothing),
 		cmocka_unit_test(test_open_failure_names_file),
 		cmocka_unit_test(test_commit_is_fsynced),
-		cmocka_unit_test(test_attempts_hold_and_settle_alerts),
+		cmocka_unit_test_setup_teardown(test_attempts_hold_and_settle_alerts, fx_open, fx_close),
 		cmocka_unit_test(test_open_chooses_backend),
-		cmocka_unit_test(test_outbox_claim_mark_fold),
-		cmocka_unit_test(test_put_answers),
-		cmocka_unit_test(test_count_stats_and_fsck_rows),
-		cmocka_unit_test(test_report_queries),
+		cmocka_unit_test_setup_teardown(test_outbox_claim_mark_fold, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_answers, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_count_stats_and_fsck_rows, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_report_queries, fx_open, fx_close),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
