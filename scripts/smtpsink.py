@@ -30,6 +30,16 @@ def read_command(f):
     return cmd, cmd.split(" ", 1)[0].upper()
 
 
+def listen(port=0):
+    """A TCP socket listening on 127.0.0.1:port (0: a free port, see its
+    getsockname())."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(16)
+    return s
+
+
 class Txn:
     def __init__(self):
         self.helo = None
@@ -54,10 +64,7 @@ class Sink:
         self.mail_reply = None
         self.down = False
         self.data_delay = 0.0  # seconds before the reply to the end of data
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
+        self.sock = listen(port)
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
         self.stopped = False

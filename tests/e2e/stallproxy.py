@@ -11,6 +11,8 @@ behind a frozen connection sees a transfer that never finished.
 import socket
 import threading
 
+import smtpsink  # scripts/, on the path through conftest.py
+
 
 class StallProxy:
     def __init__(self, target_port, marker=b"STALL-HERE"):
@@ -18,10 +20,7 @@ class StallProxy:
         self.marker = marker
         self.stall = True
         self.stalled = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock = smtpsink.listen()
         self.port = self.sock.getsockname()[1]
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()

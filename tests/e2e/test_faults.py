@@ -91,6 +91,13 @@ class Tmpfs:
         ghtest.run(["umount", "-l", self.path], check=False)
 
 
+def space_returns(fs, pf):
+    """Frees fs and has Postfix retry now: its queue must empty."""
+    fs.free()
+    pf.flush()
+    ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+
+
 class StoreLock:
     """A separate process holding the write lock of db."""
 
@@ -283,9 +290,7 @@ def test_quarantine_full_451_then_recovers(postfix_factory, scand_factory, workd
         ghtest.wait_for(lambda: count_message_id(pf, "<clean-full@gh-test>") == 1, timeout=30,
                         what="clean mail delivered while the quarantine is full")
         assert not [r for r in rows_for(sd.db, mid) if r[0] != "tempfail"]
-        fs.free()
-        pf.flush()
-        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+        space_returns(fs, pf)
         rows = ghtest.db_rows(sd.db, "SELECT quar_path, category FROM msgs WHERE message_id = ? "
                               "AND quar_path IS NOT NULL", mid)
         assert len(rows) == 1 and rows[0][1] == "virus", rows
@@ -330,9 +335,7 @@ def test_clamav_temp_dir_full_451_then_blocked(postfix_factory, scand_factory, w
         assert [r[0] for r in rows_for(sd.db, mid)] in ([], ["tempfail"]), rows_for(sd.db, mid)
         assert pf.queue_ids(), pf.log()[-2000:]
         assert "451" in pf.log(), pf.log()[-2000:]
-        fs.free()
-        pf.flush()
-        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+        space_returns(fs, pf)
         rows = ghtest.db_rows(sd.db, "SELECT category, virus_names, quar_path FROM msgs WHERE message_id = ? "
                               "AND category != 'unchecked'", mid)
         assert len(rows) == 1 and rows[0][0] == "virus" and rows[0][2], rows
