@@ -45,8 +45,7 @@ static int setup(void **state)
 	f->qdir = g_build_filename(f->dir, "q", NULL);
 	g_mkdir(f->qdir, 0700);
 	db = g_build_filename(f->dir, "gatehouse.db", NULL);
-	if (store_open(db, 10000, &f->st, &err) < 0)
-		fail_msg("store_open: %s", err);
+	f->st = tu_store_open(db, 10000);
 	g_free(db);
 	mailid_new(f->m.mail_id);
 	f->relpath = quar_relpath("virus", 1700000000, f->m.mail_id, false);

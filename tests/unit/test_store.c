@@ -30,15 +30,6 @@
 
 extern const int schema_version;
 
-static struct store *open_ok(const char *path)
-{
-	struct store *st = NULL;
-	char *err = NULL;
-	if (store_open(path, 10000, &st, &err) < 0)
-		fail_msg("store_open: %s", err);
-	return st;
-}
-
 /* The fixture of most tests: a new store, closed and removed afterwards. */
 struct fx {
 	char *path;
@@ -49,7 +40,7 @@ static int fx_open(void **state)
 {
 	struct fx *f = g_new0(struct fx, 1);
 	f->path = tu_tmp_db("gh-store-XXXXXX");
-	f->st = open_ok(f->path);
+	f->st = tu_store_open(f->path, 10000);
 	*state = f;
 	return 0;
 }
@@ -197,7 +188,7 @@ static void test_put_many(void **state)
 	sqlite3_finalize(q);
 
 	/* another connection holds the write lock: nothing of the batch is kept */
-	struct store *other = open_ok(path);
+	struct store *other = tu_store_open(path, 10000);
 	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(store_sqlite_db(st), 50);
 	for (int i = 0; i < 3; i++) {
@@ -295,13 +286,13 @@ static void test_migration_is_idempotent(void **state)
 {
 	(void)state;
 	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct store *st = tu_store_open(path, 10000);
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	int objects = count_rows(path, "SELECT count(*) FROM sqlite_master");
 	assert_true(objects > 4);
 	for (int i = 0; i < 2; i++) {
-		st = open_ok(path);
+		st = tu_store_open(path, 10000);
 		assert_int_equal(store_version(st), schema_version);
 		store_close(st);
 	}
@@ -495,7 +486,7 @@ static void test_commit_is_fsynced(void **state)
 	assert_int_equal(sqlite3_vfs_register(&shim, 1), SQLITE_OK);
 
 	char *path = tu_tmp_db("gh-store-XXXXXX");
-	struct store *st = open_ok(path);
+	struct store *st = tu_store_open(path, 10000);
 	for (int i = 0; i < 3; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -544,12 +535,12 @@ static void test_open_chooses_backend(void **state)
 
 	/* "sqlite:" and a plain path both reach the SQLite backend */
 	char *loc = g_strconcat("sqlite:", path, NULL);
-	st = open_ok(loc);
+	st = tu_store_open(loc, 10000);
 	assert_non_null(store_sqlite_db(st));
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR)); /* the prefix is not part of the file name */
-	st = open_ok(path);
+	st = tu_store_open(path, 10000);
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	g_free(loc);

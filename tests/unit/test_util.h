@@ -1,9 +1,10 @@
 /*
  * test_util - helpers shared by all unit tests (header only; GLib,
- * cmocka and common/conf)
+ * cmocka and common/: conf, store)
  *
  * tu_conf_at() writes a config file and loads it through the real
- * conf_load(); tu_tmpdir() makes a temporary directory, tu_rmtree() removes one with
+ * conf_load(); tu_store_open() opens a store or fails the test;
+ * tu_tmpdir() makes a temporary directory, tu_rmtree() removes one with
  * everything below it; tu_tmp_db() names a store in a directory of its
  * own and tu_rm_db() removes that directory (the database, its -wal and
  * -shm). Failures abort the test through cmocka's assertions.
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "store.h"
 
 #define TU_UNUSED __attribute__((unused))
 
@@ -77,6 +79,17 @@ static TU_UNUSED struct conf *tu_conf_at(const char *path, const char *text)
 	if (!c)
 		fail_msg("conf_load: %s", err);
 	return c;
+}
+
+/* The store at path (busy_timeout_ms as store_open's); fails the test if
+ * it does not open. */
+static TU_UNUSED struct store *tu_store_open(const char *path, int busy_timeout_ms)
+{
+	struct store *st = NULL;
+	char *err = NULL;
+	if (store_open(path, busy_timeout_ms, &st, &err) < 0)
+		fail_msg("store_open: %s", err);
+	return st;
 }
 
 #endif
