@@ -329,30 +329,44 @@ static int sio_sockaddr(const char *addr, bool passive, struct sockaddr_storage 
 	return 0;
 }
 
+/* "what addr: why" (from errno) in *err; closes fd when it is one; -1. */
+static int sio_sock_fail(int fd, const char *what, const char *addr, char **err)
+{
+	*err = g_strdup_printf("%s %s: %s", what, addr, g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* A non-blocking stream socket of addr's family, the address in ss/len
+ * (passive: for listening); -1 with *err ("what addr: ..." once the
+ * address is known). */
+static int sio_socket(const char *addr, bool passive, const char *what, struct sockaddr_storage *ss,
+                      socklen_t *len, char **err)
+{
+	if (sio_sockaddr(addr, passive, ss, len, err) < 0)
+		return -1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	return fd < 0 ? sio_sock_fail(fd, what, addr, err) : fd;
+}
+
 int sio_listen(const char *addr, int backlog, char **err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
+	int fd = sio_socket(addr, true, "listen", &ss, &len, err);
 
-	if (sio_sockaddr(addr, true, &ss, &len, err) < 0)
+	if (fd < 0)
 		return -1;
 	const char *path = ss.ss_family == AF_UNIX ? ((struct sockaddr_un *)&ss)->sun_path : NULL;
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		goto fail;
 	if (path)
 		unlink(path); /* a socket left by an earlier run */
 	else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
+		return sio_sock_fail(fd, "listen", addr, err);
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (path && chmod(path, 0666) < 0) || listen(fd, backlog) < 0)
-		goto fail;
+		return sio_sock_fail(fd, "listen", addr, err);
 	return fd;
-fail:
-	*err = g_strdup_printf("listen %s: %s", addr, g_strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* Non-blocking connect bounded by timeout_ms. */
@@ -386,16 +400,12 @@ int sio_connect(const char *addr, int timeout_ms, char **err)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
+	int fd = sio_socket(addr, false, "connect", &ss, &len, err);
 
-	if (sio_sockaddr(addr, false, &ss, &len, err) < 0)
+	if (fd < 0)
 		return -1;
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || sio_connect_sa(fd, (struct sockaddr *)&ss, len, timeout_ms) < 0) {
-		*err = g_strdup_printf("connect %s: %s", addr, g_strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
+	if (sio_connect_sa(fd, (struct sockaddr *)&ss, len, timeout_ms) < 0)
+		return sio_sock_fail(fd, "connect", addr, err);
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;

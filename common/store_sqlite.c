@@ -772,29 +772,67 @@ static int sq_mark_rcpt_released(struct store *base, int64_t msg_rowid, const ch
 
 /* ---- statements prepared on first use ---- */
 
-/* The statement which, reset and without bindings; NULL with st->base.err. */
+/* The statement which, reset and without bindings, for a backend call that
+ * starts: st->base.busy cleared (also after a failed prepare, as before);
+ * NULL with st->base.err. */
 static sqlite3_stmt *sq_lazy(struct sq *st, int which)
 {
 	if (!st->lazy[which] &&
 	    sqlite3_prepare_v3(st->db, sq_lazy_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->lazy[which], NULL) !=
-	        SQLITE_OK) {
-		store_fail(st, "prepare");
-		return NULL;
-	}
+	        SQLITE_OK)
+		store_fail(st, "prepare"); /* leaves st->lazy[which] NULL */
+	st->base.busy = false;
 	return st->lazy[which];
+}
+
+/* Steps s, handing each row to row(s, ctx) until it returns non-zero, then
+ * resets s and its bindings: the number of rows handed, or -1 with
+ * st->base.err. */
+static int sq_each(struct sq *st, sqlite3_stmt *s, const char *what, int (*row)(sqlite3_stmt *s, void *ctx),
+                   void *ctx)
+{
+	int rc, n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		if (row(s, ctx)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		store_fail(st, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+/* A caller's callback, for the sq_each row functions that hand it a row. */
+struct sq_cb {
+	union {
+		int (*quar_stat)(const struct store_quar_stat *q, void *arg);
+		int (*outbox_row)(const struct store_outbox_row *r, void *arg);
+		int (*rrd_minute)(const struct store_rrd_minute *m, void *arg);
+		int (*top)(const char *name, int64_t count, void *arg);
+	} fn;
+	void *arg;
+};
+
+/* An sq_each row for one-row SELECTs: the leading integer columns into the
+ * NULL-terminated int64_t *ctx[]; stops after the first row. */
+static int sq_row_ints(sqlite3_stmt *s, void *ctx)
+{
+	int64_t **v = ctx;
+	for (int i = 0; v[i]; i++)
+		*v[i] = sqlite3_column_int64(s, i);
+	return 1;
 }
 
 /* Steps a one-row SELECT whose first column is a count: the count, or -1. */
 static int64_t sq_count_step(struct sq *st, sqlite3_stmt *s, const char *what)
 {
-	int64_t n = -1;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	else
+	int64_t n = -1, *v[] = {&n, NULL};
+	if (sq_each(st, s, what, sq_row_ints, v) == 0)
 		store_fail(st, what);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	return n;
 }
 
@@ -818,8 +856,6 @@ static int sq_put_answers(struct store *base, const struct store_answers *a, siz
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_ANSWER);
-
-	st->base.busy = false;
 	if (!s || store_step_done(st, st->begin, "begin") < 0)
 		return -1;
 	for (size_t k = 0; k < n; k++) {
@@ -847,8 +883,6 @@ static int64_t sq_count(struct store *base, const struct store_filter *f)
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_COUNT + (f->category ? 1 : 0) + (f->quar_state ? 2 : 0));
 	const char *v[] = {f->category, f->quar_state, f->sender, f->rcpt, f->subject, f->virus};
-
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	for (int i = 0; i < 6; i++)
@@ -866,7 +900,6 @@ static int sq_purge_missing(struct store *base, const char *mail_id, const char 
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_PURGE_MISSING);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	bind_text(s, 1, mail_id);
@@ -884,30 +917,28 @@ static void sq_quar_file_free(gpointer p)
 	g_free(f);
 }
 
+static int sq_quar_file_row(sqlite3_stmt *s, void *rows)
+{
+	struct store_quar_file *f = g_new0(struct store_quar_file, 1);
+	f->mail_id = g_strdup(sq_col(s, 0));
+	f->relpath = g_strdup(sq_col(s, 1));
+	f->sha256 = g_strdup(sq_col(s, 2));
+	f->state = g_strdup(sq_col(s, 3));
+	f->size = sqlite3_column_int64(s, 4);
+	g_ptr_array_add(rows, f);
+	return 0;
+}
+
 static int sq_quar_files(struct store *base, int (*fn)(const struct store_quar_file *f, void *arg), void *arg)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_QUAR_FILES);
-	int rc;
 
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	/* all rows first: fn may write (fsck --fix) once the SELECT is done */
 	GPtrArray *rows = g_ptr_array_new_with_free_func(sq_quar_file_free);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_quar_file *f = g_new0(struct store_quar_file, 1);
-		f->mail_id = g_strdup(sq_col(s, 0));
-		f->relpath = g_strdup(sq_col(s, 1));
-		f->sha256 = g_strdup(sq_col(s, 2));
-		f->state = g_strdup(sq_col(s, 3));
-		f->size = sqlite3_column_int64(s, 4);
-		g_ptr_array_add(rows, f);
-	}
-	if (rc != SQLITE_DONE)
-		store_fail(st, "select quarantine files");
-	sqlite3_reset(s);
-	int n = rc == SQLITE_DONE ? (int)rows->len : -1;
+	int n = sq_each(st, s, "select quarantine files", sq_quar_file_row, rows);
 	for (guint i = 0; n >= 0 && i < rows->len; i++)
 		if (fn && fn(rows->pdata[i], arg))
 			break;
@@ -919,41 +950,31 @@ static int sq_quar_path_kept(struct store *base, const char *relpath)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_QUAR_KEPT);
-	st->base.busy = false;
+	int64_t *none[] = {NULL};
 	if (!s)
 		return -1;
 	bind_text(s, 1, relpath);
-	int rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		store_fail(st, "select quar_path");
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return sq_each(st, s, "select quar_path", sq_row_ints, none); /* 1, 0 or -1 */
+}
+
+static int sq_quar_stat_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	struct store_quar_stat q = {.category = sq_col(s, 0),
+	                            .state = sq_col(s, 1),
+	                            .count = sqlite3_column_int64(s, 2),
+	                            .bytes = sqlite3_column_int64(s, 3)};
+	return c->fn.quar_stat(&q, c->arg);
 }
 
 static int sq_quar_stats(struct store *base, int (*fn)(const struct store_quar_stat *q, void *arg), void *arg)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_QUAR_STATS);
-	int rc;
-
-	st->base.busy = false;
+	struct sq_cb c = {.fn.quar_stat = fn, .arg = arg};
 	if (!s)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_quar_stat q = {.category = sq_col(s, 0),
-		                            .state = sq_col(s, 1),
-		                            .count = sqlite3_column_int64(s, 2),
-		                            .bytes = sqlite3_column_int64(s, 3)};
-		if (fn(&q, arg)) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		store_fail(st, "quarantine stats");
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return sq_each(st, s, "quarantine stats", sq_quar_stat_row, &c) < 0 ? -1 : 0;
 }
 
 /* ---- the outbox ---- */
@@ -973,45 +994,37 @@ static int sq_outbox_queue(struct store *base, const char *mail_id, const struct
 	return 0;
 }
 
+static int sq_outbox_due_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	struct store_outbox_row r = {.id = sqlite3_column_int64(s, 0),
+	                             .created = sqlite3_column_int64(s, 1),
+	                             .mail_id = sq_col(s, 2),
+	                             .kind = sq_col(s, 3),
+	                             .rcpt = sq_col(s, 4),
+	                             .body = sqlite3_column_blob(s, 5),
+	                             .body_len = (size_t)sqlite3_column_bytes(s, 5),
+	                             .attempts = sqlite3_column_int64(s, 6)};
+	return c->fn.outbox_row(&r, c->arg);
+}
+
 static int sq_outbox_due(struct store *base, int64_t now, int limit,
                          int (*fn)(const struct store_outbox_row *r, void *arg), void *arg)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_OB_DUE);
-	int rc, n = 0;
-
-	st->base.busy = false;
+	struct sq_cb c = {.fn.outbox_row = fn, .arg = arg};
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int(s, 2, limit);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_outbox_row r = {.id = sqlite3_column_int64(s, 0),
-		                             .created = sqlite3_column_int64(s, 1),
-		                             .mail_id = sq_col(s, 2),
-		                             .kind = sq_col(s, 3),
-		                             .rcpt = sq_col(s, 4),
-		                             .body = sqlite3_column_blob(s, 5),
-		                             .body_len = (size_t)sqlite3_column_bytes(s, 5),
-		                             .attempts = sqlite3_column_int64(s, 6)};
-		n++;
-		if (fn(&r, arg)) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		store_fail(st, "select due");
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? n : -1;
+	return sq_each(st, s, "select due", sq_outbox_due_row, &c);
 }
 
 static int sq_outbox_claim(struct store *base, int64_t id, int64_t due_by, int64_t next_try)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_OB_CLAIM);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -1024,7 +1037,6 @@ static int sq_outbox_sent(struct store *base, int64_t id, int64_t when)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_OB_SENT);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -1036,7 +1048,6 @@ static int sq_outbox_retry(struct store *base, int64_t id, int64_t next_try, con
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_OB_RETRY);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -1049,7 +1060,6 @@ static int sq_outbox_failed(struct store *base, int64_t id, const char *why)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_OB_FAILED);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -1060,7 +1070,6 @@ static int sq_outbox_failed(struct store *base, int64_t id, const char *why)
 static int64_t sq_outbox_count(struct sq *st, int which, const char *rcpt, int64_t since)
 {
 	sqlite3_stmt *s = sq_lazy(st, which);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	bind_text(s, 1, rcpt);
@@ -1083,8 +1092,6 @@ static int sq_outbox_fold(struct store *base, const char *rcpt, const void *body
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *ins = sq_lazy(st, SQ_OB_SUMMARY), *fold = sq_lazy(st, SQ_OB_FOLDED);
-
-	st->base.busy = false;
 	if (!ins || !fold || store_step_done(st, st->begin, "begin") < 0)
 		return -1;
 	sqlite3_bind_int64(ins, 1, now);
@@ -1114,18 +1121,24 @@ static int sq_msgs_bounds(struct store *base, int64_t *oldest_time, int64_t *hig
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_BOUNDS);
-	st->base.busy = false;
+	int64_t *v[] = {oldest_time, high_id, NULL};
 	if (!s)
 		return -1;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*oldest_time = sqlite3_column_int64(s, 0);
-		*high_id = sqlite3_column_int64(s, 1);
-	} else {
+	int n = sq_each(st, s, "select bounds", sq_row_ints, v);
+	if (n == 0)
 		store_fail(st, "select bounds");
-	}
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : -1;
+	return n == 1 ? 0 : -1;
+}
+
+static int sq_rrd_minute_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	struct store_rrd_minute m = {.minute = sqlite3_column_int64(s, 0),
+	                             .category = sq_col(s, 1),
+	                             .count = sqlite3_column_int64(s, 2),
+	                             .passed = sqlite3_column_int64(s, 3),
+	                             .blocked = sqlite3_column_int64(s, 4)};
+	return c->fn.rrd_minute(&m, c->arg);
 }
 
 static int sq_rrd_minutes(struct store *base, int64_t t0, int64_t t1, int64_t id0, int64_t id1,
@@ -1133,58 +1146,32 @@ static int sq_rrd_minutes(struct store *base, int64_t t0, int64_t t1, int64_t id
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_MINUTES);
-	int rc;
-
-	st->base.busy = false;
+	struct sq_cb c = {.fn.rrd_minute = fn, .arg = arg};
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, t0);
 	sqlite3_bind_int64(s, 2, t1);
 	sqlite3_bind_int64(s, 3, id0);
 	sqlite3_bind_int64(s, 4, id1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_rrd_minute m = {.minute = sqlite3_column_int64(s, 0),
-		                             .category = sq_col(s, 1),
-		                             .count = sqlite3_column_int64(s, 2),
-		                             .passed = sqlite3_column_int64(s, 3),
-		                             .blocked = sqlite3_column_int64(s, 4)};
-		if (fn(&m, arg)) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		store_fail(st, "select minutes");
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return sq_each(st, s, "select minutes", sq_rrd_minute_row, &c) < 0 ? -1 : 0;
 }
 
 static int sq_rrd_state_get(struct store *base, const char *path, int64_t *last_minute, int64_t *last_id)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_GET);
-	st->base.busy = false;
+	int64_t *v[] = {last_minute, last_id, NULL};
 	if (!s)
 		return -1;
 	bind_text(s, 1, path);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*last_minute = sqlite3_column_int64(s, 0);
-		*last_id = sqlite3_column_int64(s, 1);
-	} else if (rc != SQLITE_DONE) {
-		store_fail(st, "select state");
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+	int n = sq_each(st, s, "select state", sq_row_ints, v);
+	return n == 1 ? 0 : n == 0 ? 1 : -1;
 }
 
 static int sq_rrd_state_put(struct store *base, const char *path, int64_t last_minute, int64_t last_id)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_RRD_PUT);
-	st->base.busy = false;
 	if (!s)
 		return -1;
 	bind_text(s, 1, path);
@@ -1193,29 +1180,24 @@ static int sq_rrd_state_put(struct store *base, const char *path, int64_t last_m
 	return store_step_done(st, s, "save state");
 }
 
+static int sq_report_top_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	return c->fn.top(sq_col(s, 0), sqlite3_column_int64(s, 1), c->arg);
+}
+
 static int sq_report_top(struct store *base, enum store_top which, int64_t since, int64_t until, int top,
                          int (*fn)(const char *name, int64_t count, void *arg), void *arg)
 {
 	struct sq *st = (struct sq *)base;
 	sqlite3_stmt *s = sq_lazy(st, SQ_TOP + (int)which);
-	int rc;
-
-	st->base.busy = false;
+	struct sq_cb c = {.fn.top = fn, .arg = arg};
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, since);
 	sqlite3_bind_int64(s, 2, until);
 	sqlite3_bind_int64(s, 3, top);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (fn(sq_col(s, 0), sqlite3_column_int64(s, 1), arg)) {
-			rc = SQLITE_DONE;
-			break;
-		}
-	if (rc != SQLITE_DONE)
-		store_fail(st, "query");
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return sq_each(st, s, "query", sq_report_top_row, &c) < 0 ? -1 : 0;
 }
 
 const struct store_backend store_backend_sqlite = {

@@ -410,24 +410,26 @@ void notify_sender_reconfigure(struct notify_sender *s, const struct conf *c)
 	notify_outbox_opts_clear(&old);
 }
 
-void notify_sender_kick(struct notify_sender *s)
+/* Sets flag (kicked or stop) under the lock and wakes the sender thread. */
+static void sender_wake(struct notify_sender *s, bool *flag)
 {
-	if (!s)
-		return;
 	g_mutex_lock(&s->lock);
-	s->kicked = true;
+	*flag = true;
 	g_cond_signal(&s->cond);
 	g_mutex_unlock(&s->lock);
+}
+
+void notify_sender_kick(struct notify_sender *s)
+{
+	if (s)
+		sender_wake(s, &s->kicked);
 }
 
 void notify_sender_stop(struct notify_sender *s)
 {
 	if (!s)
 		return;
-	g_mutex_lock(&s->lock);
-	s->stop = true;
-	g_cond_signal(&s->cond);
-	g_mutex_unlock(&s->lock);
+	sender_wake(s, &s->stop);
 	g_thread_join(s->thread);
 	g_mutex_clear(&s->lock);
 	g_cond_clear(&s->cond);

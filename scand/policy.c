@@ -64,15 +64,17 @@ static int policy_bool(const char *v, bool *out)
 	return -1;
 }
 
-/* "attach=.exe:.scr" (the dot is optional) -> {".exe", ".scr"} */
-static char **policy_attach(const char *v)
+/* v split at sep into stripped, lower-cased, non-empty items; with dot,
+ * an item without a leading '.' gets one (and keeps its case, as before).
+ * "attach=.exe:.scr" (the dot is optional) -> {".exe", ".scr"}. */
+static char **policy_split(const char *v, const char *sep, bool dot)
 {
-	char **parts = g_strsplit(v, ":", -1);
+	char **parts = g_strsplit(v, sep, -1);
 	GPtrArray *a = g_ptr_array_new();
 	for (char **p = parts; *p; p++) {
 		char *e = g_strstrip(*p);
 		if (*e)
-			g_ptr_array_add(a, *e == '.' ? g_ascii_strdown(e, -1) : g_strconcat(".", e, NULL));
+			g_ptr_array_add(a, dot && *e != '.' ? g_strconcat(".", e, NULL) : g_ascii_strdown(e, -1));
 	}
 	g_ptr_array_add(a, NULL);
 	g_strfreev(parts);
@@ -99,7 +101,7 @@ static int policy_set(struct policy *p, const char *k, const char *v, char **err
 	}
 	if (!strcmp(k, "attach")) {
 		g_strfreev(p->attach);
-		p->attach = policy_attach(v);
+		p->attach = policy_split(v, ":", true);
 		return 0;
 	}
 	*err = g_strdup_printf("unknown key '%s'", k);
@@ -148,20 +150,6 @@ int policy_parse_line(const char *line, const struct policy *base, char **key, s
 	return 0;
 }
 
-static char **policy_list(const char *v)
-{
-	char **l = g_strsplit(v, ",", -1);
-	GPtrArray *a = g_ptr_array_new();
-	for (char **p = l; *p; p++) {
-		char *e = g_strstrip(*p);
-		if (*e)
-			g_ptr_array_add(a, g_ascii_strdown(e, -1));
-	}
-	g_ptr_array_add(a, NULL);
-	g_strfreev(l);
-	return (char **)g_ptr_array_free(a, FALSE);
-}
-
 static void policy_conf(struct policy_db *db, const struct conf *c)
 {
 	static const struct {
@@ -179,8 +167,8 @@ static void policy_conf(struct policy_db *db, const struct conf *c)
 	}
 	db->archive = conf_bool(c, "policy", "archive");
 	db->tag2 = conf_double(c, "spam", "tag2_level");
-	db->whitelist = policy_list(conf_str(c, "policy", "sender_whitelist"));
-	db->blacklist = policy_list(conf_str(c, "policy", "sender_blacklist"));
+	db->whitelist = policy_split(conf_str(c, "policy", "sender_whitelist"), ",", false);
+	db->blacklist = policy_split(conf_str(c, "policy", "sender_blacklist"), ",", false);
 	db->base.name = g_strdup("[policy]");
 	db->base.clam = conf_bool(c, "clamav", "enabled");
 	db->base.spam = conf_bool(c, "spam", "enabled");

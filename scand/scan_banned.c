@@ -41,8 +41,7 @@ struct banned_rules {
 };
 
 struct banned_state {
-	GMutex lock;
-	struct banned_rules *rules;
+	struct scan_live rules; /* struct banned_rules */
 	struct mime_magic_pool *pool;
 };
 
@@ -170,9 +169,8 @@ static int banned_init(const struct conf *c, void **state, char **err)
 	if (!pool)
 		return -1;
 	struct banned_state *s = g_new0(struct banned_state, 1);
-	g_mutex_init(&s->lock);
 	s->pool = pool;
-	s->rules = banned_rules_new(c);
+	scan_live_init(&s->rules, banned_rules_new(c), banned_rules_clear);
 	*state = s;
 	return 0;
 }
@@ -181,12 +179,7 @@ static int banned_reload(void *state, const struct conf *c, char **err)
 {
 	(void)err;
 	struct banned_state *s = state;
-	struct banned_rules *n = banned_rules_new(c), *old;
-	g_mutex_lock(&s->lock);
-	old = s->rules;
-	s->rules = n;
-	g_mutex_unlock(&s->lock);
-	g_atomic_rc_box_release_full(old, banned_rules_clear);
+	scan_live_swap(&s->rules, banned_rules_new(c));
 	return 0;
 }
 
@@ -195,30 +188,21 @@ static void banned_fini(void *state)
 	struct banned_state *s = state;
 	if (!s)
 		return;
-	g_atomic_rc_box_release_full(s->rules, banned_rules_clear);
+	scan_live_clear(&s->rules);
 	mime_magic_pool_free(s->pool);
-	g_mutex_clear(&s->lock);
 	g_free(s);
-}
-
-static struct banned_rules *banned_acquire(struct banned_state *s)
-{
-	g_mutex_lock(&s->lock);
-	struct banned_rules *r = g_atomic_rc_box_acquire(s->rules);
-	g_mutex_unlock(&s->lock);
-	return r;
 }
 
 static enum stage_result banned_scan(void *state, struct msg *m)
 {
 	struct banned_state *s = state;
-	struct banned_rules *r = banned_acquire(s);
+	struct banned_rules *r = scan_live_get(&s->rules);
 	struct banned_scan bs = {.r = r, .m = m};
 	GString *why = g_string_new("");
 	struct mime_doc *own, *doc = scan_mime_doc(m, &own);
 	enum mime_result mr = mime_walk(doc, &r->lim, s->pool, banned_item, &bs, why);
 	mime_doc_free(own);
-	g_atomic_rc_box_release_full(r, banned_rules_clear);
+	scan_live_put(&s->rules, r);
 	if (mr == MIME_OK) {
 		g_string_free(why, TRUE);
 		return STAGE_OK;
@@ -234,9 +218,9 @@ static enum stage_result banned_scan(void *state, struct msg *m)
 const char *scan_banned_name(void *state, const char *name)
 {
 	struct banned_state *s = state;
-	struct banned_rules *r = banned_acquire(s);
+	struct banned_rules *r = scan_live_get(&s->rules);
 	const char *reason = banned_name_rules(r, name);
-	g_atomic_rc_box_release_full(r, banned_rules_clear);
+	scan_live_put(&s->rules, r);
 	return reason;
 }
 

@@ -31,8 +31,7 @@ struct spamd_conf {
 };
 
 struct spamd_state {
-	GMutex lock;
-	struct spamd_conf *conf;
+	struct scan_live conf; /* struct spamd_conf */
 };
 
 static void spamd_conf_clear(gpointer p)
@@ -68,23 +67,9 @@ static int spamd_init(const struct conf *c, void **state, char **err)
 	if (!sc)
 		return -1;
 	struct spamd_state *s = g_new0(struct spamd_state, 1);
-	g_mutex_init(&s->lock);
-	s->conf = sc;
+	scan_live_init(&s->conf, sc, spamd_conf_clear);
 	*state = s;
 	return 0;
-}
-
-static struct spamd_conf *spamd_acquire(struct spamd_state *s)
-{
-	g_mutex_lock(&s->lock);
-	struct spamd_conf *c = g_atomic_rc_box_acquire(s->conf);
-	g_mutex_unlock(&s->lock);
-	return c;
-}
-
-static void spamd_release(struct spamd_conf *c)
-{
-	g_atomic_rc_box_release_full(c, spamd_conf_clear);
 }
 
 static int spamd_reload(void *state, const struct conf *c, char **err)
@@ -93,11 +78,7 @@ static int spamd_reload(void *state, const struct conf *c, char **err)
 	struct spamd_conf *n = spamd_from_conf(c, err);
 	if (!n)
 		return -1;
-	g_mutex_lock(&s->lock);
-	struct spamd_conf *old = s->conf;
-	s->conf = n;
-	g_mutex_unlock(&s->lock);
-	spamd_release(old);
+	scan_live_swap(&s->conf, n);
 	return 0;
 }
 
@@ -106,8 +87,7 @@ static void spamd_fini(void *state)
 	struct spamd_state *s = state;
 	if (!s)
 		return;
-	spamd_release(s->conf);
-	g_mutex_clear(&s->lock);
+	scan_live_clear(&s->conf);
 	g_free(s);
 }
 
@@ -180,26 +160,11 @@ static enum stage_result spamd_scan_with(const struct spamd_conf *s, struct msg 
 
 static enum stage_result spamd_scan(void *state, struct msg *m)
 {
-	struct spamd_conf *c = spamd_acquire(state);
+	struct spamd_state *s = state;
+	struct spamd_conf *c = scan_live_get(&s->conf);
 	enum stage_result r = spamd_scan_with(c, m);
-	spamd_release(c);
+	scan_live_put(&s->conf, c);
 	return r;
-}
-
-double scan_spamd_kill_level(void *state)
-{
-	struct spamd_conf *c = spamd_acquire(state);
-	double v = c->kill;
-	spamd_release(c);
-	return v;
-}
-
-double scan_spamd_tag2_level(void *state)
-{
-	struct spamd_conf *c = spamd_acquire(state);
-	double v = c->tag2;
-	spamd_release(c);
-	return v;
 }
 
 const struct stage scan_spamd_stage = {

@@ -15,9 +15,6 @@
  * at or above tag_level, X-Spam-Level (stars) likewise, X-Spam-Flag: YES
  * and the subject tag at or above tag2_level. Incoming X-Spam-* copies are
  * always removed, so a sender cannot forge "X-Spam-Flag: NO".
- *
- * scan_spamd_kill_level() and scan_spamd_tag2_level() give the configured
- * levels.
  */
 #ifndef GH_SCAN_SPAMD_H
 #define GH_SCAN_SPAMD_H
@@ -25,8 +22,5 @@
 #include "stage.h"
 
 extern const struct stage scan_spamd_stage;
-
-double scan_spamd_kill_level(void *state);
-double scan_spamd_tag2_level(void *state);
 
 #endif

@@ -7,8 +7,8 @@
  *
  * Invariants: the stage list is fixed at init (a stage turned on or off
  * in the config needs a restart; its settings reload). The policy db and
- * the quarantine settings are swapped under v->lock and used by reference,
- * so a reload never changes them under a message in progress.
+ * the quarantine settings are swapped as one scan_live (v->conf) and used
+ * by reference, so a reload never changes them under a message in progress.
  * Failures: a stage or the policy failing to start fails verdict_init;
  * per message, everything that could lose mail answers TEMPFAIL.
  */
@@ -24,6 +24,7 @@
 #include "scan_banned.h"
 #include "scan_clamav.h"
 #include "scan_spamd.h"
+#include "scan_util.h"
 
 #define VERDICT_MAX_STAGES 4
 
@@ -43,8 +44,7 @@ struct verdict_ctx {
 	struct verdict_stage stages[VERDICT_MAX_STAGES];
 	int n;
 	void *clam; /* the clamav stage's state, for the banner; NULL when disabled */
-	GMutex lock;
-	struct verdict_conf *conf; /* g_atomic_rc_box */
+	struct scan_live conf; /* struct verdict_conf */
 };
 
 static void verdict_conf_clear(gpointer p)
@@ -66,19 +66,6 @@ static struct verdict_conf *verdict_conf_new(const struct conf *c, char **err)
 	return vc;
 }
 
-static struct verdict_conf *verdict_conf_get(struct verdict_ctx *v)
-{
-	g_mutex_lock(&v->lock);
-	struct verdict_conf *vc = g_atomic_rc_box_acquire(v->conf);
-	g_mutex_unlock(&v->lock);
-	return vc;
-}
-
-static void verdict_conf_put(struct verdict_conf *vc)
-{
-	g_atomic_rc_box_release_full(vc, verdict_conf_clear);
-}
-
 int verdict_init(const struct conf *c, struct verdict_ctx **out, char **err)
 {
 	const struct {
@@ -87,7 +74,7 @@ int verdict_init(const struct conf *c, struct verdict_ctx **out, char **err)
 	} order[] = {{&scan_banned_stage, "banned"}, {&scan_clamav_stage, "clamav"}, {&scan_spamd_stage, "spam"},
 		     {&scan_badh_stage, NULL}};
 	struct verdict_ctx *v = g_new0(struct verdict_ctx, 1);
-	g_mutex_init(&v->lock);
+	scan_live_init(&v->conf, NULL, verdict_conf_clear);
 	for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
 		if (order[i].section && !conf_bool(c, order[i].section, "enabled"))
 			continue;
@@ -101,10 +88,12 @@ int verdict_init(const struct conf *c, struct verdict_ctx **out, char **err)
 			v->clam = s->state;
 		v->n++;
 	}
-	if (!(v->conf = verdict_conf_new(c, err))) {
+	struct verdict_conf *vc = verdict_conf_new(c, err);
+	if (!vc) {
 		verdict_fini(v);
 		return -1;
 	}
+	scan_live_swap(&v->conf, vc);
 	*out = v;
 	return 0;
 }
@@ -116,9 +105,7 @@ void verdict_fini(struct verdict_ctx *v)
 	for (int i = 0; i < v->n; i++)
 		if (v->stages[i].st->fini)
 			v->stages[i].st->fini(v->stages[i].state);
-	if (v->conf)
-		verdict_conf_put(v->conf);
-	g_mutex_clear(&v->lock);
+	scan_live_clear(&v->conf);
 	g_free(v);
 }
 
@@ -137,11 +124,7 @@ int verdict_reload(struct verdict_ctx *v, const struct conf *c, char **err)
 	char *e = NULL;
 	struct verdict_conf *n = verdict_conf_new(c, &e);
 	if (n) {
-		g_mutex_lock(&v->lock);
-		struct verdict_conf *old = v->conf;
-		v->conf = n;
-		g_mutex_unlock(&v->lock);
-		verdict_conf_put(old);
+		scan_live_swap(&v->conf, n);
 	} else {
 		msg_warn("policy: %s; keeping the old policy", e);
 		g_string_append_printf(errs, "%s%s", errs->len ? "; " : "", e);
@@ -239,13 +222,13 @@ void verdict_withdraw(struct verdict_ctx *v, struct msg *m)
 	char *err = NULL;
 	if (!m->quar_path)
 		return;
-	struct verdict_conf *vc = verdict_conf_get(v);
+	struct verdict_conf *vc = scan_live_get(&v->conf);
 	if (quar_remove(vc->quar_dir, m->quar_path, &err) < 0) {
 		/* the row says purged: fsck reports the file, which nothing releases */
 		msg_warn("(%s) withdrawing %s: %s", m->mail_id, m->quar_path, err);
 		g_free(err);
 	}
-	verdict_conf_put(vc);
+	scan_live_put(&v->conf, vc);
 }
 
 enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)
@@ -259,10 +242,10 @@ enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)
 		msg_add_header(m, "X-Virus-Scanned: %s", b);
 		g_free(b);
 	}
-	struct verdict_conf *vc = verdict_conf_get(v);
+	struct verdict_conf *vc = scan_live_get(&v->conf);
 	policy_apply(vc->policy, m);
 	int rc = verdict_quarantine(vc, m);
-	verdict_conf_put(vc);
+	scan_live_put(&v->conf, vc);
 	m->scan_ms = (g_get_monotonic_time() - t0) / 1000;
 	return rc < 0 ? VERDICT_TEMPFAIL : VERDICT_OK;
 }

@@ -30,6 +30,47 @@ def read_command(f):
     return cmd, cmd.split(" ", 1)[0].upper()
 
 
+def listen(port=0):
+    """A TCP socket listening on 127.0.0.1:port (0: a free port, see its
+    getsockname())."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(16)
+    return s
+
+
+class Server:
+    """Listens on 127.0.0.1:port (0: a free one; see .port) and hands each
+    connection to self.connection(sock) in a thread of its own, until
+    close(). A subclass sets its own attributes before calling
+    Server.__init__, which starts accepting."""
+
+    def __init__(self, port=0):
+        self.sock = listen(port)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connection, args=(c,), daemon=True).start()
+
+    def connection(self, c):
+        raise NotImplementedError
+
+
 class Txn:
     def __init__(self):
         self.helo = None
@@ -40,7 +81,7 @@ class Txn:
         self.data = None
 
 
-class Sink:
+class Sink(Server):
     CAPS = ["PIPELINING", "SIZE 100000000", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN",
             "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE"]
 
@@ -55,39 +96,17 @@ class Sink:
         self.down = False
         self.data_delay = 0.0  # seconds before the reply to the end of data
         self.connections = 0  # accepted connections
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
-        self.stopped = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stopped = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        Server.__init__(self, port)
 
     def messages(self):
         with self.lock:
             return [t for t in self.txns if t.data is not None]
 
-    def _serve(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._session, args=(c,), daemon=True).start()
-
-    def _session(self, c):
+    def connection(self, c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            self.connections += 1
         f = c.makefile("rb")
 
         def out(s):

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 # smtpsink (the recording SMTP server) lives in scripts/: make run uses it too
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 import ghtest  # noqa: E402
+import smtpsink  # noqa: E402
 
 
 @pytest.fixture
@@ -22,6 +23,14 @@ def workdir():
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def sink():
+    """A recording SMTP server (scripts/smtpsink.py), closed after the test."""
+    s = smtpsink.Sink()
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -279,6 +279,30 @@ def _delivered_kind(path):
     return re.search(rb"(?im)^auto-submitted:[ \t]*auto-generated", head[:end]) is not None
 
 
+def db_rows(db, sql, *params):
+    """The rows of one query on the store at db (waiting up to 30 s for a
+    writer), the connection closed."""
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def refuse_once(addr, answer):
+    """A Sink.rcpt_reply: the first RCPT TO addr gets answer, every other
+    recipient (and addr again) is accepted."""
+    refused = []
+
+    def reply(rcpt):
+        if rcpt == addr and not refused:
+            refused.append(rcpt)
+            return answer
+        return None
+
+    return reply
+
+
 def parse_mail(path):
     with open(path, "rb") as f:
         return email.message_from_binary_file(f, policy=email.policy.default)

@@ -6,6 +6,7 @@ to the end of DATA is configurable (250, 451, 550) and can be delayed, so
 tests can take the downstream down, make it defer or refuse, and kill a
 sender in the middle of a transfer.
 """
+import contextlib
 import os
 import socket
 import socketserver
@@ -167,3 +168,14 @@ class SmtpSink:
     def count(self):
         with self.lock:
             return len(self.messages)
+
+
+@contextlib.contextmanager
+def sink_conf(tmp, extra_notify=""):
+    """A started SmtpSink and a config (write_conf) whose alerts go to it,
+    as (sink, conf); the sink stops when the block ends."""
+    sink = SmtpSink().start()
+    try:
+        yield sink, write_conf(tmp, extra_notify, port=sink.port)
+    finally:
+        sink.stop()

@@ -11,42 +11,26 @@ behind a frozen connection sees a transfer that never finished.
 import socket
 import threading
 
+import smtpsink  # scripts/, on the path through conftest.py
 
-class StallProxy:
+
+class StallProxy(smtpsink.Server):
     def __init__(self, target_port, marker=b"STALL-HERE"):
         self.target_port = target_port
         self.marker = marker
         self.stall = True
         self.stalled = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        smtpsink.Server.__init__(self)
 
-    def close(self):
-        self.closed = True
+    def connection(self, c):
         try:
-            self.sock.close()
+            s = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
         except OSError:
-            pass
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                s = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
-            except OSError:
-                c.close()
-                continue
-            s.settimeout(None)
-            threading.Thread(target=self._pump, args=(c, s, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, False), daemon=True).start()
+            c.close()
+            return
+        s.settimeout(None)
+        threading.Thread(target=self._pump, args=(s, c, False), daemon=True).start()
+        self._pump(c, s, True)
 
     def _pump(self, src, dst, upstream):
         seen = b""

@@ -21,7 +21,6 @@
 import glob
 import os
 import smtplib
-import sqlite3
 import time
 
 import ghtest
@@ -38,12 +37,8 @@ def quarantine_files(root):
 
 
 def attempt_rows(db, mid):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute("SELECT mail_id, attempt, quar_state, quar_path FROM msgs WHERE message_id = ? "
-                           "ORDER BY id", (mid,)).fetchall()
-    finally:
-        con.close()
+    return ghtest.db_rows(db, "SELECT mail_id, attempt, quar_state, quar_path FROM msgs WHERE message_id = ? "
+                          "ORDER BY id", mid)
 
 
 def virus_pair(workdir, postfix_factory, scand_factory, down, alerts):
@@ -96,9 +91,7 @@ def test_deferred_twice_then_accepted_one_copy_one_set_of_alerts(workdir, postfi
         assert [r[1] for r in rows] == ["deferred", "deferred", "final"], rows
         assert [r[2] for r in rows] == ["purged", "purged", "quarantined"], rows
         assert os.path.join(sd.quarantine, rows[2][3]) == files[0]
-        con = sqlite3.connect(sd.db, timeout=30)
-        states = con.execute("SELECT mail_id, state FROM outbox ORDER BY id").fetchall()
-        con.close()
+        states = ghtest.db_rows(sd.db, "SELECT mail_id, state FROM outbox ORDER BY id")
         assert sorted(s for m, s in states if m == rows[2][0]) == ["sent", "sent"], states
         assert sorted(s for m, s in states if m != rows[2][0]) == ["cancelled"] * 4, states
 
@@ -146,9 +139,7 @@ def test_failure_notice_goes_through_the_outbox(scand_factory):
         n = notices()
         assert len(n) == 1 and n[0].rcpts == ["alice@example.org"]
         assert b"<gone@example.com>: 550 5.1.1 no such user" in n[0].data
-        con = sqlite3.connect(sd.db, timeout=30)
-        rows = con.execute("SELECT kind, rcpt, state, attempts FROM outbox").fetchall()
-        con.close()
+        rows = ghtest.db_rows(sd.db, "SELECT kind, rcpt, state, attempts FROM outbox")
         assert rows == [("failure-notice", "alice@example.org", "sent", 2)], rows
     finally:
         sink.close()
@@ -156,15 +147,7 @@ def test_failure_notice_goes_through_the_outbox(scand_factory):
 
 def test_partial_release_resumes_without_force(workdir):
     sink = smtpsink.Sink()
-    refused = []
-
-    def reply(addr):
-        if addr == "w@example.com" and not refused:
-            refused.append(addr)
-            return "450 4.2.0 mailbox busy"
-        return None
-
-    sink.rcpt_reply = reply
+    sink.rcpt_reply = ghtest.refuse_once("w@example.com", "450 4.2.0 mailbox busy")
     try:
         qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
         mid = qs.add("virus", ghtest.make_message(subject="partial"), rcpts=("u@example.com", "w@example.com"),
@@ -202,9 +185,7 @@ def test_scand_killed_between_commit_and_answer_settles_deferred(workdir, postfi
                 ghtest.make_message(subject="eicar killed", message_id=mid, body=EICAR.decode() + "\r\n"))
         ghtest.wait_for(lambda: [r[1] for r in attempt_rows(sd.db, mid)] == ["open"], timeout=60,
                         what="the open attempt")
-        con = sqlite3.connect(sd.db, timeout=30)
-        held = con.execute("SELECT state FROM outbox").fetchall()
-        con.close()
+        held = ghtest.db_rows(sd.db, "SELECT state FROM outbox")
         assert sorted(held) == [("held",), ("held",)], held
         sd.kill()
         assert alerts.messages() == []
@@ -216,9 +197,7 @@ def test_scand_killed_between_commit_and_answer_settles_deferred(workdir, postfi
         sent = sorted(tuple(t.rcpts) for t in alerts.messages())
         assert sent == sorted([(ADMIN,), ("carol@example.com",)]), sent
         rows = attempt_rows(sd.db, mid)
-        con = sqlite3.connect(sd.db, timeout=30)
-        first = con.execute("SELECT state, last_error FROM outbox WHERE mail_id = ?", (rows[0][0],)).fetchall()
-        con.close()
+        first = ghtest.db_rows(sd.db, "SELECT state, last_error FROM outbox WHERE mail_id = ?", rows[0][0])
         assert [s for s, _ in first] == ["cancelled", "cancelled"] and "stopped scand" in first[0][1], first
         assert "left open by the last run settled as deferred" in sd.log()
         qs = QStore(os.path.join(workdir, "qc"), scand=sd)

@@ -20,18 +20,10 @@ import time
 import pytest
 
 import ghtest
-import smtpsink
 from test_protocol import XVS, session
 
 PAUSE = 0.15
 RBUF = 65536  # scand's read buffer (common/sockio.c SIO_RBUF)
-
-
-@pytest.fixture
-def sink():
-    s = smtpsink.Sink()
-    yield s
-    s.close()
 
 
 @pytest.fixture

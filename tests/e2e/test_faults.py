@@ -40,7 +40,6 @@ import os
 import random
 import signal
 import smtplib
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -92,6 +91,13 @@ class Tmpfs:
         ghtest.run(["umount", "-l", self.path], check=False)
 
 
+def space_returns(fs, pf):
+    """Frees fs and has Postfix retry now: its queue must empty."""
+    fs.free()
+    pf.flush()
+    ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
+
+
 class StoreLock:
     """A separate process holding the write lock of db."""
 
@@ -109,12 +115,8 @@ class StoreLock:
 
 
 def rows_for(db, mid):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute("SELECT r.destiny, r.smtp_answer FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-                           "WHERE m.message_id = ?", (mid,)).fetchall()
-    finally:
-        con.close()
+    return ghtest.db_rows(db, "SELECT r.destiny, r.smtp_answer FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+                          "WHERE m.message_id = ?", mid)
 
 
 def test_store_locked_waits_busy_timeout_then_451_and_recovers(postfix_factory, scand_factory):
@@ -203,10 +205,8 @@ def test_sigkill_at_random_points_of_200_messages(postfix_factory, scand_factory
     dups = {m: n for m, n in got.items() if n > 1}
     print("%d kills, %d duplicates: %s" % (kills, len(dups), dups))
     assert sum(n - 1 for n in dups.values()) <= 4 * kills, dups  # at most maxproc in flight per kill
-    con = sqlite3.connect(sd.db, timeout=30)
-    passed = {r[0] for r in con.execute("SELECT DISTINCT m.message_id FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-                                         "WHERE r.destiny = 'pass'")}
-    con.close()
+    passed = {r[0] for r in ghtest.db_rows(sd.db, "SELECT DISTINCT m.message_id FROM msgs m JOIN msgrcpt r "
+                                             "ON r.msg = m.id WHERE r.destiny = 'pass'")}
     assert set(mids) <= passed, "delivered without a pass row: %s" % sorted(set(mids) - passed)[:5]
     assert os.listdir(sd.work) == []
 
@@ -290,13 +290,9 @@ def test_quarantine_full_451_then_recovers(postfix_factory, scand_factory, workd
         ghtest.wait_for(lambda: count_message_id(pf, "<clean-full@gh-test>") == 1, timeout=30,
                         what="clean mail delivered while the quarantine is full")
         assert not [r for r in rows_for(sd.db, mid) if r[0] != "tempfail"]
-        fs.free()
-        pf.flush()
-        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
-        con = sqlite3.connect(sd.db)
-        rows = con.execute("SELECT quar_path, category FROM msgs WHERE message_id = ? AND quar_path IS NOT NULL",
-                           (mid,)).fetchall()
-        con.close()
+        space_returns(fs, pf)
+        rows = ghtest.db_rows(sd.db, "SELECT quar_path, category FROM msgs WHERE message_id = ? "
+                              "AND quar_path IS NOT NULL", mid)
         assert len(rows) == 1 and rows[0][1] == "virus", rows
         assert os.path.isfile(os.path.join(sd.quarantine, rows[0][0]))
         assert count_message_id(pf, mid) == 0  # discarded for the recipient, kept in the quarantine
@@ -339,13 +335,9 @@ def test_clamav_temp_dir_full_451_then_blocked(postfix_factory, scand_factory, w
         assert [r[0] for r in rows_for(sd.db, mid)] in ([], ["tempfail"]), rows_for(sd.db, mid)
         assert pf.queue_ids(), pf.log()[-2000:]
         assert "451" in pf.log(), pf.log()[-2000:]
-        fs.free()
-        pf.flush()
-        ghtest.wait_for(lambda: not pf.queue_ids(), timeout=30, what="the queue to empty after space returned")
-        con = sqlite3.connect(sd.db)
-        rows = con.execute("SELECT category, virus_names, quar_path FROM msgs WHERE message_id = ? "
-                           "AND category != 'unchecked'", (mid,)).fetchall()
-        con.close()
+        space_returns(fs, pf)
+        rows = ghtest.db_rows(sd.db, "SELECT category, virus_names, quar_path FROM msgs WHERE message_id = ? "
+                              "AND category != 'unchecked'", mid)
         assert len(rows) == 1 and rows[0][0] == "virus" and rows[0][2], rows
         assert os.path.isfile(os.path.join(sd.quarantine, rows[0][2]))
         assert count_message_id(pf, mid) == 0  # blocked for the recipient, kept in the quarantine
@@ -392,10 +384,8 @@ def test_spamd_killed_mid_check_451_then_delivered(postfix_factory, scand_factor
         pf.flush()
         ghtest.wait_for(lambda: count_message_id(pf, mid) == 1 and not pf.queue_ids(), timeout=60,
                         what="delivery once spamd is back")
-        con = sqlite3.connect(sd.db, timeout=30)
-        scores = con.execute("SELECT m.spam_score FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-                             "WHERE m.message_id = ? AND r.destiny = 'pass'", (mid,)).fetchall()
-        con.close()
+        scores = ghtest.db_rows(sd.db, "SELECT m.spam_score FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+                                "WHERE m.message_id = ? AND r.destiny = 'pass'", mid)
         assert len(scores) == 1 and scores[0][0] is not None, scores  # passed only once checked
     finally:
         for p in pids:  # never leave a stopped spamd behind
@@ -456,9 +446,7 @@ def test_corrupt_signature_file_on_reload_keeps_old_engine(postfix_factory, scan
                         what="clean mail delivered")
         ghtest.wait_for(lambda: [r for r in rows_for(sd.db, mid) if r[0] != "tempfail"], timeout=30,
                         what="the EICAR verdict row")
-        con = sqlite3.connect(sd.db)
-        cats = con.execute("SELECT category FROM msgs WHERE message_id = ?", (mid,)).fetchall()
-        con.close()
+        cats = ghtest.db_rows(sd.db, "SELECT category FROM msgs WHERE message_id = ?", mid)
         assert cats == [("virus",)]
         assert count_message_id(pf, mid) == 0
         # the row is committed before scand answers: Postfix empties its
@@ -477,10 +465,8 @@ def test_corrupt_signature_file_on_reload_keeps_old_engine(postfix_factory, scan
         pf.send("alice@example.org", ["bob@example.com"], raw)
         ghtest.wait_for(lambda: [r for r in rows_for(sd.db, "<marker-%s@gh-test>" % name) if r[0] != "tempfail"],
                         timeout=30, what="marker verdict")
-        con = sqlite3.connect(sd.db)
-        got = con.execute("SELECT category, virus_names FROM msgs WHERE message_id = ?",
-                          ("<marker-%s@gh-test>" % name,)).fetchall()
-        con.close()
+        got = ghtest.db_rows(sd.db, "SELECT category, virus_names FROM msgs WHERE message_id = ?",
+                             "<marker-%s@gh-test>" % name)
         assert len(got) == 1 and got[0][0] == "virus" and "Gatehouse-Good-After-Corrupt" in got[0][1], got
     finally:
         sd.stop()

@@ -10,7 +10,6 @@ connections and records the commands of each, so that which connection
 carried which message, and how each ended, can be checked."""
 
 import smtplib
-import socket
 import threading
 import time
 
@@ -50,9 +49,7 @@ class Downstream:
         self.mail = {}
         self.ntxn = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
+        self.sock = smtpsink.listen()
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 

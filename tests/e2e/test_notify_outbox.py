@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import time
 
-from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env, free_port, notify, simulate, write_conf
+from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env, free_port, notify, simulate, sink_conf, write_conf
 
 FAST = "retry_min = 1s\nretry_max = 2s\nadmin_rate_limit = 1000\n"
 
@@ -162,9 +162,7 @@ def test_sigkill_mid_send_loses_nothing(tmp_path):
 
 
 def test_sender_thread_stops_cleanly_on_sigterm(tmp_path):
-    sink = SmtpSink().start()
-    conf = write_conf(tmp_path, FAST, port=sink.port)
-    try:
+    with sink_conf(tmp_path, FAST) as (sink, conf):
         queue_alerts(conf, 2)
         p = subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=asan_env())
@@ -175,14 +173,10 @@ def test_sender_thread_stops_cleanly_on_sigterm(tmp_path):
         _, err = p.communicate(timeout=20)
         assert p.returncode == 0, err
         assert sink.count() == 4
-    finally:
-        sink.stop()
 
 
 def test_admin_rate_limit_folds_excess_into_one_summary(tmp_path):
-    sink = SmtpSink().start()
-    conf = write_conf(tmp_path, "admin_rate_limit = 3\nwarn_virus_recipient = no\n", port=sink.port)
-    try:
+    with sink_conf(tmp_path, "admin_rate_limit = 3\nwarn_virus_recipient = no\n") as (sink, conf):
         expected = queue_alerts(conf, 10)
         assert [k for _, k, _ in expected] == ["virus-admin"] * 10
         out = notify(conf, "send-pending").stdout.decode()
@@ -202,8 +196,6 @@ def test_admin_rate_limit_folds_excess_into_one_summary(tmp_path):
         rows = db_rows(tmp_path)
         assert sum(1 for r in rows if r[5].startswith("folded into summary")) == 7
         assert all(r[3] == "sent" for r in rows)
-    finally:
-        sink.stop()
 
 
 def test_real_postfix_downstream_down_then_up(postfix_factory, tmp_path):
@@ -239,9 +231,7 @@ def test_real_postfix_downstream_down_then_up(postfix_factory, tmp_path):
 def test_queue_release_notice_for_stored_message(tmp_path):
     """`scand-notify queue release MAIL_ID` (what quarctl does after a
     release) queues the notice; the sender delivers it."""
-    sink = SmtpSink().start()
-    conf = write_conf(tmp_path, FAST, port=sink.port)
-    try:
+    with sink_conf(tmp_path, FAST) as (sink, conf):
         mail_id, _ = simulate(conf, "-C", "virus", "-s", "a@example.net", "-r", "r1@example.org",
                               "-v", "Eicar-Test-Signature", "-S", "quarterly report")
         assert notify(conf, "send-pending").stdout.decode().startswith("sent 2,")
@@ -253,8 +243,6 @@ def test_queue_release_notice_for_stored_message(tmp_path):
         assert b"Released from quarantine: quarterly report" in data
         rows = [r for r in db_rows(tmp_path) if r[1] == "release"]
         assert len(rows) == 1 and rows[0][0] == mail_id and rows[0][3] == "sent"
-    finally:
-        sink.stop()
 
 
 def test_two_senders_send_each_alert_once(tmp_path):

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import time
 
-from notify_util import SmtpSink, notify, simulate, write_conf
+from notify_util import notify, simulate, sink_conf
 
 SENDER = "jürgen.田中@example.net"  # no 8-bit charset holds both: the body stays UTF-8
 
@@ -27,10 +27,8 @@ def rows(tmp_path):
 
 
 def test_summary_lists_decoded_subjects_of_folded_alerts(tmp_path):
-    sink = SmtpSink().start()
-    conf = write_conf(tmp_path, "admin_rate_limit = 1\nwarn_virus_recipient = no\n", port=sink.port)
     virus = "Eicar-Test-Signature,Win.Trojan.Agent-%s" % ("x" * 40)
-    try:
+    with sink_conf(tmp_path, "admin_rate_limit = 1\nwarn_virus_recipient = no\n") as (sink, conf):
         mids = [simulate(conf, "-C", "virus", "-s", SENDER, "-v", virus, "-S", "m%d" % i, "-r", "r@example.org")[0]
                 for i in range(3)]
         raw = rows(tmp_path)[1][5]
@@ -49,14 +47,10 @@ def test_summary_lists_decoded_subjects_of_folded_alerts(tmp_path):
             # the names are a list (as scand stores them), joined with ", " in running text
             line = "virus-admin %s: [mx.example.org] VIRUS (%s) from %s" % (mid, ", ".join(virus.split(",")), SENDER)
             assert line in text, text
-    finally:
-        sink.stop()
 
 
 def test_bad_address_is_refused_before_sending(tmp_path):
-    sink = SmtpSink().start()
-    conf = write_conf(tmp_path, "retry_min = 1s\n", port=sink.port)
-    try:
+    with sink_conf(tmp_path, "retry_min = 1s\n") as (sink, conf):
         simulate(conf, "-C", "virus", "-s", "s@example.net", "-v", "Eicar-Test-Signature", "-r", "r@example.org")
         db = sqlite3.connect(os.path.join(str(tmp_path), "gatehouse.db"))
         db.execute("UPDATE outbox SET rcpt = 'a@example.org>\r\nRCPT TO:<b@example.org'")
@@ -67,15 +61,11 @@ def test_bad_address_is_refused_before_sending(tmp_path):
         assert out.startswith("sent 0, deferred 0, failed %d" % n), out
         assert all(r[3] == "failed" and r[4].startswith('bad address "a@example.org>') for r in rows(tmp_path))
         assert sink.count() == 0
-    finally:
-        sink.stop()
 
 
 def test_refused_recipient_keeps_step_and_answer(tmp_path):
-    sink = SmtpSink().start()
-    sink.per_rcpt["postmaster@mx.example.org"] = 451  # the admin alert's address
-    conf = write_conf(tmp_path, "retry_min = 1s\nwarn_virus_recipient = no\n", port=sink.port)
-    try:
+    with sink_conf(tmp_path, "retry_min = 1s\nwarn_virus_recipient = no\n") as (sink, conf):
+        sink.per_rcpt["postmaster@mx.example.org"] = 451  # the admin alert's address
         simulate(conf, "-C", "virus", "-s", "s@example.net", "-v", "Eicar-Test-Signature", "-r", "r@example.org")
         out = notify(conf, "send-pending").stdout.decode()
         assert out.startswith("sent 0, deferred 1, failed 0"), out
@@ -85,5 +75,3 @@ def test_refused_recipient_keeps_step_and_answer(tmp_path):
         time.sleep(1.1)
         out = notify(conf, "send-pending").stdout.decode()
         assert out.startswith("sent 1, deferred 0, failed 0"), out
-    finally:
-        sink.stop()

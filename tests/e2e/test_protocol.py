@@ -17,13 +17,6 @@ XVS = b"X-Virus-Scanned: Gatehouse scand "
 
 
 @pytest.fixture
-def sink():
-    s = smtpsink.Sink()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def scand(sink, scand_factory):
     return scand_factory(sink.port, sections={"scand": {"spool_memory_limit": "64k", "max_errors": "5",
                                                         "max_recipients": "3"}})

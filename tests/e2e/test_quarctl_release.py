@@ -11,7 +11,6 @@ import subprocess
 import pytest
 
 import ghtest
-import smtpsink
 from qctest import QStore
 from test_engines import EICAR
 
@@ -154,13 +153,6 @@ RAW = (b"From: boss@example.org\r\n"
        b"no final line end")
 
 
-@pytest.fixture
-def sink():
-    s = smtpsink.Sink()
-    yield s
-    s.close()
-
-
 def test_release_sends_the_file_unchanged_but_the_trace_header(workdir, sink):
     """A message without Message-ID and Date arrives with neither added:
     the bytes are the quarantined file's, after one X-Quarantine-Released
@@ -189,15 +181,7 @@ def test_release_refused_for_one_recipient_resumes_without_force(workdir, sink):
     """One recipient refused (5xx): the other is served and marked with its
     answer, the refused one is not; the next release without --force goes
     to the refused one only and finishes the message."""
-    refused = []
-
-    def reply(addr):
-        if addr == "w@example.com" and not refused:
-            refused.append(addr)
-            return "550 5.1.1 <w@example.com>: no such user here"
-        return None
-
-    sink.rcpt_reply = reply
+    sink.rcpt_reply = ghtest.refuse_once("w@example.com", "550 5.1.1 <w@example.com>: no such user here")
     qs = QStore(os.path.join(workdir, "q"), forward_port=sink.port)
     mid = qs.add("virus", RAW, sender="boss@example.org", rcpts=("u@example.com", "w@example.com"),
                  virus="Eicar-Test-Signature")

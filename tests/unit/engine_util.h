@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "test_util.h"
 #include "scand/msg.h"
 #include "scand/stage.h"
 
@@ -40,42 +41,13 @@ static EU_UNUSED const char *eu_root(void)
 	return r ? r : ".";
 }
 
-static EU_UNUSED char *eu_tmpdir(void)
-{
-	char *d = g_dir_make_tmp("gh-unit-XXXXXX", NULL);
-	assert_non_null(d);
-	return d;
-}
-
-static EU_UNUSED void eu_rmtree(const char *dir)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *n;
-	if (!d)
-		return;
-	while ((n = g_dir_read_name(d))) {
-		char *p = g_build_filename(dir, n, NULL);
-		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-			eu_rmtree(p);
-		else
-			g_unlink(p);
-		g_free(p);
-	}
-	g_dir_close(d);
-	g_rmdir(dir);
-}
-
 static EU_UNUSED struct conf *eu_conf(const char *ini)
 {
 	char *path = NULL;
 	int fd = g_file_open_tmp("gh-conf-XXXXXX.conf", &path, NULL);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_true(g_file_set_contents(path, ini, -1, NULL));
-	char *err = NULL;
-	struct conf *c = conf_load(path, &err);
-	if (!c)
-		fail_msg("conf_load: %s", err);
+	struct conf *c = tu_conf_at(path, ini);
 	g_unlink(path);
 	g_free(path);
 	return c;
@@ -299,7 +271,7 @@ static EU_UNUSED int eu_spamd_stop(void **state)
 		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
 			g_usleep(50000);
 	}
-	eu_rmtree(eu_spamd_dir);
+	tu_rmtree(eu_spamd_dir);
 	g_free(eu_spamd_dir);
 	return 0;
 }

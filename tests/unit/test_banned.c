@@ -39,6 +39,14 @@ static void expect_banned(void *st, GString *s, const char *name)
 	g_string_free(s, TRUE);
 }
 
+static void expect_clean(void *st, GString *s)
+{
+	struct msg *m = run(st, s, STAGE_OK);
+	assert_int_equal(m->category, CAT_CLEAN);
+	msg_free(m);
+	g_string_free(s, TRUE);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -51,10 +59,7 @@ static void test_names(void **state)
 	assert_null(scan_banned_name(st, "exe"));
 
 	GString *s = eu_mail(NULL, "plain text, nothing attached");
-	struct msg *m = run(st, s, STAGE_OK);
-	assert_int_equal(m->category, CAT_CLEAN);
-	msg_free(m);
-	g_string_free(s, TRUE);
+	expect_clean(st, s);
 
 	expect_banned(st, eu_mail_attach("setup.exe", "application/octet-stream", NULL, "hello", 5),
 		      "setup.exe");
@@ -176,10 +181,7 @@ static void test_types(void **state)
 	/* executables = no: the PE named notes.txt passes */
 	st = banned_open("executables = no\n");
 	s = eu_mail_attach("notes.txt", "text/plain", NULL, pe_data, pe_len);
-	m = run(st, s, STAGE_OK);
-	assert_int_equal(m->category, CAT_CLEAN);
-	msg_free(m);
-	g_string_free(s, TRUE);
+	expect_clean(st, s);
 	scan_banned_stage.fini(st);
 	g_byte_array_free(z1, TRUE);
 	g_byte_array_free(z3, TRUE);
@@ -199,10 +201,7 @@ static void test_text_types(void **state)
 	/* plain text is text/plain without libmagic, and is not banned */
 	const char *txt = "Dear team,\r\n\r\nthe figures are attached.\r\n\tRegards\r\n\xc3\xa9t\xc3\xa9\r\n";
 	GString *s = eu_mail_attach("notes.txt", "text/plain", NULL, txt, strlen(txt));
-	struct msg *m = run(st, s, STAGE_OK);
-	assert_int_equal(m->category, CAT_CLEAN);
-	msg_free(m);
-	g_string_free(s, TRUE);
+	expect_clean(st, s);
 	/* a text part keeps its declared text type as its real type */
 	expect_banned(st, eu_mail_attach("figures.csv", "text/csv", NULL, "a,b\r\n1,2\r\n", 10),
 		      "figures.csv (text/csv)");
@@ -282,10 +281,7 @@ static void test_large_parts(void **state)
 			expect_unchecked(st, s, "max_scan_size");
 			continue;
 		}
-		m = run(st, s, STAGE_OK);
-		assert_int_equal(m->category, CAT_CLEAN);
-		msg_free(m);
-		g_string_free(s, TRUE);
+		expect_clean(st, s);
 	}
 	scan_banned_stage.fini(st);
 	g_free(b64);
@@ -352,10 +348,7 @@ static void test_bounds_and_broken(void **state)
 	                         "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
 	                         "Content-Type: text/plain\r\n\r\n",
 	                         "-- a step\r\n--\r\n-- \r\n--B-\r\n", 20, "--B--\r\n");
-	struct msg *m = run(st, s, STAGE_OK);
-	assert_int_equal(m->category, CAT_CLEAN);
-	msg_free(m);
-	g_string_free(s, TRUE);
+	expect_clean(st, s);
 	scan_banned_stage.fini(st);
 
 	st = banned_open("max_depth = 3\n[clamav]\nmax_file_size = 1k\nmax_recursion = 2\n");
@@ -396,7 +389,7 @@ static void test_bounds_and_broken(void **state)
 	s = g_string_new("");
 	for (int i = 0; i < 5000; i++)
 		g_string_append_c(s, (char)(i * 7919 % 256));
-	m = eu_msg(s);
+	struct msg *m = eu_msg(s);
 	enum stage_result r = scan_banned_stage.scan(st, m);
 	assert_true(r == STAGE_OK || r == STAGE_UNCHECKED);
 	msg_free(m);

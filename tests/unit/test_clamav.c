@@ -299,7 +299,7 @@ static void test_decoded_parts(void **state)
 static void test_no_database(void **state)
 {
 	(void)state;
-	char *dir = eu_tmpdir();
+	char *dir = tu_tmpdir("gh-unit-XXXXXX");
 	char *ini = g_strdup_printf("[clamav]\ndatabase_dirs = %s:/nonexistent/gh\n", dir);
 	struct conf *c = eu_conf(ini);
 	void *st = NULL;
@@ -309,7 +309,7 @@ static void test_no_database(void **state)
 	g_free(err);
 	conf_free(c);
 	g_free(ini);
-	eu_rmtree(dir);
+	tu_rmtree(dir);
 	g_free(dir);
 }
 
@@ -356,7 +356,7 @@ static char *marker_sig(const char *name)
 static void test_reload_swap_under_load(void **state)
 {
 	(void)state;
-	char *dir = eu_tmpdir();
+	char *dir = tu_tmpdir("gh-unit-XXXXXX");
 	void *st = clam_open(dir, NULL);
 	unsigned gen0 = scan_clamav_generation(st);
 	struct hammer h = {.st = st};
@@ -390,14 +390,14 @@ static void test_reload_swap_under_load(void **state)
 	expect_virus(st, mk, "Gatehouse-Marker-4");
 	g_string_free(mk, TRUE);
 	scan_clamav_stage.fini(st);
-	eu_rmtree(dir);
+	tu_rmtree(dir);
 	g_free(dir);
 }
 
 static void test_watcher_and_low_memory(void **state)
 {
 	(void)state;
-	char *dir = eu_tmpdir();
+	char *dir = tu_tmpdir("gh-unit-XXXXXX");
 	char *ini = g_strdup_printf("[clamav]\ndatabase_dirs = %s:%s/signatures\nreload_check_interval = 1\n"
 				    "low_memory_reload = yes\n",
 				    dir, eu_root());
@@ -438,7 +438,7 @@ static void test_watcher_and_low_memory(void **state)
 	conf_free(c);
 	g_free(line);
 	g_free(ini);
-	eu_rmtree(dir);
+	tu_rmtree(dir);
 	g_free(dir);
 }
 

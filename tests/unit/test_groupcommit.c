@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <cmocka.h>
 
 #include <glib.h>
@@ -19,9 +20,9 @@
 #include "mailid.h"
 #include "store.h"
 #include "store_sqlite.h"
+#include "test_util.h"
 
 static char *db_path;
-static char *db_dir;
 
 struct worker {
 	int n;     /* rows to write */
@@ -56,19 +57,55 @@ static gpointer worker_main(gpointer p)
 
 static struct store *reader(void)
 {
-	struct store *st = NULL;
-	char *err = NULL;
-	if (store_open(db_path, 5000, &st, &err) < 0)
-		fail_msg("store_open: %s", err);
-	return st;
+	return tu_store_open(db_path, 5000);
+}
+
+/* Worker threads and the group commit's counters (gc_stats) when they
+ * started. */
+struct crew {
+	struct worker w[8];
+	GThread *th[8];
+	int n;
+	unsigned long msgs0, txns0;
+};
+
+/* Starts n workers, each writing rows rows (and reading each back through
+ * a store of its own when read_back). */
+static void crew_start(struct crew *c, int n, int rows, bool read_back)
+{
+	assert_true(n <= 8);
+	c->n = n;
+	gc_stats(&c->msgs0, &c->txns0);
+	for (int i = 0; i < n; i++) {
+		c->w[i] = (struct worker){.n = rows, .reader = read_back ? reader() : NULL};
+		c->th[i] = g_thread_new("w", worker_main, &c->w[i]);
+	}
+}
+
+/* The rows returned and the transactions committed since crew_start(). */
+static void crew_counts(const struct crew *c, unsigned long *msgs, unsigned long *txns)
+{
+	gc_stats(msgs, txns);
+	*msgs -= c->msgs0;
+	*txns -= c->txns0;
+}
+
+/* Waits for the workers: none may have failed. */
+static void crew_join(struct crew *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		g_thread_join(c->th[i]);
+		assert_int_equal(c->w[i].fails, 0);
+		if (c->w[i].reader)
+			store_close(c->w[i].reader);
+	}
 }
 
 static int setup(void **state)
 {
 	(void)state;
 	char *err = NULL;
-	db_dir = g_dir_make_tmp("gh-gc-XXXXXX", NULL);
-	db_path = g_build_filename(db_dir, "gatehouse.db", NULL);
+	db_path = tu_tmp_db("gh-gc-XXXXXX");
 	if (answers_start(db_path, 5000, &err) < 0)
 		fail_msg("answers_start: %s", err);
 	return 0;
@@ -78,15 +115,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	answers_stop();
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char *p = g_strconcat(db_path, suffixes[i], NULL);
-		g_unlink(p);
-		g_free(p);
-	}
-	g_rmdir(db_dir);
-	g_free(db_dir);
-	g_free(db_path);
+	tu_rm_db(db_path);
 	return 0;
 }
 
@@ -96,52 +125,35 @@ static int teardown(void **state)
 static void test_rows_queue_while_writer_busy(void **state)
 {
 	(void)state;
-	unsigned long m0, t0, m1, t1;
-	struct worker w[4];
-	GThread *th[4];
+	struct crew c;
+	unsigned long m, t;
 
-	gc_stats(&m0, &t0);
 	answers_lock();
-	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){.n = 1};
-		th[i] = g_thread_new("w", worker_main, &w[i]);
-	}
+	crew_start(&c, 4, 1, false);
 	g_usleep(300 * 1000);
-	gc_stats(&m1, &t1);
-	assert_int_equal(m1 - m0, 0); /* nobody returned while the lock was held */
+	crew_counts(&c, &m, &t);
+	assert_int_equal(m, 0); /* nobody returned while the lock was held */
 	answers_unlock();
-	for (int i = 0; i < 4; i++) {
-		g_thread_join(th[i]);
-		assert_int_equal(w[i].fails, 0);
-	}
-	gc_stats(&m1, &t1);
-	assert_int_equal(m1 - m0, 4);
-	assert_true(t1 - t0 >= 1 && t1 - t0 <= 2);
+	crew_join(&c);
+	crew_counts(&c, &m, &t);
+	assert_int_equal(m, 4);
+	assert_true(t >= 1 && t <= 2);
 }
 
 static void test_eight_threads_lose_nothing(void **state)
 {
 	(void)state;
-	unsigned long m0, t0, m1, t1;
-	struct worker w[8];
-	GThread *th[8];
+	struct crew c;
+	unsigned long m, t;
 
-	gc_stats(&m0, &t0);
-	for (int i = 0; i < 8; i++) {
-		w[i] = (struct worker){.n = 250, .reader = reader()};
-		th[i] = g_thread_new("w", worker_main, &w[i]);
-	}
-	for (int i = 0; i < 8; i++) {
-		g_thread_join(th[i]);
-		assert_int_equal(w[i].fails, 0);
-		store_close(w[i].reader);
-	}
-	gc_stats(&m1, &t1);
-	assert_int_equal(m1 - m0, 2000);
+	crew_start(&c, 8, 250, true);
+	crew_join(&c);
+	crew_counts(&c, &m, &t);
+	assert_int_equal(m, 2000);
 	/* one transaction per row would mean no grouping at all; 8 writers
 	 * always overlap (measured: about 4 rows per transaction) */
-	assert_true(t1 - t0 >= 1);
-	assert_true(t1 - t0 < 2000);
+	assert_true(t >= 1);
+	assert_true(t < 2000);
 	struct store *st = reader();
 	sqlite3_stmt *q;
 	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT count(*) FROM msgs", -1, &q, NULL);
@@ -149,7 +161,7 @@ static void test_eight_threads_lose_nothing(void **state)
 	assert_int_equal(sqlite3_column_int(q, 0), 2000); /* this test's store holds only its rows */
 	sqlite3_finalize(q);
 	store_close(st);
-	print_message("group commit: 2000 rows from 8 threads in %lu transactions\n", t1 - t0);
+	print_message("group commit: 2000 rows from 8 threads in %lu transactions\n", t);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "test_util.h"
 #include "log.h"
 #include "notify/notify.h"
 
@@ -55,7 +56,8 @@ static void test_parse_errors(void **state)
 	    "MIME and Content-* fields are set by notify)");
 }
 
-static char *render(const char *text, struct notify_vars *v, char **subject)
+/* Renders text with v; its Subject and body must be the ones given. */
+static void expect_render(const char *text, struct notify_vars *v, const char *subject, const char *body)
 {
 	char *err = NULL;
 	struct notify_tmpl *t = notify_tmpl_parse("r", text, strlen(text), &err);
@@ -64,31 +66,27 @@ static char *render(const char *text, struct notify_vars *v, char **subject)
 	GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
 	notify_tmpl_render_headers(t, v, names, values);
 	assert_string_equal(names->pdata[0], "Subject");
-	*subject = g_strdup(values->pdata[0]);
-	char *body = notify_tmpl_render_body(t, v);
+	assert_string_equal(values->pdata[0], subject);
+	char *got = notify_tmpl_render_body(t, v);
+	assert_string_equal(got, body);
+	g_free(got);
 	g_ptr_array_free(names, TRUE);
 	g_ptr_array_free(values, TRUE);
 	notify_tmpl_free(t);
-	return body;
 }
 
 static void test_render(void **state)
 {
 	(void)state;
 	struct notify_vars v;
-	char *subj;
 	notify_vars_init(&v);
 	notify_vars_add(&v, NV_SENDER, "a@b.c\r\nBcc: evil@x");
 	notify_vars_add(&v, NV_RECIPIENTS, "r1@x");
 	notify_vars_add(&v, NV_RECIPIENTS, "r2@x");
 	notify_vars_add(&v, NV_SUBJECT, "line1\rline2");
-	char *body = render("Subject: from {{sender}}\r\n\r\n{{#if virus_names}}V{{else}}no virus{{/if}}\n"
-	                    "{{#each recipients}}<{{this}}>{{/each}} {{recipients}}\n{{subject}}\n",
-	                    &v, &subj);
-	assert_string_equal(subj, "from a@b.c Bcc: evil@x");
-	assert_string_equal(body, "no virus\n<r1@x><r2@x> r1@x, r2@x\nline1 line2\n");
-	g_free(body);
-	g_free(subj);
+	expect_render("Subject: from {{sender}}\r\n\r\n{{#if virus_names}}V{{else}}no virus{{/if}}\n"
+	              "{{#each recipients}}<{{this}}>{{/each}} {{recipients}}\n{{subject}}\n",
+	              &v, "from a@b.c Bcc: evil@x", "no virus\n<r1@x><r2@x> r1@x, r2@x\nline1 line2\n");
 	notify_vars_clear(&v);
 }
 
@@ -98,19 +96,15 @@ static void test_render_spells_out_format_characters(void **state)
 {
 	(void)state;
 	struct notify_vars v;
-	char *subj;
 	notify_vars_init(&v);
 	notify_vars_add(&v, NV_BANNED_NAMES,
 	                "photo\xe2\x80\xae"
 	                "gpj.exe");
 	notify_vars_add(&v, NV_SENDER, "a\xe2\x81\xa6@b.c\x01");
-	char *body = render("Subject: BANNED ({{banned_names}}) from {{sender}}\r\n\r\n"
-	                    "{{#each banned_names}}[{{this}}]{{/each}} {{banned_names}} {{sender}}\n",
-	                    &v, &subj);
-	assert_string_equal(subj, "BANNED (photo<U+202E>gpj.exe) from a<U+2066>@b.c");
-	assert_string_equal(body, "[photo<U+202E>gpj.exe] photo<U+202E>gpj.exe a<U+2066>@b.c \n");
-	g_free(body);
-	g_free(subj);
+	expect_render("Subject: BANNED ({{banned_names}}) from {{sender}}\r\n\r\n"
+	              "{{#each banned_names}}[{{this}}]{{/each}} {{banned_names}} {{sender}}\n",
+	              &v, "BANNED (photo<U+202E>gpj.exe) from a<U+2066>@b.c",
+	              "[photo<U+202E>gpj.exe] photo<U+202E>gpj.exe a<U+2066>@b.c \n");
 	notify_vars_clear(&v);
 }
 
@@ -150,30 +144,16 @@ static struct conf *test_conf(const char *dir, const char *notify_lines)
 {
 	char *path = g_build_filename(dir, "scand.conf", NULL);
 	char *text = g_strdup_printf("[scand]\nhostname = mx.example.org\n[notify]\n%s", notify_lines);
-	char *err = NULL;
-	assert_true(g_file_set_contents(path, text, -1, NULL));
-	struct conf *c = conf_load(path, &err);
-	if (!c)
-		fail_msg("%s", err);
+	struct conf *c = tu_conf_at(path, text);
 	g_free(path);
 	g_free(text);
 	return c;
 }
 
-/* Removes the config written by test_conf() and the directory. */
-static void test_rmdir(char *dir)
-{
-	char *cf = g_build_filename(dir, "scand.conf", NULL);
-	g_unlink(cf);
-	g_free(cf);
-	g_rmdir(dir);
-	g_free(dir);
-}
-
 static void test_load_override_error(void **state)
 {
 	(void)state;
-	char *dir = g_dir_make_tmp("gh-notify-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-notify-XXXXXX");
 	char *tpl = g_build_filename(dir, "virus-admin", NULL);
 	assert_true(g_file_set_contents(tpl, "Subject: x\n\nok\n{{virus}}\n", -1, NULL));
 	char *lines = g_strdup_printf("template_dir = %s\n", dir);
@@ -186,10 +166,10 @@ static void test_load_override_error(void **state)
 	g_free(want);
 	g_free(err);
 	conf_free(c);
-	g_unlink(tpl);
 	g_free(tpl);
 	g_free(lines);
-	test_rmdir(dir);
+	tu_rmtree(dir);
+	g_free(dir);
 }
 
 /* The verdict record scand would store for a virus found in data. */
@@ -261,7 +241,7 @@ static void test_who_gets_alerts(void **state)
 	    {"", "s@example.net", "Eicar-Test-Signature", plain, {admin, rcpt}},
 	    {NULL, "s@example.net", "Win.Test.EICAR_HDB-1", plain, {admin, rcpt}},
 	};
-	char *dir = g_dir_make_tmp("gh-notify-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-notify-XXXXXX");
 	struct conf *c = NULL;
 	struct notify *n = NULL;
 
@@ -284,7 +264,8 @@ static void test_who_gets_alerts(void **state)
 	}
 	notify_free(n);
 	conf_free(c);
-	test_rmdir(dir);
+	tu_rmtree(dir);
+	g_free(dir);
 }
 
 int main(void)

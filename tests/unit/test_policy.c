@@ -16,7 +16,7 @@ static char *write_file(const char *dir, const char *text)
 
 static struct policy_db *load(const char *lookup_text, const char *extra, char **err)
 {
-	char *dir = eu_tmpdir(), *path = lookup_text ? write_file(dir, lookup_text) : g_strdup("");
+	char *dir = tu_tmpdir("gh-unit-XXXXXX"), *path = lookup_text ? write_file(dir, lookup_text) : g_strdup("");
 	char *ini = g_strdup_printf("[policy]\nlookup_file = %s\n%s\n", path, extra ? extra : "");
 	struct conf *c = eu_conf(ini);
 	struct policy_db *db = policy_load(c, err);

@@ -30,6 +30,7 @@
 
 #include "conf.h"
 #include "scand/privs.h"
+#include "test_util.h"
 
 /* The race: when privs_drop() has looked at <swap_path> (by name or by
  * descriptor), the file is moved aside and the name becomes a symlink to
@@ -131,8 +132,7 @@ static char *privs_child(const char *dir, const char *scand_lines, bool as_nobod
 
 static char *make_dir(void)
 {
-	char *dir = g_dir_make_tmp("gh-privs-XXXXXX", NULL);
-	assert_non_null(dir);
+	char *dir = tu_tmpdir("gh-privs-XXXXXX");
 	g_chmod(dir, 0755);
 	char *p = g_build_filename(dir, "db", NULL);
 	g_mkdir(p, 0755);
@@ -148,8 +148,7 @@ static char *make_dir(void)
 
 static void rm_dir(char *dir)
 {
-	char *argv[] = {"rm", "-rf", dir, NULL};
-	g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+	tu_rmtree(dir);
 	g_free(dir);
 }
 
@@ -176,14 +175,31 @@ static void test_drop_with_chroot(void **state)
 	rm_dir(dir);
 }
 
+/* The child's report for scand_lines (run as root) contains has, and also
+ * and_has unless it is NULL. */
+static void expect_child_has(const char *dir, const char *scand_lines, const char *has, const char *and_has)
+{
+	char *got = privs_child(dir, scand_lines, false);
+	assert_non_null(strstr(got, has));
+	if (and_has)
+		assert_non_null(strstr(got, and_has));
+	g_free(got);
+}
+
+/* The child's report for scand_lines (run as root) is want. */
+static void expect_child_is(const char *dir, const char *scand_lines, const char *want)
+{
+	char *got = privs_child(dir, scand_lines, false);
+	assert_string_equal(got, want);
+	g_free(got);
+}
+
 static void test_drop_without_chroot(void **state)
 {
 	(void)state;
 	char *dir = make_dir();
-	char *got = privs_child(dir, "user = nobody\ngroup = nogroup", false);
-	assert_non_null(strstr(got, "marker=0"));
-	assert_non_null(strstr(got, "back=0 chrooted=0 target=65534 summary=no chroot, uid nobody"));
-	g_free(got);
+	expect_child_has(dir, "user = nobody\ngroup = nogroup", "marker=0",
+	                 "back=0 chrooted=0 target=65534 summary=no chroot, uid nobody");
 	rm_dir(dir);
 }
 
@@ -191,14 +207,10 @@ static void test_allow_root_keeps_root(void **state)
 {
 	(void)state;
 	char *dir = make_dir();
-	char *got = privs_child(dir, "allow_root = yes", false);
-	assert_non_null(strstr(got, "uid=0 gid=0 "));
-	assert_non_null(strstr(got, "chrooted=0 target=-1 summary=no chroot, uid root"));
-	g_free(got);
+	expect_child_has(dir, "allow_root = yes", "uid=0 gid=0 ", "chrooted=0 target=-1 summary=no chroot, uid root");
 	/* staying root needs no daemon user: a fresh machine has none yet */
-	got = privs_child(dir, "allow_root = yes\nuser = no-such-user-gh\ngroup = no-such-group-gh", false);
-	assert_non_null(strstr(got, "summary=no chroot, uid root"));
-	g_free(got);
+	expect_child_has(dir, "allow_root = yes\nuser = no-such-user-gh\ngroup = no-such-group-gh",
+	                 "summary=no chroot, uid root", NULL);
 	rm_dir(dir);
 }
 
@@ -206,13 +218,9 @@ static void test_refuses_root_user(void **state)
 {
 	(void)state;
 	char *dir = make_dir();
-	char *got = privs_child(dir, "user = root\ngroup = root", false);
-	assert_string_equal(got,
-	                    "error: [scand] user root is root: refusing to run as root (allow_root = no)");
-	g_free(got);
-	got = privs_child(dir, "user = no-such-user-gh", false);
-	assert_string_equal(got, "error: unknown user no-such-user-gh ([scand] user)");
-	g_free(got);
+	expect_child_is(dir, "user = root\ngroup = root",
+	                "error: [scand] user root is root: refusing to run as root (allow_root = no)");
+	expect_child_is(dir, "user = no-such-user-gh", "error: unknown user no-such-user-gh ([scand] user)");
 	rm_dir(dir);
 }
 

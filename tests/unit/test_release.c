@@ -22,6 +22,7 @@
 #include "release.h"
 #include "store.h"
 #include "store_sqlite.h"
+#include "test_util.h"
 
 static const char body[] = "Subject: held\r\n\r\nhello\r\n";
 
@@ -40,12 +41,11 @@ static int setup(void **state)
 	char *err = NULL, *db;
 	int64_t size;
 
-	f->dir = g_dir_make_tmp("gh-release-XXXXXX", NULL);
+	f->dir = tu_tmpdir("gh-release-XXXXXX");
 	f->qdir = g_build_filename(f->dir, "q", NULL);
 	g_mkdir(f->qdir, 0700);
 	db = g_build_filename(f->dir, "gatehouse.db", NULL);
-	if (store_open(db, 10000, &f->st, &err) < 0)
-		fail_msg("store_open: %s", err);
+	f->st = tu_store_open(db, 10000);
 	g_free(db);
 	mailid_new(f->m.mail_id);
 	f->relpath = quar_relpath("virus", 1700000000, f->m.mail_id, false);
@@ -65,28 +65,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static void rm_tree(const char *path)
-{
-	GDir *d = g_dir_open(path, 0, NULL);
-	const char *name;
-	while (d && (name = g_dir_read_name(d))) {
-		char *p = g_build_filename(path, name, NULL);
-		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-			rm_tree(p);
-		else
-			g_unlink(p);
-		g_free(p);
-	}
-	if (d)
-		g_dir_close(d);
-	g_rmdir(path);
-}
-
 static int teardown(void **state)
 {
 	struct fix *f = *state;
 	store_close(f->st);
-	rm_tree(f->dir);
+	tu_rmtree(f->dir);
 	g_free(f->relpath);
 	g_free(f->qdir);
 	g_free(f->dir);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "test_util.h"
 
 static void want_week(const char *w, int64_t since)
 {
@@ -89,8 +90,7 @@ static void test_times(void **state)
 
 static void test_empty_store(void **state)
 {
-	char *dir = g_dir_make_tmp("gh-report-XXXXXX", NULL), *err = NULL;
-	char *db = g_build_filename(dir, "g.db", NULL);
+	char *db = tu_tmp_db("gh-report-XXXXXX"), *err = NULL;
 	struct store *st;
 	struct report *r;
 	(void)state;
@@ -109,15 +109,7 @@ static void test_empty_store(void **state)
 	assert_int_equal(report_build(st, 10, 10, 10, &r, &err), -1);
 	g_free(err);
 	store_close(st);
-	g_unlink(db);
-	char *wal = g_strconcat(db, "-wal", NULL), *shm = g_strconcat(db, "-shm", NULL);
-	g_unlink(wal);
-	g_unlink(shm);
-	g_rmdir(dir);
-	g_free(wal);
-	g_free(shm);
-	g_free(db);
-	g_free(dir);
+	tu_rm_db(db);
 }
 
 int main(void)

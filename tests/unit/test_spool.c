@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "scand/spool.h"
+#include "test_util.h"
 
 static int count_files(const char *dir)
 {
@@ -32,7 +33,7 @@ static int count_files(const char *dir)
 static void test_memory_then_file(void **state)
 {
 	(void)state;
-	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-spool-XXXXXX");
 	struct spool *sp = spool_new(dir, 1000, 1 << 20);
 	char *err = NULL;
 	const unsigned char *data;
@@ -67,7 +68,7 @@ static void test_memory_then_file(void **state)
 static void test_size_bound(void **state)
 {
 	(void)state;
-	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-spool-XXXXXX");
 	struct spool *sp = spool_new(dir, 10, 20);
 	char *err = NULL;
 	assert_int_equal(spool_write(sp, "0123456789", 10, &err), 0);
@@ -91,7 +92,7 @@ static void test_write_failure_and_cleanup(void **state)
 	g_free(err);
 	spool_free(sp);
 
-	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-spool-XXXXXX");
 	char *left = g_build_filename(dir, "scand-spool-abc123", NULL),
 	     *other = g_build_filename(dir, "keep", NULL);
 	g_file_set_contents(left, "x", 1, NULL);
@@ -99,8 +100,7 @@ static void test_write_failure_and_cleanup(void **state)
 	assert_int_equal(spool_clean_dir(dir), 1);
 	assert_false(g_file_test(left, G_FILE_TEST_EXISTS));
 	assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
-	g_unlink(other);
-	g_rmdir(dir);
+	tu_rmtree(dir);
 	g_free(left);
 	g_free(other);
 	g_free(dir);
@@ -111,7 +111,7 @@ static void test_write_failure_and_cleanup(void **state)
 static void test_cleanup_clamav_leftovers(void **state)
 {
 	(void)state;
-	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-spool-XXXXXX");
 	char *scantemp = g_build_filename(dir, "20261121_132842-scantemp.e9678dae2d", NULL);
 	char *inner = g_build_filename(scantemp, "20261121_132842-part.0a1b", NULL);
 	char *file = g_build_filename(dir, "20261121_132843-clamav-abc", NULL);
@@ -124,8 +124,7 @@ static void test_cleanup_clamav_leftovers(void **state)
 	assert_false(g_file_test(scantemp, G_FILE_TEST_EXISTS));
 	assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
 	assert_true(g_file_test(near, G_FILE_TEST_EXISTS));
-	g_unlink(near);
-	g_rmdir(dir);
+	tu_rmtree(dir);
 	g_free(scantemp), g_free(inner), g_free(file), g_free(near), g_free(dir);
 }
 
@@ -136,7 +135,7 @@ static void test_cleanup_clamav_leftovers(void **state)
 static void test_cleanup_stays_in_the_tree(void **state)
 {
 	(void)state;
-	char *dir = g_dir_make_tmp("gh-spool-XXXXXX", NULL), *out = g_dir_make_tmp("gh-outside-XXXXXX", NULL);
+	char *dir = tu_tmpdir("gh-spool-XXXXXX"), *out = tu_tmpdir("gh-outside-XXXXXX");
 	char *target = g_build_filename(out, "precious", NULL);
 	assert_true(g_file_set_contents(target, "x", 1, NULL));
 	char *link = g_build_filename(dir, "scand-spool-link", NULL);
@@ -155,10 +154,8 @@ static void test_cleanup_stays_in_the_tree(void **state)
 	assert_int_equal(n, 1);
 	assert_false(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
 	assert_true(g_file_test(target, G_FILE_TEST_EXISTS));
-	g_rmdir(scantemp);
-	g_unlink(target);
-	g_rmdir(out);
-	g_rmdir(dir);
+	tu_rmtree(out);
+	tu_rmtree(dir);
 	g_free(mounted), g_free(scantemp), g_free(link), g_free(target), g_free(out), g_free(dir);
 }
 

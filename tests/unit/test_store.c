@@ -26,38 +26,32 @@
 #include "mailid.h"
 #include "store.h"
 #include "store_sqlite.h"
+#include "test_util.h"
 
 extern const int schema_version;
 
-static char *tmp_db(void)
+/* The fixture of most tests: a new store, closed and removed afterwards. */
+struct fx {
+	char *path;
+	struct store *st;
+};
+
+static int fx_open(void **state)
 {
-	char *dir = g_dir_make_tmp("gh-store-XXXXXX", NULL);
-	char *path = g_build_filename(dir, "gatehouse.db", NULL);
-	g_free(dir);
-	return path;
+	struct fx *f = g_new0(struct fx, 1);
+	f->path = tu_tmp_db("gh-store-XXXXXX");
+	f->st = tu_store_open(f->path, 10000);
+	*state = f;
+	return 0;
 }
 
-static void rm_db(char *path)
+static int fx_close(void **state)
 {
-	char *dir = g_path_get_dirname(path);
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char *p = g_strconcat(path, suffixes[i], NULL);
-		g_unlink(p);
-		g_free(p);
-	}
-	g_rmdir(dir);
-	g_free(dir);
-	g_free(path);
-}
-
-static struct store *open_ok(const char *path)
-{
-	struct store *st = NULL;
-	char *err = NULL;
-	if (store_open(path, 10000, &st, &err) < 0)
-		fail_msg("store_open: %s", err);
-	return st;
+	struct fx *f = *state;
+	store_close(f->st);
+	tu_rm_db(f->path);
+	g_free(f);
+	return 0;
 }
 
 static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *category, int64_t when)
@@ -82,9 +76,8 @@ static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *cate
 
 static void test_put_get_three_recipients(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
 	struct store_alert alert = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
@@ -134,16 +127,13 @@ static void test_put_get_three_recipients(void **state)
 
 	assert_int_equal(store_get(st, "nosuchmailid", &got), 1);
 	assert_null(got);
-	store_close(st);
-	rm_db(path);
 }
 
 /* A failed recipient insert rolls the message back: all or nothing. */
 static void test_put_is_atomic(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m, *got = NULL;
 	struct store_rcpt r[3];
 
@@ -152,17 +142,15 @@ static void test_put_is_atomic(void **state)
 	assert_int_equal(store_put(st, &m, NULL, 0), -1);
 	assert_non_null(strstr(store_error(st), "msgrcpt"));
 	assert_int_equal(store_get(st, m.mail_id, &got), 1);
-	store_close(st);
-	rm_db(path);
 }
 
 /* Group commit: one bad message among three loses only its own rows; a
  * locked database loses the whole batch, and says busy. */
 static void test_put_many(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m[3], *got = NULL;
 	struct store_rcpt r[3][3];
 	struct store_alert al = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
@@ -200,7 +188,7 @@ static void test_put_many(void **state)
 	sqlite3_finalize(q);
 
 	/* another connection holds the write lock: nothing of the batch is kept */
-	struct store *other = open_ok(path);
+	struct store *other = tu_store_open(path, 10000);
 	assert_int_equal(sqlite3_exec(store_sqlite_db(other), "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_busy_timeout(store_sqlite_db(st), 50);
 	for (int i = 0; i < 3; i++) {
@@ -225,8 +213,6 @@ static void test_put_many(void **state)
 		got = NULL;
 	}
 	store_close(other);
-	store_close(st);
-	rm_db(path);
 }
 
 struct count_arg {
@@ -244,9 +230,8 @@ static int count_cb(const struct store_msg *m, void *arg)
 
 static void test_list_filters_and_events(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m;
 	struct store_rcpt r[3];
 	const char *cats[] = {"clean", "virus", "spam", "virus", "banned"};
@@ -282,8 +267,6 @@ static void test_list_filters_and_events(void **state)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
-	store_close(st);
-	rm_db(path);
 }
 
 static int count_rows(const char *path, const char *sql)
@@ -302,14 +285,14 @@ static int count_rows(const char *path, const char *sql)
 static void test_migration_is_idempotent(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	char *path = tu_tmp_db("gh-store-XXXXXX");
+	struct store *st = tu_store_open(path, 10000);
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	int objects = count_rows(path, "SELECT count(*) FROM sqlite_master");
 	assert_true(objects > 4);
 	for (int i = 0; i < 2; i++) {
-		st = open_ok(path);
+		st = tu_store_open(path, 10000);
 		assert_int_equal(store_version(st), schema_version);
 		store_close(st);
 	}
@@ -323,7 +306,7 @@ static void test_migration_is_idempotent(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
 	sqlite3_finalize(s);
 	sqlite3_close(db);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 /* Child: open (maybe migrating) and insert n verdicts, one transaction each. */
@@ -353,7 +336,7 @@ static int child_insert(const char *path, int n)
 static void test_two_processes_lose_nothing(void **state)
 {
 	(void)state;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 	pid_t pids[2];
 	/* Both children open the brand-new file at once: migration races too. */
 	for (int i = 0; i < 2; i++) {
@@ -372,7 +355,7 @@ static void test_two_processes_lose_nothing(void **state)
 	assert_int_equal(count_rows(path, "SELECT count(*) FROM msgrcpt"), 30000);
 	assert_int_equal(count_rows(path, "SELECT count(DISTINCT mail_id) FROM msgs"), 10000);
 	assert_int_equal(count_rows(path, "PRAGMA user_version"), schema_version);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static const char *outbox_states(struct store *st, const char *mail_id, char *buf, size_t len)
@@ -407,9 +390,9 @@ static void get_attempt(struct store *st, const char *mail_id, const char *attem
  * start-up makes what was left open deferred. */
 static void test_attempts_hold_and_settle_alerts(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	struct store_alert al[2] = {
@@ -457,8 +440,6 @@ static void test_attempts_hold_and_settle_alerts(void **state)
 	get_attempt(st, m[0].mail_id, "final", "quarantined");
 	assert_int_equal(store_recover_open(st, &n), 0);
 	assert_int_equal(n, 0);
-	store_close(st);
-	rm_db(path);
 }
 
 /* A VFS shim over the default one that counts xSync calls on WAL files:
@@ -504,8 +485,8 @@ static void test_commit_is_fsynced(void **state)
 	shim.xOpen = wal_shim_open;
 	assert_int_equal(sqlite3_vfs_register(&shim, 1), SQLITE_OK);
 
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	char *path = tu_tmp_db("gh-store-XXXXXX");
+	struct store *st = tu_store_open(path, 10000);
 	for (int i = 0; i < 3; i++) {
 		struct store_msg m;
 		struct store_rcpt r[3];
@@ -521,7 +502,7 @@ static void test_commit_is_fsynced(void **state)
 	sqlite3_finalize(s);
 	store_close(st);
 	sqlite3_vfs_unregister(&shim);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 static void test_open_failure_names_file(void **state)
@@ -542,7 +523,7 @@ static void test_open_chooses_backend(void **state)
 	(void)state;
 	struct store *st = NULL;
 	char *err = NULL;
-	char *path = tmp_db();
+	char *path = tu_tmp_db("gh-store-XXXXXX");
 
 	/* an unknown scheme is refused by name, and nothing is created */
 	assert_int_equal(store_open("foo:/tmp/x.db", 100, &st, &err), -1);
@@ -554,16 +535,16 @@ static void test_open_chooses_backend(void **state)
 
 	/* "sqlite:" and a plain path both reach the SQLite backend */
 	char *loc = g_strconcat("sqlite:", path, NULL);
-	st = open_ok(loc);
+	st = tu_store_open(loc, 10000);
 	assert_non_null(store_sqlite_db(st));
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR)); /* the prefix is not part of the file name */
-	st = open_ok(path);
+	st = tu_store_open(path, 10000);
 	assert_int_equal(store_version(st), schema_version);
 	store_close(st);
 	g_free(loc);
-	rm_db(path);
+	tu_rm_db(path);
 }
 
 struct due {
@@ -587,9 +568,9 @@ static int due_row(const struct store_outbox_row *r, void *arg)
 
 static void test_outbox_claim_mark_fold(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
+	const char *path = fix->path;
 	struct store_msg m;
 	struct store_rcpt r[3];
 	struct store_alert al[2] = {
@@ -654,15 +635,12 @@ static void test_outbox_claim_mark_fold(void **state)
 	                 1);
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1099), 1);
 	assert_int_equal(store_outbox_count_summaries(st, "pm@example.com", 1100), 0);
-	store_close(st);
-	rm_db(path);
 }
 
 static void test_put_answers(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[2];
 	struct store_rcpt r[2][3];
 	struct store_msg *got = NULL;
@@ -690,8 +668,6 @@ static void test_put_answers(void **state)
 	struct store_answers none = {.mail_id = "nosuchmailid", .n = 1, .answer = ans0, .destiny = dest0,
 	                             .outcome = "final"};
 	assert_int_equal(store_put_answers(st, &none, 1), 0);
-	store_close(st);
-	rm_db(path);
 }
 
 static int stat_row(const struct store_quar_stat *q, void *arg)
@@ -711,9 +687,8 @@ static int file_row(const struct store_quar_file *f, void *arg)
 
 static void test_count_stats_and_fsck_rows(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	const char *cat[] = {"virus", "virus", "spam", "clean"};
@@ -758,8 +733,6 @@ static void test_count_stats_and_fsck_rows(void **state)
 	g_string_truncate(o, 0);
 	assert_int_equal(store_quar_files(st, file_row, o), 2);
 	g_string_free(o, TRUE);
-	store_close(st);
-	rm_db(path);
 }
 
 static int top_row(const char *name, int64_t count, void *arg)
@@ -777,9 +750,8 @@ static int minute_row(const struct store_rrd_minute *m, void *arg)
 
 static void test_report_queries(void **state)
 {
-	(void)state;
-	char *path = tmp_db();
-	struct store *st = open_ok(path);
+	struct fx *fix = *state;
+	struct store *st = fix->st;
 	struct store_msg m[4];
 	struct store_rcpt r[4][3];
 	int64_t oldest = 0, high = 0, lm = 0, li = 0;
@@ -827,27 +799,25 @@ static void test_report_queries(void **state)
 	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 0);
 	assert_true(lm == 6060 && li == 3);
 	g_string_free(o, TRUE);
-	store_close(st);
-	rm_db(path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get_three_recipients),
-		cmocka_unit_test(test_put_is_atomic),
-		cmocka_unit_test(test_put_many),
-		cmocka_unit_test(test_list_filters_and_events),
+		cmocka_unit_test_setup_teardown(test_put_get_three_recipients, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_is_atomic, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_many, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_list_filters_and_events, fx_open, fx_close),
 		cmocka_unit_test(test_migration_is_idempotent),
 		cmocka_unit_test(test_two_processes_lose_nothing),
 		cmocka_unit_test(test_open_failure_names_file),
 		cmocka_unit_test(test_commit_is_fsynced),
-		cmocka_unit_test(test_attempts_hold_and_settle_alerts),
+		cmocka_unit_test_setup_teardown(test_attempts_hold_and_settle_alerts, fx_open, fx_close),
 		cmocka_unit_test(test_open_chooses_backend),
-		cmocka_unit_test(test_outbox_claim_mark_fold),
-		cmocka_unit_test(test_put_answers),
-		cmocka_unit_test(test_count_stats_and_fsck_rows),
-		cmocka_unit_test(test_report_queries),
+		cmocka_unit_test_setup_teardown(test_outbox_claim_mark_fold, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_put_answers, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_count_stats_and_fsck_rows, fx_open, fx_close),
+		cmocka_unit_test_setup_teardown(test_report_queries, fx_open, fx_close),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

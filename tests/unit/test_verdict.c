@@ -19,7 +19,7 @@ static int setup(void **state)
 {
 	if (eu_spamd_start(state) < 0)
 		return -1;
-	quar_dir = eu_tmpdir();
+	quar_dir = tu_tmpdir("gh-unit-XXXXXX");
 	char *ini = g_strdup_printf("[scand]\nquarantine_dir = %s\n"
 				    "[clamav]\ndatabase_dirs = %s/signatures\nreload_check_interval = 0\n"
 				    "[spam]\nspamd = 127.0.0.1:%d\n",
@@ -37,7 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	verdict_fini(vctx);
-	eu_rmtree(quar_dir);
+	tu_rmtree(quar_dir);
 	g_free(quar_dir);
 	return eu_spamd_stop(state);
 }
@@ -193,7 +193,7 @@ static void test_gtube_forged_headers(void **state)
 static void test_split_and_replies(void **state)
 {
 	(void)state;
-	char *dir = eu_tmpdir(), *qdir = eu_tmpdir();
+	char *dir = tu_tmpdir("gh-unit-XXXXXX"), *qdir = tu_tmpdir("gh-unit-XXXXXX");
 	char *ctl = g_build_filename(dir, "simcontrol", NULL);
 	assert_true(g_file_set_contents(ctl, "lab.example.com:clam=no\n", -1, NULL));
 	char *ini = g_strdup_printf("[scand]\nquarantine_dir = %s\n[clamav]\ndatabase_dirs = %s/signatures\n"
@@ -234,7 +234,7 @@ static void test_split_and_replies(void **state)
 	/* an unwritable quarantine answers tempfail */
 	s = eu_mail(NULL, EU_EICAR);
 	m = eu_msg(s);
-	eu_rmtree(qdir);
+	tu_rmtree(qdir);
 	assert_true(g_file_set_contents(qdir, "a file, not a directory", -1, NULL));
 	assert_int_equal(verdict_run(v, m), VERDICT_TEMPFAIL);
 	g_unlink(qdir);
@@ -245,7 +245,7 @@ static void test_split_and_replies(void **state)
 	g_free(ini);
 	g_unlink(ctl);
 	g_free(ctl);
-	eu_rmtree(dir);
+	tu_rmtree(dir);
 	g_free(dir);
 	g_free(qdir);
 }
