@@ -26,11 +26,15 @@
  * STAGE_TEMPFAIL.
  *
  * scan_clamav_banner() gives "libclamav 1.4.6, 2 signatures, 2026-11-21"
- * for X-Virus-Scanned (g_free). scan_clamav_reload_now() forces a reload
+ * for X-Virus-Scanned (g_free); scan_clamav_sigs() and scan_clamav_db_time()
+ * give the loaded engine's signature count and date (/metrics).
+ * scan_clamav_reload_now() forces a reload
  * (tests, SIGHUP); scan_clamav_generation() counts successful loads.
  */
 #ifndef GH_SCAN_CLAMAV_H
 #define GH_SCAN_CLAMAV_H
+
+#include <time.h>
 
 #include "stage.h"
 
@@ -38,6 +42,9 @@ extern const struct stage scan_clamav_stage;
 
 char *scan_clamav_banner(void *state);
 unsigned scan_clamav_sigs(void *state);
+/* When the loaded database was built (its newest file's mtime when it
+ * does not say); 0 without an engine. */
+time_t scan_clamav_db_time(void *state);
 int scan_clamav_reload_now(void *state, char **err);
 unsigned scan_clamav_generation(void *state);
 
