@@ -85,12 +85,12 @@ LIBS_report  := $(BUILD)/libreport.a $(LIBS_notify)
 # library, then notify, then common (a new test needs no Makefile edit).
 LIBS_DEFAULT := $(BUILD)/libscand.a $(BUILD)/libquarctl.a $(BUILD)/libreport.a $(LIBS_notify)
 libs_for = $(or $(LIBS_FOR_$(1)),$(LIBS_DEFAULT))
-$(foreach t,banned clamav groupcommit pipeline policy privs spamd spool verdict,\
+$(foreach t,banned clamav groupcommit metrics pipeline policy privs spamd spool verdict,\
 	$(eval LIBS_FOR_test_$(t) = $$(LIBS_scand)))
 LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
 LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
 LIBS_FOR_test_report = $(LIBS_report)
-$(foreach t,conf log mailfmt mailid quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+$(foreach t,conf log mailfmt mailid promtext quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
 LIBS_FOR_bench_verdict = $(LIBS_scand)
 LIBS_FOR_rawscan = $(LIBS_scand)
 $(foreach b,loadgen mkcorpus qc_fill report_gen,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))

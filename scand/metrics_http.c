@@ -72,7 +72,7 @@ static enum MHD_Result http_request(void *cls, struct MHD_Connection *conn, cons
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
-	char *s = g_strdup_vprintf(fmt, ap);
+	char *s = g_strchomp(g_strdup_vprintf(fmt, ap));
 	char *p = log_printable(s, 300);
 	msg_warn("metrics: %s", p);
 	g_free(p);
@@ -94,9 +94,10 @@ int metrics_http_start(char **err)
 {
 	if (http_fd < 0)
 		return 0;
+	/* the logger first: libmicrohttpd logs the other options' problems */
 	http_daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	                               http_request, NULL, MHD_OPTION_LISTEN_SOCKET, http_fd,
-	                               MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, MHD_OPTION_CONNECTION_LIMIT,
+	                               http_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
+	                               MHD_OPTION_LISTEN_SOCKET, http_fd, MHD_OPTION_CONNECTION_LIMIT,
 	                               (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
 	                               (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
 	if (!http_daemon) {
