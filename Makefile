@@ -224,6 +224,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
 		$(DESTDIR)$(SHAREDIR)/schema $(DESTDIR)$(SHAREDIR)/templates \
 		$(DESTDIR)$(SHAREDIR)/signatures $(DESTDIR)$(SHAREDIR)/contrib/postfix \
+		$(DESTDIR)$(SHAREDIR)/contrib/prometheus \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 contrib/scand.conf.example $(DESTDIR)$(SYSCONFDIR)/scand.conf.example
@@ -237,6 +238,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(UNITDIR)/scand.service
 	install -m 0755 contrib/chroot-setup $(DESTDIR)$(SHAREDIR)/contrib/
 	install -m 0755 contrib/postfix/setup $(DESTDIR)$(SHAREDIR)/contrib/postfix/
+	install -m 0644 contrib/prometheus/*.yml $(DESTDIR)$(SHAREDIR)/contrib/prometheus/
 	$(if $(PF_SNIPPETS),install -m 0644 $(PF_SNIPPETS) $(DESTDIR)$(SHAREDIR)/contrib/postfix/)
 	if [ -f contrib/cron.d/gatehouse ]; then install -d $(DESTDIR)$(CRONDIR) && \
 		install -m 0644 contrib/cron.d/gatehouse $(DESTDIR)$(CRONDIR)/gatehouse; fi
