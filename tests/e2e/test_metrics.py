@@ -243,3 +243,32 @@ def test_off_by_default(scand_factory, workdir):
     assert "metrics_listen" not in open(sc.conf_path).read()
     assert listening_ports(sc.proc.pid) == {sc.port}
     assert "metrics:" not in sc.log()
+
+
+def test_store_error_counted(scand_factory, sink):
+    """The store locked by another process past busy_timeout: the message is
+    answered 451 with no row, so it counts as a verdict store error, a
+    tempfail recipient and a latency sample, and in no category."""
+    from test_faults import StoreLock
+
+    mport = ghtest.free_port()
+    sc = scand_factory(sink.port, sections={"scand": {"metrics_listen": "127.0.0.1:%d" % mport,
+                                                      "busy_timeout": "1"}})
+    send_all(sc.port, [(ghtest.make_message(subject="warm"), ["bob@example.com"])])
+    wait_answers_written(sc.db, 1)
+    lock = StoreLock(sc.db)
+    try:
+        with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                s.sendmail("alice@example.org", ["carol@example.com"], ghtest.make_message(subject="locked"))
+            assert e.value.smtp_code == 451
+        fams, _ = scrape(mport)
+    finally:
+        lock.release()
+    assert samples(fams["gatehouse_store_errors"], "op", "_total")["verdict"] == 1.0
+    assert samples(fams["gatehouse_messages"], "category", "_total")["clean"] == 1.0
+    assert ghtest.db_rows(sc.db, "SELECT count(*) FROM msgs") == [(1,)]
+    rcpts = samples(fams["gatehouse_recipients"], "destiny", "_total")
+    assert (rcpts["pass"], rcpts["tempfail"]) == (1.0, 1.0)
+    assert samples(fams["gatehouse_message_duration_seconds"], None, "_count") == {None: 2.0}
+    assert samples(fams["gatehouse_forward_errors"], None, "_total") == {None: 0.0}
