@@ -144,10 +144,11 @@ static void render_destinies(GString *o, const char *name, const char *help, ato
 
 static void render_signatures(GString *o)
 {
-	time_t db = pipeline_signatures_time();
+	time_t db;
+	unsigned n = pipeline_signatures(&db); /* one engine for both */
 
 	prom_family(o, "gatehouse_signatures", "gauge", "Signatures in the loaded virus engine (0 without one).");
-	prom_sample(o, "gatehouse_signatures", NULL, NULL, pipeline_signatures());
+	prom_sample(o, "gatehouse_signatures", NULL, NULL, n);
 	prom_family(o, "gatehouse_signatures_age_seconds", "gauge",
 	            "Age of the loaded signature database (its build time, else its newest file); absent without one.");
 	if (db > 0)

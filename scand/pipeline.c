@@ -2,8 +2,7 @@
  * pipeline - stages, destiny, store, forward, reply (see pipeline.h)
  *
  * Functions: pipeline_init, pipeline_notify_start, pipeline_reload,
- * pipeline_fini, pipeline_signatures, pipeline_signatures_time,
- * pipeline_run, pipeline_reply_text.
+ * pipeline_fini, pipeline_signatures, pipeline_run, pipeline_reply_text.
  *
  * The order is the promise: the verdict row is committed before anything
  * is forwarded, and the client hears 2xx only after the downstream MTA
@@ -119,14 +118,11 @@ void pipeline_reload(const struct conf *c)
 	pipeline_notify_reload(c);
 }
 
-unsigned pipeline_signatures(void)
+unsigned pipeline_signatures(time_t *built)
 {
-	return pipeline_verdict ? verdict_signatures(pipeline_verdict) : 0;
-}
-
-time_t pipeline_signatures_time(void)
-{
-	return pipeline_verdict ? verdict_signatures_time(pipeline_verdict) : 0;
+	if (built)
+		*built = 0;
+	return pipeline_verdict ? verdict_signatures(pipeline_verdict, built) : 0;
 }
 
 void pipeline_fini(void)

@@ -27,10 +27,10 @@
 int pipeline_init(const struct conf *c, char **err);
 void pipeline_reload(const struct conf *c);
 void pipeline_fini(void);
-/* Signatures in the virus engine now (for the start line and /metrics),
- * and when its database was built (0 without an engine). */
-unsigned pipeline_signatures(void);
-time_t pipeline_signatures_time(void);
+/* Signatures in the virus engine now (for the start line and /metrics)
+ * and, unless built is NULL, when its database was built (0 and 0
+ * without an engine). */
+unsigned pipeline_signatures(time_t *built);
 /* Starts the alert sender on st (a store handle for it alone, opened
  * before the privilege drop); call after the signals are blocked. */
 void pipeline_notify_start(const struct conf *c, struct store *st);

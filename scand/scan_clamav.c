@@ -4,7 +4,7 @@
  * Functions: scan_clamav_stage (init, scan = clam_scan_parts, one
  * whole-message scan, or clam_scan_overparts for a part-count bomb,
  * reload, fini),
- * scan_clamav_banner, scan_clamav_sigs, scan_clamav_db_time, scan_clamav_reload_now,
+ * scan_clamav_banner, scan_clamav_sigs, scan_clamav_reload_now,
  * scan_clamav_generation.
  *
  * Invariants: s->cur is the engine new scans use (NULL only during a
@@ -684,22 +684,15 @@ char *scan_clamav_banner(void *state)
 	return b;
 }
 
-unsigned scan_clamav_sigs(void *state)
+unsigned scan_clamav_sigs(void *state, time_t *built)
 {
 	struct clam_state *s = state;
 	struct clam_engine *e = clam_acquire(s);
 	unsigned n = e ? e->sigs : 0;
+	if (built)
+		*built = e ? e->db_time : 0;
 	clam_release(s, e);
 	return n;
-}
-
-time_t scan_clamav_db_time(void *state)
-{
-	struct clam_state *s = state;
-	struct clam_engine *e = clam_acquire(s);
-	time_t t = e ? e->db_time : 0;
-	clam_release(s, e);
-	return t;
 }
 
 unsigned scan_clamav_generation(void *state)

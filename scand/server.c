@@ -351,7 +351,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 			msg_fatal("pthread_create: %s", g_strerror(errno));
 	}
 	msg_info("ready: %s, %u signatures, listening on %s, forwarding to %s, %d servers, %s mode",
-	         privs_summary(), pipeline_signatures(), conf_str(c, "scand", "listen"),
+	         privs_summary(), pipeline_signatures(NULL), conf_str(c, "scand", "listen"),
 	         conf_str(c, "scand", "forward"), n,
 	         conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
 	srv_fsck_start(fsck_st, conf_str(c, "scand", "quarantine_dir"));
