@@ -65,7 +65,7 @@ static void write_batch(GPtrArray *batch)
 	 * settled before answering */
 	if (store_put_answers(st, a, batch->len) < 0) {
 		msg_warn("store: writing the answers of %u message(s): %s", batch->len, store_error(st));
-		metrics_store_error("answers");
+		metrics_store_error(METRICS_STORE_ANSWERS);
 	}
 	answers_unlock();
 	g_free(a);

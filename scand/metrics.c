@@ -16,7 +16,6 @@
 
 #include <math.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <time.h>
 
 #include "pipeline.h"
@@ -40,6 +39,7 @@ static const double latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * that syncs; seconds mean the store is in trouble. */
 static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
+/* the label values of enum metrics_store_op */
 static const char *const store_ops[] = {"verdict", "settle", "answers"};
 
 static struct {
@@ -59,6 +59,7 @@ static struct {
 
 G_STATIC_ASSERT(G_N_ELEMENTS(latency_bounds) <= HIST_MAX_BOUNDS);
 G_STATIC_ASSERT(G_N_ELEMENTS(commit_bounds) <= HIST_MAX_BOUNDS);
+G_STATIC_ASSERT(G_N_ELEMENTS(store_ops) == METRICS_STORE_ANSWERS + 1);
 
 static void add(atomic_uint_fast64_t *c, uint64_t n)
 {
@@ -114,11 +115,10 @@ void metrics_forward_error(void)
 	add(&mx.forward_errors, 1);
 }
 
-void metrics_store_error(const char *op)
+void metrics_store_error(enum metrics_store_op op)
 {
-	for (size_t i = 0; i < G_N_ELEMENTS(store_ops); i++)
-		if (strcmp(op, store_ops[i]) == 0)
-			add(&mx.store_errors[i], 1);
+	if ((unsigned)op < G_N_ELEMENTS(store_ops))
+		add(&mx.store_errors[op], 1);
 }
 
 void metrics_commit(double seconds)

@@ -13,8 +13,9 @@
  *                            recipients, and its latency since m->t_start.
  *  metrics_session(+1 / -1)  a session started / ended (a gauge).
  *  metrics_forward_error()   the reinjection of a message failed.
- *  metrics_store_error(op)   a store write failed: op is "verdict" (the
- *                            row, answered 451), "settle" or "answers".
+ *  metrics_store_error(op)   a store write failed: METRICS_STORE_VERDICT
+ *                            (the row; answered 451), _SETTLE (an
+ *                            attempt) or _ANSWERS (the answers writer).
  *  metrics_commit(seconds)   one group-commit transaction of the store.
  * The signature count and age are read from the loaded engine when the
  * page is asked for (pipeline_signatures()).
@@ -39,11 +40,13 @@
 #include "conf.h"
 #include "msg.h"
 
+enum metrics_store_op { METRICS_STORE_VERDICT, METRICS_STORE_SETTLE, METRICS_STORE_ANSWERS };
+
 void metrics_recorded(const struct msg *m);
 void metrics_answered(const struct msg *m);
 void metrics_session(int delta);
 void metrics_forward_error(void);
-void metrics_store_error(const char *op);
+void metrics_store_error(enum metrics_store_op op);
 void metrics_commit(double seconds);
 
 void metrics_render(GString *o);

@@ -249,7 +249,7 @@ static int store_record(struct msg *m, bool *held)
 	int r = gc_put(&sm, al, nal, err, sizeof(err)); /* committed, or -1 */
 	if (r < 0) {
 		msg_warn("(%s) store: %s", m->mail_id, err);
-		metrics_store_error("verdict");
+		metrics_store_error(METRICS_STORE_VERDICT);
 	} else {
 		metrics_recorded(m);
 	}
@@ -471,7 +471,7 @@ static void attempt_settle(struct msg *m, bool deferred, const struct store_aler
 	    0) {
 		msg_warn("(%s) store: settling the attempt: %s%s", m->mail_id, err,
 		         nnotice ? " (the failure notice to the sender is lost)" : "");
-		metrics_store_error("settle");
+		metrics_store_error(METRICS_STORE_SETTLE);
 		return;
 	}
 	if (purge)

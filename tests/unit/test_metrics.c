@@ -102,9 +102,9 @@ static void test_gauges_and_errors(void **state)
 	metrics_session(1);
 	metrics_session(1);
 	metrics_session(-1);
-	metrics_store_error("settle");
-	metrics_store_error("settle");
-	metrics_store_error("answers");
+	metrics_store_error(METRICS_STORE_SETTLE);
+	metrics_store_error(METRICS_STORE_SETTLE);
+	metrics_store_error(METRICS_STORE_ANSWERS);
 	metrics_forward_error();
 	char *p = page();
 	assert_line(p, "gatehouse_sessions_in_flight 1");
