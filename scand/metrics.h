@@ -6,7 +6,7 @@
  *  metrics_recorded(m)       the verdict row of m was committed: one more
  *                            message of its category (so the counters
  *                            match the rows of msgs, per category).
- *  metrics_answered(m, reply) pipeline_run() answered m: bytes received,
+ *  metrics_answered(m)       pipeline_run() answered m: bytes received,
  *                            one recipient per final destiny (answered 4xx
  *                            = "tempfail", as answers.c stores it), the
  *                            message once per distinct destiny among its
