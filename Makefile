@@ -21,7 +21,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 VERSION := 0.1.0
 
-PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib
+PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib libmicrohttpd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -85,12 +85,12 @@ LIBS_report  := $(BUILD)/libreport.a $(LIBS_notify)
 # library, then notify, then common (a new test needs no Makefile edit).
 LIBS_DEFAULT := $(BUILD)/libscand.a $(BUILD)/libquarctl.a $(BUILD)/libreport.a $(LIBS_notify)
 libs_for = $(or $(LIBS_FOR_$(1)),$(LIBS_DEFAULT))
-$(foreach t,banned clamav groupcommit pipeline policy privs spamd spool verdict,\
+$(foreach t,banned clamav groupcommit metrics pipeline policy privs spamd spool verdict,\
 	$(eval LIBS_FOR_test_$(t) = $$(LIBS_scand)))
 LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
 LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
 LIBS_FOR_test_report = $(LIBS_report)
-$(foreach t,conf log mailfmt mailid quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+$(foreach t,conf log mailfmt mailid promtext quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
 LIBS_FOR_bench_verdict = $(LIBS_scand)
 LIBS_FOR_rawscan = $(LIBS_scand)
 $(foreach b,loadgen mkcorpus qc_fill report_gen,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))
@@ -224,6 +224,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
 		$(DESTDIR)$(SHAREDIR)/schema $(DESTDIR)$(SHAREDIR)/templates \
 		$(DESTDIR)$(SHAREDIR)/signatures $(DESTDIR)$(SHAREDIR)/contrib/postfix \
+		$(DESTDIR)$(SHAREDIR)/contrib/prometheus \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 contrib/scand.conf.example $(DESTDIR)$(SYSCONFDIR)/scand.conf.example
@@ -237,6 +238,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(UNITDIR)/scand.service
 	install -m 0755 contrib/chroot-setup $(DESTDIR)$(SHAREDIR)/contrib/
 	install -m 0755 contrib/postfix/setup $(DESTDIR)$(SHAREDIR)/contrib/postfix/
+	install -m 0644 contrib/prometheus/*.yml $(DESTDIR)$(SHAREDIR)/contrib/prometheus/
 	$(if $(PF_SNIPPETS),install -m 0644 $(PF_SNIPPETS) $(DESTDIR)$(SHAREDIR)/contrib/postfix/)
 	if [ -f contrib/cron.d/gatehouse ]; then install -d $(DESTDIR)$(CRONDIR) && \
 		install -m 0644 contrib/cron.d/gatehouse $(DESTDIR)$(CRONDIR)/gatehouse; fi

@@ -53,6 +53,9 @@ const struct conf_key conf_table[] = {
 	{"scand", "busy_timeout", CONF_TIME, "10s", "how long to wait for a locked database", 0, 3600, NULL},
 	{"scand", "quarantine_dir", CONF_STR, "/var/lib/gatehouse/quarantine", "root of the quarantine tree", NOLIM},
 	{"scand", "quarantine_compress", CONF_BOOL, "no", "gzip quarantined messages (.gz)", NOLIM},
+	{"scand", "metrics_listen", CONF_STR, "",
+	 "host:port where GET /metrics serves Prometheus metrics (text format 0.0.4), e.g. 127.0.0.1:9710; empty: off",
+	 NOLIM},
 
 	/* [clamav] the virus engine */
 	{"clamav", "enabled", CONF_BOOL, "yes", "scan with libclamav", NOLIM},

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define ANSWERS_BATCH 512
@@ -62,8 +63,10 @@ static void write_batch(GPtrArray *batch)
 	answers_lock();
 	/* one transaction; settling is a no-op for an attempt the pipeline
 	 * settled before answering */
-	if (store_put_answers(st, a, batch->len) < 0)
+	if (store_put_answers(st, a, batch->len) < 0) {
 		msg_warn("store: writing the answers of %u message(s): %s", batch->len, store_error(st));
+		metrics_store_error(METRICS_STORE_ANSWERS);
+	}
 	answers_unlock();
 	g_free(a);
 }
@@ -118,9 +121,8 @@ void answers_push(const struct msg *m, bool deferred)
 	it->destiny = g_new0(const char *, it->n);
 	for (guint i = 0; i < it->n; i++) {
 		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
-		bool temp = r->answer && r->answer[0] == '4';
 		it->answer[i] = g_strdup(r->answer ? r->answer : "");
-		it->destiny[i] = temp ? "tempfail" : msg_destiny_name(r->destiny);
+		it->destiny[i] = msg_destiny_name(msg_rcpt_final_destiny(r));
 	}
 	g_async_queue_push(queue, it);
 }

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "answers.h"
+#include "metrics.h"
 
 /* the most rows in one transaction: bounds the time the lock is held */
 #define GC_BATCH_MAX 64
@@ -36,7 +37,9 @@ static void gc_write(GPtrArray *batch)
 	for (guint i = 0; i < n; i++)
 		items[i] = ((struct gc_req *)g_ptr_array_index(batch, i))->item;
 	answers_lock(); /* one writer handle for all of scand: see answers.h */
+	gint64 t0 = g_get_monotonic_time();
 	store_put_many(answers_store(), items, n);
+	metrics_commit((double)(g_get_monotonic_time() - t0) / 1e6);
 	answers_unlock();
 	for (guint i = 0; i < n; i++)
 		((struct gc_req *)g_ptr_array_index(batch, i))->item = items[i];

@@ -109,3 +109,8 @@ void msg_remove_header(struct msg *m, const char *name)
 			return;
 	g_ptr_array_add(m->remove_headers, g_strdup(name));
 }
+
+enum msg_destiny msg_rcpt_final_destiny(const struct msg_rcpt *r)
+{
+	return r->answer && r->answer[0] == '4' ? DESTINY_TEMPFAIL : r->destiny;
+}

@@ -101,5 +101,8 @@ void msg_set_category(struct msg *m, enum msg_category c, const char *engine);
 const char *msg_category_log(enum msg_category c);  /* "CLEAN", "INFECTED", "BANNED", ... (amavisd log words) */
 void msg_add_header(struct msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void msg_remove_header(struct msg *m, const char *name);
+/* The destiny the store keeps once r was answered: DESTINY_TEMPFAIL when
+ * its answer is 4xx (deferred, whatever the policy chose), else r->destiny. */
+enum msg_destiny msg_rcpt_final_destiny(const struct msg_rcpt *r);
 
 #endif

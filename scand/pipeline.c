@@ -2,7 +2,7 @@
  * pipeline - stages, destiny, store, forward, reply (see pipeline.h)
  *
  * Functions: pipeline_init, pipeline_notify_start, pipeline_reload,
- * pipeline_fini, pipeline_run, pipeline_reply_text.
+ * pipeline_fini, pipeline_signatures, pipeline_run, pipeline_reply_text.
  *
  * The order is the promise: the verdict row is committed before anything
  * is forwarded, and the client hears 2xx only after the downstream MTA
@@ -58,6 +58,7 @@
 #include "groupcommit.h"
 #include "log.h"
 #include "mailhdr.h"
+#include "metrics.h"
 #include "notify/notify.h"
 #include "verdict.h"
 
@@ -117,9 +118,11 @@ void pipeline_reload(const struct conf *c)
 	pipeline_notify_reload(c);
 }
 
-unsigned pipeline_signatures(void)
+unsigned pipeline_signatures(time_t *built)
 {
-	return pipeline_verdict ? verdict_signatures(pipeline_verdict) : 0;
+	if (built)
+		*built = 0;
+	return pipeline_verdict ? verdict_signatures(pipeline_verdict, built) : 0;
 }
 
 void pipeline_fini(void)
@@ -244,8 +247,12 @@ static int store_record(struct msg *m, bool *held)
 	notify_free(nt);
 	char err[512];
 	int r = gc_put(&sm, al, nal, err, sizeof(err)); /* committed, or -1 */
-	if (r < 0)
+	if (r < 0) {
 		msg_warn("(%s) store: %s", m->mail_id, err);
+		metrics_store_error(METRICS_STORE_VERDICT);
+	} else {
+		metrics_recorded(m);
+	}
 	notify_alerts_free(al, nal);
 	*held = r == 0 && nal > 0;
 	g_free(sm.virus_names);
@@ -303,8 +310,10 @@ static void forward(struct worker *w, const struct conf *c, struct msg *m)
 	sm.remove_headers = (const char *const *)m->remove_headers->pdata;
 	sm.nremove = m->remove_headers->len;
 	sm.abort_on_rcpt_tempfail = !m->lmtp;
-	if (smtpc_send(forward_client(w, c), &sm, &err) < 0)
+	if (smtpc_send(forward_client(w, c), &sm, &err) < 0) {
 		msg_warn("(%s) forward: %s", m->mail_id, err);
+		metrics_forward_error();
+	}
 	for (size_t j = 0; j < sm.nrcpt; j++)
 		set_answer(rcpt_at(m, idx[j]), sm.rcpt[j].reply);
 	smtpc_msg_clear(&sm);
@@ -462,12 +471,21 @@ static void attempt_settle(struct msg *m, bool deferred, const struct store_aler
 	    0) {
 		msg_warn("(%s) store: settling the attempt: %s%s", m->mail_id, err,
 		         nnotice ? " (the failure notice to the sender is lost)" : "");
+		metrics_store_error(METRICS_STORE_SETTLE);
 		return;
 	}
 	if (purge)
 		verdict_withdraw(pipeline_verdict, m);
 	if (!deferred)
 		notify_sender_kick(pipeline_sender);
+}
+
+/* Every answer after DATA ends here: the log line and the counters. */
+static char *pipeline_answered(struct msg *m, char *reply)
+{
+	log_line(m, reply);
+	metrics_answered(m);
+	return reply;
 }
 
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
@@ -480,16 +498,14 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 	if (verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
 		reply = g_strdup("451 4.3.0 Error: content check temporarily unavailable, try again later");
 		answer_all(m, reply);
-		log_line(m, reply);
-		return reply;
+		return pipeline_answered(m, reply);
 	}
 	destiny_answers(m);
 	if (store_record(m, &held) < 0) {
 		reply = g_strdup("451 4.3.0 Error: verdict store failure, try again later");
 		verdict_withdraw(pipeline_verdict, m); /* no row: the retry keeps its own copy */
 		answer_all(m, reply);
-		log_line(m, reply);
-		return reply;
+		return pipeline_answered(m, reply);
 	}
 	for (guint i = 0; i < m->rcpts->len; i++)
 		any_pass |= rcpt_at(m, i)->destiny == DESTINY_PASS;
@@ -507,6 +523,5 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 		attempt_settle(m, deferred, &notice);
 	notify_alert_clear(&notice);
 	answers_push(m, deferred); /* behind the reply; see answers.h */
-	log_line(m, reply);
-	return reply;
+	return pipeline_answered(m, reply);
 }

@@ -35,6 +35,7 @@ struct clam_engine {
 	gint refs;
 	unsigned sigs;
 	char *date; /* YYYY-MM-DD of the database */
+	time_t db_time; /* when it was built, else its newest file's mtime */
 	unsigned db_version;
 	/* the settings it was built with, for the part-by-part scan: a reload
 	 * changes struct clam_state while scans run, never an engine */
@@ -237,6 +238,7 @@ static struct clam_engine *clam_build(const struct clam_state *s, char **err)
 	e->db_version = (unsigned)cl_engine_get_num(e->eng, CL_ENGINE_DB_VERSION, &ferr);
 	if (t <= 0)
 		clam_walk_files(s->dirs, clam_newest, &t);
+	e->db_time = t;
 	GDateTime *dt = g_date_time_new_from_unix_utc(t);
 	e->date = dt ? g_date_time_format(dt, "%Y-%m-%d") : g_strdup("unknown");
 	if (dt)
@@ -682,11 +684,13 @@ char *scan_clamav_banner(void *state)
 	return b;
 }
 
-unsigned scan_clamav_sigs(void *state)
+unsigned scan_clamav_sigs(void *state, time_t *built)
 {
 	struct clam_state *s = state;
 	struct clam_engine *e = clam_acquire(s);
 	unsigned n = e ? e->sigs : 0;
+	if (built)
+		*built = e ? e->db_time : 0;
 	clam_release(s, e);
 	return n;
 }

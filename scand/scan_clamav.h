@@ -26,18 +26,25 @@
  * STAGE_TEMPFAIL.
  *
  * scan_clamav_banner() gives "libclamav 1.4.6, 2 signatures, 2026-11-21"
- * for X-Virus-Scanned (g_free). scan_clamav_reload_now() forces a reload
+ * for X-Virus-Scanned (g_free); scan_clamav_sigs() the loaded engine's
+ * signature count and date (the start line, /metrics).
+ * scan_clamav_reload_now() forces a reload
  * (tests, SIGHUP); scan_clamav_generation() counts successful loads.
  */
 #ifndef GH_SCAN_CLAMAV_H
 #define GH_SCAN_CLAMAV_H
+
+#include <time.h>
 
 #include "stage.h"
 
 extern const struct stage scan_clamav_stage;
 
 char *scan_clamav_banner(void *state);
-unsigned scan_clamav_sigs(void *state);
+/* Signatures in the loaded engine and, in *built unless NULL, when its
+ * database was built (its newest file's mtime when it does not say);
+ * 0 and 0 without an engine. */
+unsigned scan_clamav_sigs(void *state, time_t *built);
 int scan_clamav_reload_now(void *state, char **err);
 unsigned scan_clamav_generation(void *state);
 

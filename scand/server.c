@@ -38,6 +38,7 @@
 #include "answers.h"
 #include "groupcommit.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "sess.h"
 #include "sockio.h"
@@ -166,7 +167,9 @@ static void *srv_worker(void *arg)
 		                (size_t)conf_int(c, "scand", "spool_memory_limit"),
 		                conf_int(c, "scand", "message_size_limit"));
 		srv_conf_release(cr);
+		metrics_session(1);
 		sess_run(w, fd, peer);
+		metrics_session(-1);
 		g_free(peer);
 	}
 	smtpc_close(w->fwd);
@@ -247,6 +250,8 @@ static void srv_reload(const char *path)
 	struct confref *old = srv_conf_acquire();
 	if (strcmp(conf_str(old->conf, "scand", "listen"), conf_str(c, "scand", "listen")) != 0)
 		msg_warn("reload: a new [scand] listen takes effect after a restart");
+	if (strcmp(conf_str(old->conf, "scand", "metrics_listen"), conf_str(c, "scand", "metrics_listen")) != 0)
+		msg_warn("reload: a new [scand] metrics_listen takes effect after a restart");
 	srv_conf_release(old);
 	int lvl = log_level_parse(conf_str(c, "scand", "log_level"));
 	log_set_level(lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
@@ -303,6 +308,8 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	srv_conf_swap(c);
 	srv_listen(c);
+	if (metrics_http_bind(c, &err) < 0)
+		msg_fatal("%s", err);
 	if (pipeline_init(c, &err) < 0)
 		msg_fatal("%s", err);
 	if (!foreground && daemon(1, 0) < 0)
@@ -327,6 +334,8 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		msg_fatal("%s", err);
 	srv_drop_privileges(c);
 	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */
+	if (metrics_http_start(&err) < 0) /* its thread too; never as root */
+		msg_fatal("%s", err);
 
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	stop_efd = eventfd(0, EFD_CLOEXEC);
@@ -342,7 +351,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 			msg_fatal("pthread_create: %s", g_strerror(errno));
 	}
 	msg_info("ready: %s, %u signatures, listening on %s, forwarding to %s, %d servers, %s mode",
-	         privs_summary(), pipeline_signatures(), conf_str(c, "scand", "listen"),
+	         privs_summary(), pipeline_signatures(NULL), conf_str(c, "scand", "listen"),
 	         conf_str(c, "scand", "forward"), n,
 	         conf_bool(c, "scand", "before_queue") ? "before-queue" : "after-queue");
 	srv_fsck_start(fsck_st, conf_str(c, "scand", "quarantine_dir"));
@@ -358,6 +367,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		g_free(w[i].fwd_dest);
 	}
 	srv_fsck_join();
+	metrics_http_stop();
 	answers_stop();
 	for (size_t i = 0; i < nlisten; i++)
 		close(listen_fd[i]);

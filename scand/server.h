@@ -4,7 +4,9 @@
  * srv_run() runs the daemon: it binds the listeners, initialises the
  * pipeline's stages, daemonizes (unless foreground), writes the pid file,
  * drops privileges, removes spool leftovers and starts max_servers worker
- * threads. Each worker accepts one connection at a time and runs its
+ * threads, and serves /metrics when [scand] metrics_listen is set
+ * (metrics.h: bound with the listeners, served after the drop). Each
+ * worker accepts one connection at a time and runs its
  * session, so concurrency is bounded by the number of workers and the
  * one libclamav engine (in the stages) is shared by all. The main thread
  * only handles signals: SIGTERM/SIGINT stop accepting, let every session

@@ -3,7 +3,8 @@
  * (see verdict.h)
  *
  * Functions: verdict_init, verdict_run, verdict_reload, verdict_fini,
- * verdict_log_words, verdict_reply, verdict_banner, verdict_withdraw.
+ * verdict_log_words, verdict_reply, verdict_banner, verdict_signatures,
+ * verdict_withdraw.
  *
  * Invariants: the stage list is fixed at init (a stage turned on or off
  * in the config needs a restart; its settings reload). The policy db and
@@ -146,9 +147,11 @@ char *verdict_banner(struct verdict_ctx *v)
 	return r;
 }
 
-unsigned verdict_signatures(struct verdict_ctx *v)
+unsigned verdict_signatures(struct verdict_ctx *v, time_t *built)
 {
-	return v->clam ? scan_clamav_sigs(v->clam) : 0;
+	if (built)
+		*built = 0;
+	return v->clam ? scan_clamav_sigs(v->clam, built) : 0;
 }
 
 static void verdict_remove_incoming(struct msg *m)

@@ -42,12 +42,15 @@
  *      No CR or LF from the message can reach the text.
  *  verdict_banner(ctx)     "Gatehouse scand 0.1.0 (libclamav 1.4.6, 3
  *      signatures, 2026-11-21)", the X-Virus-Scanned value (g_free).
- *  verdict_signatures(ctx) signatures in the virus engine (0 without it).
+ *  verdict_signatures(ctx, &built) signatures in the virus engine (0
+ *      without it) and, unless built is NULL, when its database was built.
  *  verdict_withdraw(ctx, msg) removes the quarantine copy of an attempt
  *      that was answered 4xx (pipeline.c, after the row says so).
  */
 #ifndef GH_VERDICT_H
 #define GH_VERDICT_H
+
+#include <time.h>
 
 #include "conf.h"
 #include "msg.h"
@@ -64,7 +67,7 @@ void verdict_fini(struct verdict_ctx *v);
 char *verdict_log_words(const struct msg *m);
 char *verdict_reply(const struct msg *m, const struct msg_rcpt *r);
 char *verdict_banner(struct verdict_ctx *v);
-unsigned verdict_signatures(struct verdict_ctx *v); /* 0 without clamav */
+unsigned verdict_signatures(struct verdict_ctx *v, time_t *built); /* 0 (and 0) without clamav */
 /* Removes the quarantine copy of a deferred attempt (m->quar_path, under
  * the quarantine_dir in force); a failure is logged. */
 void verdict_withdraw(struct verdict_ctx *v, struct msg *m);

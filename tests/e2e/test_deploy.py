@@ -270,6 +270,7 @@ def expected_install(prefix, sysconf):
     snippets = [f for f in repo_files("contrib/postfix") if f != "setup"]
     assert "master.cf.after-queue" in snippets
     want |= {share + "/contrib/postfix/" + f for f in snippets}
+    want |= {share + "/contrib/prometheus/" + f for f in repo_files("contrib/prometheus")}
     if os.path.exists(os.path.join(ghtest.ROOT, "contrib/cron.d/gatehouse")):
         want.add("/etc/cron.d/gatehouse")
     return want

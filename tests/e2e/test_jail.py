@@ -16,6 +16,7 @@ import re
 import signal
 import sqlite3
 import time
+import urllib.request
 
 import pytest
 
@@ -48,8 +49,10 @@ def jailed(workdir, postfix_factory, scand_factory, spamd):
     r = ghtest.run([CHROOT_SETUP, jail, "--signatures", sigs, "--templates", TEMPLATES], check=False)
     assert r.returncode == 0, r.stdout
     fwd = ghtest.free_port()
+    mport = ghtest.free_port()
     sections = {
         "scand": {"chroot": jail, "user": "gatehouse", "group": "gatehouse", "allow_root": "no",
+                  "metrics_listen": "127.0.0.1:%d" % mport,
                   "database": jail + "/db/gatehouse.db", "quarantine_dir": jail + "/quarantine",
                   "work_dir": jail + "/work", "pid_file": os.path.join(workdir, "scand.pid")},
         "clamav": {"database_dirs": jail + "/signatures", "reload_check_interval": "0"},
@@ -60,7 +63,7 @@ def jailed(workdir, postfix_factory, scand_factory, spamd):
     pf = postfix_factory(mode="smtp", filter_port=sd.port, reinject_port=fwd)
     sd.start()
     wait_ready(sd)
-    return {"jail": jail, "sigs": sigs, "extra": extra, "pf": pf, "sd": sd}
+    return {"jail": jail, "sigs": sigs, "extra": extra, "pf": pf, "sd": sd, "mport": mport}
 
 
 def test_scand_runs_jailed_as_gatehouse(jailed):
@@ -81,6 +84,12 @@ def test_scand_runs_jailed_as_gatehouse(jailed):
     for p in (jail + "/db/gatehouse.db",):
         s = os.stat(p)
         assert s.st_uid == gh.pw_uid and s.st_mode & 0o077 == 0, p
+    # /metrics is served from the jail, by a thread started after the drop
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % jailed["mport"], timeout=10) as r:
+        page = r.read().decode()
+    assert "\ngatehouse_signatures %d\n" % nsigs in page, page
+    for task in os.listdir("/proc/%d/task" % sd.proc.pid):
+        assert proc_status(int(task))["Uid"].split() == [str(gh.pw_uid)] * 4, task
 
 
 def test_corpus_in_the_jail_gets_the_verdicts_of_outside(jailed):
