@@ -174,7 +174,7 @@ void qc_tui_list_sender(struct qc_tui *t, const char *id, enum list_kind k)
 		return;
 	}
 	char *s = log_printable(*sender ? sender : "<>", 120), *h = log_printable(*held ? held : "nobody", 300);
-	char *q = k == LIST_ALLOW ? g_strdup_printf("Release %s and allow %s for %s? y/N ", id, s, h)
+	char *q = k == LIST_ALLOW ? g_strdup_printf("Allow %s for %s and release? y/N ", s, h)
 	                          : g_strdup_printf("Block %s for %s? y/N ", s, h);
 	int key = qc_tui_ask(q);
 	g_free(q);
