@@ -246,28 +246,61 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
 	return st->be->report_top(st, which, since, until, top, fn, arg);
 }
 
+/* e validated and lower-cased into *n (its scope and pattern g_free'd by
+ * the caller, the rest borrowed) with its probe key: 0, or -1 with *err. */
+static int store_list_norm(const struct list_entry *e, struct list_entry *n, char **pkey, char **err)
+{
+	*n = *e;
+	n->scope = list_scope_norm(e->scope, err);
+	n->pattern = n->scope ? list_pattern_norm(e->pattern, err) : NULL;
+	*pkey = NULL;
+	if (!n->pattern)
+		return -1;
+	list_entry_key(n->pattern, pkey);
+	n->note = e->note ? e->note : "";
+	n->created_by = e->created_by ? e->created_by : "";
+	n->created_at = e->created_at ? e->created_at : (int64_t)time(NULL);
+	return 0;
+}
+
 int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err)
 {
-	struct list_entry n = *e;
+	struct list_entry n;
+	char *pkey;
 	int64_t got = 0;
-	int rc = -2;
-	n.scope = list_scope_norm(e->scope, err);
-	n.pattern = n.scope ? list_pattern_norm(e->pattern, err) : NULL;
-	if (n.pattern) {
-		char *pkey = NULL;
-		list_entry_key(n.pattern, &pkey);
-		n.note = e->note ? e->note : "";
-		n.created_by = e->created_by ? e->created_by : "";
-		n.created_at = e->created_at ? e->created_at : (int64_t)time(NULL);
-		rc = st->be->list_add(st, &n, pkey, &got);
-		if (rc < 0)
-			*err = g_strdup(st->err);
-		g_free(pkey);
-	}
+	int rc = store_list_norm(e, &n, &pkey, err) < 0 ? -2 : st->be->list_add(st, &n, pkey, &got);
+	if (rc == -1)
+		*err = g_strdup(st->err);
 	if (rc == 0 && id)
 		*id = got;
 	g_free(n.scope);
 	g_free(n.pattern);
+	g_free(pkey);
+	return rc;
+}
+
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err)
+{
+	struct list_entry *v = g_new0(struct list_entry, n);
+	char **keys = g_new0(char *, n);
+	size_t done = 0;
+	int rc = 0;
+	for (; done < n && rc == 0; done++)
+		if (store_list_norm(&e[done], &v[done], &keys[done], err) < 0) {
+			*bad = done;
+			rc = -2;
+		}
+	if (rc == 0 && st->be->list_add_many(st, v, keys, n) < 0) {
+		*err = g_strdup(st->err);
+		rc = -1;
+	}
+	for (size_t i = 0; i < done; i++) {
+		g_free(v[i].scope);
+		g_free(v[i].pattern);
+		g_free(keys[i]);
+	}
+	g_free(v);
+	g_free(keys);
 	return rc;
 }
 

@@ -278,6 +278,10 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
  * (or the null sender), -1. A few index probes, never a scan; an edit
  * committed by any process applies to the next lookup. */
 int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err);
+/* store_list_import: store_list_add() of n entries in one transaction,
+ * all or nothing: 0; -2 when entry *bad is invalid (*err says why, nothing
+ * stored); -1 a store failure (*err). */
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err);
 int store_list_del(struct store *st, int64_t id);
 int store_list_query(struct store *st, const char *scope, int64_t id,
                      int (*fn)(const struct list_entry *e, void *arg), void *arg);

@@ -70,6 +70,8 @@ struct store_backend {
 	int (*rrd_state_put)(struct store *st, const char *path, int64_t last_minute, int64_t last_id);
 	/* lists: the entry is valid and lower case, pkey its probe key */
 	int (*list_add)(struct store *st, const struct list_entry *e, const char *pkey, int64_t *id);
+	/* n entries with their keys in one transaction */
+	int (*list_add_many)(struct store *st, const struct list_entry *e, char *const *pkeys, size_t n);
 	int (*list_del)(struct store *st, int64_t id);
 	int (*list_query)(struct store *st, const char *scope, int64_t id,
 	                  int (*fn)(const struct list_entry *e, void *arg), void *arg);

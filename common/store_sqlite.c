@@ -1224,6 +1224,23 @@ static int sq_list_add(struct store *base, const struct list_entry *e, const cha
 	return sq_each(st, s, "insert list entry", sq_row_ints, v) == 1 ? 0 : -1;
 }
 
+static int sq_list_add_many(struct store *base, const struct list_entry *e, char *const *pkeys, size_t n)
+{
+	struct sq *st = (struct sq *)base;
+	int64_t id;
+	st->base.busy = false;
+	if (store_step_done(st, st->begin, "begin") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (sq_list_add(base, &e[i], pkeys[i], &id) < 0)
+			goto fail;
+	if (store_step_done(st, st->commit, "commit") == 0)
+		return 0;
+fail:
+	store_abort(st);
+	return -1;
+}
+
 static int sq_list_del(struct store *base, int64_t id)
 {
 	struct sq *st = (struct sq *)base;
@@ -1333,6 +1350,7 @@ const struct store_backend store_backend_sqlite = {
     .rrd_state_get = sq_rrd_state_get,
     .rrd_state_put = sq_rrd_state_put,
     .list_add = sq_list_add,
+    .list_add_many = sq_list_add_many,
     .list_del = sq_list_del,
     .list_query = sq_list_query,
     .list_probe = sq_list_probe,

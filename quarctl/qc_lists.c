@@ -12,9 +12,9 @@
  *
  * The CSV has the columns scope,kind,pattern,note,expires (RFC 4180
  * quoting; expires empty for never, else "YYYY-MM-DD HH:MM:SS" UTC, an
- * age such as 30d from now on import). An import is checked whole before
- * the first entry is added: a bad row is reported as FILE:LINE and nothing
- * changes. Every change is an audit event (lists-add, lists-del,
+ * age such as 30d from now on import). An import is checked whole, then
+ * stored in one transaction (store_list_import()): a bad row is reported
+ * as FILE:LINE and nothing changes. Every change is an audit event (lists-add, lists-del,
  * lists-import; learn-spam, learn-ham), who = the operator.
  *
  * Exit codes (qc.h): 0 done; 1 an action failed (a learning, the store);
@@ -132,9 +132,9 @@ static int qc_lists_expiry(const char *s, int64_t *out)
 	return when_parse(s, now, out);
 }
 
-/* store_list_add() with the audit event: a qc exit code, said on stderr
- * when not 0 (quiet: nothing said on success). */
-static int qc_lists_put(struct qc *qc, struct list_entry *e, bool quiet)
+/* store_list_add() with the audit event: a qc exit code, the entry said
+ * on stdout, or the failure on stderr. */
+static int qc_lists_put(struct qc *qc, struct list_entry *e)
 {
 	char *err = NULL;
 	int64_t id = 0;
@@ -151,8 +151,7 @@ static int qc_lists_put(struct qc *qc, struct list_entry *e, bool quiet)
 	stored.pattern = list_pattern_norm(e->pattern, &err);
 	char *what = list_entry_describe(&stored);
 	qc_event(qc, "", "lists-add", what, "ok");
-	if (!quiet)
-		printf("%s\n", what);
+	printf("%s\n", what);
 	g_free(what);
 	g_free(stored.scope);
 	g_free(stored.pattern);
@@ -183,7 +182,7 @@ static int qc_lists_add(struct qc *qc, int argc, char **argv)
 	e.scope = scope ? scope : "global";
 	e.pattern = argv[2];
 	e.note = note ? note : "";
-	rc = qc_lists_put(qc, &e, false);
+	rc = qc_lists_put(qc, &e);
 out:
 	g_free(scope);
 	g_free(note);
@@ -404,8 +403,16 @@ static int qc_lists_import(struct qc *qc, int argc, char **argv)
 		}
 		g_array_append_val(entries, e);
 	}
-	for (guint i = 0; rc == QC_EXIT_OK && i < entries->len; i++)
-		rc = qc_lists_put(qc, &g_array_index(entries, struct list_entry, i), true);
+	size_t bad = 0;
+	for (guint i = 0; i < entries->len; i++)
+		g_array_index(entries, struct list_entry, i).created_by = qc->who;
+	/* one transaction: all the entries or none */
+	if (rc == QC_EXIT_OK &&
+	    store_list_import(qc->st, (struct list_entry *)(void *)entries->data, entries->len, &bad, &err) < 0) {
+		fprintf(stderr, "quarctl: %s: %s\n", argv[1], err);
+		qc_event(qc, "", "lists-import", argv[1], err);
+		rc = QC_EXIT_FAIL;
+	}
 	if (rc == QC_EXIT_OK) {
 		char *what = g_strdup_printf("%s: %u entries", argv[1], entries->len);
 		qc_event(qc, "", "lists-import", what, "ok");
