@@ -175,6 +175,7 @@ struct sq {
 	sqlite3_stmt *settle_msg, *settle_held;
 	/* the rest, prepared on first use (sq_lazy) */
 	sqlite3_stmt *lazy[SQ_NLAZY];
+	bool mapped; /* mmap_size set for list lookups (sq_list_probe) */
 };
 
 static int store_fail(struct sq *st, const char *what)
@@ -1287,6 +1288,15 @@ static int sq_list_probe(struct store *base, const struct list_probe *p, int64_t
 	struct sq_cb c = {.fn.list = fn, .arg = arg};
 	if (!s || p->nscopes < 1 || p->nkeys < 1)
 		return s ? 0 : -1;
+	if (!st->mapped) {
+		/* a handle that looks lists up (each scand worker's) reads the
+		 * file through a shared memory map: the probes touch pages all
+		 * over a large index, and the OS page cache then serves every
+		 * handle without a copy or a system call per page */
+		st->mapped = true;
+		if (store_exec(st, "PRAGMA mmap_size = 1073741824", "mmap_size") < 0)
+			return -1;
+	}
 	for (int i = 0; i < LIST_PROBE_MAX; i++) {
 		/* SQLite drops repeated IN values: padding costs no probe */
 		sqlite3_bind_text(s, 1 + i, p->scopes[MIN(i, p->nscopes - 1)], -1, SQLITE_STATIC);
