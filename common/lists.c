@@ -70,6 +70,17 @@ static bool list_address_ok(const char *a)
 	return at && strlen(a) <= LIST_MAX_LEN && list_local_ok(a, (size_t)(at - a)) && list_domain_ok(at + 1);
 }
 
+/* NULL after freeing norm, with *err: what was typed (escaped: no line
+ * break reaches a terminal or a page) and what is expected. */
+static char *list_refused(char *norm, const char *what, const char *typed, const char *expected, char **err)
+{
+	char *shown = g_strescape(typed ? typed : "", NULL);
+	*err = g_strdup_printf("%s \"%s\": expected %s", what, shown, expected);
+	g_free(shown);
+	g_free(norm);
+	return NULL;
+}
+
 char *list_scope_norm(const char *scope, char **err)
 {
 	char *s = g_ascii_strdown(scope ? scope : "", -1);
@@ -77,15 +88,10 @@ char *list_scope_norm(const char *scope, char **err)
 	bool ok = !strcmp(s, "global") ||
 	          (strchr(s, '@') ? list_address_ok(s)
 	                          : s[0] == '.' ? list_domain_ok(s + 1) : strchr(s, '.') && list_domain_ok(s));
-	if (ok)
-		return s;
-	char *shown = g_strescape(scope ? scope : "", NULL);
-	*err = g_strdup_printf("unknown scope \"%s\": expected global, a domain (example.net), its subdomains "
-	                       "(.example.net) or a recipient address",
-	                       shown);
-	g_free(shown);
-	g_free(s);
-	return NULL;
+	return ok ? s : list_refused(s, "unknown scope", scope,
+	                             "global, a domain (example.net), its subdomains (.example.net) or a recipient "
+	                             "address",
+	                             err);
 }
 
 /* A glob: printable, no space, not too long, '[' closed, something after
@@ -125,15 +131,10 @@ char *list_pattern_norm(const char *pattern, char **err)
 		ok = list_glob_ok(p);
 	else
 		ok = list_address_ok(p);
-	if (ok)
-		return p;
-	char *shown = g_strescape(pattern ? pattern : "", NULL);
-	*err = g_strdup_printf("bad pattern \"%s\": expected a sender address (user@example.net), *@example.net, "
-	                       "*@.example.net (its subdomains) or a glob (*spam*@example.net)",
-	                       shown);
-	g_free(shown);
-	g_free(p);
-	return NULL;
+	return ok ? p : list_refused(p, "bad pattern", pattern,
+	                             "a sender address (user@example.net), *@example.net, *@.example.net (its "
+	                             "subdomains) or a glob (*spam*@example.net)",
+	                             err);
 }
 
 enum list_pclass list_entry_key(const char *pattern, char **key)

@@ -75,6 +75,11 @@ enum qc_result {
 	QC_STORE_ERROR = 5,
 	QC_REFUSED = 6
 };
+/* An action's words: on stdout when it succeeded, else on stderr after
+ * "quarctl: "; frees msg. */
+void qc_say(enum qc_result r, char *msg);
+/* The exit code of an action's result. */
+int qc_exit_of(enum qc_result r);
 /* Refuse an id that is not a mail id (before anything else), then store_get(). */
 enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg);
 enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *action, char **msg);

@@ -230,7 +230,13 @@ out:
 
 /* ---- show ---- */
 
-static int qc_exit_of(enum qc_result r)
+void qc_say(enum qc_result r, char *msg)
+{
+	fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
+	g_free(msg);
+}
+
+int qc_exit_of(enum qc_result r)
 {
 	switch (r) {
 	case QC_OK:
@@ -383,14 +389,12 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_release_one(qc, argv[i], &o, &msg);
-		fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-		g_free(msg);
+		qc_say(r, msg);
 		if (r == QC_OK && learn && !dry) {
 			/* released already: a failed learning is said, never undoes it */
 			msg = NULL;
 			r = qc_learn(qc, argv[i], false, &msg);
-			fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-			g_free(msg);
+			qc_say(r, msg);
 		}
 		if (r != QC_OK && rc == QC_EXIT_OK)
 			rc = qc_exit_of(r);
@@ -458,8 +462,7 @@ static int qc_purge_ids(struct qc *qc, char **ids, int n, const char *action)
 	for (int i = 0; i < n; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_purge_one(qc, ids[i], action, &msg);
-		fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-		g_free(msg);
+		qc_say(r, msg);
 		if (r != QC_OK && rc == QC_EXIT_OK)
 			rc = qc_exit_of(r);
 	}

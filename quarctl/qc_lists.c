@@ -495,14 +495,9 @@ int qc_cmd_learn(struct qc *qc, int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_learn(qc, argv[i], spam, &msg);
-		fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-		g_free(msg);
-		int x = r == QC_OK ? QC_EXIT_OK
-		        : r == QC_NOTFOUND ? QC_EXIT_NOTFOUND
-		        : r == QC_BADID ? QC_EXIT_BADID
-		        : r == QC_STORE_ERROR ? QC_EXIT_STORE : QC_EXIT_FAIL;
+		qc_say(r, msg);
 		if (rc == QC_EXIT_OK)
-			rc = x;
+			rc = qc_exit_of(r);
 	}
 	return rc;
 }

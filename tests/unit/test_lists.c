@@ -23,28 +23,9 @@
 #include "store_sqlite.h"
 #include "test_util.h"
 
-struct fx {
-	char *path;
-	struct store *st;
-};
-
-static int fx_open(void **state)
-{
-	struct fx *f = g_new0(struct fx, 1);
-	f->path = tu_tmp_db("gh-lists-XXXXXX");
-	f->st = tu_store_open(f->path, 10000);
-	*state = f;
-	return 0;
-}
-
-static int fx_close(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	tu_rm_db(f->path);
-	g_free(f);
-	return 0;
-}
+#define fx tu_store_fx
+#define fx_open tu_store_fx_open
+#define fx_close tu_store_fx_close
 
 static int64_t add(struct store *st, const char *scope, enum list_kind k, const char *pattern, int64_t expires)
 {
