@@ -157,6 +157,9 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
         "SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
         "WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
         "GROUP BY a ORDER BY n DESC, a LIMIT ?3",
+    [SQ_TOP + STORE_TOP_LIST_ENTRIES] =
+        "SELECT r.list_entry AS e, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+        "WHERE r.list_entry <> '' AND m.time >= ?1 AND m.time < ?2 GROUP BY e ORDER BY n DESC, e LIMIT ?3",
     [SQ_TOP + STORE_TOP_UNCHECKED] =
         "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
         "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "

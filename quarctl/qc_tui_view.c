@@ -78,6 +78,8 @@ static void qc_tui_detail_verdict(GPtrArray *lines, const struct store_msg *m)
 		                    r->released_at ? r->release_answer : "");
 		qc_tui_lines_add(lines, "Recipient:", s);
 		g_free(s);
+		if (r->list_entry && *r->list_entry)
+			qc_tui_lines_add(lines, "Listed:", r->list_entry);
 	}
 	g_free(detail);
 }

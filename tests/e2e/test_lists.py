@@ -4,7 +4,8 @@ Through a real Postfix and scand (and spamd for the spam cases): a blocked
 sender's mail is quarantined for one recipient while another still gets it,
 and list edits apply to the next message without a restart; an allowed
 sender's GTUBE mail passes for that recipient only (X-Spam-Status says
-why); an allowed sender's EICAR is still blocked. quarctl: bad patterns and
+why); an allowed sender's EICAR is still blocked; scand-report counts the
+recipients each entry decided. quarctl: bad patterns and
 unknown scopes are refused with a clear message (exit 2), unknown ids exit
 3, import/export round trip, the TUI's a and b keys (tmux). Learning with a
 real spamd started with --allow-tell: `quarctl learn` grows its Bayes
@@ -16,13 +17,15 @@ import os
 import re
 import tempfile
 import shutil
+import sqlite3
+import subprocess
 import time
 
 import pytest
 
 import ghtest
 from qctest import QStore
-from test_engines import EICAR, GTUBE, message_id, quarantined, rows, start_pair
+from test_engines import EICAR, GTUBE, message_id, rows, start_pair
 from test_quarctl_tui import Tmux
 
 SENDER = "news@promo.example.org"
@@ -42,7 +45,6 @@ def verdict(sc, raw):
     mid = message_id(raw)
     q = ("SELECT r.addr, r.destiny, r.list_entry, r.smtp_answer FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
          "WHERE m.message_id = ?")
-    import sqlite3
     db = sqlite3.connect(sc.db)
     got = ghtest.wait_for(lambda: (lambda r: r if r and all(x[3] for x in r) else None)(db.execute(q, (mid,)).fetchall()),
                           timeout=30, what="verdict rows of %s" % mid)
@@ -90,6 +92,12 @@ def test_block_one_recipient_edits_apply_without_restart(postfix_factory, scand_
     assert all(e.startswith("block #") and e.endswith("for example.com: *@.example.org") for _, e in v3.values())
     assert len(pf.delivered()) == 3
     assert "Blocked SPAM {DiscardedInbound,Quarantined}" in sc.log()
+    # scand-report counts the recipients each entry decided
+    rep = subprocess.run([os.path.join(ghtest.BIN, "scand-report"), "-c", sc.conf_path, "weekly", "--since", "1h",
+                          "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert rep.returncode == 0, rep.stderr
+    top = {x["name"]: x["count"] for x in json.loads(rep.stdout)["top_list_entries"]}
+    assert top == {"block #%d for bob@example.com: *@promo.example.org" % eid: 1, v3["bob@example.com"][1]: 2}
 
 
 def test_allowed_gtube_passes_for_that_recipient_only(postfix_factory, scand_factory, spamd):
