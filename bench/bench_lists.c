@@ -48,13 +48,24 @@ static void make_entry(GRand *r, int d, int k, int per, struct list_entry *e, ch
 	else
 		g_snprintf(scope, 128, ".d%d.example", d);
 	switch (share < 95 ? k % 3 : 3) {
-	case 0: g_snprintf(pattern, 128, "s%d@send%d.test", u, m); break;
-	case 1: g_snprintf(pattern, 128, "*@send%d.test", m); break;
-	case 2: g_snprintf(pattern, 128, "*@.send%d.test", m); break;
-	default: g_snprintf(pattern, 128, "*offer%d*@*", u); break;
+	case 0:
+		g_snprintf(pattern, 128, "s%d@send%d.test", u, m);
+		break;
+	case 1:
+		g_snprintf(pattern, 128, "*@send%d.test", m);
+		break;
+	case 2:
+		g_snprintf(pattern, 128, "*@.send%d.test", m);
+		break;
+	default:
+		g_snprintf(pattern, 128, "*offer%d*@*", u);
+		break;
 	}
-	*e = (struct list_entry){.scope = scope, .kind = k % 4 == 0 ? LIST_BLOCK : LIST_ALLOW, .pattern = pattern,
-	                         .note = "bench", .created_by = "bench_lists"};
+	*e = (struct list_entry){.scope = scope,
+	                         .kind = k % 4 == 0 ? LIST_BLOCK : LIST_ALLOW,
+	                         .pattern = pattern,
+	                         .note = "bench",
+	                         .created_by = "bench_lists"};
 }
 
 static int fill(struct store *st, int n, int domains)
@@ -62,7 +73,7 @@ static int fill(struct store *st, int n, int domains)
 	int per = n / domains;
 	GRand *r = g_rand_new_with_seed(17);
 	struct list_entry *v = g_new0(struct list_entry, BATCH);
-	char (*scopes)[128] = g_malloc(BATCH * 128), (*patterns)[128] = g_malloc(BATCH * 128);
+	char(*scopes)[128] = g_malloc(BATCH * 128), (*patterns)[128] = g_malloc(BATCH * 128);
 	int64_t t0 = now_ns();
 	size_t used = 0, bad = 0;
 	char *err = NULL;
@@ -138,12 +149,21 @@ int main(int argc, char **argv)
 	bool fill_only = false;
 	while ((opt = getopt(argc, argv, "n:d:l:f")) != -1) {
 		switch (opt) {
-		case 'n': n = atoi(optarg); break;
-		case 'd': domains = atoi(optarg); break;
-		case 'l': nl = atoi(optarg); break;
-		case 'f': fill_only = true; break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'd':
+			domains = atoi(optarg);
+			break;
+		case 'l':
+			nl = atoi(optarg);
+			break;
+		case 'f':
+			fill_only = true;
+			break;
 		default:
-			fprintf(stderr, "usage: bench_lists [-n ENTRIES] [-d DOMAINS] [-l LOOKUPS] [-f] DB\n");
+			fprintf(stderr,
+			        "usage: bench_lists [-n ENTRIES] [-d DOMAINS] [-l LOOKUPS] [-f] DB\n");
 			return 2;
 		}
 	}

@@ -67,7 +67,8 @@ static bool list_local_ok(const char *l, size_t n)
 static bool list_address_ok(const char *a)
 {
 	const char *at = strrchr(a, '@');
-	return at && strlen(a) <= LIST_MAX_LEN && list_local_ok(a, (size_t)(at - a)) && list_domain_ok(at + 1);
+	return at && strlen(a) <= LIST_MAX_LEN && list_local_ok(a, (size_t)(at - a)) &&
+	       list_domain_ok(at + 1);
 }
 
 /* NULL after freeing norm, with *err: what was typed (escaped: no line
@@ -85,13 +86,15 @@ char *list_scope_norm(const char *scope, char **err)
 {
 	char *s = g_ascii_strdown(scope ? scope : "", -1);
 	g_strstrip(s);
-	bool ok = !strcmp(s, "global") ||
-	          (strchr(s, '@') ? list_address_ok(s)
-	                          : s[0] == '.' ? list_domain_ok(s + 1) : strchr(s, '.') && list_domain_ok(s));
-	return ok ? s : list_refused(s, "unknown scope", scope,
-	                             "global, a domain (example.net), its subdomains (.example.net) or a recipient "
-	                             "address",
-	                             err);
+	bool ok = !strcmp(s, "global") || (strchr(s, '@') ? list_address_ok(s)
+	                                   : s[0] == '.'  ? list_domain_ok(s + 1)
+	                                                  : strchr(s, '.') && list_domain_ok(s));
+	return ok ? s
+	          : list_refused(
+	                s, "unknown scope", scope,
+	                "global, a domain (example.net), its subdomains (.example.net) or a recipient "
+	                "address",
+	                err);
 }
 
 /* A glob: printable, no space, not too long, '[' closed, something after
@@ -131,10 +134,11 @@ char *list_pattern_norm(const char *pattern, char **err)
 		ok = list_glob_ok(p);
 	else
 		ok = list_address_ok(p);
-	return ok ? p : list_refused(p, "bad pattern", pattern,
-	                             "a sender address (user@example.net), *@example.net, *@.example.net (its "
-	                             "subdomains) or a glob (*spam*@example.net)",
-	                             err);
+	return ok ? p
+	          : list_refused(p, "bad pattern", pattern,
+	                         "a sender address (user@example.net), *@example.net, *@.example.net (its "
+	                         "subdomains) or a glob (*spam*@example.net)",
+	                         err);
 }
 
 enum list_pclass list_entry_key(const char *pattern, char **key)
@@ -249,7 +253,8 @@ const struct list_entry *list_pick(const struct list_probe *p, struct list_entry
 		bool better = !best || rank < best_rank ||
 		              (rank == best_rank &&
 		               (spec > best_spec ||
-		                (spec == best_spec && (e->kind > best->kind || (e->kind == best->kind && e->id < best->id)))));
+		                (spec == best_spec &&
+		                 (e->kind > best->kind || (e->kind == best->kind && e->id < best->id)))));
 		if (better) {
 			best = e;
 			best_rank = rank;
@@ -261,7 +266,8 @@ const struct list_entry *list_pick(const struct list_probe *p, struct list_entry
 
 char *list_entry_describe(const struct list_entry *e)
 {
-	return g_strdup_printf("%s #%lld for %s: %s", list_kind_name(e->kind), (long long)e->id, e->scope, e->pattern);
+	return g_strdup_printf("%s #%lld for %s: %s", list_kind_name(e->kind), (long long)e->id, e->scope,
+	                       e->pattern);
 }
 
 struct list_entry *list_entry_copy(const struct list_entry *e)

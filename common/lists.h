@@ -64,7 +64,7 @@ struct list_probe {
 	char *sender; /* lower case */
 };
 
-const char *list_kind_name(enum list_kind k); /* "allow", "block" */
+const char *list_kind_name(enum list_kind k);            /* "allow", "block" */
 int list_kind_parse(const char *s, enum list_kind *out); /* 0 or -1 */
 
 /* Validated, lower-case copies (g_free), or NULL with *err (g_free). */

@@ -66,8 +66,9 @@ static int qc_lists_show_row(const struct list_entry *e, void *arg)
 		qc_fmt_time(e->expires, exp, sizeof(exp));
 	qc_fmt_time(e->created_at, made, sizeof(made));
 	char *note = log_printable(e->note, 200), *who = log_printable(e->created_by, 64);
-	printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", (long long)e->id, e->scope, list_kind_name(e->kind), e->pattern,
-	       exp, who, made, note, e->expires && e->expires <= (int64_t)time(NULL) ? " (expired)" : "");
+	printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", (long long)e->id, e->scope, list_kind_name(e->kind),
+	       e->pattern, exp, who, made, note,
+	       e->expires && e->expires <= (int64_t)time(NULL) ? " (expired)" : "");
 	g_free(note);
 	g_free(who);
 	return 0;
@@ -98,8 +99,9 @@ static int qc_lists_show(struct qc *qc, int argc, char **argv)
 		return QC_EXIT_USAGE;
 	}
 	char *scope = scope_arg ? qc_lists_scope(scope_arg) : NULL;
+	bool refused = scope_arg && !scope;
 	g_free(scope_arg);
-	if (scope_arg && !scope)
+	if (refused)
 		return QC_EXIT_USAGE;
 	struct qc_show s = {.json = json, .out = g_string_new("[")};
 	int n = store_list_query(qc->st, scope, 0, qc_lists_show_row, &s);
@@ -224,7 +226,8 @@ static int qc_lists_del(struct qc *qc, int argc, char **argv)
 			fprintf(stderr, "quarctl: list entry %s not found\n", argv[i]);
 			rc = rc == QC_EXIT_OK ? QC_EXIT_NOTFOUND : rc;
 		} else {
-			fprintf(stderr, "quarctl: deleting list entry %s: %s\n", argv[i], store_error(qc->st));
+			fprintf(stderr, "quarctl: deleting list entry %s: %s\n", argv[i],
+			        store_error(qc->st));
 			rc = QC_EXIT_FAIL;
 		}
 		g_free(what);
@@ -407,8 +410,8 @@ static int qc_lists_import(struct qc *qc, int argc, char **argv)
 	for (guint i = 0; i < entries->len; i++)
 		g_array_index(entries, struct list_entry, i).created_by = qc->who;
 	/* one transaction: all the entries or none */
-	if (rc == QC_EXIT_OK &&
-	    store_list_import(qc->st, (struct list_entry *)(void *)entries->data, entries->len, &bad, &err) < 0) {
+	if (rc == QC_EXIT_OK && store_list_import(qc->st, (struct list_entry *)(void *)entries->data,
+	                                          entries->len, &bad, &err) < 0) {
 		fprintf(stderr, "quarctl: %s: %s\n", argv[1], err);
 		qc_event(qc, "", "lists-import", argv[1], err);
 		rc = QC_EXIT_FAIL;
@@ -432,8 +435,11 @@ int qc_cmd_lists(struct qc *qc, int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(struct qc *qc, int argc, char **argv);
-	} subs[] = {{"show", qc_lists_show},     {"add", qc_lists_add},       {"del", qc_lists_del},
-	            {"import", qc_lists_import}, {"export", qc_lists_export}};
+	} subs[] = {{"show", qc_lists_show},
+	            {"add", qc_lists_add},
+	            {"del", qc_lists_del},
+	            {"import", qc_lists_import},
+	            {"export", qc_lists_export}};
 	for (size_t i = 0; argc >= 2 && i < G_N_ELEMENTS(subs); i++)
 		if (!strcmp(argv[1], subs[i].name))
 			return subs[i].fn(qc, argc - 1, argv + 1);
@@ -485,8 +491,8 @@ enum qc_result qc_learn(struct qc *qc, const char *mail_id, bool spam, char **ms
 int qc_cmd_learn(struct qc *qc, int argc, char **argv)
 {
 	GOptionEntry none[] = {{NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (!qc_parse(none, "spam|ham ID... - teach the spam engine kept messages", &argc, &argv) || argc < 3 ||
-	    (strcmp(argv[1], "spam") != 0 && strcmp(argv[1], "ham") != 0)) {
+	if (!qc_parse(none, "spam|ham ID... - teach the spam engine kept messages", &argc, &argv) ||
+	    argc < 3 || (strcmp(argv[1], "spam") != 0 && strcmp(argv[1], "ham") != 0)) {
 		fputs("usage: quarctl learn spam|ham ID...\n", stderr);
 		return QC_EXIT_USAGE;
 	}
@@ -535,7 +541,9 @@ enum qc_result qc_list_sender(struct qc *qc, const char *mail_id, enum list_kind
 		err = g_strdup("no recipient is still held");
 	}
 	for (guint i = 0; !err && i < held->len; i++) {
-		struct list_entry e = {.scope = g_ptr_array_index(held, i), .kind = k, .pattern = m->sender,
+		struct list_entry e = {.scope = g_ptr_array_index(held, i),
+		                       .kind = k,
+		                       .pattern = m->sender,
 		                       .created_by = qc->who};
 		char *note = g_strdup_printf("from quarantined mail %s", mail_id);
 		int64_t id = 0;

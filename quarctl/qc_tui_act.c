@@ -126,7 +126,7 @@ void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 		if (learn) { /* a failed learning is said (and audited), the release stands */
 			char *l = NULL, *both;
 			qc_learn(t->qc, ids[i], false, &l);
-			both = g_strdup_printf("%s; %s", last, l);
+			both = g_strdup_printf("%s; %s", l, last); /* a failure first: the line may be cut */
 			g_free(last);
 			g_free(l);
 			last = both;

@@ -281,9 +281,12 @@ def test_tui_allow_and_block_keys(workdir, postfix_factory):
                   sender="f@p.example", rcpts=("a@x.example", "b@x.example", "c@x.example:pass"))
     other = qs.add("spam", ghtest.make_message(subject="TUI block me"), when="2h", score="8",
                    sender="pest@junk.example", rcpts=("a@x.example",))
+    learn = qs.add("spam", ghtest.make_message(subject="TUI learn me"), when="3h", score="8",
+                   sender="g@p.example", rcpts=("d@x.example",))
+    spam_conf(qs, ghtest.free_port())  # no spamd there: the learning fails, the release stands
     tm = Tmux(qs.conf)
     try:
-        tm.wait_all(("TUI allow me", "TUI block me"))
+        tm.wait_all(("TUI allow me", "TUI block me", "TUI learn me"))
         tm.keys("a")  # the newest, "allow me": the question lists the recipients still held
         tm.wait_text("Allow f@p.example for a@x.example, b@x.example and release? y/N")
         tm.keys("y")
@@ -293,11 +296,19 @@ def test_tui_allow_and_block_keys(workdir, postfix_factory):
         tm.wait_text("Block pest@junk.example for a@x.example? y/N")
         tm.keys("y")
         tm.wait_text("blocked pest@junk.example for 1 recipient(s)")
+        tm.keys("j")  # to "learn me": r, then l releases and learns as ham
+        tm.keys("r")
+        tm.wait_text("Release %s? y)es  n)o  o)ther address  l)earn as ham too" % learn)
+        tm.keys("l")
+        tm.wait_text("%s: learning as ham failed" % learn)
     finally:
         tm.close()
-    pf.wait_delivered(2)
+    pf.wait_delivered(3)
     assert sorted(os.path.basename(p).split(".", 1)[1] for p in pf.delivered()) == [
-        "a@x.example.eml", "b@x.example.eml"]
+        "a@x.example.eml", "b@x.example.eml", "d@x.example.eml"]
+    assert qs.row(learn)["state"] == "released"
+    ev = qs.sql("SELECT action, result FROM events WHERE mail_id = ? ORDER BY id", learn)
+    assert ev[0][0] == "release" and ev[1][0] == "learn-ham" and ev[1][1] != "ok" and ev[1][1]
     got = sorted((e["scope"], e["kind"], e["pattern"]) for e in qs.json("lists", "show"))
     assert got == [("a@x.example", "allow", "f@p.example"), ("a@x.example", "block", "pest@junk.example"),
                    ("b@x.example", "allow", "f@p.example")]

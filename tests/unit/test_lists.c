@@ -27,10 +27,15 @@
 #define fx_open tu_store_fx_open
 #define fx_close tu_store_fx_close
 
-static int64_t add(struct store *st, const char *scope, enum list_kind k, const char *pattern, int64_t expires)
+static int64_t add(struct store *st, const char *scope, enum list_kind k, const char *pattern,
+                   int64_t expires)
 {
-	struct list_entry e = {.scope = (char *)scope, .kind = k, .pattern = (char *)pattern, .note = "t",
-	                       .created_by = "test", .expires = expires};
+	struct list_entry e = {.scope = (char *)scope,
+	                       .kind = k,
+	                       .pattern = (char *)pattern,
+	                       .note = "t",
+	                       .created_by = "test",
+	                       .expires = expires};
 	int64_t id = 0;
 	char *err = NULL;
 	int rc = store_list_add(st, &e, &id, &err);
@@ -55,16 +60,29 @@ static int64_t lookup(struct store *st, const char *rcpt, const char *sender)
 static void test_validation(void **state)
 {
 	(void)state;
-	static const char *const good_scopes[] = {"global", "GLOBAL", "example.net", ".example.net", ".net",
-	                                          "Bob@Example.NET", "a+b@x.example.org"};
-	static const char *const bad_scopes[] = {"", "everyone", "@example.net", "*.example.net", "bob@",
-	                                         "b ob@example.net", "example..net", "-x.example.net",
-	                                         "bob@exa mple.net", "user@*.net"};
-	static const char *const good_patterns[] = {"bob@example.net", "*@example.net", "*@.example.net",
-	                                            "*spam*@example.net", "?ob@example.net", "*@[ab].example.net",
+	static const char *const good_scopes[] = {"global",           "GLOBAL", "example.net",
+	                                          ".example.net",     ".net",   "Bob@Example.NET",
+	                                          "a+b@x.example.org"};
+	static const char *const bad_scopes[] = {"",
+	                                         "everyone",
+	                                         "@example.net",
+	                                         "*.example.net",
+	                                         "bob@",
+	                                         "b ob@example.net",
+	                                         "example..net",
+	                                         "-x.example.net",
+	                                         "bob@exa mple.net",
+	                                         "user@*.net"};
+	static const char *const good_patterns[] = {"bob@example.net",
+	                                            "*@example.net",
+	                                            "*@.example.net",
+	                                            "*spam*@example.net",
+	                                            "?ob@example.net",
+	                                            "*@[ab].example.net",
 	                                            "*"};
-	static const char *const bad_patterns[] = {"", "bob", "@example.net", "bob@", "*@", "*@.", "bob@@x.net",
-	                                           "a b@x.net", "*@[x.net", "bob@x.net\r\nX-Evil: 1", "<bob@x.net>"};
+	static const char *const bad_patterns[] = {
+	    "",          "bob",      "@example.net",           "bob@",       "*@", "*@.", "bob@@x.net",
+	    "a b@x.net", "*@[x.net", "bob@x.net\r\nX-Evil: 1", "<bob@x.net>"};
 	for (size_t i = 0; i < G_N_ELEMENTS(good_scopes); i++) {
 		char *err = NULL, *n = list_scope_norm(good_scopes[i], &err);
 		if (!n)
@@ -229,11 +247,12 @@ static void test_probe_plan(void **state)
 	assert_int_equal(lookup(f->st, "a@example.net", "b@x.example") > 0, 1);
 	sqlite3 *db = store_sqlite_db(f->st);
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db,
-	                                    "EXPLAIN QUERY PLAN SELECT id FROM lists WHERE scope IN (?1, ?2, ?3) "
-	                                    "AND pkey IN (?4, ?5) AND (expires = 0 OR expires > ?6)",
-	                                    -1, &s, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "EXPLAIN QUERY PLAN SELECT id FROM lists WHERE scope IN (?1, ?2, ?3) "
+	                       "AND pkey IN (?4, ?5) AND (expires = 0 OR expires > ?6)",
+	                       -1, &s, NULL),
+	    SQLITE_OK);
 	GString *plan = g_string_new("");
 	while (sqlite3_step(s) == SQLITE_ROW)
 		g_string_append_printf(plan, "%s\n", sqlite3_column_text(s, 3));
@@ -246,8 +265,9 @@ static void test_probe_plan(void **state)
 static void test_rcpt_list_entry(void **state)
 {
 	struct fx *f = *state;
-	struct store_rcpt r[2] = {{.addr = "a@example.net", .destiny = "pass", .list_entry = "allow #3 for a@example.net: *@x.org"},
-	                          {.addr = "b@example.net", .destiny = "discard"}};
+	struct store_rcpt r[2] = {
+	    {.addr = "a@example.net", .destiny = "pass", .list_entry = "allow #3 for a@example.net: *@x.org"},
+	    {.addr = "b@example.net", .destiny = "discard"}};
 	struct store_msg m = {.category = "spam", .sender = "s@x.org", .nrcpt = 2, .rcpt = r};
 	mailid_new(m.mail_id);
 	assert_int_equal(store_put(f->st, &m, NULL, 0), 0);
@@ -261,13 +281,13 @@ static void test_rcpt_list_entry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_validation),
-		cmocka_unit_test_setup_teardown(test_add_replace_del_query, fx_open, fx_close),
-		cmocka_unit_test_setup_teardown(test_precedence, fx_open, fx_close),
-		cmocka_unit_test_setup_teardown(test_specificity, fx_open, fx_close),
-		cmocka_unit_test_setup_teardown(test_expiry, fx_open, fx_close),
-		cmocka_unit_test_setup_teardown(test_probe_plan, fx_open, fx_close),
-		cmocka_unit_test_setup_teardown(test_rcpt_list_entry, fx_open, fx_close),
+	    cmocka_unit_test(test_validation),
+	    cmocka_unit_test_setup_teardown(test_add_replace_del_query, fx_open, fx_close),
+	    cmocka_unit_test_setup_teardown(test_precedence, fx_open, fx_close),
+	    cmocka_unit_test_setup_teardown(test_specificity, fx_open, fx_close),
+	    cmocka_unit_test_setup_teardown(test_expiry, fx_open, fx_close),
+	    cmocka_unit_test_setup_teardown(test_probe_plan, fx_open, fx_close),
+	    cmocka_unit_test_setup_teardown(test_rcpt_list_entry, fx_open, fx_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
