@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lists.h"
+
 struct store;
 
 struct store_rcpt {
@@ -48,6 +50,7 @@ struct store_rcpt {
 	int64_t released_at; /* 0 = not released */
 	char *release_answer;
 	char *dsn_notify, *dsn_orcpt; /* DSN NOTIFY and ORCPT as received; "" or NULL = none */
+	char *list_entry; /* the list entry that decided its spam verdict (list_entry_describe()); "" or NULL = none */
 };
 
 struct store_alert { /* an outbox row */
@@ -251,11 +254,40 @@ int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute,
  * only); spam senders ("<>" for the null sender), their domains and their
  * recipients (lower case) count messages of category spam or spammy;
  * unchecked reasons ("(no reason recorded)" for none) messages of category
- * unchecked. 0 or -1. */
+ * unchecked; list entries (msgrcpt.list_entry) count the recipients whose
+ * verdict an allow/block entry decided. 0 or -1. */
 enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
-                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_NTOP };
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_LIST_ENTRIES, STORE_NTOP };
 int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                      int (*fn)(const char *name, int64_t count, void *arg), void *arg);
+
+/* Allow and block lists (lists.h, schema/007).
+ * store_list_add: validates e->scope and e->pattern (list_scope_norm(),
+ * list_pattern_norm()) and stores the entry in lower case; an entry with
+ * the same scope and pattern is replaced (kind, note, created_by,
+ * created_at, expires) and keeps its id. created_at 0 means now. *id = the
+ * entry's id (id may be NULL). 0; -2 for a bad scope or pattern (*err says
+ * what is expected, nothing stored); -1 a store failure (*err, and
+ * store_error()). e->id is ignored.
+ * store_list_del: 0 deleted, 1 no such entry, -1.
+ * store_list_query: fn for each entry (expired ones too) of the exact
+ * scope (normalized; NULL = every scope), or the one entry id (> 0), in
+ * scope, kind, pattern order; fn returns non-zero to stop. The count, or
+ * -1.
+ * store_list_lookup: the entry that decides the mail of sender to rcpt at
+ * time now (lists.h "Lookup"): 1 with *hit (list_entry_free()), 0 none
+ * (or the null sender), -1. A few index probes, never a scan; an edit
+ * committed by any process applies to the next lookup. */
+int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err);
+/* store_list_import: store_list_add() of n entries in one transaction,
+ * all or nothing: 0; -2 when entry *bad is invalid (*err says why, nothing
+ * stored); -1 a store failure (*err). */
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err);
+int store_list_del(struct store *st, int64_t id);
+int store_list_query(struct store *st, const char *scope, int64_t id,
+                     int (*fn)(const struct list_entry *e, void *arg), void *arg);
+int store_list_lookup(struct store *st, const char *rcpt, const char *sender, int64_t now,
+                      struct list_entry **hit);
 
 void store_msg_free(struct store_msg *m);
 
