@@ -2,7 +2,7 @@
  * quarctl - the operator's tool for the Gatehouse quarantine
  *
  * quarctl [-c FILE]               the ncurses interface
- * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck
+ * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck, digest
  *
  * The configuration is -c FILE, else $GATEHOUSE_CONF, else
  * /etc/gatehouse/scand.conf (the built-in defaults if it does not exist); quarctl
@@ -51,6 +51,10 @@ static const char qc_usage[] =
     "       file's row purged (with an audit event) and moves orphans into\n"
     "       <quarantine_dir>/lost+found/; nothing is deleted, mismatches are\n"
     "       only reported.\n"
+    "  digest set ADDR|DOMAIN daily|weekly|never|default\n"
+    "       How often the recipients' digest goes to ADDR or DOMAIN (default:\n"
+    "       [digest] frequency).\n"
+    "  digest preview ADDR      what ADDR's next digest would say\n"
     "\n"
     "Options: -c FILE  configuration (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
@@ -68,7 +72,7 @@ struct qc_command {
 static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
-    {"fsck", qc_cmd_fsck},   {NULL, NULL},
+    {"fsck", qc_cmd_fsck},   {"digest", qc_cmd_digest},   {NULL, NULL},
 };
 
 int main(int argc, char **argv)

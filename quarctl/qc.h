@@ -97,6 +97,7 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv);
 int qc_cmd_expire(struct qc *qc, int argc, char **argv);
 int qc_cmd_stats(struct qc *qc, int argc, char **argv);
 int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
+int qc_cmd_digest(struct qc *qc, int argc, char **argv);
 int qc_tui_run(struct qc *qc, bool bench_first_screen);
 
 /* Counts of kept messages per category and state (quar_state != none). */

@@ -1,5 +1,5 @@
 /*
- * privs - scand gives up root: umask, chroot, user and group
+ * privs - a daemon gives up root (scand, scand-web): umask, chroot, user and group
  *
  * See privs.h. The order matters: the user and group are resolved in
  * privs_prepare() because after chroot() there is no /etc/passwd; the

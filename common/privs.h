@@ -1,5 +1,5 @@
 /*
- * privs - scand gives up root: umask, chroot, user and group
+ * privs - a daemon gives up root (scand, scand-web): umask, chroot, user and group
  *
  *  privs_prepare(conf, &err)  first thing in main, as whoever started
  *        scand: umask 077, TMPDIR = [scand] work_dir (libclamav and SQLite
