@@ -155,7 +155,7 @@ static char *digest_url(struct digest *d, const char *rcpt, const char *mail_id,
 	return url;
 }
 
-static char *digest_subject(const char *raw)
+char *notify_digest_subject(const char *raw)
 {
 	if (!raw || !strstr(raw, "=?"))
 		return g_strdup(raw ? raw : "");
@@ -286,7 +286,7 @@ static int digest_row(const struct store_digest_item *it, void *arg)
 		struct digest_item *c = g_new0(struct digest_item, 1);
 		c->mail_id = g_strdup(it->mail_id);
 		c->sender = g_strdup(it->sender);
-		c->subject = digest_subject(it->subject);
+		c->subject = notify_digest_subject(it->subject);
 		c->category = g_strdup(it->category);
 		c->time = it->time;
 		c->size = it->size;

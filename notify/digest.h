@@ -57,6 +57,8 @@ int notify_digest_preview(const struct notify *n, const struct conf *c, struct s
 /* Whether recipients may release items of category cat themselves:
  * listed in [digest] self_release and not virus. scand-web asks the same. */
 bool notify_digest_self_release(const struct conf *c, const char *cat);
+/* A stored Subject as a person reads it (RFC 2047 words decoded). g_free. */
+char *notify_digest_subject(const char *raw);
 /* Whether cat is listed in [digest] categories. */
 bool notify_digest_listed(const struct conf *c, const char *cat);
 
