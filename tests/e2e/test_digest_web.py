@@ -1,0 +1,300 @@
+"""The recipients' digest end to end: real Postfix, scand with spamd and
+libclamav, scand-notify digest, scand-web and a real headless browser
+(Debian's chromium with chromium-driver, through python3-selenium).
+
+A GTUBE spam, a banned attachment and an EICAR are quarantined for bob;
+the digest ([digest] categories = spam,banned,virus, self_release =
+spam,banned) reaches bob's mailbox through Postfix; a plain GET of every
+link changes nothing; in the browser the spam's release link shows a
+confirmation page, its button releases, and the message arrives in bob's
+mailbox through Postfix; the store says released with the audit event of
+"recipient <bob@example.com> via digest"; a second click says "already
+released" and sends nothing. The virus has no release link, and a
+hand-made POST for it (signed with the site's key, with a valid CSRF
+token) is refused 403.
+
+Screenshots go to $GH_BUILD/tests/out/digest/ (kept after the test):
+digest.png is bob's digest (its HTML part, saved as digest.html and loaded
+from the file), confirm.png the release confirmation page, released.png
+the page after the button.
+
+The second test runs scand-web alone: security headers on every answer,
+405, 413, 431, a tampered link 403, unknown item 404, and 429 past
+[web] rate_limit.
+"""
+
+import base64
+import email
+import email.policy
+import hashlib
+import hmac
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import ghtest
+from test_engines import EICAR, GTUBE, start_pair, with_attachment
+
+OUT = os.path.join(ghtest.BUILD, "tests", "out", "digest")
+NOTIFY = os.path.join(ghtest.BIN, "scand-notify")
+WEB = os.path.join(ghtest.BIN, "scand-web")
+BOB = "bob@example.com"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class Web:
+    """scand-web -f on a config; stopped by stop()."""
+
+    def __init__(self, conf, port, logfile):
+        self.port = port
+        self.log = open(logfile, "ab")
+        self.proc = subprocess.Popen([WEB, "-f", "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
+        ghtest.wait_port(port, timeout=30, proc=self.proc)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def http(url, data=None, method=None, headers=None):
+    """(status, headers, body text) of one request; never raises on 4xx/5xx."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def sign(key, text):
+    return b64url(hmac.new(key, text.encode(), hashlib.sha256).digest())
+
+
+def make_token(key, rcpt, mail_id, action, expiry):
+    """A link token as common/linktok.c makes it (the site's key is needed)."""
+    payload = b64url(("%s\n%s\n%d" % (rcpt, mail_id, expiry)).encode())
+    return payload + "." + sign(key, "gatehouse-link-v1\n%s\n%s\n%s\n%d" % (action, rcpt, mail_id, expiry))
+
+
+def make_csrf(key, token, issued):
+    return "%d.%s" % (issued, sign(key, "gatehouse-link-v1\ncsrf\n%s\n%d" % (token, issued)))
+
+
+def read_key(path):
+    return bytes.fromhex(open(path).read().strip())
+
+
+def state(db):
+    """Everything an action could change."""
+    return (ghtest.db_rows(db, "SELECT mail_id, quar_state FROM msgs ORDER BY id"),
+            ghtest.db_rows(db, "SELECT addr, released_at, deleted_at FROM msgrcpt ORDER BY id"),
+            ghtest.db_rows(db, "SELECT count(*) FROM events"))
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1100,900"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def digest_parts(path):
+    msg = email.message_from_binary_file(open(path, "rb"), policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    return msg, text, html
+
+
+@pytest.fixture
+def site(postfix_factory, scand_factory, spamd, workdir):
+    web_port = ghtest.free_port()
+    key = os.path.join(workdir, "web.key")
+    pf, sc = start_pair(postfix_factory, scand_factory, "smtp", {
+        "spam": {"enabled": "yes", "spamd": "127.0.0.1:%d" % spamd.port},
+        "digest": {"categories": "spam,banned,virus", "self_release": "spam,banned"},
+        "web": {"listen": "127.0.0.1:%d" % web_port, "base_url": "http://127.0.0.1:%d/" % web_port,
+                "secret_file": key, "rate_limit": "1000"},
+    })
+    web = Web(sc.conf_path, web_port, os.path.join(workdir, "web.log"))
+    yield pf, sc, web, key
+    assert web.stop() == 0
+
+
+def test_digest_release_in_a_real_browser(site):
+    pf, sc, web, keyfile = site
+    os.makedirs(OUT, exist_ok=True)
+    pf.send("spammer@example.net", [BOB], ghtest.make_message(subject="cheap offer", body=GTUBE + "\r\n",
+                                                              sender="spammer@example.net"))
+    pf.send("mallory@example.net", [BOB], with_attachment("the invoice", b"not a program", "invoice.exe"))
+    pf.send("alice@example.org", [BOB], ghtest.make_message(subject="eicar <test>", body=EICAR.decode() + "\r\n"))
+    ghtest.wait_for(lambda: len(ghtest.db_rows(sc.db, "SELECT 1 FROM msgs WHERE quar_state = 'quarantined'")) == 3,
+                    timeout=90, what="three quarantined (scand log:\n%s)" % sc.log()[-2000:])
+    ids = dict(ghtest.db_rows(sc.db, "SELECT category, mail_id FROM msgs"))
+    assert set(ids) == {"spam", "banned", "virus"}
+
+    r = ghtest.run([NOTIFY, "-c", sc.conf_path, "digest"])
+    assert "digests queued 1 (3 items)" in r.stdout, r.stdout + r.stderr
+    assert os.stat(keyfile).st_mode & 0o777 == 0o600
+    # the hourly run again: once per recipient per period
+    r = ghtest.run([NOTIFY, "-c", sc.conf_path, "digest"])
+    assert "digests queued 0" in r.stdout
+
+    def digest_file():
+        for p in pf.delivered(alerts=True):
+            if b"Subject: Quarantine digest for bob@example.com" in open(p, "rb").read():
+                return p
+        return None
+    path = ghtest.wait_for(digest_file, timeout=30, what="the digest in bob's mailbox")
+    assert os.path.basename(path).endswith("." + BOB + ".eml")
+    assert len(ghtest.db_rows(sc.db, "SELECT 1 FROM outbox WHERE kind = 'digest' AND state = 'sent'")) == 1
+    msg, text, html = digest_parts(path)
+    assert "3 message(s) held" in msg["Subject"]
+    links = re.findall(r'href="([^"]+)"', html)
+    links = [l.replace("&amp;", "&") for l in links]
+    by = {a: [l for l in links if "/%s/" % a in l] for a in ("view", "release", "delete")}
+    assert len(by["view"]) == 3 and len(by["delete"]) == 3
+    assert len(by["release"]) == 2  # spam and banned; never the virus
+    assert all(l in text for l in links)  # the text part has the same links
+    rows = re.findall(r"<tr style=\"border-top.*?</tr>", html, re.S)
+    virus_row = [row for row in rows if "<td>virus</td>" in row]
+    assert len(virus_row) == 1 and "/release/" not in virus_row[0] and "eicar &lt;test&gt;" in virus_row[0]
+    spam_row = [row for row in rows if "<td>spam</td>" in row][0]
+    spam_release = re.search(r'href="([^"]*/release/[^"]*)"', spam_row).group(1)
+    with open(os.path.join(OUT, "digest.html"), "w") as f:
+        f.write(html)
+
+    # a link scanner fetching every link changes nothing
+    before = state(sc.db)
+    delivered_before = len(pf.delivered())
+    for link in links:
+        status, hdrs, body = http(link)
+        assert status == 200, (link, status, body)
+        for k, v in HEADERS.items():
+            assert hdrs[k] == v
+    assert state(sc.db) == before
+    time.sleep(1)
+    assert len(pf.delivered()) == delivered_before
+
+    drv = browser()
+    try:
+        drv.get("file://" + os.path.join(OUT, "digest.html"))
+        drv.save_screenshot(os.path.join(OUT, "digest.png"))
+        drv.get(spam_release)
+        assert drv.title == "Release this message?"
+        assert "cheap offer" in drv.page_source
+        button = drv.find_element("id", "confirm")
+        assert button.text == "Release to me"
+        drv.save_screenshot(os.path.join(OUT, "confirm.png"))
+        assert state(sc.db) == before  # showing the page did nothing
+        button.click()
+        ghtest.wait_for(lambda: drv.title in ("Released", "Not released"), timeout=30, what="the answer page")
+        assert drv.title == "Released", drv.page_source
+        drv.save_screenshot(os.path.join(OUT, "released.png"))
+
+        def released_mail():
+            for p in pf.delivered():
+                raw = open(p, "rb").read()
+                if b"X-Quarantine-Released: " in raw and b"cheap offer" in raw:
+                    return p
+            return None
+        got = ghtest.wait_for(released_mail, timeout=30, what="the released spam in bob's mailbox")
+        assert os.path.basename(got).endswith("." + BOB + ".eml")
+        assert b"by recipient <bob@example.com> via digest" in open(got, "rb").read()
+        assert ghtest.db_rows(sc.db, "SELECT quar_state FROM msgs WHERE mail_id = ?", ids["spam"]) == [("released",)]
+        (rel_at,), = ghtest.db_rows(sc.db, "SELECT r.released_at FROM msgrcpt r JOIN msgs m ON m.id = r.msg "
+                                            "WHERE m.mail_id = ?", ids["spam"])
+        assert rel_at > 0
+        ev = ghtest.db_rows(sc.db, "SELECT action, who, detail, substr(result, 1, 3) FROM events WHERE mail_id = ?",
+                            ids["spam"])
+        assert ev == [("release", "recipient <bob@example.com> via digest", BOB, "ok:")]
+
+        # a second click: "already released", nothing sent
+        drv.get(spam_release)
+        assert drv.title == "Already released"
+        n = len(pf.delivered())
+        time.sleep(1)
+        assert len(pf.delivered()) == n
+    finally:
+        drv.quit()
+    for name in ("digest.png", "confirm.png", "released.png"):
+        assert os.path.getsize(os.path.join(OUT, name)) > 1000
+
+    # the virus: no link to release it; a hand-made, correctly signed POST is refused
+    key = read_key(keyfile)
+    tok = make_token(key, BOB, ids["virus"], "release", int(time.time()) + 3600)
+    url = "http://127.0.0.1:%d/release/%s" % (web.port, tok)
+    form = urllib.parse.urlencode({"csrf": make_csrf(key, tok, int(time.time()))}).encode()
+    before = state(sc.db)
+    status, _, body = http(url, data=form)
+    assert status == 403 and "virus" in body
+    # the view link's token used for a release: tampered
+    view_tok = by["view"][0].rsplit("/", 1)[1]
+    status, _, body = http("http://127.0.0.1:%d/release/%s" % (web.port, view_tok), data=form)
+    assert status == 403 and "not valid" in body
+    assert state(sc.db) == before
+
+
+def test_web_refusals_and_rate_limit(workdir):
+    port = ghtest.free_port()
+    conf = os.path.join(workdir, "scand.conf")
+    keyfile = os.path.join(workdir, "web.key")
+    db = os.path.join(workdir, "gatehouse.db")
+    with open(conf, "w") as f:
+        f.write("[scand]\nallow_root = yes\ndatabase = %s\nquarantine_dir = %s/q\n"
+                "[web]\nlisten = 127.0.0.1:%d\nsecret_file = %s\nrate_limit = 8\n" % (db, workdir, port, keyfile))
+    if time.time() % 60 > 45:  # the limit counts per clock minute: start early in one
+        time.sleep(61 - time.time() % 60)
+    web = Web(conf, port, os.path.join(workdir, "web.log"))
+    try:
+        base = "http://127.0.0.1:%d" % port
+        key = read_key(keyfile)
+        assert os.stat(keyfile).st_mode & 0o777 == 0o600
+        tok = make_token(key, BOB, "AAAAAAAAAAAA", "view", int(time.time()) + 3600)
+        status, hdrs, body = http(base + "/view/" + tok)
+        assert status == 404 and "no longer held" in body  # a good link to an unknown item
+        for k, v in HEADERS.items():
+            assert hdrs[k] == v
+        bad = tok[:-2] + ("AA" if not tok.endswith("AA") else "BB")
+        assert http(base + "/view/" + bad)[0] == 403
+        old = make_token(key, BOB, "AAAAAAAAAAAA", "view", int(time.time()) - 10)
+        status, _, body = http(base + "/view/" + old)
+        assert status == 403 and "expired" in body
+        assert http(base + "/view/" + tok, method="PUT")[0] == 405
+        assert http(base + "/release/" + tok, data=b"csrf=" + b"x" * 5000)[0] == 413
+        many = {"X-H%d" % i: "v" for i in range(60)}
+        assert http(base + "/view/" + tok, headers=many)[0] == 431
+        # eight requests a minute from this address; the style sheet is not counted
+        codes = [http(base + "/view/" + tok)[0] for _ in range(6)]
+        assert http(base + "/style.css")[0] == 200
+        assert codes[-1] == 429 and 429 not in codes[:3], codes
+        status, hdrs, body = http(base + "/view/" + tok)
+        assert status == 429 and "Too many requests" in body
+        assert hdrs["X-Frame-Options"] == "DENY"
+    finally:
+        assert web.stop() == 0
