@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lists.h"
+
 struct store;
 
 struct store_rcpt {
@@ -49,6 +51,7 @@ struct store_rcpt {
 	char *release_answer;
 	char *dsn_notify, *dsn_orcpt; /* DSN NOTIFY and ORCPT as received; "" or NULL = none */
 	int64_t deleted_at; /* 0, or when this recipient said "delete for me" (digest) */
+	char *list_entry; /* the list entry that decided its spam verdict (list_entry_describe()); "" or NULL = none */
 };
 
 struct store_alert { /* an outbox row */
@@ -288,6 +291,34 @@ int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *
 int store_digest_queue(struct store *st, const char *rcpt, const char *period, int64_t now, int items,
                        const struct store_alert *a);
 int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
+
+/* Allow and block lists (lists.h, schema/007).
+ * store_list_add: validates e->scope and e->pattern (list_scope_norm(),
+ * list_pattern_norm()) and stores the entry in lower case; an entry with
+ * the same scope and pattern is replaced (kind, note, created_by,
+ * created_at, expires) and keeps its id. created_at 0 means now. *id = the
+ * entry's id (id may be NULL). 0; -2 for a bad scope or pattern (*err says
+ * what is expected, nothing stored); -1 a store failure (*err, and
+ * store_error()). e->id is ignored.
+ * store_list_del: 0 deleted, 1 no such entry, -1.
+ * store_list_query: fn for each entry (expired ones too) of the exact
+ * scope (normalized; NULL = every scope), or the one entry id (> 0), in
+ * scope, kind, pattern order; fn returns non-zero to stop. The count, or
+ * -1.
+ * store_list_lookup: the entry that decides the mail of sender to rcpt at
+ * time now (lists.h "Lookup"): 1 with *hit (list_entry_free()), 0 none
+ * (or the null sender), -1. A few index probes, never a scan; an edit
+ * committed by any process applies to the next lookup. */
+int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err);
+/* store_list_import: store_list_add() of n entries in one transaction,
+ * all or nothing: 0; -2 when entry *bad is invalid (*err says why, nothing
+ * stored); -1 a store failure (*err). */
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err);
+int store_list_del(struct store *st, int64_t id);
+int store_list_query(struct store *st, const char *scope, int64_t id,
+                     int (*fn)(const struct list_entry *e, void *arg), void *arg);
+int store_list_lookup(struct store *st, const char *rcpt, const char *sender, int64_t now,
+                      struct list_entry **hit);
 
 void store_msg_free(struct store_msg *m);
 

@@ -325,6 +325,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	struct store *fsck_st; /* the start-up quarantine check's own handle */
 	if (store_open(db, busy, &fsck_st, &err) < 0)
 		msg_fatal("%s", err);
+	for (int i = 0; i < n; i++) /* each worker's list lookups */
+		if (store_open(db, busy, &w[i].lists, &err) < 0)
+			msg_fatal("%s", err);
 	srv_drop_privileges(c);
 	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */
 
@@ -356,6 +359,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		pthread_join(tid[i], NULL);
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
+		store_close(w[i].lists);
 	}
 	srv_fsck_join();
 	answers_stop();

@@ -1,4 +1,4 @@
--- 007-digest: the recipients' digest (scand-notify digest, scand-web).
+-- 008-digest: the recipients' digest (scand-notify digest, scand-web).
 --
 -- digest_pref: how often a recipient gets a digest, set by quarctl digest
 -- set: target is a lower-case address or a domain; the address wins over
