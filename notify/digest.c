@@ -179,10 +179,18 @@ static void digest_item_vars(struct digest *d, struct notify_vars *v, const stru
 	static const struct {
 		const char *action;
 		enum notify_item_field f;
-	} links[] = {{"view", NI_VIEW_URL}, {"release", NI_RELEASE_URL}, {"delete", NI_DELETE_URL}};
+	} links[] = {{"view", NI_VIEW_URL},
+	             {"release", NI_RELEASE_URL},
+	             {"delete", NI_DELETE_URL},
+	             {"allow", NI_ALLOW_URL},
+	             {"block", NI_BLOCK_URL}};
+	bool self = notify_digest_self_release(d->c, it->category);
 	for (size_t i = 0; i < G_N_ELEMENTS(links); i++) {
-		if (links[i].f == NI_RELEASE_URL && !notify_digest_self_release(d->c, it->category))
+		enum notify_item_field f = links[i].f;
+		if ((f == NI_RELEASE_URL || f == NI_ALLOW_URL) && !self)
 			continue;
+		if ((f == NI_ALLOW_URL || f == NI_BLOCK_URL) && !*it->sender)
+			continue; /* the null sender cannot be listed */
 		char *url = digest_url(d, d->rcpt, it->mail_id, links[i].action);
 		notify_item_set(ni, links[i].f, url);
 		g_free(url);

@@ -13,9 +13,11 @@
  *    o->rcpt only that recipient, at once, whatever the frequency;
  *  - items: those since the recipient's last digest (o->since: since
  *    then instead), so an item is listed once;
- *  - each item links view and delete, and release when its category is in
- *    [digest] self_release and is not virus: a virus is never
- *    self-releasable, whatever the configuration says;
+ *  - each item links view, delete and block (the sender, for this
+ *    recipient), and release and allow (release, then allow the sender)
+ *    when its category is in [digest] self_release and is not virus: a
+ *    virus is never self-releasable, whatever the configuration says; a
+ *    message from the null sender gets neither allow nor block;
  *  - the digest goes into the durable outbox with the period's mark in one
  *    transaction (store_digest_queue()): a second run in the same period,
  *    or a run after a crash, queues nothing twice; the outbox delivers.

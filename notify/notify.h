@@ -173,6 +173,8 @@ enum notify_item_field {
 	NI_VIEW_URL,
 	NI_RELEASE_URL, /* only for a self-releasable category */
 	NI_DELETE_URL,
+	NI_ALLOW_URL, /* release and allow the sender: as release_url, not for <> */
+	NI_BLOCK_URL, /* block the sender: not for <> */
 	NI_COUNT
 };
 

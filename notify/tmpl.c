@@ -38,6 +38,7 @@ static const char *const var_names[NV_COUNT] = {
  * messages); inside that block these names mean the item's field. */
 static const char *const item_names[NI_COUNT] = {
     "time", "sender", "subject", "category", "size", "mail_id", "view_url", "release_url", "delete_url",
+    "allow_url", "block_url",
 };
 
 /* Header fields the message builder owns; a template may not set them. */

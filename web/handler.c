@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "lists.h"
 #include "log.h"
 #include "notify/digest.h"
 #include "release.h"
@@ -35,7 +36,7 @@ struct web_ctx {
 	const struct store_rcpt *r; /* the token's recipient in m */
 };
 
-static const char *const web_actions[] = {"view", "release", "delete"};
+static const char *const web_actions[] = {"view", "release", "delete", "allow", "block"};
 
 static char *web_client(struct MHD_Connection *conn)
 {
@@ -122,6 +123,72 @@ static char *web_who(const struct web_ctx *x)
 	return g_strdup_printf("recipient <%s> via digest", x->r->addr);
 }
 
+/* Whether the recipient's lists already have kind k for this sender. */
+struct web_listed {
+	char *pattern;
+	enum list_kind kind;
+	bool found;
+};
+
+static int web_listed_row(const struct list_entry *e, void *arg)
+{
+	struct web_listed *l = arg;
+	l->found = e->kind == l->kind && strcmp(e->pattern, l->pattern) == 0 && e->expires == 0;
+	return l->found;
+}
+
+static bool web_listed(struct web_ctx *x, enum list_kind k)
+{
+	struct web_listed l = {.pattern = g_ascii_strdown(x->m->sender, -1), .kind = k};
+	store_list_query(x->st, x->r->addr, 0, web_listed_row, &l);
+	g_free(l.pattern);
+	return l.found;
+}
+
+/* The sender, allowed or blocked for this recipient alone, with the audit
+ * event quarctl writes for a list entry: 0 or -1. */
+static int web_list_add(struct web_ctx *x, enum list_kind k)
+{
+	char *who = web_who(x), *err = NULL;
+	char *note = g_strdup_printf("from the digest, message %s", x->m->mail_id);
+	struct list_entry e = {
+	    .scope = x->r->addr, .kind = k, .pattern = x->m->sender, .note = note, .created_by = who};
+	int64_t id = 0;
+	int rc = store_list_add(x->st, &e, &id, &err);
+	if (rc == 0) {
+		e.id = id;
+		e.scope = list_scope_norm(x->r->addr, &err);
+		e.pattern = list_pattern_norm(x->m->sender, &err);
+		char *what = list_entry_describe(&e);
+		store_event(x->st, x->m->mail_id, "lists-add", who, what, "ok");
+		g_free(what);
+		g_free(e.scope);
+		g_free(e.pattern);
+	} else {
+		char *p = log_printable(err, 300);
+		msg_warn("(%s) %s from the digest: %s", x->m->mail_id, list_kind_name(k), p);
+		g_free(p);
+	}
+	g_free(err);
+	g_free(note);
+	g_free(who);
+	return rc == 0 ? 0 : -1;
+}
+
+static enum MHD_Result web_expired_page(struct web_ctx *x)
+{
+	return web_page_error(x->conn, MHD_HTTP_FORBIDDEN, "Page expired",
+	                      "This confirmation page is too old or was not made for this link; "
+	                      "open the link from your digest again.");
+}
+
+static enum MHD_Result web_no_sender(struct web_ctx *x)
+{
+	return web_page_error(
+	    x->conn, MHD_HTTP_FORBIDDEN, "No sender",
+	    "This message has no sender address (<>), so there is no sender to allow or block.");
+}
+
 static enum MHD_Result web_do_release(struct web_ctx *x)
 {
 	const struct conf *c = x->w->c;
@@ -157,9 +224,11 @@ static enum MHD_Result web_do_release(struct web_ctx *x)
 	                      "This message cannot be released from here; please ask the postmaster.");
 }
 
+/* release, and allow (release, then the sender allowed for this recipient). */
 static enum MHD_Result web_release(struct web_ctx *x)
 {
 	const char *cat = x->m->category;
+	bool allow = strcmp(x->action, "allow") == 0;
 	if (strcmp(cat, "virus") == 0)
 		return web_page_error(x->conn, MHD_HTTP_FORBIDDEN, "Not released",
 		                      "This message contains a virus. It is never released from the digest; "
@@ -171,22 +240,61 @@ static enum MHD_Result web_release(struct web_ctx *x)
 		g_free(why);
 		return rc;
 	}
-	if (x->r->released_at) {
+	if (allow && !*x->m->sender)
+		return web_no_sender(x);
+	bool listed = allow && web_listed(x, LIST_ALLOW);
+	if (x->r->released_at && (!allow || listed)) {
 		GString *b = web_page_start("Already released");
 		web_summary(b, x->m);
 		web_page_p(b, "p", "This message was already released to you; it is not sent twice.");
 		return web_page_send(x->conn, MHD_HTTP_OK, b);
 	}
-	if (!x->post)
+	if (!x->post && !allow)
 		return web_confirm(
 		    x, "Release this message?",
 		    "It will be delivered to your mailbox as it arrived. Release only mail you expected.",
 		    "Release to me");
+	if (!x->post)
+		return web_confirm(
+		    x, "Release this message and allow its sender?",
+		    "It will be delivered to your mailbox as it arrived, and mail from this sender to "
+		    "you will no longer be held as spam (viruses and banned attachments still are).",
+		    "Release and allow the sender");
 	if (!web_csrf_ok(x))
-		return web_page_error(x->conn, MHD_HTTP_FORBIDDEN, "Page expired",
-		                      "This confirmation page is too old or was not made for this link; "
-		                      "open the link from your digest again.");
+		return web_expired_page(x);
+	if (allow && !listed && web_list_add(x, LIST_ALLOW) < 0)
+		return web_page_error(x->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Not done",
+		                      "The sender could not be allowed just now; please try again later.");
+	if (x->r->released_at) {
+		GString *b = web_page_start("Sender allowed");
+		web_page_p(b, "p", "The sender is allowed; the message was already released to you.");
+		return web_page_send(x->conn, MHD_HTTP_OK, b);
+	}
 	return web_do_release(x);
+}
+
+static enum MHD_Result web_block(struct web_ctx *x)
+{
+	if (!*x->m->sender)
+		return web_no_sender(x);
+	if (web_listed(x, LIST_BLOCK)) {
+		GString *b = web_page_start("Already blocked");
+		web_page_p(b, "p", "You block this sender already.");
+		return web_page_send(x->conn, MHD_HTTP_OK, b);
+	}
+	if (!x->post)
+		return web_confirm(x, "Block this sender?",
+		                   "Mail from this sender to you will be held as spam from now on.",
+		                   "Block the sender");
+	if (!web_csrf_ok(x))
+		return web_expired_page(x);
+	if (web_list_add(x, LIST_BLOCK) < 0)
+		return web_page_error(x->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Not done",
+		                      "The sender could not be blocked just now; please try again later.");
+	GString *b = web_page_start("Blocked");
+	web_summary(b, x->m);
+	web_page_p(b, "p", "Mail from this sender to you will be held as spam from now on.");
+	return web_page_send(x->conn, MHD_HTTP_OK, b);
 }
 
 static enum MHD_Result web_delete(struct web_ctx *x)
@@ -202,9 +310,7 @@ static enum MHD_Result web_delete(struct web_ctx *x)
 		    "It will no longer be listed in your digests. Other recipients keep their copy.",
 		    "Delete for me");
 	if (!web_csrf_ok(x))
-		return web_page_error(x->conn, MHD_HTTP_FORBIDDEN, "Page expired",
-		                      "This confirmation page is too old or was not made for this link; "
-		                      "open the link from your digest again.");
+		return web_expired_page(x);
 	int rc = store_rcpt_delete(x->st, x->m->id, x->r->addr, x->w->now());
 	char *who = web_who(x);
 	store_event(x->st, x->m->mail_id, "delete", who, x->r->addr, rc < 0 ? store_error(x->st) : "ok");
@@ -272,8 +378,10 @@ static enum MHD_Result web_link(struct web_ctx *x)
 	if (web_item(x, &ans) == 0) {
 		if (strcmp(x->action, "view") == 0)
 			ans = web_view(x);
-		else if (strcmp(x->action, "release") == 0)
+		else if (strcmp(x->action, "release") == 0 || strcmp(x->action, "allow") == 0)
 			ans = web_release(x);
+		else if (strcmp(x->action, "block") == 0)
+			ans = web_block(x);
 		else
 			ans = web_delete(x);
 	}

@@ -2,21 +2,27 @@
  * web - scand-web, the recipients' digest pages (libmicrohttpd)
  *
  * Every digest link is BASE_URL/ACTION/TOKEN (common/linktok.h), ACTION
- * one of view, release, delete. web_handler() answers them:
+ * one of view, release, delete, allow (release and allow the sender),
+ * block (block the sender). web_handler() answers them:
  *  - a GET never acts: view shows the message's headers and a plain-text
- *    preview (an HTML body shown as text, never rendered); release and
- *    delete show a confirmation page whose button POSTs the same URL with
+ *    preview (an HTML body shown as text, never rendered); release,
+ *    delete, allow and block show a confirmation page whose button POSTs the same URL with
  *    a per-page CSRF token (linktok_csrf(), valid WEB_CSRF_MAX_AGE);
  *  - a POST with a valid CSRF token acts: release runs common/release
  *    (release_run()) to the recipient alone, with the actor
  *    "recipient <addr> via digest" in the trace header and the audit
  *    trail; delete marks the recipient's row deleted (store_rcpt_delete())
- *    and writes an audit event; a second click says "already released" or
- *    "already deleted" and does nothing;
+ *    and writes an audit event; allow adds an allow entry (common/lists,
+ *    store_list_add()) for the sender scoped to the recipient's address,
+ *    created by "recipient <addr> via digest", then releases; block adds
+ *    such a block entry; each entry has the "lists-add" audit event that
+ *    quarctl lists add writes; a second click says "already released",
+ *    "already deleted" or "already blocked" and does nothing;
  *  - refusals are pages with their status: a tampered or expired link
  *    403, an unknown item 404 (also one no longer held for this recipient),
  *    a virus or a category [digest] self_release does not name 403 with
- *    the reason, over [web] rate_limit requests a minute from one client
+ *    the reason (release and allow alike), allow or block of the null
+ *    sender 403, over [web] rate_limit requests a minute from one client
  *    address or for one recipient 429, a body over WEB_BODY_MAX 413, more
  *    than WEB_HEADERS_MAX header fields 431, another method 405.
  * Every response carries Content-Security-Policy: default-src 'none';

@@ -9,9 +9,12 @@ link changes nothing; in the browser the spam's release link shows a
 confirmation page, its button releases, and the message arrives in bob's
 mailbox through Postfix; the store says released with the audit event of
 "recipient <bob@example.com> via digest"; a second click says "already
-released" and sends nothing. The virus has no release link, and a
-hand-made POST for it (signed with the site's key, with a valid CSRF
-token) is refused 403.
+released" and sends nothing. "Release and allow the sender" on the
+banned item adds an allow entry for bob alone (created by the recipient)
+and releases it; "block the sender" on the virus adds a block entry, a
+second click says "already blocked". The virus has neither a release nor
+an allow link, and hand-made POSTs for them (signed with the site's key,
+with a valid CSRF token) are refused 403.
 
 Screenshots go to $GH_BUILD/tests/out/digest/ (kept after the test):
 digest.png is bob's digest (its HTML part, saved as digest.html and loaded
@@ -109,7 +112,8 @@ def state(db):
     """Everything an action could change."""
     return (ghtest.db_rows(db, "SELECT mail_id, quar_state FROM msgs ORDER BY id"),
             ghtest.db_rows(db, "SELECT addr, released_at, deleted_at FROM msgrcpt ORDER BY id"),
-            ghtest.db_rows(db, "SELECT count(*) FROM events"))
+            ghtest.db_rows(db, "SELECT count(*) FROM events"),
+            ghtest.db_rows(db, "SELECT * FROM lists ORDER BY id"))
 
 
 def browser():
@@ -177,13 +181,17 @@ def test_digest_release_in_a_real_browser(site):
     assert "3 message(s) held" in msg["Subject"]
     links = re.findall(r'href="([^"]+)"', html)
     links = [l.replace("&amp;", "&") for l in links]
-    by = {a: [l for l in links if "/%s/" % a in l] for a in ("view", "release", "delete")}
-    assert len(by["view"]) == 3 and len(by["delete"]) == 3
-    assert len(by["release"]) == 2  # spam and banned; never the virus
+    by = {a: [l for l in links if "/%s/" % a in l] for a in ("view", "release", "delete", "allow", "block")}
+    assert len(by["view"]) == 3 and len(by["delete"]) == 3 and len(by["block"]) == 3
+    assert len(by["release"]) == 2 and len(by["allow"]) == 2  # spam and banned; never the virus
     assert all(l in text for l in links)  # the text part has the same links
     rows = re.findall(r"<tr style=\"border-top.*?</tr>", html, re.S)
     virus_row = [row for row in rows if "<td>virus</td>" in row]
-    assert len(virus_row) == 1 and "/release/" not in virus_row[0] and "eicar &lt;test&gt;" in virus_row[0]
+    assert len(virus_row) == 1 and "eicar &lt;test&gt;" in virus_row[0]
+    assert "/release/" not in virus_row[0] and "/allow/" not in virus_row[0] and "/block/" in virus_row[0]
+    banned_row = [row for row in rows if "<td>banned</td>" in row][0]
+    banned_allow = re.search(r'href="([^"]*/allow/[^"]*)"', banned_row).group(1)
+    virus_block = re.search(r'href="([^"]*/block/[^"]*)"', virus_row[0]).group(1)
     spam_row = [row for row in rows if "<td>spam</td>" in row][0]
     spam_release = re.search(r'href="([^"]*/release/[^"]*)"', spam_row).group(1)
     with open(os.path.join(OUT, "digest.html"), "w") as f:
@@ -245,6 +253,28 @@ def test_digest_release_in_a_real_browser(site):
     for name in ("digest.png", "confirm.png", "released.png"):
         assert os.path.getsize(os.path.join(OUT, name)) > 1000
 
+    # release and allow the sender (banned item): the entry for bob alone, then the release
+    status, _, page = http(banned_allow)
+    assert status == 200 and "Release and allow the sender" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    status, _, page = http(banned_allow, data=urllib.parse.urlencode({"csrf": csrf}).encode())
+    assert status == 200 and "<title>Released</title>" in page, page
+    assert ghtest.db_rows(sc.db, "SELECT scope, kind, pattern, created_by FROM lists") == [
+        (BOB, "allow", "mallory@example.net", "recipient <bob@example.com> via digest")]
+    ghtest.wait_for(lambda: any(b"the invoice" in open(p, "rb").read() for p in pf.delivered()), timeout=30,
+                    what="the released banned message in bob's mailbox")
+    assert ghtest.db_rows(sc.db, "SELECT quar_state FROM msgs WHERE mail_id = ?", ids["banned"]) == [("released",)]
+    # block the sender of the virus, for bob
+    status, _, page = http(virus_block)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert http(virus_block, data=urllib.parse.urlencode({"csrf": csrf}).encode())[0] == 200
+    assert ghtest.db_rows(sc.db, "SELECT kind, pattern FROM lists WHERE scope = ? ORDER BY id", BOB) == [
+        ("allow", "mallory@example.net"), ("block", "alice@example.org")]
+    assert "Already blocked" in http(virus_block)[2]
+    ev = ghtest.db_rows(sc.db, "SELECT count(*) FROM events WHERE action = 'lists-add' "
+                               "AND who = 'recipient <bob@example.com> via digest'")
+    assert ev == [(2,)]
+
     # the virus: no link to release it; a hand-made, correctly signed POST is refused
     key = read_key(keyfile)
     tok = make_token(key, BOB, ids["virus"], "release", int(time.time()) + 3600)
@@ -252,6 +282,10 @@ def test_digest_release_in_a_real_browser(site):
     form = urllib.parse.urlencode({"csrf": make_csrf(key, tok, int(time.time()))}).encode()
     before = state(sc.db)
     status, _, body = http(url, data=form)
+    assert status == 403 and "virus" in body
+    allow_tok = make_token(key, BOB, ids["virus"], "allow", int(time.time()) + 3600)
+    form2 = urllib.parse.urlencode({"csrf": make_csrf(key, allow_tok, int(time.time()))}).encode()
+    status, _, body = http("http://127.0.0.1:%d/allow/%s" % (web.port, allow_tok), data=form2)
     assert status == 403 and "virus" in body
     # the view link's token used for a release: tampered
     view_tok = by["view"][0].rsplit("/", 1)[1]

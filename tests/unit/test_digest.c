@@ -8,7 +8,8 @@
  * store: one digest per due recipient as multipart/alternative in the
  * outbox; a virus gets no release link even when [digest] self_release
  * names it; a second run in the same period queues nothing twice; a
- * --recipient run sends at once; "never" (per domain) sends nothing;
+ * --recipient run sends at once; allow links only where release is,
+ * block links on every item; "never" (per domain) sends nothing;
  * max_items caps the list with "and N more".
  * Run from the repository root (tests/run does): uses templates/.
  */
@@ -59,8 +60,9 @@ static void test_each_items(void **state)
 	(void)state;
 	struct notify_vars v;
 	two_items(&v, "first");
-	char *got = render("t", "Subject: s\n\n{{sender}}:{{#each items}}[{{sender}}|{{subject}}"
-	                        "{{#if release_url}}|R{{else}}|-{{/if}}]{{/each}}{{#if more}} +{{more}}{{/if}}\n",
+	char *got = render("t",
+	                   "Subject: s\n\n{{sender}}:{{#each items}}[{{sender}}|{{subject}}"
+	                   "{{#if release_url}}|R{{else}}|-{{/if}}]{{/each}}{{#if more}} +{{more}}{{/if}}\n",
 	                   &v);
 	assert_string_equal(got, "top@example.org:[a@example.net|first|R][b@example.net|second|-] +7\n");
 	g_free(got);
@@ -87,9 +89,10 @@ static void test_html_escaping(void **state)
 	const char *tmpl = "<p>{{sender}}</p>{{#each items}}<td>{{subject}}</td>"
 	                   "{{#if release_url}}<a href=\"{{release_url}}\">R</a>{{/if}}{{/each}}\n";
 	char *html = render("digest.html", tmpl, &v);
-	assert_string_equal(html, "<p>top@example.org</p><td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; "
-	                          "&amp; &apos;q&apos;</td><a href=\"https://x/release/T1?a=1&amp;b=2\">R</a>"
-	                          "<td>second</td>\n");
+	assert_string_equal(html,
+	                    "<p>top@example.org</p><td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; "
+	                    "&amp; &apos;q&apos;</td><a href=\"https://x/release/T1?a=1&amp;b=2\">R</a>"
+	                    "<td>second</td>\n");
 	g_free(html);
 	/* the same values in a text template stay as they are */
 	char *text = render("digest", "Subject: s\n\n{{#each items}}{{subject}};{{/each}}\n", &v);
@@ -103,9 +106,10 @@ static struct conf *test_conf(const char *dir, const char *extra)
 {
 	char *path = g_build_filename(dir, "scand.conf", NULL);
 	char *db = g_build_filename(dir, "gatehouse.db", NULL);
-	char *text = g_strdup_printf("[scand]\nhostname = mx.example.org\nallow_root = yes\ndatabase = %s\n"
-	                             "[web]\nsecret_file = %s/web.key\nbase_url = https://mail.example.org/q/\n%s",
-	                             db, dir, extra);
+	char *text =
+	    g_strdup_printf("[scand]\nhostname = mx.example.org\nallow_root = yes\ndatabase = %s\n"
+	                    "[web]\nsecret_file = %s/web.key\nbase_url = https://mail.example.org/q/\n%s",
+	                    db, dir, extra);
 	struct conf *c = tu_conf_at(path, text);
 	g_free(path);
 	g_free(db);
@@ -256,6 +260,9 @@ static void test_run_once_per_period(void **state)
 	assert_int_equal(count_of(p, "  View:    https://mail.example.org/q/view/"), 3);
 	assert_int_equal(count_of(p, "  Release: https://mail.example.org/q/release/"), 2);
 	assert_int_equal(count_of(p, "(only the postmaster can release this one)"), 1);
+	assert_int_equal(
+	    count_of(p, "  Release and always accept this sender: https://mail.example.org/q/allow/"), 2);
+	assert_int_equal(count_of(p, "  Block this sender: https://mail.example.org/q/block/"), 3);
 	assert_non_null(strstr(p, "Subject: 日本語 offer")); /* decoded */
 	/* newest first: virus, banned, spam */
 	assert_true(strstr(p, "  virus  ") < strstr(p, "  banned  "));
@@ -266,8 +273,9 @@ static void test_run_once_per_period(void **state)
 	run(&f, NULL, now, &s);
 	assert_int_equal(s.queued, 2);
 	assert_int_equal(s.items, 4);
-	assert_int_equal(count_rows(f.st, "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending' "
-	                                  "AND rcpt IN ('bob@example.org', 'carol@example.org')"),
+	assert_int_equal(count_rows(f.st,
+	                            "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending' "
+	                            "AND rcpt IN ('bob@example.org', 'carol@example.org')"),
 	                 2);
 	assert_int_equal(count_rows(f.st, "SELECT count(*) FROM outbox WHERE kind = 'digest' AND "
 	                                  "instr(body, 'multipart/alternative') > 0"),
