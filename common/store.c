@@ -268,10 +268,9 @@ int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *
 	return st->be->digest->last(st, rcpt, fn, arg);
 }
 
-int store_digest_queue(struct store *st, const char *rcpt, const char *period, int64_t now, int items,
-                       const struct store_alert *a)
+int store_digest_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now)
 {
-	return st->be->digest->queue(st, rcpt, period, now, items, a);
+	return st->be->digest->queue(st, d, n, now);
 }
 
 int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when)

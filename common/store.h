@@ -273,9 +273,10 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
  * or a domain; NULL freq removes the override. store_digest_prefs: fn for
  * every override. store_digest_last: fn(rcpt, time of the newest digest)
  * for every recipient that had one (or only rcpt). 0 or -1.
- * store_digest_queue: in one transaction, records the digest of rcpt for
- * period and queues a (pending, due now) in the outbox: 0, 1 when rcpt
- * already had the digest of that period (nothing queued), -1.
+ * store_digest_queue: in one transaction, for each of the n digests:
+ * records the digest of rcpt for period and queues a (pending, due now)
+ * in the outbox, or, when rcpt already had the digest of that period,
+ * queues nothing and sets its already. 0, or -1 with nothing kept.
  * store_rcpt_delete: "delete for me": marks addr's row of the message
  * deleted at when: 0, 1 when no row matched, -1. */
 struct store_digest_item {
@@ -288,8 +289,13 @@ int store_digest_pref_set(struct store *st, const char *target, const char *freq
 int store_digest_prefs(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg);
 int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
                       void *arg);
-int store_digest_queue(struct store *st, const char *rcpt, const char *period, int64_t now, int items,
-                       const struct store_alert *a);
+struct store_digest_out {
+	const char *rcpt, *period;
+	int items;
+	struct store_alert a;
+	bool already; /* result */
+};
+int store_digest_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now);
 int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
 
 /* Allow and block lists (lists.h, schema/007).

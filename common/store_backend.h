@@ -93,8 +93,7 @@ struct store_digest_ops {
 	int (*prefs)(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg);
 	int (*last)(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
 	            void *arg);
-	int (*queue)(struct store *st, const char *rcpt, const char *period, int64_t now, int items,
-	             const struct store_alert *a);
+	int (*queue)(struct store *st, struct store_digest_out *d, size_t n, int64_t now);
 	int (*rcpt_delete)(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
 };
 

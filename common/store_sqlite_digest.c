@@ -151,61 +151,70 @@ static int sqd_exec(struct store *st, const char *sql)
 	return s ? sqd_done(st, s, sql) : -1;
 }
 
-/* The outbox row and the period's mark in one transaction: a crash leaves
- * both or neither, and a second run finds the mark and queues nothing. */
-static int sqd_queue(struct store *st, const char *rcpt, const char *period, int64_t now, int items,
-                     const struct store_alert *a)
+/* One digest inside the caller's transaction: 0, or -1. */
+static int sqd_queue_one(struct store *st, sqlite3_stmt *seen, sqlite3_stmt *ob, sqlite3_stmt *mark,
+                         struct store_digest_out *d, int64_t now)
 {
 	sqlite3 *db = store_sqlite_db(st);
-	if (sqd_exec(st, "BEGIN IMMEDIATE") < 0)
-		return -1;
-	sqlite3_stmt *s = sqd_prepare(st, "SELECT 1 FROM digest_sent WHERE rcpt = lower(?1) AND period = ?2");
-	if (!s)
-		goto fail;
-	sqd_text(s, 1, rcpt);
-	sqd_text(s, 2, period);
-	int rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc == SQLITE_ROW) {
-		sqd_exec(st, "ROLLBACK");
-		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		sqd_fail(st, "digest_sent");
-		goto fail;
-	}
-	if (!(s = sqd_prepare(
-	          st, "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state) "
-	              "VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending')")))
-		goto fail;
-	sqlite3_bind_int64(s, 1, now);
-	sqd_text(s, 2, a->kind);
-	sqd_text(s, 3, a->env_from);
-	sqd_text(s, 4, a->rcpt);
-	sqlite3_bind_blob64(s, 5, a->body, a->body_len, SQLITE_TRANSIENT);
-	if (sqd_done(st, s, "insert outbox") < 0)
-		goto fail;
-	int64_t id = sqlite3_last_insert_rowid(db);
-	if (!(s = sqd_prepare(st, "INSERT INTO digest_sent (rcpt, period, time, outbox_id, items) "
-	                          "VALUES (lower(?1), ?2, ?3, ?4, ?5)")))
-		goto fail;
-	sqd_text(s, 1, rcpt);
-	sqd_text(s, 2, period);
-	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, id);
-	sqlite3_bind_int(s, 5, items);
-	if (sqd_done(st, s, "insert digest_sent") < 0 || sqd_exec(st, "COMMIT") < 0)
-		goto fail;
-	return 0;
-fail:
-	if (!sqlite3_get_autocommit(db)) {
+	sqd_text(seen, 1, d->rcpt);
+	sqd_text(seen, 2, d->period);
+	int rc = sqlite3_step(seen);
+	sqlite3_reset(seen);
+	d->already = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqd_fail(st, "digest_sent");
+	if (d->already)
+		return 0;
+	sqlite3_bind_int64(ob, 1, now);
+	sqd_text(ob, 2, d->a.kind);
+	sqd_text(ob, 3, d->a.env_from);
+	sqd_text(ob, 4, d->a.rcpt);
+	sqlite3_bind_blob64(ob, 5, d->a.body, d->a.body_len, SQLITE_STATIC);
+	rc = sqlite3_step(ob);
+	sqlite3_reset(ob);
+	if (rc != SQLITE_DONE)
+		return sqd_fail(st, "insert outbox");
+	sqd_text(mark, 1, d->rcpt);
+	sqd_text(mark, 2, d->period);
+	sqlite3_bind_int64(mark, 3, now);
+	sqlite3_bind_int64(mark, 4, sqlite3_last_insert_rowid(db));
+	sqlite3_bind_int(mark, 5, d->items);
+	rc = sqlite3_step(mark);
+	sqlite3_reset(mark);
+	return rc == SQLITE_DONE ? 0 : sqd_fail(st, "insert digest_sent");
+}
+
+/* The outbox rows and the periods' marks in one transaction: a crash
+ * leaves all or none of them, and a second run finds the marks and queues
+ * nothing twice. One transaction for many digests: each commit is an
+ * fsync (synchronous = FULL). */
+static int sqd_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now)
+{
+	sqlite3 *db = store_sqlite_db(st);
+	sqlite3_stmt *seen = sqd_prepare(st, "SELECT 1 FROM digest_sent WHERE rcpt = lower(?1) AND period = ?2");
+	sqlite3_stmt *ob = sqd_prepare(st, "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, "
+	                                   "state) VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending')");
+	sqlite3_stmt *mark = sqd_prepare(st, "INSERT INTO digest_sent (rcpt, period, time, outbox_id, items) "
+	                                     "VALUES (lower(?1), ?2, ?3, ?4, ?5)");
+	int rc = -1;
+	if (!seen || !ob || !mark || sqd_exec(st, "BEGIN IMMEDIATE") < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		if (sqd_queue_one(st, seen, ob, mark, &d[i], now) < 0)
+			goto done;
+	rc = sqd_exec(st, "COMMIT");
+done:
+	if (rc < 0 && !sqlite3_get_autocommit(db)) {
 		char keep[sizeof(st->err)];
 		g_strlcpy(keep, st->err, sizeof(keep));
 		bool busy = st->busy;
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		store_fail_set(st, busy, "%s", keep);
 	}
-	return -1;
+	sqlite3_finalize(seen);
+	sqlite3_finalize(ob);
+	sqlite3_finalize(mark);
+	return rc;
 }
 
 static int sqd_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when)

@@ -4,8 +4,9 @@
  * One pass over the store's items, grouped by recipient: each group keeps
  * at most [digest] max_items items (the newest, as the store orders them)
  * and counts the rest, so memory stays bounded by the largest digest,
- * not by the quarantine. A group is flushed (rendered and queued) when
- * the next recipient starts.
+ * not by the quarantine. A group is flushed (rendered) when the next
+ * recipient starts; rendered digests are queued DIGEST_BATCH to a
+ * transaction (each commit costs an fsync), and at the end.
  */
 #include "digest.h"
 
@@ -16,6 +17,8 @@
 #include "log.h"
 #include "mailfmt.h"
 #include "privs.h"
+
+#define DIGEST_BATCH 256
 
 struct digest_item {
 	char *mail_id, *sender, *subject, *category;
@@ -40,6 +43,8 @@ struct digest {
 	char *rcpt;
 	GPtrArray *items; /* struct digest_item*, at most max_items */
 	int total;
+	/* rendered, not yet queued (rcpt, period and the alert owned) */
+	GArray *out; /* struct store_digest_out */
 	/* the text rendering of the last group (for the preview) */
 	char *preview;
 	bool want_preview;
@@ -230,7 +235,33 @@ static int digest_render(struct digest *d, struct store_alert *a)
 	return rc;
 }
 
-/* Sends (queues) the collected group when its recipient is due. */
+/* Queues the rendered digests in one transaction: 0, or -1 with d->err. */
+static int digest_commit(struct digest *d)
+{
+	int rc = 0;
+	if (d->out->len == 0)
+		return 0;
+	struct store_digest_out *o = (struct store_digest_out *)(void *)d->out->data;
+	if (store_digest_queue(d->st, o, d->out->len, (int64_t)d->o->now) < 0) {
+		d->err = g_strdup(store_error(d->st));
+		rc = -1;
+	}
+	for (guint i = 0; i < d->out->len; i++) {
+		if (rc == 0 && o[i].already) {
+			d->stats->already++;
+		} else if (rc == 0) {
+			d->stats->queued++;
+			d->stats->items += o[i].items;
+		}
+		g_free((char *)o[i].rcpt);
+		g_free((char *)o[i].period);
+		notify_alert_clear(&o[i].a);
+	}
+	g_array_set_size(d->out, 0);
+	return rc;
+}
+
+/* Renders the collected group when its recipient is due. */
 static int digest_flush(struct digest *d)
 {
 	int rc = 0;
@@ -258,20 +289,14 @@ static int digest_flush(struct digest *d)
 		rc = d->have_key ? 0 : -1;
 		if (d->have_key)
 			g_clear_pointer(&d->err, g_free);
+		notify_alert_clear(&a);
+		g_free(period);
 	} else {
-		int q = store_digest_queue(d->st, d->rcpt, period, (int64_t)d->o->now, d->total, &a);
-		if (q < 0) {
-			d->err = g_strdup(store_error(d->st));
-			rc = -1;
-		} else if (q == 1) {
-			d->stats->already++;
-		} else {
-			d->stats->queued++;
-			d->stats->items += d->total;
-		}
+		struct store_digest_out o = {.rcpt = g_strdup(d->rcpt), .period = period, .items = d->total, .a = a};
+		g_array_append_val(d->out, o);
+		if (d->out->len >= DIGEST_BATCH)
+			rc = digest_commit(d);
 	}
-	notify_alert_clear(&a);
-	g_free(period);
 reset:
 	g_clear_pointer(&d->rcpt, g_free);
 	g_ptr_array_set_size(d->items, 0);
@@ -316,6 +341,7 @@ static void digest_init(struct digest *d, const struct notify *n, const struct c
 	d->prefs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	d->last = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	d->items = g_ptr_array_new_with_free_func(digest_item_free);
+	d->out = g_array_new(FALSE, TRUE, sizeof(struct store_digest_out));
 	d->base_url = g_strdup(conf_str(c, "web", "base_url"));
 	while (g_str_has_suffix(d->base_url, "/"))
 		d->base_url[strlen(d->base_url) - 1] = '\0';
@@ -328,6 +354,13 @@ static void digest_clear(struct digest *d)
 	g_hash_table_destroy(d->prefs);
 	g_hash_table_destroy(d->last);
 	g_ptr_array_free(d->items, TRUE);
+	struct store_digest_out *o = (struct store_digest_out *)(void *)d->out->data;
+	for (guint i = 0; i < d->out->len; i++) { /* left by a failure */
+		g_free((char *)o[i].rcpt);
+		g_free((char *)o[i].period);
+		notify_alert_clear(&o[i].a);
+	}
+	g_array_free(d->out, TRUE);
 	g_free(d->base_url);
 	g_free(d->rcpt);
 	g_free(d->preview);
@@ -345,7 +378,7 @@ static int digest_walk(struct digest *d, char **err)
 		*err = g_strdup(d->err ? d->err : store_error(d->st));
 		return -1;
 	}
-	if (d->err || digest_flush(d) < 0) {
+	if (d->err || digest_flush(d) < 0 || digest_commit(d) < 0) {
 		*err = g_strdup(d->err);
 		return -1;
 	}

@@ -19,8 +19,9 @@
  *    virus is never self-releasable, whatever the configuration says; a
  *    message from the null sender gets neither allow nor block;
  *  - the digest goes into the durable outbox with the period's mark in one
- *    transaction (store_digest_queue()): a second run in the same period,
- *    or a run after a crash, queues nothing twice; the outbox delivers.
+ *    transaction (store_digest_queue(), a few hundred digests to one):
+ *    a second run in the same period, or a run after a crash, queues
+ *    nothing twice; the outbox delivers.
  * With o->dry_run nothing is queued and no key is created: each due
  * recipient is printed to o->out as "ADDR: N item(s)".
  * notify_digest_preview() prints to out what ADDR's next digest would say
