@@ -8,12 +8,16 @@
  * body. Placeholders {{sender}} {{recipients}} {{virus_names}}
  * {{banned_names}} {{spam_score}} {{spam_tests}} {{category}} {{mail_id}}
  * {{quarantine_path}} {{subject}} {{message_id}} {{client_addr}} {{date}}
- * {{hostname}} {{original_headers}}; blocks {{#if x}}..{{else}}..{{/if}}
+ * {{hostname}} {{original_headers}}, for the digest {{total}} {{more}} and
+ * {{#each items}} whose item fields (enum notify_item_field) are named
+ * inside it; blocks {{#if x}}..{{else}}..{{/if}}
  * and {{#each x}}..{{this}}..{{/each}} (every placeholder is a list of
  * strings; a plain one has zero or one element; in running text a list is
  * joined with ", "). Templates are parsed into a small tree when loaded;
  * an unknown placeholder, an unclosed or mismatched block, {{this}}
  * outside {{#each}} or a bad header line is an error "FILE:LINE: what".
+ * A template file named *.html (digest.html) is a body only, every value
+ * HTML-escaped; notify_build_message() makes it the text/html alternative.
  *
  * Where templates are looked up, per kind, first found wins:
  *   [notify] template_dir/<language>/KIND, [notify] template_dir/KIND,
