@@ -189,3 +189,14 @@ const char *privs_summary(void)
 {
 	return privs_state.summary[0] ? privs_state.summary : "no chroot, privileges unchanged";
 }
+
+void privs_pidfile(const char *path)
+{
+	if (!*path)
+		return;
+	char *s = g_strdup_printf("%d\n", (int)getpid());
+	GError *e = NULL;
+	if (!g_file_set_contents(path, s, -1, &e))
+		msg_fatal("pid file %s: %s", path, e->message);
+	g_free(s);
+}

@@ -45,17 +45,6 @@ static void web_mhd_log(void *cls, const char *fmt, va_list ap)
 	g_free(s);
 }
 
-static void web_pidfile(const char *path)
-{
-	if (!*path)
-		return;
-	char *s = g_strdup_printf("%d\n", (int)getpid());
-	GError *e = NULL;
-	if (!g_file_set_contents(path, s, -1, &e))
-		msg_fatal("pid file %s: %s", path, e->message);
-	g_free(s);
-}
-
 static void web_open_stores(struct web *w)
 {
 	const char *db = conf_str(w->c, "scand", "database");
@@ -105,7 +94,7 @@ static int web_run(struct conf *c, bool fg)
 	w.rate = web_rate_new(conf_int(c, "web", "rate_limit"));
 	if (!fg && daemon(1, 0) < 0)
 		msg_fatal("daemon: %s", g_strerror(errno));
-	web_pidfile(conf_str(c, "web", "pid_file"));
+	privs_pidfile(conf_str(c, "web", "pid_file"));
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, web_handler, &w,
 	    MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
