@@ -23,7 +23,9 @@ the page after the button.
 
 The second test runs scand-web alone: security headers on every answer,
 405, 413, 431, a tampered link 403, unknown item 404, and 429 past
-[web] rate_limit.
+[web] rate_limit. The third starts it as root: the key file it creates
+is the daemon user's (0600), and the running server has that user's
+uids and gids only.
 """
 
 import base64
@@ -330,5 +332,37 @@ def test_web_refusals_and_rate_limit(workdir):
         status, hdrs, body = http(base + "/view/" + tok)
         assert status == 429 and "Too many requests" in body
         assert hdrs["X-Frame-Options"] == "DENY"
+    finally:
+        assert web.stop() == 0
+
+
+def test_web_drops_root_and_gives_the_key_to_the_daemon_user(workdir):
+    """Started as root, scand-web creates the key for [scand] user, then
+    runs as that user (every uid and gid), and still answers from the store."""
+    import pwd
+    pw = pwd.getpwnam("gatehouse")
+    port = ghtest.free_port()
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    os.chown(data, pw.pw_uid, pw.pw_gid)
+    keyfile = os.path.join(data, "web.key")
+    conf = os.path.join(workdir, "scand.conf")
+    with open(conf, "w") as f:
+        f.write("[scand]\nuser = gatehouse\ngroup = gatehouse\nallow_root = no\ndatabase = %s/gatehouse.db\n"
+                "quarantine_dir = %s/q\n[web]\nlisten = 127.0.0.1:%d\nsecret_file = %s\n"
+                % (data, workdir, port, keyfile))
+    web = Web(conf, port, os.path.join(workdir, "web.log"))
+    try:
+        st = os.stat(keyfile)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (pw.pw_uid, pw.pw_gid, 0o600)
+        ghtest.wait_for(lambda: "listening on" in open(os.path.join(workdir, "web.log")).read(), timeout=10,
+                        what="scand-web started")
+        with open("/proc/%d/status" % web.proc.pid) as f:
+            status = dict(l.split(":", 1) for l in f if ":" in l)
+        assert status["Uid"].split() == [str(pw.pw_uid)] * 4
+        assert status["Gid"].split() == [str(pw.pw_gid)] * 4
+        tok = make_token(read_key(keyfile), BOB, "AAAAAAAAAAAA", "view", int(time.time()) + 3600)
+        status_code, _, body = http("http://127.0.0.1:%d/view/%s" % (port, tok))
+        assert status_code == 404 and "no longer held" in body
     finally:
         assert web.stop() == 0
