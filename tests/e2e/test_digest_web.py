@@ -64,7 +64,10 @@ class Web:
         self.port = port
         self.log = open(logfile, "ab")
         self.proc = subprocess.Popen([WEB, "-f", "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
-        ghtest.wait_port(port, timeout=30, proc=self.proc)
+        # the port is bound before the key is read and the server started
+        ghtest.wait_for(lambda: self.proc.poll() is not None or b"listening on" in open(logfile, "rb").read(),
+                        timeout=30, what="scand-web started")
+        assert self.proc.poll() is None, open(logfile, errors="replace").read()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -355,8 +358,6 @@ def test_web_drops_root_and_gives_the_key_to_the_daemon_user(workdir):
     try:
         st = os.stat(keyfile)
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (pw.pw_uid, pw.pw_gid, 0o600)
-        ghtest.wait_for(lambda: "listening on" in open(os.path.join(workdir, "web.log")).read(), timeout=10,
-                        what="scand-web started")
         with open("/proc/%d/status" % web.proc.pid) as f:
             status = dict(l.split(":", 1) for l in f if ":" in l)
         assert status["Uid"].split() == [str(pw.pw_uid)] * 4
