@@ -99,10 +99,11 @@ int main(int argc, char **argv)
 	log_init("bench_digest", 1, LOG_LVL_ERROR, NULL);
 	char *db = g_build_filename(dir, "gatehouse.db", NULL);
 	char *cpath = g_build_filename(dir, "scand.conf", NULL);
-	char *text = g_strdup_printf("[scand]\nallow_root = yes\ndatabase = %s\nhostname = mx.example.com\n"
-	                             "[notify]\nshipped_dir = templates\n[digest]\nmax_items = 50\n"
-	                             "[web]\nsecret_file = %s/web.key\nbase_url = https://mail.example.com/q\n",
-	                             db, dir);
+	char *text =
+	    g_strdup_printf("[scand]\nallow_root = yes\ndatabase = %s\nhostname = mx.example.com\n"
+	                    "[notify]\nshipped_dir = templates\n[digest]\nmax_items = 50\n"
+	                    "[web]\nsecret_file = %s/web.key\nbase_url = https://mail.example.com/q\n",
+	                    db, dir);
 	struct conf *c = NULL;
 	struct notify *n = NULL;
 	struct store *st = NULL;
@@ -128,8 +129,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t3 = now_s();
-	printf("digest: %d digests (%d items) in %.2f s: %.0f digests/s, %.0f rows/s\n", s.queued, s.items, t3 - t2,
-	       s.queued / (t3 - t2), s.items / (t3 - t2));
+	printf("digest: %d digests (%d items) in %.2f s: %.0f digests/s, %.0f rows/s\n", s.queued, s.items,
+	       t3 - t2, s.queued / (t3 - t2), s.items / (t3 - t2));
 	printf("peak RSS: %.1f MB after the fill, %.1f MB after the digest run\n", rss_fill / 1024.0,
 	       peak_rss_kb() / 1024.0);
 	store_close(st);

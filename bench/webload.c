@@ -66,7 +66,8 @@ static int one_request(int fd, const struct load *l, GByteArray *buf)
 				continue;
 			const char *cl = g_strstr_len((const char *)buf->data, end - (const char *)buf->data,
 			                              "Content-Length: ");
-			want = (size_t)(end + 4 - (const char *)buf->data) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+			want = (size_t)(end + 4 - (const char *)buf->data) +
+			       (cl ? strtoul(cl + 16, NULL, 10) : 0);
 		}
 		if (buf->len >= want)
 			return atoi((const char *)buf->data + 9);
@@ -112,7 +113,8 @@ int main(int argc, char **argv)
 	l.sa.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, argv[1], &l.sa.sin_addr) != 1)
 		return 2;
-	l.req = g_strdup_printf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: webload\r\n\r\n", argv[2], argv[1]);
+	l.req =
+	    g_strdup_printf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: webload\r\n\r\n", argv[2], argv[1]);
 	l.req_len = strlen(l.req);
 	int conc = atoi(argv[3]);
 	double secs = atof(argv[4]), t0 = now_s();
@@ -123,8 +125,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < conc; i++)
 		g_thread_join(t[i]);
 	double took = now_s() - t0;
-	printf("concurrency %d, %.1f s: %d answered 200, %d other: %.0f requests/s\n", conc, took, l.ok, l.bad,
-	       l.ok / took);
+	printf("concurrency %d, %.1f s: %d answered 200, %d other: %.0f requests/s\n", conc, took, l.ok,
+	       l.bad, l.ok / took);
 	g_free(t);
 	g_free(l.req);
 	return l.bad ? 1 : 0;

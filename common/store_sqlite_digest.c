@@ -191,9 +191,11 @@ static int sqd_queue_one(struct store *st, sqlite3_stmt *seen, sqlite3_stmt *ob,
 static int sqd_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now)
 {
 	sqlite3 *db = store_sqlite_db(st);
-	sqlite3_stmt *seen = sqd_prepare(st, "SELECT 1 FROM digest_sent WHERE rcpt = lower(?1) AND period = ?2");
-	sqlite3_stmt *ob = sqd_prepare(st, "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, "
-	                                   "state) VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending')");
+	sqlite3_stmt *seen =
+	    sqd_prepare(st, "SELECT 1 FROM digest_sent WHERE rcpt = lower(?1) AND period = ?2");
+	sqlite3_stmt *ob =
+	    sqd_prepare(st, "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, "
+	                    "state) VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending')");
 	sqlite3_stmt *mark = sqd_prepare(st, "INSERT INTO digest_sent (rcpt, period, time, outbox_id, items) "
 	                                     "VALUES (lower(?1), ?2, ?3, ?4, ?5)");
 	int rc = -1;

@@ -271,9 +271,11 @@ static int digest_flush(struct digest *d)
 	if (!period)
 		goto reset; /* never */
 	if (d->o->dry_run) {
-		if (d->want_preview)
-			rc = digest_render(d, &(struct store_alert){0});
-		else
+		if (d->want_preview) {
+			struct store_alert a = {0};
+			rc = digest_render(d, &a);
+			notify_alert_clear(&a);
+		} else
 			fprintf(d->o->out, "%s: %d item(s)\n", d->rcpt, d->total);
 		d->stats->items += d->total;
 		g_free(period);
@@ -292,7 +294,8 @@ static int digest_flush(struct digest *d)
 		notify_alert_clear(&a);
 		g_free(period);
 	} else {
-		struct store_digest_out o = {.rcpt = g_strdup(d->rcpt), .period = period, .items = d->total, .a = a};
+		struct store_digest_out o = {
+		    .rcpt = g_strdup(d->rcpt), .period = period, .items = d->total, .a = a};
 		g_array_append_val(d->out, o);
 		if (d->out->len >= DIGEST_BATCH)
 			rc = digest_commit(d);

@@ -214,6 +214,8 @@ static enum MHD_Result web_do_release(struct web_ctx *x)
 		GString *b = web_page_start("Released");
 		web_summary(b, x->m);
 		web_page_p(b, "p", "The message has been released and is on its way to your mailbox.");
+		if (strcmp(x->action, "allow") == 0)
+			web_page_p(b, "p", "Mail from this sender to you will no longer be held as spam.");
 		return web_page_send(x->conn, MHD_HTTP_OK, b);
 	}
 	if (res == RELEASE_FAILED)

@@ -167,6 +167,18 @@ def test_digest_release_in_a_real_browser(site):
     ids = dict(ghtest.db_rows(sc.db, "SELECT category, mail_id FROM msgs"))
     assert set(ids) == {"spam", "banned", "virus"}
 
+    quarctl = os.path.join(ghtest.BIN, "quarctl")
+    r = ghtest.run([quarctl, "-c", sc.conf_path, "digest", "set", "Example.COM", "weekly"])
+    assert r.stdout == "example.com: digest weekly\n"
+    assert ghtest.run([quarctl, "-c", sc.conf_path, "digest", "set", "not a domain", "daily"],
+                      check=False).returncode == 2
+    r = ghtest.run([quarctl, "-c", sc.conf_path, "digest", "preview", BOB])
+    assert "Frequency: weekly" in r.stdout and "cheap offer" in r.stdout and "the invoice" in r.stdout
+    assert r.stdout.count("  Release: http://") == 2 and "(only the postmaster can release this one)" in r.stdout
+    r = ghtest.run([NOTIFY, "-c", sc.conf_path, "digest", "--dry-run"])
+    assert r.stdout == "bob@example.com: 3 item(s)\n"
+    assert ghtest.db_rows(sc.db, "SELECT count(*) FROM outbox WHERE kind = 'digest'") == [(0,)]
+
     r = ghtest.run([NOTIFY, "-c", sc.conf_path, "digest"])
     assert "digests queued 1 (3 items)" in r.stdout, r.stdout + r.stderr
     assert os.stat(keyfile).st_mode & 0o777 == 0o600
