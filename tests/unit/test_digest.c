@@ -10,7 +10,8 @@
  * names it; a second run in the same period queues nothing twice; a
  * --recipient run sends at once; allow links only where release is,
  * block links on every item; "never" (per domain) sends nothing;
- * max_items caps the list with "and N more".
+ * max_items caps the list with "and N more"; a failure inside a batch
+ * keeps none of it and the next run sends each digest once.
  * Run from the repository root (tests/run does): uses templates/.
  */
 #include <setjmp.h>
@@ -331,6 +332,41 @@ static void test_run_frequency_and_cap(void **state)
 	fx_close(&f);
 }
 
+/* A failure in the middle of a batch (here a trigger refusing carol's
+ * mark, as a crash before the commit would) keeps nothing of it: no
+ * digest for bob either; the next run sends each exactly once. */
+static void test_run_all_or_nothing(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct notify_digest_stats s;
+	fx_open(&f, "");
+	time_t now = 1800000000;
+	put_msg(f.st, "spam", "bob@example.org", "discard", now - 100);
+	put_msg(f.st, "spam", "carol@example.org", "discard", now - 100);
+	sqlite3 *db = store_sqlite_db(f.st);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "CREATE TRIGGER fail_carol BEFORE INSERT ON digest_sent "
+	                 "WHEN NEW.rcpt = 'carol@example.org' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	struct notify_digest_opts o = {.now = now, .out = stdout};
+	char *err = NULL;
+	assert_int_equal(notify_digest_run(f.n, f.c, f.st, &o, &s, &err), -1);
+	assert_non_null(strstr(err, "injected"));
+	g_free(err);
+	assert_int_equal(count_rows(f.st, "SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(count_rows(f.st, "SELECT count(*) FROM digest_sent"), 0);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_carol", NULL, NULL, NULL), SQLITE_OK);
+	run(&f, NULL, now + 60, &s);
+	assert_int_equal(s.queued, 2);
+	run(&f, NULL, now + 120, &s);
+	assert_int_equal(s.queued, 0);
+	assert_int_equal(count_rows(f.st, "SELECT count(*) FROM outbox WHERE kind = 'digest'"), 2);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	log_init("test_digest", 1, LOG_LVL_ERROR, NULL);
@@ -340,6 +376,7 @@ int main(void)
 	    cmocka_unit_test(test_japanese),
 	    cmocka_unit_test(test_run_once_per_period),
 	    cmocka_unit_test(test_run_frequency_and_cap),
+	    cmocka_unit_test(test_run_all_or_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
