@@ -246,6 +246,38 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
 	return st->be->report_top(st, which, since, until, top, fn, arg);
 }
 
+int store_digest_items(struct store *st, const char *cats, int64_t since, const char *rcpt,
+                       int (*fn)(const struct store_digest_item *it, void *arg), void *arg)
+{
+	return st->be->digest->items(st, cats, since, rcpt, fn, arg);
+}
+
+int store_digest_pref_set(struct store *st, const char *target, const char *freq)
+{
+	return st->be->digest->pref_set(st, target, freq);
+}
+
+int store_digest_prefs(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg)
+{
+	return st->be->digest->prefs(st, fn, arg);
+}
+
+int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
+                      void *arg)
+{
+	return st->be->digest->last(st, rcpt, fn, arg);
+}
+
+int store_digest_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now)
+{
+	return st->be->digest->queue(st, d, n, now);
+}
+
+int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when)
+{
+	return st->be->digest->rcpt_delete(st, msg_rowid, addr, when);
+}
+
 /* e validated and lower-cased into *n (its scope and pattern g_free'd by
  * the caller, the rest borrowed) with its probe key: 0, or -1 with *err. */
 static int store_list_norm(const struct list_entry *e, struct list_entry *n, char **pkey, char **err)

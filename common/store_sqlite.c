@@ -13,6 +13,7 @@
  */
 #include "store_backend.h"
 #include "store_sqlite.h"
+#include "store_sqlite_digest.h"
 
 #include <glib.h>
 #include <string.h>
@@ -319,7 +320,7 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
 	    store_prepare(st, &st->get_rcpts,
 			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
-			  "dsn_orcpt, list_entry "
+			  "dsn_orcpt, coalesce(deleted_at, 0), list_entry "
 			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
 	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
 	    store_prepare(st, &st->rollback, "ROLLBACK") < 0 || store_prepare(st, &st->sp_begin, "SAVEPOINT msg") < 0 ||
@@ -650,7 +651,8 @@ static int store_load_rcpts(struct sq *st, struct store_msg *m)
 			.release_answer = col_text(s, 4),
 			.dsn_notify = col_text(s, 5),
 			.dsn_orcpt = col_text(s, 6),
-			.list_entry = col_text(s, 7),
+			.deleted_at = sqlite3_column_int64(s, 7),
+			.list_entry = col_text(s, 8),
 		};
 		g_array_append_val(a, r);
 	}
@@ -1368,4 +1370,5 @@ const struct store_backend store_backend_sqlite = {
     .list_query = sq_list_query,
     .list_probe = sq_list_probe,
     .report_top = sq_report_top,
+    .digest = &store_sqlite_digest,
 };

@@ -3,7 +3,7 @@
  *
  * quarctl [-c FILE]               the ncurses interface
  * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck,
- *                                 lists, learn
+ *                                 lists, learn, digest
  *
  * The configuration is -c FILE, else $GATEHOUSE_CONF, else
  * /etc/gatehouse/scand.conf (the built-in defaults if it does not exist); quarctl
@@ -61,6 +61,10 @@ static const char qc_usage[] =
     "       domain, .domain or a recipient address. CSV: scope,kind,pattern,note,expires.\n"
     "  learn spam|ham ID...     teach the spam engine a kept message\n"
     "       (release --learn teaches ham after the release)\n"
+    "  digest set ADDR|DOMAIN daily|weekly|never|default\n"
+    "       How often the recipients' digest goes to ADDR or DOMAIN (default:\n"
+    "       [digest] frequency).\n"
+    "  digest preview ADDR      what ADDR's next digest would say\n"
     "\n"
     "Options: -c FILE  configuration (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
@@ -80,6 +84,7 @@ static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
     {"fsck", qc_cmd_fsck},   {"lists", qc_cmd_lists},     {"learn", qc_cmd_learn},
+    {"digest", qc_cmd_digest},
     {NULL, NULL},
 };
 

@@ -103,6 +103,7 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv);
 int qc_cmd_expire(struct qc *qc, int argc, char **argv);
 int qc_cmd_stats(struct qc *qc, int argc, char **argv);
 int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
+int qc_cmd_digest(struct qc *qc, int argc, char **argv);
 int qc_cmd_lists(struct qc *qc, int argc, char **argv);
 int qc_cmd_learn(struct qc *qc, int argc, char **argv);
 
