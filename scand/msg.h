@@ -77,6 +77,9 @@ struct msg {
 	char *spam_tests;        /* comma separated */
 	GString *unchecked_reason;
 	bool is_spammy;          /* >= tag2 */
+	/* a stage's own 4xx text for STAGE_TEMPFAIL (rspamd's greylist before the
+	 * queue), else NULL: the pipeline's generic 451 */
+	char *tempfail_reply;
 	/* facts behind the category, for the per-recipient policy (policy.c) */
 	unsigned found;          /* bit (1u << c) for every category c a stage set */
 	GPtrArray *attach_names; /* char*: every declared file name seen, archive members too */
