@@ -355,8 +355,10 @@ int rspamc_learn(const struct rspamc *c, enum spam_class cls, const void *data, 
 	                            h, data, len, &status, err);
 	if (!body)
 		return -1;
-	/* 208: rspamd has learned this message as this class already */
-	int rc = status == 208 ? 0 : rspamc_status(status, body, err);
+	/* rspamd has learned this message as this class already: 208, or (3.4)
+	 * 404 with "has been already learned as"; the engine knows it either way */
+	bool known = status == 208 || (status == 404 && strstr(body->str, "already learned as"));
+	int rc = known ? 0 : rspamc_status(status, body, err);
 	g_string_free(body, TRUE);
 	return rc;
 }

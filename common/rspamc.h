@@ -18,7 +18,8 @@
  *
  * rspamc_learn() POSTs to the controller's /learnspam or /learnham
  * (with Password when set). rspamd's answer to a message it has already
- * learned as that class (HTTP 208) counts as success.
+ * learned as that class (HTTP 208, or 404 "already learned" from 3.4)
+ * counts as success.
  *
  * Connections: each thread has one curl easy handle, reused for every
  * call the thread makes, so a scan worker keeps its connection to rspamd
