@@ -91,7 +91,7 @@ $(foreach t,banned clamav groupcommit pipeline policy privs spamd spool verdict,
 LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
 LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
 LIBS_FOR_test_report = $(LIBS_report)
-$(foreach t,conf log mailfmt mailid quar smtpc spam store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+$(foreach t,conf log mailfmt mailid quar rspamd smtpc spam store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
 LIBS_FOR_bench_verdict = $(LIBS_scand)
 LIBS_FOR_rawscan = $(LIBS_scand)
 $(foreach b,loadgen mkcorpus qc_fill report_gen,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))

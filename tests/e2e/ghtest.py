@@ -691,3 +691,28 @@ def make_message(subject="test", body="hello\r\n", sender="alice@example.org", t
 
 
 import email.utils  # noqa: E402  (used by make_message)
+
+
+def _main(argv):
+    """`ghtest.py rspamd DIR`: start an Rspamd in DIR, print "PORT
+    CONTROLLER_PORT PASSWORD" on one line, keep it running until stdin
+    closes, then stop it. For tests written in C (tests/unit/test_rspamd.c)
+    and for trying `make run` with [spam] backend = rspamd."""
+    import sys
+    if len(argv) != 3 or argv[1] != "rspamd":
+        sys.stderr.write("usage: ghtest.py rspamd DIR\n")
+        return 2
+    os.makedirs(argv[2], exist_ok=True)
+    r = Rspamd(argv[2]).start()
+    try:
+        sys.stdout.write("%d %d %s\n" % (r.port, r.controller_port, r.password))
+        sys.stdout.flush()
+        sys.stdin.read()
+    finally:
+        r.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv))
