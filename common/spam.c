@@ -324,18 +324,20 @@ void spam_verdict_of(const struct spam_levels *lv, struct spam_result *r)
 	                      : r->score >= lv->tag2 ? SPAM_TAG2
 	                      : r->score >= lv->tag  ? SPAM_TAG
 	                                             : SPAM_CLEAN;
+	enum spam_verdict a = SPAM_CLEAN;
 	r->soft_reject = false;
 	if (lv->use_actions) {
 		switch (r->action) {
-		case SPAM_ACTION_REJECT: v = SPAM_KILL; break;
+		case SPAM_ACTION_REJECT: a = SPAM_KILL; break;
 		case SPAM_ACTION_ADD_HEADER:
-		case SPAM_ACTION_REWRITE_SUBJECT: v = MAX(v, SPAM_TAG2); break;
+		case SPAM_ACTION_REWRITE_SUBJECT: a = SPAM_TAG2; break;
 		case SPAM_ACTION_SOFT_REJECT:
 		case SPAM_ACTION_GREYLIST: r->soft_reject = true; break;
 		default: break;
 		}
 	}
-	r->verdict = v;
+	r->by_action = a;
+	r->verdict = MAX(v, a);
 }
 
 bool spam_throttle_note(struct spam_throttle *t, gint64 now, unsigned *count)

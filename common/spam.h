@@ -81,7 +81,8 @@ struct spam_result {
 	GPtrArray *add_headers;    /* char* "Name: value", safe */
 	GPtrArray *remove_headers; /* char* field names, safe */
 	char *message;             /* the backend's SMTP message, printable, or NULL */
-	enum spam_verdict verdict;
+	enum spam_verdict verdict;   /* the score's and the action's, the higher */
+	enum spam_verdict by_action; /* the action's alone (SPAM_CLEAN unless honoured) */
 	bool soft_reject;
 };
 

@@ -77,6 +77,9 @@ struct msg {
 	char *spam_tests;        /* comma separated */
 	GString *unchecked_reason;
 	bool is_spammy;          /* >= tag2 */
+	/* rspamd's action said spam / spammy ([spam] rspamd_actions = yes): the
+	 * per-recipient policy honours it whatever its own kill level */
+	bool spam_force_kill, spam_force_tag2;
 	/* a stage's own 4xx text for STAGE_TEMPFAIL (rspamd's greylist before the
 	 * queue), else NULL: the pipeline's generic 451 */
 	char *tempfail_reply;

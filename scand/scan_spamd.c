@@ -189,6 +189,8 @@ static enum stage_result spamd_scan_with(struct spamd_state *st, const struct sp
 		spam_result_clear(&r);
 		return STAGE_TEMPFAIL;
 	}
+	m->spam_force_kill = r.by_action >= SPAM_KILL;
+	m->spam_force_tag2 = r.by_action >= SPAM_TAG2;
 	if (r.verdict >= SPAM_KILL)
 		msg_set_category(m, CAT_SPAM, engine);
 	if (r.verdict >= SPAM_TAG2) {

@@ -413,7 +413,7 @@ _RSPAMD_FILES = {
                             'hs_cache_dir = "{hs_cache}";\ndisable_hyperscan = {no_hs};\n'),
     "local.d/logging.inc": 'level = "notice";\n',
     "local.d/actions.conf": "{actions}",
-    "local.d/milter_headers.conf": 'use = ["x-spamd-result"];\n',
+    "local.d/milter_headers.conf": 'use = ["x-spamd-result"];\nskip_local = false;\nskip_authenticated = false;\n',
 }
 
 

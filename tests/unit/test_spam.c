@@ -101,6 +101,9 @@ static enum spam_verdict verdict(const char *action, double score, bool use_acti
 	spam_verdict_of(&lv, &r);
 	enum spam_verdict v = r.verdict;
 	*soft = r.soft_reject;
+	assert_true(r.by_action <= v);
+	if (!use_actions)
+		assert_int_equal(r.by_action, SPAM_CLEAN);
 	spam_result_clear(&r);
 	g_free(json);
 	return v;
