@@ -187,9 +187,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
 # The two README commands. run: scand on contrib/scand.conf.run (paths
 # under ./var/), with a local sink on the forward port when nothing listens
 # there, and the GATEHOUSE_CONF lines to copy (scripts/run).
+# make run RUN_CONF=contrib/scand.conf.run-rspamd: the same with [spam] backend = rspamd
+RUN_CONF ?= contrib/scand.conf.run
 run: deps
 	$(MAKE) all
-	$(PYTHON) scripts/run -b $(BUILD) -c contrib/scand.conf.run
+	$(PYTHON) scripts/run -b $(BUILD) -c $(RUN_CONF)
 
 # Test tools: tests/tools/NAME.c -> $(BUILD)/tests/tools/NAME, on common/
 # only, built by `all`; never named test_* (tests/run runs those).

@@ -694,16 +694,18 @@ import email.utils  # noqa: E402  (used by make_message)
 
 
 def _main(argv):
-    """`ghtest.py rspamd DIR`: start an Rspamd in DIR, print "PORT
-    CONTROLLER_PORT PASSWORD" on one line, keep it running until stdin
-    closes, then stop it. For tests written in C (tests/unit/test_rspamd.c)
-    and for trying `make run` with [spam] backend = rspamd."""
+    """`ghtest.py rspamd DIR [PORT CONTROLLER_PORT]`: start an Rspamd in
+    DIR (on free ports unless given), print "PORT CONTROLLER_PORT PASSWORD"
+    on one line, keep it running until stdin closes (Ctrl-D), then stop it.
+    For tests written in C (tests/unit/test_rspamd.c) and for trying
+    `make run` with [spam] backend = rspamd (README)."""
     import sys
-    if len(argv) != 3 or argv[1] != "rspamd":
-        sys.stderr.write("usage: ghtest.py rspamd DIR\n")
+    if len(argv) not in (3, 5) or argv[1] != "rspamd":
+        sys.stderr.write("usage: ghtest.py rspamd DIR [PORT CONTROLLER_PORT]\n")
         return 2
     os.makedirs(argv[2], exist_ok=True)
-    r = Rspamd(argv[2]).start()
+    ports = [int(p) for p in argv[3:5]] or [None, None]
+    r = Rspamd(argv[2], port=ports[0], controller_port=ports[1]).start()
     try:
         sys.stdout.write("%d %d %s\n" % (r.port, r.controller_port, r.password))
         sys.stdout.flush()
