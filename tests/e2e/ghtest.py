@@ -412,6 +412,9 @@ _RSPAMD_FILES = {
     "local.d/options.inc": ('dns {{ nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }}\n'
                             'hs_cache_dir = "{hs_cache}";\ndisable_hyperscan = {no_hs};\n'),
     "local.d/logging.inc": 'level = "notice";\n',
+    # hfilter's checks that resolve names (HELO, client hostname, From
+    # domain, URL hosts) would each wait for the closed resolver
+    "local.d/hfilter.conf": "helo_enabled = false;\nhostname_enabled = false;\nfrom_enabled = false;\nurl_enabled = false;\n",
     "local.d/actions.conf": "{actions}",
     "local.d/milter_headers.conf": 'use = ["x-spamd-result"];\nskip_local = false;\nskip_authenticated = false;\n',
 }

@@ -31,16 +31,10 @@ import time
 import pytest
 
 import ghtest
+from test_engines import start_pair  # scand + a Postfix that filters through it
+from test_faults import delivered_mids  # Message-ID -> delivered copies
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-
-
-def start_pair(postfix_factory, scand_factory, mode, sections, maxproc=4):
-    fwd = ghtest.free_port()
-    sc = scand_factory(fwd, start=False, sections=sections)
-    pf = postfix_factory(mode=mode, filter_port=sc.port, reinject_port=fwd, maxproc=maxproc)
-    sc.start()
-    return pf, sc
 
 
 def msg_rows(db, mid):
@@ -54,17 +48,6 @@ def msg_rows(db, mid):
 
 def header_of(raw):
     return raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
-
-
-def delivered_mids(pf):
-    seen = {}
-    for f in pf.delivered():
-        with open(f, "rb") as fh:
-            for line in fh:
-                if line.lower().startswith(b"message-id:"):
-                    mid = line.split(b":", 1)[1].strip().decode()
-                    seen[mid] = seen.get(mid, 0) + 1
-    return seen
 
 
 def test_gtube_spam_and_clean_tagged(postfix_factory, scand_factory, rspamd):
