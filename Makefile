@@ -100,6 +100,7 @@ LIBS_FOR_fuzz_policy = $(LIBS_scand)
 LIBS_FOR_fuzz_smtp = $(LIBS_scand)
 LIBS_FOR_fuzz_tmpl = $(LIBS_notify)
 LIBS_FOR_fuzz_conf = $(LIBS_common)
+LIBS_FOR_fuzz_rspamd = $(LIBS_common)
 
 # The layer check: each library linked whole (every object, used or not)
 # with only the libraries below it. A program pulls in only the objects it
