@@ -23,8 +23,11 @@
  *
  * Connections: each thread has one curl easy handle, reused for every
  * call the thread makes, so a scan worker keeps its connection to rspamd
- * open between messages (HTTP keep-alive). A reply larger than the bound
- * is refused ("reply larger than N bytes") and its connection dropped.
+ * open between messages whenever rspamd allows it (HTTP keep-alive).
+ * rspamd 3.4's normal worker does not: it answers "Connection: close",
+ * and each check then costs one loopback connect. A reply larger than the
+ * bound is refused ("reply larger than N bytes") and its connection
+ * dropped.
  *
  * Every call returns 0, or -1 with *err (g_free): what went wrong and
  * where (connect, timeout, HTTP status, a reply that is not rspamd's).

@@ -2,7 +2,9 @@
  * test_rspamd - common/spam's rspamd backend against a real rspamd,
  * started for the test by tests/e2e/ghtest.py (private configuration in
  * a temporary directory, loopback ports, Bayes on sqlite3 with
- * min_learns 1) and stopped afterwards: GTUBE is rejected at kill level,
+ * min_learns 1) and stopped afterwards: every answer read to its end
+ * and no connection left open, checks from 4 threads at once, GTUBE is
+ * rejected at kill level,
  * the envelope reaches rspamd (From and Rcpt against the header fields),
  * learning moves a message's score up (spam) and back down (learned
  * again as ham), a wrong controller password is refused, and a message learned
@@ -10,6 +12,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +114,81 @@ static struct spam_result check(struct spam_engine *e, const char *m, const stru
 	return r;
 }
 
+/* Client-side TCP sockets to 127.0.0.1:port in /proc/net/tcp that are
+ * still open (ESTABLISHED or CLOSE_WAIT: the peer closed, we did not). */
+static int open_client_sockets(int port)
+{
+	char *text = NULL, want[16];
+	g_snprintf(want, sizeof(want), ":%04X", port);
+	assert_true(g_file_get_contents("/proc/net/tcp", &text, NULL, NULL));
+	char **lines = g_strsplit(text, "\n", -1);
+	int n = 0;
+	for (char **l = lines + 1; *l && **l; l++) {
+		char **f = g_strsplit_set(g_strstrip(*l), " ", -1);
+		int k = 0;
+		char *col[4] = {0};
+		for (char **x = f; *x && k < 4; x++)
+			if (**x)
+				col[k++] = *x;
+		if (k == 4 && g_str_has_suffix(col[2], want) && (!strcmp(col[3], "01") || !strcmp(col[3], "08")))
+			n++;
+		g_strfreev(f);
+	}
+	g_strfreev(lines);
+	g_free(text);
+	return n;
+}
+
+struct par {
+	struct spam_engine *e;
+	const char *m;
+	int ok;
+};
+
+static gpointer par_checks(gpointer p)
+{
+	struct par *x = p;
+	for (int i = 0; i < 10; i++) {
+		struct spam_result r;
+		char *err = NULL;
+		if (spam_engine_check(x->e, NULL, x->m, strlen(x->m), &r, &err) == 0 && r.symbols->len > 0)
+			x->ok++;
+		spam_result_clear(&r);
+		g_free(err);
+	}
+	return NULL;
+}
+
+/* Connections: rspamd 3.4's normal worker answers "Connection: close", so
+ * each check is a connection of its own; the client reads every answer to
+ * its end and leaves no connection open. Threads check in parallel, each
+ * with its own curl handle. */
+static void test_connections(void **state)
+{
+	(void)state;
+	struct spam_engine *e = engine(rs_password, NULL);
+	char *m = mail("k1@shop.example", "hello", "Hello Bob, see you at lunch.");
+	int port = atoi(strrchr(rs_check, ':') + 1);
+	for (int i = 0; i < 5; i++) {
+		struct spam_result r = check(e, m, NULL);
+		spam_result_clear(&r);
+	}
+	assert_int_equal(open_client_sockets(port), 0);
+	struct par x[4];
+	GThread *t[4];
+	for (int i = 0; i < 4; i++) {
+		x[i] = (struct par){.e = e, .m = m};
+		t[i] = g_thread_new("check", par_checks, &x[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		g_thread_join(t[i]);
+		assert_int_equal(x[i].ok, 10);
+	}
+	assert_int_equal(open_client_sockets(port), 0);
+	g_free(m);
+	spam_engine_free(e);
+}
+
 static void test_gtube_and_envelope(void **state)
 {
 	(void)state;
@@ -192,6 +270,7 @@ static void test_learning_moves_score(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_connections),
 		cmocka_unit_test(test_gtube_and_envelope),
 		cmocka_unit_test(test_learning_moves_score),
 	};
