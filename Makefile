@@ -21,7 +21,8 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 VERSION := 0.1.0
 
-PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib libmicrohttpd
+PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib \
+	libmicrohttpd libcurl json-glib-1.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -95,7 +96,7 @@ LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
 LIBS_FOR_test_digest = $(LIBS_notify)
 LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
 LIBS_FOR_test_report = $(LIBS_report)
-$(foreach t,conf linktok lists log mailfmt mailid promtext quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+$(foreach t,conf linktok lists log mailfmt mailid promtext quar rspamd smtpc spam store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
 LIBS_FOR_bench_verdict = $(LIBS_scand)
 LIBS_FOR_bench_digest = $(LIBS_notify)
 LIBS_FOR_bench_lists = $(LIBS_common)
@@ -106,6 +107,7 @@ LIBS_FOR_fuzz_policy = $(LIBS_scand)
 LIBS_FOR_fuzz_smtp = $(LIBS_scand)
 LIBS_FOR_fuzz_tmpl = $(LIBS_notify)
 LIBS_FOR_fuzz_conf = $(LIBS_common)
+LIBS_FOR_fuzz_rspamd = $(LIBS_common)
 
 # The layer check: each library linked whole (every object, used or not)
 # with only the libraries below it. A program pulls in only the objects it
@@ -193,9 +195,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBS_A)
 # The two README commands. run: scand on contrib/scand.conf.run (paths
 # under ./var/), with a local sink on the forward port when nothing listens
 # there, and the GATEHOUSE_CONF lines to copy (scripts/run).
+# make run RUN_CONF=contrib/scand.conf.run-rspamd: the same with [spam] backend = rspamd
+RUN_CONF ?= contrib/scand.conf.run
 run: deps
 	$(MAKE) all
-	$(PYTHON) scripts/run -b $(BUILD) -c contrib/scand.conf.run
+	$(PYTHON) scripts/run -b $(BUILD) -c $(RUN_CONF)
 
 # Test tools: tests/tools/NAME.c -> $(BUILD)/tests/tools/NAME, on common/
 # only, built by `all`; never named test_* (tests/run runs those).

@@ -88,16 +88,25 @@ const struct conf_key conf_table[] = {
 	{"banned", "max_depth", CONF_INT, "20", "MIME nesting depth before UNCHECKED", 1, 1000, NULL},
 	{"banned", "max_parts", CONF_INT, "1000", "MIME parts per message before UNCHECKED", 1, 1000000, NULL},
 
-	/* [spam] SpamAssassin's spamd */
-	{"spam", "enabled", CONF_BOOL, "yes", "ask spamd for a score", NOLIM},
+	/* [spam] the spam engine: SpamAssassin's spamd or rspamd */
+	{"spam", "enabled", CONF_BOOL, "yes", "ask the spam engine for a score", NOLIM},
+	{"spam", "backend", CONF_ENUM, "spamd", "the spam engine: spamd (SpamAssassin) or rspamd", 0, 0, "spamd|rspamd"},
 	{"spam", "spamd", CONF_STR, "127.0.0.1:783", "spamd address: host:port or unix:/path", NOLIM},
-	{"spam", "timeout", CONF_TIME, "30s", "connect and read timeout for spamd", 1, 3600, NULL},
-	{"spam", "max_size", CONF_SIZE, "512k", "larger messages are not sent to spamd", 0, 1073741824.0, NULL},
+	{"spam", "rspamd", CONF_STR, "127.0.0.1:11333", "rspamd normal worker for checks: host:port or unix:/path",
+	 NOLIM},
+	{"spam", "rspamd_controller", CONF_STR, "127.0.0.1:11334",
+	 "rspamd controller for learning (/learnspam, /learnham): host:port or unix:/path", NOLIM},
+	{"spam", "rspamd_password", CONF_STR, "", "password of the rspamd controller; empty for none", NOLIM},
+	{"spam", "rspamd_actions", CONF_BOOL, "no",
+	 "honour rspamd's action: reject = spam, add header/rewrite subject = spammy, soft reject/greylist = 451 before the queue; no = score only",
+	 NOLIM},
+	{"spam", "timeout", CONF_TIME, "30s", "connect and read timeout for the spam engine", 1, 3600, NULL},
+	{"spam", "max_size", CONF_SIZE, "512k", "larger messages are not sent to the spam engine", 0, 1073741824.0, NULL},
 	{"spam", "tag_level", CONF_DOUBLE, "2.0", "add X-Spam-Status at or above this score", -1000, 10000, NULL},
 	{"spam", "tag2_level", CONF_DOUBLE, "6.31", "spammy at or above: X-Spam-Flag: YES, subject tag", -1000, 10000, NULL},
 	{"spam", "kill_level", CONF_DOUBLE, "6.31", "spam at or above: spam destiny and quarantine", -1000, 10000, NULL},
 	{"spam", "subject_tag", CONF_STR, "***SPAM*** ", "prefix for the subject of spammy mail; empty for none", NOLIM},
-	{"spam", "on_failure", CONF_ENUM, "pass", "spamd unreachable: pass (marked unchecked) or tempfail (451)", 0, 0,
+	{"spam", "on_failure", CONF_ENUM, "pass", "spam engine unreachable or failing: pass (marked unchecked) or tempfail (451)", 0, 0,
 	 "pass|tempfail"},
 
 	/* [policy] destinies and quarantine */

@@ -1,9 +1,9 @@
 /*
  * spamc - a client of SpamAssassin's spamd (the SPAMC/1.5 protocol)
  *
- * Below the programs so that every one that needs the spam engine uses
- * the same client: scand's spam stage (scand/scan_spamd.c, a thin adapter)
- * checks messages, quarctl can teach the engine from releases.
+ * Below the programs so that every one that needs spamd uses the same
+ * client: common/spam.c (the spam engine, [spam] backend = spamd) checks
+ * messages for scand's spam stage and teaches spamd for quarctl.
  *
  * spamc_new() takes an address "host:port", "[v6]:port" or "unix:/path"
  * and a timeout in milliseconds that bounds each call as a whole (connect,

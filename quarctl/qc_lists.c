@@ -25,7 +25,7 @@
 #include "log.h"
 #include "mailid.h"
 #include "release.h"
-#include "spamc.h"
+#include "spam.h"
 #include "when.h"
 
 #include <errno.h>
@@ -449,6 +449,14 @@ int qc_cmd_lists(struct qc *qc, int argc, char **argv)
 
 /* ---- learning ---- */
 
+/* Where the engine learns, for the audit event: [spam] spamd, or rspamd's
+ * controller. */
+static const char *qc_learn_where(struct qc *qc)
+{
+	bool rspamd = strcmp(conf_str(qc->conf, "spam", "backend"), "rspamd") == 0;
+	return conf_str(qc->conf, "spam", rspamd ? "rspamd_controller" : "spamd");
+}
+
 enum qc_result qc_learn(struct qc *qc, const char *mail_id, bool spam, char **msg)
 {
 	struct store_msg *m = NULL;
@@ -466,21 +474,21 @@ enum qc_result qc_learn(struct qc *qc, const char *mail_id, bool spam, char **ms
 	} else if (qc_msg_load(qc, m, &data, &len, &mismatch, &err) == 0 && mismatch) {
 		err = g_strdup("SHA-256 mismatch: the file is not what was stored, not learned");
 	} else if (!err) {
-		/* the one call to the spam engine's learning: spamd TELL today */
-		struct spamc *c = spamc_new(conf_str(qc->conf, "spam", "spamd"),
-		                            conf_int(qc->conf, "spam", "timeout") * 1000, &err);
-		if (c && spam_learn(c, spam ? SPAM_CLASS_SPAM : SPAM_CLASS_HAM, data, len, &err) == 0)
+		/* the one call to the spam engine's learning, for [spam] backend:
+		 * spamd TELL or rspamd's controller */
+		struct spam_engine *e = spam_engine_from_conf(qc->conf, &err);
+		if (e && spam_engine_learn(e, spam ? SPAM_CLASS_SPAM : SPAM_CLASS_HAM, data, len, &err) == 0)
 			*msg = g_strdup_printf("%s: learned as %s", mail_id, as);
-		spamc_free(c);
+		spam_engine_free(e);
 	}
 	if (err) {
 		char *shown = log_printable(err, 300);
 		*msg = g_strdup_printf("%s: learning as %s failed: %s", mail_id, as, shown);
-		qc_event(qc, mail_id, action, conf_str(qc->conf, "spam", "spamd"), shown);
+		qc_event(qc, mail_id, action, qc_learn_where(qc), shown);
 		g_free(shown);
 		res = QC_FAILED;
 	} else {
-		qc_event(qc, mail_id, action, conf_str(qc->conf, "spam", "spamd"), "ok");
+		qc_event(qc, mail_id, action, qc_learn_where(qc), "ok");
 	}
 	g_free(err);
 	g_free(data);

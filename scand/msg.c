@@ -64,6 +64,7 @@ void msg_free(struct msg *m)
 	g_ptr_array_free(m->banned_names, TRUE);
 	g_ptr_array_free(m->attach_names, TRUE);
 	g_free(m->spam_tests);
+	g_free(m->tempfail_reply);
 	g_string_free(m->unchecked_reason, TRUE);
 	g_ptr_array_free(m->add_headers, TRUE);
 	g_ptr_array_free(m->remove_headers, TRUE);

@@ -79,6 +79,12 @@ struct msg {
 	char *spam_tests;        /* comma separated */
 	GString *unchecked_reason;
 	bool is_spammy;          /* >= tag2 */
+	/* rspamd's action said spam / spammy ([spam] rspamd_actions = yes): the
+	 * per-recipient policy honours it whatever its own kill level */
+	bool spam_force_kill, spam_force_tag2;
+	/* a stage's own 4xx text for STAGE_TEMPFAIL (rspamd's greylist before the
+	 * queue), else NULL: the pipeline's generic 451 */
+	char *tempfail_reply;
 	/* facts behind the category, for the per-recipient policy (policy.c) */
 	unsigned found;          /* bit (1u << c) for every category c a stage set */
 	GPtrArray *attach_names; /* char*: every declared file name seen, archive members too */

@@ -518,7 +518,8 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 
 	parse_headers(m);
 	if (lists_lookup(w, m) < 0 || verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
-		reply = g_strdup("451 4.3.0 Error: content check temporarily unavailable, try again later");
+		reply = g_strdup(m->tempfail_reply ? m->tempfail_reply
+		                                   : "451 4.3.0 Error: content check temporarily unavailable, try again later");
 		answer_all(m, reply);
 		return pipeline_answered(m, reply);
 	}

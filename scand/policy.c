@@ -317,9 +317,9 @@ static enum msg_category policy_rcpt_category_list(const struct policy_db *db, c
 	if (!p->clam)
 		mask &= ~(1u << CAT_VIRUS);
 	if (p->spam && m->spam_checked) {
-		if (m->spam_score >= p->kill)
+		if (m->spam_score >= p->kill || m->spam_force_kill)
 			mask |= 1u << CAT_SPAM;
-		else if (m->spam_score >= db->tag2)
+		else if (m->spam_score >= db->tag2 || m->spam_force_tag2)
 			mask |= 1u << CAT_SPAMMY;
 	}
 	if (p->spam && policy_listed(db->blacklist, m->sender))

@@ -171,7 +171,10 @@ static enum verdict_result verdict_stages(struct verdict_ctx *v, struct msg *m)
 	for (int i = 0; i < v->n; i++) {
 		enum stage_result r = v->stages[i].st->scan(v->stages[i].state, m);
 		if (r == STAGE_TEMPFAIL) {
-			msg_warn("(%s) %s stage failed: answering tempfail", m->mail_id, v->stages[i].st->name);
+			if (m->tempfail_reply) /* the stage's verdict (a greylist), not a failure */
+				msg_info("(%s) %s stage: answering %s", m->mail_id, v->stages[i].st->name, m->tempfail_reply);
+			else
+				msg_warn("(%s) %s stage failed: answering tempfail", m->mail_id, v->stages[i].st->name);
 			vr = VERDICT_TEMPFAIL;
 			break;
 		}

@@ -6,7 +6,7 @@
  *
  *  verdict_init(conf, &ctx, &err)   once at start, as root before chroot:
  *      starts the enabled stages in pipeline order (banned [banned]
- *      enabled, clamav [clamav] enabled, spamd [spam] enabled, badh) and
+ *      enabled, clamav [clamav] enabled, spam [spam] enabled, badh) and
  *      loads the policy. -1 with *err: scand must refuse to start.
  *  verdict_run(ctx, msg)            per message, thread-safe. Needs
  *      msg->data/len, sender, rcpts (and smtputf8). Fills the verdict

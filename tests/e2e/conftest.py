@@ -77,3 +77,30 @@ def spamd():
     yield s
     s.stop()
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rspamd():
+    """One rspamd for the whole session (checks on rspamd.addr, learning on
+    rspamd.controller with rspamd.password); see ghtest.Rspamd. A test that
+    kills or reconfigures rspamd starts its own with rspamd_factory."""
+    d = tempfile.mkdtemp(prefix="gh-rspamd-")
+    r = ghtest.Rspamd(d).start()
+    yield r
+    r.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def rspamd_factory(workdir):
+    """rspamd_factory(name="rspamd", **kw) -> a started ghtest.Rspamd, stopped after the test."""
+    started = []
+
+    def make(name="rspamd", **kw):
+        r = ghtest.Rspamd(os.path.join(workdir, name), **kw)
+        started.append(r)
+        return r.start()
+
+    yield make
+    for r in started:
+        r.stop()

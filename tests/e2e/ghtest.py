@@ -9,6 +9,7 @@ kernel, in a private directory, and stops them afterwards:
                     not at all, with a reinjection smtpd (content_filter
                     empty) and delivery of every recipient to a file.
   Spamd(dir)        SpamAssassin's spamd.
+  Rspamd(dir)       rspamd with a private configuration (checks + controller).
   Scand(dir, ...)   scand from $GH_BUILD/bin with a generated config.
   free_port()       a port nobody listens on.
 
@@ -27,6 +28,7 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 
 ROOT = os.environ.get("GH_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -408,6 +410,173 @@ class Spamd:
         self.stop()
 
 
+# rspamd's private configuration: the packaged /etc/rspamd/rspamd.conf with
+# LOCAL_CONFDIR pointing here, so these files override the package's. Network
+# checks are off (no DNS lists, no fuzzy storage, no SPF/DKIM/DMARC lookups;
+# the resolver is a closed port), Bayes is on sqlite3 with min_learns 1 (no
+# Redis), the controller asks a password of everyone (no secure_ip).
+_RSPAMD_OFF = ("rbl", "surbl", "fuzzy_check", "asn", "spf", "dkim", "dmarc", "arc", "dcc", "emails",
+               "phishing", "mx_check", "rspamd_update", "url_redirector", "replies", "neural", "ratelimit",
+               "greylist", "history_redis", "reputation", "clickhouse", "elastic", "metric_exporter")
+_RSPAMD_FILES = {
+    "override.d/worker-normal.inc": 'bind_socket = "127.0.0.1:{port}";\ncount = {workers};\n',
+    "override.d/worker-controller.inc": ('bind_socket = "127.0.0.1:{controller_port}";\ncount = 1;\n'
+                                         'password = "{password}";\nenable_password = "{password}";\n'
+                                         'secure_ip = "192.0.2.255";\n'),
+    "override.d/worker-proxy.inc": "enabled = false;\n",
+    "override.d/worker-fuzzy.inc": "enabled = false;\n",
+    "override.d/classifier-bayes.conf": (
+        'backend = "sqlite3";\nmin_learns = 1;\nmin_tokens = 1;\nmin_token_hits = 1;\n'
+        'learn_condition = "return function() return true end";\n'
+        'cache {{ type = "sqlite3"; file = "${{DBDIR}}/learn_cache.sqlite"; }}\n'
+        'statfile {{ symbol = "BAYES_HAM"; spam = false; path = "${{DBDIR}}/bayes.ham.sqlite"; }}\n'
+        'statfile {{ symbol = "BAYES_SPAM"; spam = true; path = "${{DBDIR}}/bayes.spam.sqlite"; }}\n'),
+    "local.d/options.inc": ('dns {{ nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }}\n'
+                            'hs_cache_dir = "{hs_cache}";\ndisable_hyperscan = {no_hs};\n'),
+    "local.d/logging.inc": 'level = "notice";\n',
+    # hfilter's checks that resolve names (HELO, client hostname, From
+    # domain, URL hosts) would each wait for the closed resolver
+    "local.d/hfilter.conf": "helo_enabled = false;\nhostname_enabled = false;\nfrom_enabled = false;\nurl_enabled = false;\n",
+    "local.d/actions.conf": "{actions}",
+    "local.d/milter_headers.conf": 'use = ["x-spamd-result"];\nskip_local = false;\nskip_authenticated = false;\n',
+}
+
+
+class Rspamd:
+    """rspamd (the Debian package) with a private configuration in base, on
+    two free loopback ports: port (normal worker, checks) and
+    controller_port (learning, with password). It runs as _rspamd, as the
+    package's own service does: rspamd will not run its workers as root.
+
+    rspamd compiles its regexps and the TLD list with hyperscan before it
+    answers: half a minute of CPU the first time, then a second or two with
+    the compiled databases in hs_cache, by default one directory under the
+    system's temporary directory shared by every run on this machine (it
+    holds nothing but that cache). hyperscan=False matches the regexps
+    with PCRE (slower scans; the TLD list is still compiled). actions: rspamd action thresholds to set, e.g.
+    {"greylist": 1}. stop() ends it; kill() kills every process of it at once
+    (SIGKILL to its process group), as a crash would."""
+
+    def __init__(self, base, port=None, controller_port=None, password="gh-secret", workers=1, hyperscan=True,
+                 hs_cache=None, actions=None):
+        self.dir = os.path.abspath(base)
+        self.port = port or free_port()
+        self.controller_port = controller_port or free_port()
+        self.password = password
+        self.workers = workers
+        self.hyperscan = hyperscan
+        self.hs_cache = os.path.abspath(hs_cache or os.path.join(tempfile.gettempdir(), "gh-rspamd-hs-cache"))
+        self.actions = actions or {}
+        self.db = os.path.join(self.dir, "db")
+        self.logfile = os.path.join(self.dir, "rspamd.log")
+        self.proc = None
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def controller(self):
+        return "127.0.0.1:%d" % self.controller_port
+
+    def spam_section(self, **extra):
+        """The [spam] keys that point scand at this rspamd."""
+        sec = {"enabled": "yes", "backend": "rspamd", "rspamd": self.addr, "rspamd_controller": self.controller,
+               "rspamd_password": self.password, "timeout": "10s"}
+        sec.update(extra)
+        return sec
+
+    def _write_config(self):
+        values = {"port": self.port, "controller_port": self.controller_port, "password": self.password,
+                  "workers": self.workers, "hs_cache": self.hs_cache,
+                  "no_hs": "false" if self.hyperscan else "true",
+                  "actions": "".join("%s = %s;\n" % kv for kv in self.actions.items())}
+        for name, text in _RSPAMD_FILES.items():
+            path = os.path.join(self.dir, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text.format(**values))
+        for mod in _RSPAMD_OFF:
+            with open(os.path.join(self.dir, "local.d", mod + ".conf"), "w") as f:
+                f.write("enabled = false;\n")
+        for d in (self.db, self.hs_cache):
+            os.makedirs(d, exist_ok=True)
+        for top, dirs, files in os.walk(self.dir):
+            for n in dirs + files + ["."]:
+                shutil.chown(os.path.join(top, n), "_rspamd", "_rspamd")
+        shutil.chown(self.hs_cache, "_rspamd", "_rspamd")
+        os.chmod(self.dir, 0o755)
+
+    def start(self, timeout=120):
+        self._write_config()
+        argv = ["rspamd", "-f", "-c", "/etc/rspamd/rspamd.conf", "-u", "_rspamd", "-g", "_rspamd",
+                "--var", "LOCAL_CONFDIR=" + self.dir, "--var", "DBDIR=" + self.db, "--var", "RUNDIR=" + self.dir,
+                "--var", "LOGDIR=" + self.dir, "-p", os.path.join(self.dir, "rspamd.pid")]
+        self.out = open(os.path.join(self.dir, "rspamd.out"), "w")
+        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: self.proc.poll() is not None or (self.ping(self.port) and self.ping(self.controller_port)),
+                 timeout=timeout, step=0.2, what="rspamd to answer /ping")
+        if self.proc.poll() is not None:
+            raise RuntimeError("rspamd exited with %s: %s" % (self.proc.returncode, self.log_tail()))
+        return self
+
+    def log_tail(self, n=20):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    @staticmethod
+    def ping(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                return b"pong" in s.recv(200)
+        except OSError:
+            return False
+
+    def check(self, raw, headers=None):
+        """POST /checkv2 directly: the parsed JSON reply."""
+        return self._post(self.port, "/checkv2", raw, headers or {})
+
+    def _post(self, port, path, raw, headers):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("POST", path, body=raw, headers=headers)
+        r = c.getresponse()
+        body = json.loads(r.read() or b"{}")
+        c.close()
+        return r.status, body
+
+    def kill(self):
+        """Every process of this rspamd killed at once (SIGKILL)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.proc:
+            try:  # workers left behind by a main process that died first
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.out.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class Scand:
     """scand in the foreground with a generated config.
 
@@ -547,3 +716,30 @@ def make_message(subject="test", body="hello\r\n", sender="alice@example.org", t
 
 
 import email.utils  # noqa: E402  (used by make_message)
+
+
+def _main(argv):
+    """`ghtest.py rspamd DIR [PORT CONTROLLER_PORT]`: start an Rspamd in
+    DIR (on free ports unless given), print "PORT CONTROLLER_PORT PASSWORD"
+    on one line, keep it running until stdin closes (Ctrl-D), then stop it.
+    For tests written in C (tests/unit/test_rspamd.c) and for trying
+    `make run` with [spam] backend = rspamd (README)."""
+    import sys
+    if len(argv) not in (3, 5) or argv[1] != "rspamd":
+        sys.stderr.write("usage: ghtest.py rspamd DIR [PORT CONTROLLER_PORT]\n")
+        return 2
+    os.makedirs(argv[2], exist_ok=True)
+    ports = [int(p) for p in argv[3:5]] or [None, None]
+    r = Rspamd(argv[2], port=ports[0], controller_port=ports[1]).start()
+    try:
+        sys.stdout.write("%d %d %s\n" % (r.port, r.controller_port, r.password))
+        sys.stdout.flush()
+        sys.stdin.read()
+    finally:
+        r.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv))

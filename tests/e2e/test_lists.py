@@ -248,6 +248,40 @@ def test_learn_spam_and_ham(workdir, tell_spamd):
     assert tell_spamd.bayes_counts() == (1, 1)
 
 
+def test_learn_through_rspamd(workdir, rspamd_factory):
+    """[spam] backend = rspamd: quarctl learn goes to rspamd's controller
+    (with its password) and moves the message's score; a wrong password is
+    a failed learning, said and audited, exit 1."""
+    rs = rspamd_factory()
+    qs = QStore(os.path.join(workdir, "q"))
+    with open(qs.conf, "a") as f:
+        f.write("[spam]\n" + "".join("%s = %s\n" % kv for kv in rs.spam_section().items()))
+    raw = ghtest.make_message(subject="cheap replica watches", body="Replica watches, cheap, order today.\r\n")
+    mid = qs.add("spam", raw, score="6")
+    ham = qs.add("spam", ghtest.make_message(subject="minutes", body="Hello Bob, the minutes of the Tuesday meeting "
+                                             "about the budget review are on the wiki.\r\n"), score="6")
+    st, before = rs.check(raw)
+    assert st == 200
+    # rspamd's Bayes classifies once both classes have been learned
+    assert qs.run("learn", "ham", ham).returncode == 0
+    r = qs.run("learn", "spam", mid)
+    assert r.returncode == 0 and r.stdout == ("%s: learned as spam\n" % mid).encode(), r.stderr
+    st, after = rs.check(raw)
+    assert st == 200 and after["score"] > before["score"], (before["score"], after["score"])
+    assert any(s.startswith("BAYES_SPAM") for s in after["symbols"]), sorted(after["symbols"])
+    ev = qs.sql("SELECT mail_id, action, detail, result FROM events ORDER BY id")
+    assert ev == [(ham, "learn-ham", rs.controller, "ok"), (mid, "learn-spam", rs.controller, "ok")]
+
+    with open(qs.conf) as f:
+        text = f.read()
+    with open(qs.conf, "w") as f:
+        f.write(text.replace("rspamd_password = %s\n" % rs.password, "rspamd_password = wrong\n"))
+    r = qs.run("learn", "ham", mid)
+    assert r.returncode == 1 and b"learning as ham failed" in r.stderr, r.stderr
+    assert qs.sql("SELECT action, result FROM events ORDER BY id DESC LIMIT 1")[0][0] == "learn-ham"
+    assert qs.sql("SELECT result FROM events ORDER BY id DESC LIMIT 1")[0][0] != "ok"
+
+
 def test_release_learn_and_failed_learning(workdir, postfix_factory, tell_spamd, spamd):
     pf = postfix_factory()
     qs = QStore(os.path.join(workdir, "q"), forward_port=pf.reinject_port)
