@@ -42,7 +42,7 @@ def test_list_text_is_one_tsv_line_per_message(qs):
     out = qs.run("list", check=True).stdout.decode()
     lines = out.splitlines()
     assert len(lines) == 6
-    assert all(len(line.split("\t")) == 8 for line in lines)
+    assert all(len(line.split("\t")) == 9 for line in lines)
     first = lines[0].split("\t")  # newest first: the virus, 1h old
     assert first[0] == qs.ids["virus"]
     assert first[2:5] == ["virus", "quarantined", "bad@evil.test"]
