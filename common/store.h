@@ -276,9 +276,10 @@ int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute,
  * only); spam senders ("<>" for the null sender), their domains and their
  * recipients (lower case) count messages of category spam or spammy;
  * unchecked reasons ("(no reason recorded)" for none) messages of category
- * unchecked. 0 or -1. */
+ * unchecked; hosts (schema/009, "(unknown)" for rows written before it)
+ * count all messages. 0 or -1. */
 enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
-                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_NTOP };
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_HOSTS, STORE_NTOP };
 int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                      int (*fn)(const char *name, int64_t count, void *arg), void *arg);
 

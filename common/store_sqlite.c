@@ -145,6 +145,9 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
         "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
         "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
         "GROUP BY u ORDER BY n DESC, u LIMIT ?3",
+    [SQ_TOP + STORE_TOP_HOSTS] =
+        "SELECT CASE host WHEN '' THEN '(unknown)' ELSE host END AS h, count(*) AS n FROM msgs "
+        "WHERE time >= ?1 AND time < ?2 GROUP BY h ORDER BY n DESC, h LIMIT ?3",
 };
 
 struct sq {

@@ -44,6 +44,7 @@ static const struct {
     {"top_spam_senders", "Top spam senders", offsetof(struct report, spam_senders)},
     {"top_spam_sender_domains", "Top spam sender domains", offsetof(struct report, spam_domains)},
     {"top_spam_recipients", "Top spam recipients", offsetof(struct report, spam_rcpts)},
+    {"hosts", "Messages per host", offsetof(struct report, hosts)},
 };
 
 static GPtrArray *render_top(const struct report *r, size_t i)
