@@ -44,12 +44,13 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -DGH_VERSION='"$(VERSION)"' \
 	$(OPT) -MMD -MP -Icommon -I. -I$(BUILD)/gen $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 
-PROGS_DIRS := scand notify quarctl report
+PROGS_DIRS := scand notify quarctl report web
 # program name for each directory's main.c
 prog_scand   := scand
 prog_notify  := scand-notify
 prog_quarctl := quarctl
 prog_report  := scand-report
+prog_web     := scand-web
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
@@ -80,6 +81,9 @@ LIBS_notify  := $(BUILD)/libnotify.a $(LIBS_common)
 LIBS_scand   := $(BUILD)/libscand.a $(LIBS_notify)
 LIBS_quarctl := $(BUILD)/libquarctl.a $(LIBS_notify)
 LIBS_report  := $(BUILD)/libreport.a $(LIBS_notify)
+LIBS_web     := $(BUILD)/libweb.a $(LIBS_notify)
+# libraries only one program needs (pkg-config, evaluated lazily)
+LDLIBS_web    = $(shell pkg-config --libs libmicrohttpd)
 # Tests, bench programs and fuzz harnesses link the list of the program they
 # exercise (LIBS_FOR_<name>); one not named here gets every program's
 # library, then notify, then common (a new test needs no Makefile edit).
@@ -88,12 +92,15 @@ libs_for = $(or $(LIBS_FOR_$(1)),$(LIBS_DEFAULT))
 $(foreach t,banned clamav groupcommit metrics pipeline policy privs spamd spool verdict,\
 	$(eval LIBS_FOR_test_$(t) = $$(LIBS_scand)))
 LIBS_FOR_test_notify_tmpl = $(LIBS_notify)
+LIBS_FOR_test_digest = $(LIBS_notify)
 LIBS_FOR_test_qc_msg = $(LIBS_quarctl)
 LIBS_FOR_test_report = $(LIBS_report)
-$(foreach t,conf log mailfmt mailid promtext quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
+$(foreach t,conf linktok lists log mailfmt mailid promtext quar smtpc store,$(eval LIBS_FOR_test_$(t) = $$(LIBS_common)))
 LIBS_FOR_bench_verdict = $(LIBS_scand)
+LIBS_FOR_bench_digest = $(LIBS_notify)
+LIBS_FOR_bench_lists = $(LIBS_common)
 LIBS_FOR_rawscan = $(LIBS_scand)
-$(foreach b,loadgen mkcorpus qc_fill report_gen,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))
+$(foreach b,loadgen mkcorpus qc_fill report_gen webload,$(eval LIBS_FOR_$(b) = $$(LIBS_common)))
 LIBS_FOR_fuzz_mime = $(LIBS_scand)
 LIBS_FOR_fuzz_policy = $(LIBS_scand)
 LIBS_FOR_fuzz_smtp = $(LIBS_scand)
@@ -151,7 +158,7 @@ $(BUILD)/obj/gen/layer_main.o: $(BUILD)/gen/layer_main.c
 $(BUILD)/layers/%.ok: $(BUILD)/obj/gen/layer_main.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANLD) -o $(BUILD)/layers/$* $< -Wl,--whole-archive $(BUILD)/lib$*.a -Wl,--no-whole-archive \
-		$(wordlist 2,99,$(LIBS_$*)) $(LDLIBS_ALL)
+		$(wordlist 2,99,$(LIBS_$*)) $(LDLIBS_$*) $(LDLIBS_ALL)
 	@rm -f $(BUILD)/layers/$*; touch $@
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
@@ -164,7 +171,7 @@ $(BUILD)/lib$(1).a: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(call libsrc,$(1)))
 	ar rcs $$@ $$^
 $(BUILD)/bin/$(prog_$(1)): $(BUILD)/obj/$(1)/main.o $(LIBS_A)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(SANLD) -o $$@ $(BUILD)/obj/$(1)/main.o $$(LIBS_$(1)) $$(LDLIBS_ALL)
+	$(CC) $(SANLD) -o $$@ $(BUILD)/obj/$(1)/main.o $$(LIBS_$(1)) $$(LDLIBS_$(1)) $$(LDLIBS_ALL)
 endef
 $(foreach d,$(PROGS_DIRS),$(eval $(call prog_rules,$(d))))
 

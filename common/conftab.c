@@ -152,5 +152,29 @@ const struct conf_key conf_table[] = {
 	{"quarctl", "release_forward", CONF_STR, "", "where released mail goes; empty means [scand] forward", NOLIM},
 	{"quarctl", "expire_after", CONF_TIME, "30d", "default age for quarctl expire", 3600, 315360000, NULL},
 
+	/* [digest] the recipients' digest (scand-notify digest) */
+	{"digest", "categories", CONF_STR, "spam,banned",
+	 "quarantine categories listed in a recipient's digest (comma separated: spam, banned, virus, badh, unchecked)",
+	 NOLIM},
+	{"digest", "self_release", CONF_STR, "spam",
+	 "categories a recipient may release from the digest (comma separated); virus never, whatever this says", NOLIM},
+	{"digest", "frequency", CONF_ENUM, "daily",
+	 "how often a recipient gets a digest unless quarctl digest set says otherwise", 0, 0, "never|daily|weekly"},
+	{"digest", "max_items", CONF_INT, "50", "items listed in one digest; the rest are counted (\"and N more\")", 1,
+	 10000, NULL},
+
+	/* [web] scand-web, the digest's action pages */
+	{"web", "listen", CONF_STR, "127.0.0.1:10080", "where scand-web listens (host:port; put a TLS reverse proxy in front)",
+	 NOLIM},
+	{"web", "base_url", CONF_STR, "http://127.0.0.1:10080",
+	 "the address of scand-web as recipients reach it (through the reverse proxy), for the digest's links", NOLIM},
+	{"web", "secret_file", CONF_STR, "/var/lib/gatehouse/web.key",
+	 "the key of the links' HMAC; created (mode 0600) by scand-notify digest or scand-web when missing", NOLIM},
+	{"web", "link_lifetime", CONF_TIME, "14d", "how long a digest's links work", 60, 31536000, NULL},
+	{"web", "rate_limit", CONF_INT, "60", "requests a minute per recipient and per client address (429 above)", 1,
+	 1000000, NULL},
+	{"web", "max_connections", CONF_INT, "64", "concurrent connections", 1, 10000, NULL},
+	{"web", "pid_file", CONF_STR, "", "pid file of scand-web; empty for none", NOLIM},
+
 	{NULL, NULL, CONF_STR, NULL, NULL, NOLIM},
 };

@@ -313,6 +313,12 @@ done:
 	return res;
 }
 
+const char *release_forward(const struct conf *c)
+{
+	const char *f = conf_str(c, "quarctl", "release_forward");
+	return *f ? f : conf_str(c, "scand", "forward");
+}
+
 enum release_result release_run(struct store *st, const struct store_msg *m, const struct release_opts *o,
                                 struct release_outcome *out)
 {

@@ -44,6 +44,7 @@
 #ifndef GH_RELEASE_H
 #define GH_RELEASE_H
 
+#include "conf.h"
 #include "store.h"
 
 #include <glib.h>
@@ -74,6 +75,8 @@ struct release_outcome {
 	char *msg;         /* for the operator: what happened, printable */
 };
 
+/* Where releases go: [quarctl] release_forward, else [scand] forward. */
+const char *release_forward(const struct conf *c);
 GPtrArray *release_targets(const struct store_msg *m, bool force);
 enum release_result release_run(struct store *st, const struct store_msg *m, const struct release_opts *o,
                                 struct release_outcome *out);

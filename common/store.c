@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 static const struct store_backend *const store_backends[] = {&store_backend_sqlite};
 
@@ -276,6 +277,132 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
 	return st->be->report_top(st, which, since, until, top, fn, arg);
 }
 
+int store_digest_items(struct store *st, const char *cats, int64_t since, const char *rcpt,
+                       int (*fn)(const struct store_digest_item *it, void *arg), void *arg)
+{
+	return st->be->digest->items(st, cats, since, rcpt, fn, arg);
+}
+
+int store_digest_pref_set(struct store *st, const char *target, const char *freq)
+{
+	return st->be->digest->pref_set(st, target, freq);
+}
+
+int store_digest_prefs(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg)
+{
+	return st->be->digest->prefs(st, fn, arg);
+}
+
+int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
+                      void *arg)
+{
+	return st->be->digest->last(st, rcpt, fn, arg);
+}
+
+int store_digest_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now)
+{
+	return st->be->digest->queue(st, d, n, now);
+}
+
+int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when)
+{
+	return st->be->digest->rcpt_delete(st, msg_rowid, addr, when);
+}
+
+/* e validated and lower-cased into *n (its scope and pattern g_free'd by
+ * the caller, the rest borrowed) with its probe key: 0, or -1 with *err. */
+static int store_list_norm(const struct list_entry *e, struct list_entry *n, char **pkey, char **err)
+{
+	*n = *e;
+	n->scope = list_scope_norm(e->scope, err);
+	n->pattern = n->scope ? list_pattern_norm(e->pattern, err) : NULL;
+	*pkey = NULL;
+	if (!n->pattern)
+		return -1;
+	list_entry_key(n->pattern, pkey);
+	n->note = e->note ? e->note : "";
+	n->created_by = e->created_by ? e->created_by : "";
+	n->created_at = e->created_at ? e->created_at : (int64_t)time(NULL);
+	return 0;
+}
+
+int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err)
+{
+	struct list_entry n;
+	char *pkey;
+	int64_t got = 0;
+	int rc = store_list_norm(e, &n, &pkey, err) < 0 ? -2 : st->be->list_add(st, &n, pkey, &got);
+	if (rc == -1)
+		*err = g_strdup(st->err);
+	if (rc == 0 && id)
+		*id = got;
+	g_free(n.scope);
+	g_free(n.pattern);
+	g_free(pkey);
+	return rc;
+}
+
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err)
+{
+	struct list_entry *v = g_new0(struct list_entry, n);
+	char **keys = g_new0(char *, n);
+	size_t done = 0;
+	int rc = 0;
+	for (; done < n && rc == 0; done++)
+		if (store_list_norm(&e[done], &v[done], &keys[done], err) < 0) {
+			*bad = done;
+			rc = -2;
+		}
+	if (rc == 0 && st->be->list_add_many(st, v, keys, n) < 0) {
+		*err = g_strdup(st->err);
+		rc = -1;
+	}
+	for (size_t i = 0; i < done; i++) {
+		g_free(v[i].scope);
+		g_free(v[i].pattern);
+		g_free(keys[i]);
+	}
+	g_free(v);
+	g_free(keys);
+	return rc;
+}
+
+int store_list_del(struct store *st, int64_t id)
+{
+	return st->be->list_del(st, id);
+}
+
+int store_list_query(struct store *st, const char *scope, int64_t id,
+                     int (*fn)(const struct list_entry *e, void *arg), void *arg)
+{
+	return st->be->list_query(st, scope, id, fn, arg);
+}
+
+static int store_list_candidate(const struct list_entry *e, void *arg)
+{
+	g_ptr_array_add(arg, list_entry_copy(e));
+	return 0;
+}
+
+int store_list_lookup(struct store *st, const char *rcpt, const char *sender, int64_t now,
+                      struct list_entry **hit)
+{
+	struct list_probe p;
+	*hit = NULL;
+	if (!list_probe_init(&p, rcpt, sender))
+		return 0;
+	GPtrArray *c = g_ptr_array_new_with_free_func((GDestroyNotify)list_entry_free);
+	int rc = st->be->list_probe(st, &p, now, store_list_candidate, c);
+	if (rc >= 0) {
+		const struct list_entry *best = list_pick(&p, (struct list_entry *const *)c->pdata, c->len);
+		*hit = best ? list_entry_copy(best) : NULL;
+		rc = best ? 1 : 0;
+	}
+	g_ptr_array_free(c, TRUE);
+	list_probe_clear(&p);
+	return rc;
+}
+
 void store_msg_free(struct store_msg *m)
 {
 	if (!m)
@@ -287,6 +414,7 @@ void store_msg_free(struct store_msg *m)
 		g_free(m->rcpt[i].release_answer);
 		g_free(m->rcpt[i].dsn_notify);
 		g_free(m->rcpt[i].dsn_orcpt);
+		g_free(m->rcpt[i].list_entry);
 	}
 	g_free(m->rcpt);
 	g_free(m->client_addr);

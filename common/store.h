@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lists.h"
+
 struct store;
 
 struct store_rcpt {
@@ -48,6 +50,8 @@ struct store_rcpt {
 	int64_t released_at; /* 0 = not released */
 	char *release_answer;
 	char *dsn_notify, *dsn_orcpt; /* DSN NOTIFY and ORCPT as received; "" or NULL = none */
+	int64_t deleted_at; /* 0, or when this recipient said "delete for me" (digest) */
+	char *list_entry; /* the list entry that decided its spam verdict (list_entry_describe()); "" or NULL = none */
 };
 
 struct store_alert { /* an outbox row */
@@ -276,12 +280,78 @@ int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute,
  * only); spam senders ("<>" for the null sender), their domains and their
  * recipients (lower case) count messages of category spam or spammy;
  * unchecked reasons ("(no reason recorded)" for none) messages of category
- * unchecked; hosts (schema/009, "(unknown)" for rows written before it)
- * count all messages. 0 or -1. */
+ * unchecked; list entries (msgrcpt.list_entry) count the recipients whose
+ * verdict an allow/block entry decided; hosts (schema/009, "(unknown)" for
+ * rows written before it) count all messages. 0 or -1. */
 enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
-                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_HOSTS, STORE_NTOP };
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_LIST_ENTRIES, STORE_TOP_HOSTS, STORE_NTOP };
 int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                      int (*fn)(const char *name, int64_t count, void *arg), void *arg);
+
+/* The recipients' digest (schema/008-digest.sql; notify/digest.c,
+ * scand-web). Addresses and domains are compared in lower case.
+ * store_digest_items: fn for each (recipient, message) a digest lists: a
+ * message still quarantined, its attempt final, of a category in cats
+ * (comma separated), time >= since, for a recipient whose destiny was not
+ * pass nor tempfail, who has neither had it released nor deleted it; only
+ * recipient rcpt when not NULL; ordered by recipient, then newest first.
+ * fn returns non-zero to stop. The count or -1.
+ * store_digest_pref_set: the frequency (never daily weekly) of an address
+ * or a domain; NULL freq removes the override. store_digest_prefs: fn for
+ * every override. store_digest_last: fn(rcpt, time of the newest digest)
+ * for every recipient that had one (or only rcpt). 0 or -1.
+ * store_digest_queue: in one transaction, for each of the n digests:
+ * records the digest of rcpt for period and queues a (pending, due now)
+ * in the outbox, or, when rcpt already had the digest of that period,
+ * queues nothing and sets its already. 0, or -1 with nothing kept.
+ * store_rcpt_delete: "delete for me": marks addr's row of the message
+ * deleted at when: 0, 1 when no row matched, -1. */
+struct store_digest_item {
+	const char *rcpt, *mail_id, *sender, *subject, *category;
+	int64_t time, size;
+};
+int store_digest_items(struct store *st, const char *cats, int64_t since, const char *rcpt,
+                       int (*fn)(const struct store_digest_item *it, void *arg), void *arg);
+int store_digest_pref_set(struct store *st, const char *target, const char *freq);
+int store_digest_prefs(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg);
+int store_digest_last(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
+                      void *arg);
+struct store_digest_out {
+	const char *rcpt, *period;
+	int items;
+	struct store_alert a;
+	bool already; /* result */
+};
+int store_digest_queue(struct store *st, struct store_digest_out *d, size_t n, int64_t now);
+int store_rcpt_delete(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
+
+/* Allow and block lists (lists.h, schema/007).
+ * store_list_add: validates e->scope and e->pattern (list_scope_norm(),
+ * list_pattern_norm()) and stores the entry in lower case; an entry with
+ * the same scope and pattern is replaced (kind, note, created_by,
+ * created_at, expires) and keeps its id. created_at 0 means now. *id = the
+ * entry's id (id may be NULL). 0; -2 for a bad scope or pattern (*err says
+ * what is expected, nothing stored); -1 a store failure (*err, and
+ * store_error()). e->id is ignored.
+ * store_list_del: 0 deleted, 1 no such entry, -1.
+ * store_list_query: fn for each entry (expired ones too) of the exact
+ * scope (normalized; NULL = every scope), or the one entry id (> 0), in
+ * scope, kind, pattern order; fn returns non-zero to stop. The count, or
+ * -1.
+ * store_list_lookup: the entry that decides the mail of sender to rcpt at
+ * time now (lists.h "Lookup"): 1 with *hit (list_entry_free()), 0 none
+ * (or the null sender), -1. A few index probes, never a scan; an edit
+ * committed by any process applies to the next lookup. */
+int store_list_add(struct store *st, const struct list_entry *e, int64_t *id, char **err);
+/* store_list_import: store_list_add() of n entries in one transaction,
+ * all or nothing: 0; -2 when entry *bad is invalid (*err says why, nothing
+ * stored); -1 a store failure (*err). */
+int store_list_import(struct store *st, const struct list_entry *e, size_t n, size_t *bad, char **err);
+int store_list_del(struct store *st, int64_t id);
+int store_list_query(struct store *st, const char *scope, int64_t id,
+                     int (*fn)(const struct list_entry *e, void *arg), void *arg);
+int store_list_lookup(struct store *st, const char *rcpt, const char *sender, int64_t now,
+                      struct list_entry **hit);
 
 void store_msg_free(struct store_msg *m);
 

@@ -16,6 +16,7 @@
 #include "store.h"
 
 struct store_backend;
+struct store_digest_ops;
 
 struct store {
 	const struct store_backend *be;
@@ -71,8 +72,32 @@ struct store_backend {
 	                   int (*fn)(const struct store_rrd_minute *m, void *arg), void *arg);
 	int (*rrd_state_get)(struct store *st, const char *path, int64_t *last_minute, int64_t *last_id);
 	int (*rrd_state_put)(struct store *st, const char *path, int64_t last_minute, int64_t last_id);
+	/* lists: the entry is valid and lower case, pkey its probe key */
+	int (*list_add)(struct store *st, const struct list_entry *e, const char *pkey, int64_t *id);
+	/* n entries with their keys in one transaction */
+	int (*list_add_many)(struct store *st, const struct list_entry *e, char *const *pkeys, size_t n);
+	int (*list_del)(struct store *st, int64_t id);
+	int (*list_query)(struct store *st, const char *scope, int64_t id,
+	                  int (*fn)(const struct list_entry *e, void *arg), void *arg);
+	/* fn for each unexpired entry whose scope is one of p->scopes and
+	 * whose probe key is one of p->keys */
+	int (*list_probe)(struct store *st, const struct list_probe *p, int64_t now,
+	                  int (*fn)(const struct list_entry *e, void *arg), void *arg);
 	int (*report_top)(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
 	                  int (*fn)(const char *name, int64_t count, void *arg), void *arg);
+	const struct store_digest_ops *digest; /* the recipients' digest, below */
+};
+
+/* The digest operations (store.h, store_digest_*), one table per backend. */
+struct store_digest_ops {
+	int (*items)(struct store *st, const char *cats, int64_t since, const char *rcpt,
+	             int (*fn)(const struct store_digest_item *it, void *arg), void *arg);
+	int (*pref_set)(struct store *st, const char *target, const char *freq);
+	int (*prefs)(struct store *st, int (*fn)(const char *target, const char *freq, void *arg), void *arg);
+	int (*last)(struct store *st, const char *rcpt, int (*fn)(const char *rcpt, int64_t last, void *arg),
+	            void *arg);
+	int (*queue)(struct store *st, struct store_digest_out *d, size_t n, int64_t now);
+	int (*rcpt_delete)(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
 };
 
 extern const struct store_backend store_backend_sqlite;

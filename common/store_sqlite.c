@@ -13,6 +13,7 @@
  */
 #include "store_backend.h"
 #include "store_sqlite.h"
+#include "store_sqlite_digest.h"
 
 #include <glib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ enum {
 	SQ_RRD_MINUTES,
 	SQ_RRD_GET,
 	SQ_RRD_PUT,
+	SQ_LIST_ADD,
+	SQ_LIST_DEL,
+	SQ_LIST_QUERY,
+	SQ_LIST_PROBE,
 	SQ_TOP, /* STORE_NTOP of them, in enum store_top order */
 	SQ_NLAZY = SQ_TOP + STORE_NTOP
 };
@@ -72,6 +77,14 @@ enum {
 	"FROM split WHERE rest <> '') "                                                                      \
 	"SELECT name, count(*) AS n FROM split WHERE name <> '' GROUP BY name ORDER BY n DESC, name LIMIT "  \
 	"?3"
+
+/* The lists' columns, in struct list_entry order; SQ_LIST_P10(k): the ten
+ * parameters ?k .. ?k+9 of a lookup (LIST_PROBE_MAX; unused ones repeat
+ * the last value). */
+#define SQ_LIST_COLS "id, scope, kind, pattern, note, created_by, created_at, expires"
+#define SQ_LIST_P10(k) SQ_LIST_P10_##k
+#define SQ_LIST_P10_1 "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
+#define SQ_LIST_P10_11 "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20"
 
 /* The rows that keep a quarantine file (quar_fsck). */
 #define SQ_QUAR_KEEPS "quar_state IN ('quarantined', 'released')"
@@ -126,6 +139,15 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
     [SQ_RRD_GET] = "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1",
     [SQ_RRD_PUT] = "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
+    [SQ_LIST_ADD] = "INSERT INTO lists (scope, kind, pattern, pkey, note, created_by, created_at, expires) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (scope, pattern) DO UPDATE SET "
+                    "kind = ?2, note = ?5, created_by = ?6, created_at = ?7, expires = ?8 RETURNING id",
+    [SQ_LIST_DEL] = "DELETE FROM lists WHERE id = ?1",
+    [SQ_LIST_QUERY] = "SELECT " SQ_LIST_COLS " FROM lists WHERE (?1 IS NULL OR scope = ?1) AND "
+                      "(?2 IS NULL OR id = ?2) ORDER BY scope = 'global' DESC, scope, kind, pattern",
+    /* IN x IN on the (scope, pkey) index: one probe per pair */
+    [SQ_LIST_PROBE] = "SELECT " SQ_LIST_COLS " FROM lists WHERE scope IN (" SQ_LIST_P10(1) ") AND pkey IN ("
+                      SQ_LIST_P10(11) ") AND (expires = 0 OR expires > ?21)",
     [SQ_TOP + STORE_TOP_VIRUSES] = SQ_SPLIT("virus_names", "category = 'virus' AND virus_names <> ''"),
     [SQ_TOP + STORE_TOP_BANNED] = SQ_SPLIT("banned_names", "banned_names <> ''"),
     [SQ_TOP + STORE_TOP_SPAM_SENDERS] =
@@ -141,6 +163,9 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
         "SELECT lower(r.addr) AS a, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
         "WHERE m.category IN ('spam', 'spammy') AND m.time >= ?1 AND m.time < ?2 "
         "GROUP BY a ORDER BY n DESC, a LIMIT ?3",
+    [SQ_TOP + STORE_TOP_LIST_ENTRIES] =
+        "SELECT r.list_entry AS e, count(*) AS n FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
+        "WHERE r.list_entry <> '' AND m.time >= ?1 AND m.time < ?2 GROUP BY e ORDER BY n DESC, e LIMIT ?3",
     [SQ_TOP + STORE_TOP_UNCHECKED] =
         "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
         "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
@@ -162,6 +187,7 @@ struct sq {
 	sqlite3_stmt *settle_msg, *settle_held, *settle_blob;
 	/* the rest, prepared on first use (sq_lazy) */
 	sqlite3_stmt *lazy[SQ_NLAZY];
+	bool mapped; /* mmap_size set for list lookups (sq_list_probe) */
 };
 
 static int store_fail(struct sq *st, const char *what)
@@ -283,8 +309,8 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->ins_blob, "INSERT INTO quar_blobs (msg, data) VALUES (?,?)") < 0 ||
 	    store_prepare(st, &st->ins_rcpt,
-			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt) "
-			  "VALUES (?,?,?,?,?,?,?,?)") < 0 ||
+			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
+			  "list_entry) VALUES (?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(
 	        st, &st->ins_alert,
 	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
@@ -308,7 +334,7 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
 	    store_prepare(st, &st->get_rcpts,
 			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
-			  "dsn_orcpt "
+			  "dsn_orcpt, coalesce(deleted_at, 0), list_entry "
 			  "FROM msgrcpt WHERE msg = ? ORDER BY rseq") < 0 ||
 	    store_prepare(st, &st->begin, "BEGIN IMMEDIATE") < 0 || store_prepare(st, &st->commit, "COMMIT") < 0 ||
 	    store_prepare(st, &st->rollback, "ROLLBACK") < 0 || store_prepare(st, &st->sp_begin, "SAVEPOINT msg") < 0 ||
@@ -461,6 +487,7 @@ static int store_rows(struct sq *st, struct store_msg *m, const struct store_ale
 		bind_text(s, 6, m->rcpt[r].smtp_answer);
 		bind_text(s, 7, m->rcpt[r].dsn_notify);
 		bind_text(s, 8, m->rcpt[r].dsn_orcpt);
+		bind_text(s, 9, m->rcpt[r].list_entry);
 		if (store_step_done(st, s, "insert msgrcpt") < 0)
 			return -1;
 	}
@@ -659,6 +686,8 @@ static int store_load_rcpts(struct sq *st, struct store_msg *m)
 			.release_answer = col_text(s, 4),
 			.dsn_notify = col_text(s, 5),
 			.dsn_orcpt = col_text(s, 6),
+			.deleted_at = sqlite3_column_int64(s, 7),
+			.list_entry = col_text(s, 8),
 		};
 		g_array_append_val(a, r);
 	}
@@ -849,6 +878,7 @@ struct sq_cb {
 		int (*outbox_row)(const struct store_outbox_row *r, void *arg);
 		int (*rrd_minute)(const struct store_rrd_minute *m, void *arg);
 		int (*top)(const char *name, int64_t count, void *arg);
+		int (*list)(const struct list_entry *e, void *arg);
 	} fn;
 	void *arg;
 };
@@ -1254,6 +1284,107 @@ static int sq_rrd_state_put(struct store *base, const char *path, int64_t last_m
 	return store_step_done(st, s, "save state");
 }
 
+/* ---- allow and block lists ---- */
+
+static int sq_list_add(struct store *base, const struct list_entry *e, const char *pkey, int64_t *id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_LIST_ADD);
+	int64_t *v[] = {id, NULL};
+	if (!s)
+		return -1;
+	bind_text(s, 1, e->scope);
+	bind_text(s, 2, list_kind_name(e->kind));
+	bind_text(s, 3, e->pattern);
+	bind_text(s, 4, pkey);
+	bind_text(s, 5, e->note);
+	bind_text(s, 6, e->created_by);
+	sqlite3_bind_int64(s, 7, e->created_at);
+	sqlite3_bind_int64(s, 8, e->expires);
+	return sq_each(st, s, "insert list entry", sq_row_ints, v) == 1 ? 0 : -1;
+}
+
+static int sq_list_add_many(struct store *base, const struct list_entry *e, char *const *pkeys, size_t n)
+{
+	struct sq *st = (struct sq *)base;
+	int64_t id;
+	st->base.busy = false;
+	if (store_step_done(st, st->begin, "begin") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (sq_list_add(base, &e[i], pkeys[i], &id) < 0)
+			goto fail;
+	if (store_step_done(st, st->commit, "commit") == 0)
+		return 0;
+fail:
+	store_abort(st);
+	return -1;
+}
+
+static int sq_list_del(struct store *base, int64_t id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_LIST_DEL);
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return sq_change_one(st, s, "delete list entry");
+}
+
+static int sq_list_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	struct list_entry e = {.id = sqlite3_column_int64(s, 0),
+	                       .scope = (char *)sq_col(s, 1),
+	                       .kind = strcmp(sq_col(s, 2), "block") == 0 ? LIST_BLOCK : LIST_ALLOW,
+	                       .pattern = (char *)sq_col(s, 3),
+	                       .note = (char *)sq_col(s, 4),
+	                       .created_by = (char *)sq_col(s, 5),
+	                       .created_at = sqlite3_column_int64(s, 6),
+	                       .expires = sqlite3_column_int64(s, 7)};
+	return c->fn.list ? c->fn.list(&e, c->arg) : 0;
+}
+
+static int sq_list_query(struct store *base, const char *scope, int64_t id,
+                         int (*fn)(const struct list_entry *e, void *arg), void *arg)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_LIST_QUERY);
+	struct sq_cb c = {.fn.list = fn, .arg = arg};
+	if (!s)
+		return -1;
+	bind_text_or_null(s, 1, scope);
+	if (id > 0)
+		sqlite3_bind_int64(s, 2, id);
+	return sq_each(st, s, "select lists", sq_list_row, &c);
+}
+
+static int sq_list_probe(struct store *base, const struct list_probe *p, int64_t now,
+                         int (*fn)(const struct list_entry *e, void *arg), void *arg)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_LIST_PROBE);
+	struct sq_cb c = {.fn.list = fn, .arg = arg};
+	if (!s || p->nscopes < 1 || p->nkeys < 1)
+		return s ? 0 : -1;
+	if (!st->mapped) {
+		/* a handle that looks lists up (each scand worker's) reads the
+		 * file through a shared memory map: the probes touch pages all
+		 * over a large index, and the OS page cache then serves every
+		 * handle without a copy or a system call per page */
+		st->mapped = true;
+		if (store_exec(st, "PRAGMA mmap_size = 1073741824", "mmap_size") < 0)
+			return -1;
+	}
+	for (int i = 0; i < LIST_PROBE_MAX; i++) {
+		/* SQLite drops repeated IN values: padding costs no probe */
+		sqlite3_bind_text(s, 1 + i, p->scopes[MIN(i, p->nscopes - 1)], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 11 + i, p->keys[MIN(i, p->nkeys - 1)], -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(s, 21, now);
+	return sq_each(st, s, "list lookup", sq_list_row, &c);
+}
+
 static int sq_report_top_row(sqlite3_stmt *s, void *ctx)
 {
 	const struct sq_cb *c = ctx;
@@ -1309,5 +1440,11 @@ const struct store_backend store_backend_sqlite = {
     .rrd_minutes = sq_rrd_minutes,
     .rrd_state_get = sq_rrd_state_get,
     .rrd_state_put = sq_rrd_state_put,
+    .list_add = sq_list_add,
+    .list_add_many = sq_list_add_many,
+    .list_del = sq_list_del,
+    .list_query = sq_list_query,
+    .list_probe = sq_list_probe,
     .report_top = sq_report_top,
+    .digest = &store_sqlite_digest,
 };

@@ -6,7 +6,8 @@
  * Message-ID, MIME-Version, Auto-Submitted: auto-generated, a text/plain
  * UTF-8 body in the 7-bit safe encoding GMime finds best, and optionally
  * the original header block as a text/rfc822-headers part of a
- * multipart/mixed. GMime folds header values; non-ASCII unstructured
+ * multipart/mixed; with an HTML template (the digest) the text and the
+ * HTML rendering of the same values as a multipart/alternative. GMime folds header values; non-ASCII unstructured
  * values are RFC 2047 encoded here, in words of at most 75 characters
  * (GMime leaves a long run of CJK text as one longer word). The values
  * have already been through
@@ -39,9 +40,9 @@ static void build_set_content(GMimePart *p, const char *data, size_t len)
 	g_object_unref(st);
 }
 
-static GMimeObject *build_text_part(const char *body)
+static GMimeObject *build_text_part(const char *subtype, const char *body)
 {
-	GMimeTextPart *tp = g_mime_text_part_new_with_subtype("plain");
+	GMimeTextPart *tp = g_mime_text_part_new_with_subtype(subtype);
 	/* the UTF-8 bytes as they are: g_mime_text_part_set_text() would
 	 * convert text that fits Latin-1 to ISO-8859-1, and the charset set
 	 * after it would then mislabel the bytes */
@@ -185,8 +186,19 @@ char *notify_build_message(const struct notify_msg_spec *s, size_t *len, char **
 	build_headers(msg, s);
 
 	char *body = notify_tmpl_render_body(s->tmpl, s->vars);
-	GMimeObject *text = build_text_part(body);
+	GMimeObject *text = build_text_part("plain", body);
 	g_free(body);
+	if (s->html) {
+		GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+		char *html = notify_tmpl_render_body(s->html, s->vars);
+		GMimeObject *hp = build_text_part("html", html);
+		g_free(html);
+		g_mime_multipart_add(alt, text); /* the plainest first (RFC 2046 5.1.4) */
+		g_mime_multipart_add(alt, hp);
+		g_object_unref(hp);
+		g_object_unref(text);
+		text = GMIME_OBJECT(alt);
+	}
 	if (s->attach_headers && *s->attach_headers) {
 		GMimeMultipart *mp = g_mime_multipart_new_with_subtype("mixed");
 		g_mime_multipart_add(mp, text);

@@ -26,6 +26,14 @@
  *	checked for Auto-Submitted/Precedence).
  * scand-notify [-c FILE] send-pending
  *	delivers the due outbox rows once and prints the counts.
+ * scand-notify [-c FILE] [-T DIR] digest [--dry-run] [--recipient ADDR] [--since WHEN]
+ *	queues the recipients' digests that are due (notify/digest.h) in the
+ *	outbox, then delivers the due outbox rows once, and prints the
+ *	counts. --recipient: only ADDR, now, whatever its frequency; --since:
+ *	the items since WHEN (an age like 7d, YYYY-MM-DD[ HH:MM[:SS]] UTC or
+ *	@EPOCH) instead of since each recipient's last digest; --dry-run:
+ *	prints "ADDR: N item(s)" per recipient who is due and changes
+ *	nothing. Cron runs it hourly (contrib/cron.d/gatehouse).
  * scand-notify [-c FILE] run
  *	runs the sender thread until SIGTERM or SIGINT.
  * -T DIR is the shipped template directory (default: [notify] shipped_dir).
@@ -33,6 +41,7 @@
  * /etc/gatehouse/scand.conf). Errors go to stderr; exit 1 on failure, 2 on
  * bad usage.
  */
+#include <getopt.h>
 #include <glib.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +56,9 @@
 #include "mailhdr.h"
 #include "mailid.h"
 #include "notify.h"
+#include "notify/digest.h"
 #include "store.h"
+#include "when.h"
 
 static const char usage[] =
     "usage: scand-notify [-c FILE] [-T TEMPLATE_DIR] check\n"
@@ -57,6 +68,7 @@ static const char usage[] =
     "                    [-d DESTINY] [-v VIRUS...] [-b NAME...] [-S SUBJECT] [-x SCORE] [-X TESTS] [-m "
     "FILE]\n"
     "       scand-notify [-c FILE] send-pending\n"
+    "       scand-notify [-c FILE] [-T TEMPLATE_DIR] digest [--dry-run] [--recipient ADDR] [--since WHEN]\n"
     "       scand-notify [-c FILE] run\n"
     "-c FILE defaults to $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf\n";
 
@@ -375,6 +387,58 @@ static int cmd_send_pending(struct cli *cl)
 	return rc < 0 ? 1 : 0;
 }
 
+static int cmd_digest(struct cli *cl, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
+	                                         {"recipient", required_argument, NULL, 'r'},
+	                                         {"since", required_argument, NULL, 's'},
+	                                         {NULL, 0, NULL, 0}};
+	struct notify_digest_opts o = {.now = time(NULL), .out = stdout};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt == 'n') {
+			o.dry_run = true;
+		} else if (opt == 'r') {
+			o.rcpt = optarg;
+		} else if (opt == 's' && when_parse(optarg, (int64_t)o.now, &o.since) == 0 && o.since > 0) {
+			continue;
+		} else {
+			if (opt == 's')
+				fprintf(stderr, "scand-notify: --since: not a time: %s\n", optarg);
+			return cli_usage();
+		}
+	}
+	if (optind != argc)
+		return cli_usage();
+	struct notify *n = cli_notify(cl);
+	struct store *st = n ? cli_store(cl) : NULL;
+	struct notify_digest_stats ds;
+	char *err = NULL;
+	int rc = 1;
+	if (!st)
+		goto done;
+	if (notify_digest_run(n, cl->c, st, &o, &ds, &err) < 0) {
+		fprintf(stderr, "scand-notify: digest: %s\n", err);
+		goto done;
+	}
+	if (o.dry_run) {
+		rc = 0;
+		goto done;
+	}
+	printf("digests queued %d (%d items), already sent this period %d\n", ds.queued, ds.items, ds.already);
+	struct notify_run_stats s;
+	struct notify_outbox_opts oo;
+	notify_outbox_opts_init(&oo, cl->c);
+	rc = notify_outbox_run(st, &oo, time(NULL), &s) < 0 ? 1 : 0;
+	notify_outbox_opts_clear(&oo);
+	printf("sent %d, deferred %d, failed %d\n", s.sent, s.retried, s.failed);
+done:
+	g_free(err);
+	store_close(st);
+	notify_free(n);
+	return rc;
+}
+
 static int cmd_run(struct cli *cl)
 {
 	sigset_t set;
@@ -406,6 +470,8 @@ static int cli_dispatch(struct cli *cl, int argc, char **argv)
 		return cmd_simulate(cl, argc, argv);
 	if (strcmp(cmd, "send-pending") == 0 && argc == 1)
 		return cmd_send_pending(cl);
+	if (strcmp(cmd, "digest") == 0)
+		return cmd_digest(cl, argc, argv);
 	if (strcmp(cmd, "run") == 0 && argc == 1)
 		return cmd_run(cl);
 	return cli_usage();

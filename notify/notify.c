@@ -24,6 +24,7 @@
 static const char *const kind_names[NOTIFY_NKINDS] = {
     "virus-sender",     "virus-recipient", "virus-admin", "banned-sender",
     "banned-recipient", "banned-admin",    "spam-admin",  "release",
+    "digest",           "digest.html",
 };
 
 /* Lower-case substrings that mark a test signature. */
@@ -370,6 +371,7 @@ static int notify_make(const struct notify *n, enum notify_kind k, const char *t
 	    .mail_id = mail_id,
 	    .kind = kind_names[k],
 	    .tmpl = n->t[k],
+	    .html = k == NOTIFY_DIGEST ? n->t[NOTIFY_DIGEST_HTML] : NULL,
 	    .vars = v,
 	    .attach_headers = is_admin_kind(k) && n->attach_headers && oh->len ? oh->pdata[0] : NULL,
 	    .date = time(NULL),
@@ -493,6 +495,11 @@ int notify_render_stored(const struct notify *n, const struct store_msg *m, enum
 	char *to = notify_qualify(rcpt, n->hostname);
 
 	memset(out, 0, sizeof(*out));
+	if (k == NOTIFY_DIGEST || k == NOTIFY_DIGEST_HTML) {
+		g_free(to);
+		*err = g_strdup("a digest is about a recipient, not one message: scand-notify digest");
+		return -1;
+	}
 	if (!to) {
 		char *p = log_printable(rcpt, 200);
 		*err = g_strdup_printf("not a plain address: %s", p);
@@ -504,4 +511,12 @@ int notify_render_stored(const struct notify *n, const struct store_msg *m, enum
 	notify_vars_clear(&v);
 	g_free(to);
 	return rc;
+}
+
+int notify_render_digest(const struct notify *n, const char *to, struct notify_vars *v, struct store_alert *out,
+                         char **err)
+{
+	memset(out, 0, sizeof(*out));
+	notify_vars_add(v, NV_HOSTNAME, n->hostname);
+	return notify_make(n, NOTIFY_DIGEST, to, "", v, out, err);
 }

@@ -8,12 +8,16 @@
  * body. Placeholders {{sender}} {{recipients}} {{virus_names}}
  * {{banned_names}} {{spam_score}} {{spam_tests}} {{category}} {{mail_id}}
  * {{quarantine_path}} {{subject}} {{message_id}} {{client_addr}} {{date}}
- * {{hostname}} {{original_headers}}; blocks {{#if x}}..{{else}}..{{/if}}
+ * {{hostname}} {{original_headers}}, for the digest {{total}} {{more}} and
+ * {{#each items}} whose item fields (enum notify_item_field) are named
+ * inside it; blocks {{#if x}}..{{else}}..{{/if}}
  * and {{#each x}}..{{this}}..{{/each}} (every placeholder is a list of
  * strings; a plain one has zero or one element; in running text a list is
  * joined with ", "). Templates are parsed into a small tree when loaded;
  * an unknown placeholder, an unclosed or mismatched block, {{this}}
  * outside {{#each}} or a bad header line is an error "FILE:LINE: what".
+ * A template file named *.html (digest.html) is a body only, every value
+ * HTML-escaped; notify_build_message() makes it the text/html alternative.
  *
  * Where templates are looked up, per kind, first found wins:
  *   [notify] template_dir/<language>/KIND, [notify] template_dir/KIND,
@@ -130,6 +134,8 @@ enum notify_kind {
 	NOTIFY_BANNED_ADMIN,
 	NOTIFY_SPAM_ADMIN,
 	NOTIFY_RELEASE,
+	NOTIFY_DIGEST,      /* the recipients' digest, text part (digest.c) */
+	NOTIFY_DIGEST_HTML, /* its HTML part: "digest.html", a body only */
 	NOTIFY_NKINDS
 };
 
@@ -154,12 +160,37 @@ enum notify_var {
 	NV_DATE,
 	NV_HOSTNAME,
 	NV_ORIGINAL_HEADERS,
+	NV_ITEMS, /* {{#each items}}: the digest's items (notify_vars.items) */
+	NV_MORE,  /* items not listed ("and N more") */
+	NV_TOTAL, /* items in all */
 	NV_COUNT
 };
 
-/* The values of one alert: each placeholder is a list of strings (owned). */
+/* The fields of one item of {{#each items}}. */
+enum notify_item_field {
+	NI_TIME = 0,
+	NI_SENDER,
+	NI_SUBJECT,
+	NI_CATEGORY,
+	NI_SIZE,
+	NI_MAIL_ID,
+	NI_VIEW_URL,
+	NI_RELEASE_URL, /* only for a self-releasable category */
+	NI_DELETE_URL,
+	NI_ALLOW_URL, /* release and allow the sender: as release_url, not for <> */
+	NI_BLOCK_URL, /* block the sender: not for <> */
+	NI_COUNT
+};
+
+struct notify_item {
+	char *f[NI_COUNT]; /* owned; NULL = empty */
+};
+
+/* The values of one alert: each placeholder is a list of strings (owned);
+ * items the records {{#each items}} walks. */
 struct notify_vars {
 	GPtrArray *v[NV_COUNT];
+	GPtrArray *items; /* struct notify_item * */
 };
 
 struct notify_tmpl; /* one parsed template file */
@@ -183,6 +214,10 @@ void notify_vars_clear(struct notify_vars *v);
 void notify_vars_add(struct notify_vars *v, enum notify_var k, const char *value);
 /* Splits a comma separated list into values. */
 void notify_vars_add_csv(struct notify_vars *v, enum notify_var k, const char *csv);
+/* A new empty item at the end of items, and one of its fields (copied;
+ * NULL and "" leave it empty). */
+struct notify_item *notify_vars_add_item(struct notify_vars *v);
+void notify_item_set(struct notify_item *it, enum notify_item_field f, const char *value);
 
 /* Header value safety: CR, LF and other controls -> space, invalid UTF-8
  * repaired, runs of spaces collapsed, cut at max characters (0 = no cut)
@@ -220,6 +255,10 @@ void notify_alerts_free(struct store_alert *a, size_t n);
 int notify_render_stored(const struct notify *n, const struct store_msg *m, enum notify_kind k,
                          const char *rcpt, struct store_alert *out, char **err);
 void notify_alert_clear(struct store_alert *a);
+/* The digest message for to from v (digest.c fills v; {{hostname}} is
+ * added here): text and HTML alternatives. 0, or -1 with *err. */
+int notify_render_digest(const struct notify *n, const char *to, struct notify_vars *v, struct store_alert *out,
+                         char **err);
 
 /* Whether a message is itself automatic (Auto-Submitted not "no",
  * Precedence bulk/list/junk), looking at its header block. */
@@ -235,6 +274,7 @@ struct notify_msg_spec {
 	const char *mail_id;  /* for Message-ID */
 	const char *kind;
 	const struct notify_tmpl *tmpl;
+	const struct notify_tmpl *html; /* NULL, or an HTML alternative of the body */
 	const struct notify_vars *vars;
 	const char *attach_headers; /* NULL or the original header block */
 	time_t date;

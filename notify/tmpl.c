@@ -8,7 +8,11 @@
  * "FILE:LINE: {{#if x}} is not closed", "FILE:LINE: {{/each}} closes
  * {{#if}} opened at line N", ... notify_tmpl_render_headers() and
  * notify_tmpl_render_body() walk the tree with a set of values; they
- * cannot fail. Values are made safe for where they land: header values
+ * cannot fail. A template whose file name ends in ".html" is a body
+ * only (no header block) and every value it prints is HTML-escaped.
+ * {{#each items}} walks the digest's items; inside it the item fields
+ * (time, sender, subject, ...) name the current item's values.
+ * Values are made safe for where they land: header values
  * through notify_header_safe(), body values lose CRs (and, for
  * one-line placeholders, LFs); in both, controls become spaces and bidi
  * or invisible format characters are spelled out by log_append_shown()
@@ -27,6 +31,14 @@ static const char *const var_names[NV_COUNT] = {
     "sender",     "recipients",  "virus_names", "banned_names",    "spam_score",
     "spam_tests", "category",    "mail_id",     "quarantine_path", "subject",
     "message_id", "client_addr", "date",        "hostname",        "original_headers",
+    "items",      "more",        "total",
+};
+
+/* The fields of one item of {{#each items}} (the digest's quarantined
+ * messages); inside that block these names mean the item's field. */
+static const char *const item_names[NI_COUNT] = {
+    "time", "sender", "subject", "category", "size", "mail_id", "view_url", "release_url", "delete_url",
+    "allow_url", "block_url",
 };
 
 /* Header fields the message builder owns; a template may not set them. */
@@ -40,6 +52,7 @@ enum tnode_type { TN_TEXT, TN_VAR, TN_THIS, TN_IF, TN_EACH };
 struct tnode {
 	enum tnode_type type;
 	int var;
+	bool field; /* var is an item field (enum notify_item_field), not a placeholder */
 	int line;
 	char *text;
 	GPtrArray *kids; /* TN_IF then / TN_EACH body */
@@ -48,6 +61,7 @@ struct tnode {
 
 struct notify_tmpl {
 	char *file;
+	bool html; /* a .html body: every value HTML-escaped, no header block */
 	GPtrArray *hnames;  /* char* */
 	GPtrArray *hvalues; /* GPtrArray* of nodes, one per header */
 	GPtrArray *body;    /* nodes */
@@ -75,6 +89,14 @@ static int var_lookup(const char *name)
 {
 	for (int i = 0; i < NV_COUNT; i++)
 		if (strcmp(name, var_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int item_lookup(const char *name)
+{
+	for (int i = 0; i < NI_COUNT; i++)
+		if (strcmp(name, item_names[i]) == 0)
 			return i;
 	return -1;
 }
@@ -113,22 +135,35 @@ static struct tnode *tnode_add(struct tparse *p, enum tnode_type type, int var)
 	return n;
 }
 
-static bool tparse_in_each(struct tparse *p)
+static bool tparse_in_each(struct tparse *p, int var)
 {
-	for (guint i = 0; i < p->stack->len; i++)
-		if (((struct tnode *)p->stack->pdata[i])->type == TN_EACH)
+	for (guint i = 0; i < p->stack->len; i++) {
+		const struct tnode *n = p->stack->pdata[i];
+		if (n->type == TN_EACH && (var < 0 || n->var == var))
 			return true;
+	}
 	return false;
+}
+
+/* A name in a tag: an item field inside {{#each items}}, else a
+ * placeholder; -1 when neither. */
+static int tparse_name(struct tparse *p, const char *name, bool *field)
+{
+	int f = tparse_in_each(p, NV_ITEMS) ? item_lookup(name) : -1;
+	*field = f >= 0;
+	return f >= 0 ? f : var_lookup(name);
 }
 
 static void tparse_open(struct tparse *p, enum tnode_type type, const char *name)
 {
-	int v = var_lookup(name);
-	if (v < 0) {
+	bool field;
+	int v = tparse_name(p, name, &field);
+	if (v < 0 || (field && type == TN_EACH)) {
 		tparse_fail(p, p->line, "unknown placeholder {{%s}} in block", name);
 		return;
 	}
 	struct tnode *n = tnode_add(p, type, v);
+	n->field = field;
 	n->kids = tnode_list();
 	g_ptr_array_add(p->stack, n);
 	p->top = n->kids;
@@ -184,16 +219,17 @@ static void tparse_tag(struct tparse *p, char *tag, GPtrArray *root)
 	} else if (strcmp(tag, "else") == 0) {
 		tparse_else(p);
 	} else if (strcmp(tag, "this") == 0) {
-		if (!tparse_in_each(p))
+		if (!tparse_in_each(p, -1))
 			tparse_fail(p, p->line, "{{this}} outside an {{#each}} block");
 		else
 			tnode_add(p, TN_THIS, -1);
 	} else {
-		int v = var_lookup(tag);
+		bool field;
+		int v = tparse_name(p, tag, &field);
 		if (v < 0)
 			tparse_fail(p, p->line, "unknown placeholder {{%s}}", tag);
 		else
-			tnode_add(p, TN_VAR, v);
+			tnode_add(p, TN_VAR, v)->field = field;
 	}
 }
 
@@ -300,6 +336,7 @@ struct notify_tmpl *notify_tmpl_parse(const char *file, const char *text, size_t
 	int line = 1;
 
 	t->file = g_strdup(file);
+	t->html = g_str_has_suffix(file, ".html");
 	t->hnames = g_ptr_array_new_with_free_func(g_free);
 	t->hvalues = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
 	if (memchr(text, '\0', len)) {
@@ -308,7 +345,7 @@ struct notify_tmpl *notify_tmpl_parse(const char *file, const char *text, size_t
 		    count_lines(text, (size_t)((const char *)memchr(text, '\0', len) - text)) + 1);
 		goto fail;
 	}
-	while (i < len) { /* the header block, up to the first empty line */
+	while (i < len && !t->html) { /* the header block, up to the first empty line */
 		const char *nl = memchr(text + i, '\n', len - i);
 		size_t end = nl ? (size_t)(nl - text) : len;
 		size_t n = end - i;
@@ -324,7 +361,7 @@ struct notify_tmpl *notify_tmpl_parse(const char *file, const char *text, size_t
 		i = nl ? end + 1 : len;
 		line++;
 	}
-	if (!tmpl_has_subject(t)) {
+	if (!t->html && !tmpl_has_subject(t)) {
 		*err = g_strdup_printf("%s:1: no Subject: line in the header block", file);
 		goto fail;
 	}
@@ -377,10 +414,19 @@ const char *notify_tmpl_file(const struct notify_tmpl *t)
 
 /* ---- values ---- */
 
+static void notify_item_free(gpointer p)
+{
+	struct notify_item *it = p;
+	for (int i = 0; i < NI_COUNT; i++)
+		g_free(it->f[i]);
+	g_free(it);
+}
+
 void notify_vars_init(struct notify_vars *v)
 {
 	for (int i = 0; i < NV_COUNT; i++)
 		v->v[i] = g_ptr_array_new_with_free_func(g_free);
+	v->items = g_ptr_array_new_with_free_func(notify_item_free);
 }
 
 void notify_vars_clear(struct notify_vars *v)
@@ -390,6 +436,22 @@ void notify_vars_clear(struct notify_vars *v)
 			g_ptr_array_free(v->v[i], TRUE);
 		v->v[i] = NULL;
 	}
+	if (v->items)
+		g_ptr_array_free(v->items, TRUE);
+	v->items = NULL;
+}
+
+struct notify_item *notify_vars_add_item(struct notify_vars *v)
+{
+	struct notify_item *it = g_new0(struct notify_item, 1);
+	g_ptr_array_add(v->items, it);
+	return it;
+}
+
+void notify_item_set(struct notify_item *it, enum notify_item_field f, const char *value)
+{
+	g_free(it->f[f]);
+	it->f[f] = value && *value ? g_strdup(value) : NULL;
 }
 
 void notify_vars_add(struct notify_vars *v, enum notify_var k, const char *value)
@@ -454,39 +516,77 @@ static void body_value(GString *out, const char *s, bool multiline)
 	g_free(valid);
 }
 
-static bool var_true(const struct notify_vars *v, int k)
+/* Where a walk is: the values, the template's kind of output, the
+ * current {{this}} and the current item of {{#each items}}. */
+struct render {
+	GString *out;
+	const struct notify_vars *v;
+	bool html;
+};
+
+/* One value as body_value() makes it, HTML-escaped in an HTML template
+ * (text from a message must never become markup in the digest). */
+static void render_value(const struct render *r, const char *s, bool multiline)
 {
-	return v->v[k] && v->v[k]->len > 0;
+	if (!r->html) {
+		body_value(r->out, s, multiline);
+		return;
+	}
+	GString *plain = g_string_new("");
+	body_value(plain, s, multiline);
+	char *esc = g_markup_escape_text(plain->str, (gssize)plain->len);
+	g_string_append(r->out, esc);
+	g_free(esc);
+	g_string_free(plain, TRUE);
 }
 
-static void render_list(GString *out, const GPtrArray *nodes, const struct notify_vars *v,
-                        const char *this_val)
+static bool var_true(const struct notify_vars *v, const struct tnode *n, const struct notify_item *item)
 {
+	if (n->field)
+		return item && item->f[n->var];
+	if (n->var == NV_ITEMS)
+		return v->items && v->items->len > 0;
+	return v->v[n->var] && v->v[n->var]->len > 0;
+}
+
+static void render_list(const struct render *r, const GPtrArray *nodes, const char *this_val,
+                        const struct notify_item *item)
+{
+	const struct notify_vars *v = r->v;
 	for (guint i = 0; i < nodes->len; i++) {
 		const struct tnode *n = nodes->pdata[i];
 		switch (n->type) {
 		case TN_TEXT:
-			g_string_append(out, n->text);
+			g_string_append(r->out, n->text);
 			break;
 		case TN_THIS:
-			body_value(out, this_val ? this_val : "", false);
+			render_value(r, this_val ? this_val : "", false);
 			break;
 		case TN_VAR:
+			if (n->field) {
+				render_value(r, item && item->f[n->var] ? item->f[n->var] : "", false);
+				break;
+			}
 			for (guint j = 0; v->v[n->var] && j < v->v[n->var]->len; j++) {
 				if (j)
-					g_string_append(out, ", ");
-				body_value(out, v->v[n->var]->pdata[j], n->var == NV_ORIGINAL_HEADERS);
+					g_string_append(r->out, ", ");
+				render_value(r, v->v[n->var]->pdata[j], n->var == NV_ORIGINAL_HEADERS);
 			}
 			break;
 		case TN_IF:
-			if (var_true(v, n->var))
-				render_list(out, n->kids, v, this_val);
+			if (var_true(v, n, item))
+				render_list(r, n->kids, this_val, item);
 			else if (n->alt)
-				render_list(out, n->alt, v, this_val);
+				render_list(r, n->alt, this_val, item);
 			break;
 		case TN_EACH:
+			if (n->var == NV_ITEMS) {
+				for (guint j = 0; v->items && j < v->items->len; j++)
+					render_list(r, n->kids, this_val, v->items->pdata[j]);
+				break;
+			}
 			for (guint j = 0; v->v[n->var] && j < v->v[n->var]->len; j++)
-				render_list(out, n->kids, v, v->v[n->var]->pdata[j]);
+				render_list(r, n->kids, v->v[n->var]->pdata[j], item);
 			break;
 		}
 	}
@@ -497,7 +597,8 @@ void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify
 {
 	for (guint i = 0; i < t->hnames->len; i++) {
 		GString *raw = g_string_new("");
-		render_list(raw, t->hvalues->pdata[i], v, NULL);
+		struct render r = {.out = raw, .v = v, .html = false};
+		render_list(&r, t->hvalues->pdata[i], NULL, NULL);
 		bool subj = g_ascii_strcasecmp(t->hnames->pdata[i], "Subject") == 0;
 		g_ptr_array_add(names, g_strdup(t->hnames->pdata[i]));
 		g_ptr_array_add(values, notify_header_safe(raw->str, subj ? NOTIFY_SUBJECT_MAX : 900));
@@ -508,7 +609,8 @@ void notify_tmpl_render_headers(const struct notify_tmpl *t, const struct notify
 char *notify_tmpl_render_body(const struct notify_tmpl *t, const struct notify_vars *v)
 {
 	GString *out = g_string_new("");
-	render_list(out, t->body, v, NULL);
+	struct render r = {.out = out, .v = v, .html = t->html};
+	render_list(&r, t->body, NULL, NULL);
 	/* the template itself may have CRLF line ends: keep LF only */
 	GString *clean = g_string_sized_new(out->len);
 	for (gsize i = 0; i < out->len; i++)

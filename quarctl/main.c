@@ -2,7 +2,8 @@
  * quarctl - the operator's tool for the Gatehouse quarantine
  *
  * quarctl [-c FILE]               the ncurses interface
- * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck
+ * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck,
+ *                                 lists, learn, digest
  *
  * The configuration is -c FILE, else $GATEHOUSE_CONF, else
  * /etc/gatehouse/scand.conf (the built-in defaults if it does not exist); quarctl
@@ -38,7 +39,7 @@ static const char qc_usage[] =
     "       case-insensitive. WHEN is an age (30m 12h 7d 2w) or a UTC date\n"
     "       (YYYY-MM-DD[ HH:MM[:SS]]). The default state is quarantined.\n"
     "  show ID [--headers|--raw] [--json]\n"
-    "  release ID... [--to ADDR]... [--dry-run] [--force] [--notify]\n"
+    "  release ID... [--to ADDR]... [--dry-run] [--force] [--notify] [--learn]\n"
     "       Reinject to [quarctl] release_forward (or [scand] forward) with the\n"
     "       original sender, to the recipients that did not get it (or --to).\n"
     "       --notify queues a release notice (templates/release) to each of them.\n"
@@ -51,12 +52,26 @@ static const char qc_usage[] =
     "       file's row purged (with an audit event) and moves orphans into\n"
     "       <quarantine_dir>/lost+found/; nothing is deleted, mismatches are\n"
     "       only reported.\n"
+    "  lists show [--for ADDR|DOMAIN] [--json]\n"
+    "  lists add allow|block PATTERN [--for ADDR|DOMAIN] [--note TEXT] [--expires 30d]\n"
+    "  lists del ID...\n"
+    "  lists import FILE | lists export\n"
+    "       Allow and block entries: PATTERN is a sender address, *@domain,\n"
+    "       *@.domain (its subdomains) or a glob; --for is global (default), a\n"
+    "       domain, .domain or a recipient address. CSV: scope,kind,pattern,note,expires.\n"
+    "  learn spam|ham ID...     teach the spam engine a kept message\n"
+    "       (release --learn teaches ham after the release)\n"
+    "  digest set ADDR|DOMAIN daily|weekly|never|default\n"
+    "       How often the recipients' digest goes to ADDR or DOMAIN (default:\n"
+    "       [digest] frequency).\n"
+    "  digest preview ADDR      what ADDR's next digest would say\n"
     "\n"
     "Options: -c FILE  configuration (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
     "\n"
     "Exit codes: 0 done; 1 an action failed or was refused; 2 usage or\n"
-    "configuration error; 3 id not in the store; 4 not a valid mail id\n"
+    "configuration error, a bad list pattern or scope; 3 id (mail or list\n"
+    "entry) not in the store; 4 not a valid mail id\n"
     "(refused before any lookup); 5 the store cannot be opened or read.\n"
     "fsck: 0 consistent (or all fixed), 1 problems remain.\n";
 
@@ -68,7 +83,9 @@ struct qc_command {
 static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
-    {"fsck", qc_cmd_fsck},   {NULL, NULL},
+    {"fsck", qc_cmd_fsck},   {"lists", qc_cmd_lists},     {"learn", qc_cmd_learn},
+    {"digest", qc_cmd_digest},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -10,6 +10,7 @@
  * qc_json.c    JSON output of store rows
  * qc_tui.c     the ncurses interface (with qc_tui_act.c, qc_tui_view.c, qc_tui.h)
  * qc_msg.c     headers and body preview of a quarantined message (GMime)
+ * qc_lists.c   lists (allow and block entries), learn, and the TUI's allow/block
  * qc_fsck.c    fsck: the quarantine tree against the store (common/quar_fsck.c)
  *              through store_put() and quar_write()
  */
@@ -74,6 +75,11 @@ enum qc_result {
 	QC_STORE_ERROR = 5,
 	QC_REFUSED = 6
 };
+/* An action's words: on stdout when it succeeded, else on stderr after
+ * "quarctl: "; frees msg. */
+void qc_say(enum qc_result r, char *msg);
+/* The exit code of an action's result. */
+int qc_exit_of(enum qc_result r);
 /* Refuse an id that is not a mail id (before anything else), then store_get(). */
 enum qc_result qc_lookup(struct qc *qc, const char *mail_id, struct store_msg **m, char **msg);
 enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *action, char **msg);
@@ -97,6 +103,22 @@ int qc_cmd_purge(struct qc *qc, int argc, char **argv);
 int qc_cmd_expire(struct qc *qc, int argc, char **argv);
 int qc_cmd_stats(struct qc *qc, int argc, char **argv);
 int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
+int qc_cmd_digest(struct qc *qc, int argc, char **argv);
+int qc_cmd_lists(struct qc *qc, int argc, char **argv);
+int qc_cmd_learn(struct qc *qc, int argc, char **argv);
+
+/* Learning (qc_lists.c). qc_learn(): teaches the spam engine the kept bytes
+ * of mail_id (quarantined or archived, SHA-256 checked) as spam or ham,
+ * and records an audit event ("learn-spam"/"learn-ham") whatever the
+ * outcome; QC_FAILED with *msg when nothing is kept or the engine refused.
+ * qc_list_sender(): adds an allow or block entry for the message's sender
+ * scoped to each recipient still held (release_targets()), each an audit
+ * event; *msg lists them. */
+enum qc_result qc_learn(struct qc *qc, const char *mail_id, bool spam, char **msg);
+enum qc_result qc_list_sender(struct qc *qc, const char *mail_id, enum list_kind k, char **msg);
+/* The recipients still held of mail_id, comma separated (g_free), or NULL
+ * with *msg when the id is bad or unknown. */
+char *qc_held_rcpts(struct qc *qc, const char *mail_id, char **sender, char **msg);
 int qc_tui_run(struct qc *qc, bool bench_first_screen);
 
 /* Counts of kept messages per category and state (quar_state != none). */
@@ -109,6 +131,7 @@ int qc_stats(struct qc *qc, GArray *rows); /* of struct qc_stat */
 /* JSON */
 void qc_json_str(GString *out, const char *s);
 void qc_json_msg(GString *out, const struct store_msg *m);
+void qc_json_list_entry(GString *out, const struct list_entry *e);
 
 struct _GMimeMessage *qc_msg_parse(const void *data, size_t len); /* g_object_unref */
 /* Message text helpers (GMime): header block and a text preview, printable. */

@@ -231,7 +231,13 @@ out:
 
 /* ---- show ---- */
 
-static int qc_exit_of(enum qc_result r)
+void qc_say(enum qc_result r, char *msg)
+{
+	fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
+	g_free(msg);
+}
+
+int qc_exit_of(enum qc_result r)
 {
 	switch (r) {
 	case QC_OK:
@@ -288,6 +294,11 @@ static void qc_show_text(const struct store_msg *m)
 		char *line = g_strdup_printf("%s %s %s", r->addr, r->destiny, r->smtp_answer);
 		qc_show_line("Recipient:", line);
 		g_free(line);
+		if (r->list_entry && *r->list_entry) {
+			line = g_strdup_printf("%s: %s", r->addr, r->list_entry);
+			qc_show_line("Listed:", line);
+			g_free(line);
+		}
 		if (r->released_at) {
 			qc_fmt_time(r->released_at, when, sizeof(when));
 			line = g_strdup_printf("%s at %s: %s", r->addr, when, r->release_answer);
@@ -361,13 +372,14 @@ int qc_cmd_show(struct qc *qc, int argc, char **argv)
 int qc_cmd_release(struct qc *qc, int argc, char **argv)
 {
 	char **to = NULL;
-	gboolean dry = FALSE, force = FALSE, notice = FALSE;
+	gboolean dry = FALSE, force = FALSE, notice = FALSE, learn = FALSE;
 	GOptionEntry entries[] = {
 	    {"to", 0, 0, G_OPTION_ARG_STRING_ARRAY, &to, "release to this address instead (repeatable)",
 	     "ADDR"},
 	    {"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry, "check and say what would be sent", NULL},
 	    {"force", 0, 0, G_OPTION_ARG_NONE, &force, "release again what was released", NULL},
 	    {"notify", 0, 0, G_OPTION_ARG_NONE, &notice, "queue a release notice to each recipient", NULL},
+	    {"learn", 0, 0, G_OPTION_ARG_NONE, &learn, "teach the spam engine the message as ham", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	int rc = QC_EXIT_OK;
@@ -380,8 +392,13 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_release_one(qc, argv[i], &o, &msg);
-		fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-		g_free(msg);
+		qc_say(r, msg);
+		if (r == QC_OK && learn && !dry) {
+			/* released already: a failed learning is said, never undoes it */
+			msg = NULL;
+			r = qc_learn(qc, argv[i], false, &msg);
+			qc_say(r, msg);
+		}
 		if (r != QC_OK && rc == QC_EXIT_OK)
 			rc = qc_exit_of(r);
 	}
@@ -462,8 +479,7 @@ static int qc_purge_ids(struct qc *qc, char **ids, int n, const char *action)
 	for (int i = 0; i < n; i++) {
 		char *msg = NULL;
 		enum qc_result r = qc_purge_one(qc, ids[i], action, &msg);
-		fprintf(r == QC_OK ? stdout : stderr, "%s%s\n", r == QC_OK ? "" : "quarctl: ", msg);
-		g_free(msg);
+		qc_say(r, msg);
 		if (r != QC_OK && rc == QC_EXIT_OK)
 			rc = qc_exit_of(r);
 	}

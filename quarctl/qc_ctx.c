@@ -16,6 +16,8 @@
  */
 #include "qc.h"
 
+#include "release.h"
+
 #include "log.h"
 #include "smtpc.h"
 #include "mailid.h"
@@ -53,9 +55,7 @@ int qc_open(struct qc *qc, const char *conf_path, char **err)
 		return QC_EXIT_USAGE;
 	qc->db_path = conf_str(qc->conf, "scand", "database");
 	qc->quar_dir = conf_str(qc->conf, "scand", "quarantine_dir");
-	qc->forward = conf_str(qc->conf, "quarctl", "release_forward");
-	if (!*qc->forward)
-		qc->forward = conf_str(qc->conf, "scand", "forward");
+	qc->forward = release_forward(qc->conf);
 	qc->who = qc_login_name();
 	if (store_open_conf(qc->conf, &qc->st, err) < 0) {
 		qc_close(qc);

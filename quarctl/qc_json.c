@@ -4,7 +4,8 @@
  * qc_json_str() writes a JSON string through json_append_str()
  * (common/json.h: escapes controls and bidi characters, replaces bytes
  * that are not UTF-8 with U+FFFD, so that the output always parses).
- * qc_json_msg() writes one object with the row's fields and its recipients.
+ * qc_json_msg() writes one object with the row's fields and its recipients;
+ * qc_json_list_entry() one allow/block list entry.
  */
 #include "qc.h"
 
@@ -75,8 +76,23 @@ void qc_json_msg(GString *out, const struct store_msg *m)
 		qc_json_kv(out, "destiny", r->destiny, true);
 		qc_json_kv(out, "smtp_answer", r->smtp_answer, true);
 		qc_json_int(out, "released_at", r->released_at);
+		qc_json_kv(out, "list_entry", r->list_entry ? r->list_entry : "", true);
 		qc_json_kv(out, "release_answer", r->release_answer, false);
 		g_string_append_c(out, '}');
 	}
 	g_string_append(out, "]}");
+}
+
+void qc_json_list_entry(GString *out, const struct list_entry *e)
+{
+	g_string_append_c(out, '{');
+	qc_json_int(out, "id", e->id);
+	qc_json_kv(out, "scope", e->scope, true);
+	qc_json_kv(out, "kind", list_kind_name(e->kind), true);
+	qc_json_kv(out, "pattern", e->pattern, true);
+	qc_json_kv(out, "note", e->note, true);
+	qc_json_kv(out, "created_by", e->created_by, true);
+	qc_json_int(out, "created_at", e->created_at);
+	qc_json_str(out, "expires");
+	g_string_append_printf(out, ":%" G_GINT64_FORMAT "}", e->expires);
 }

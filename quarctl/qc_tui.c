@@ -428,6 +428,15 @@ static bool qc_tui_handle(struct qc_tui *t, int k)
 	case 'P':
 		qc_tui_on_ids(t, true, qc_tui_purge);
 		break;
+	case 'a':
+	case 'b':
+		if (r) {
+			char id[13];
+			g_strlcpy(id, r->mail_id, sizeof(id));
+			qc_tui_list_sender(t, id, k == 'a' ? LIST_ALLOW : LIST_BLOCK);
+			qc_tui_load(t);
+		}
+		break;
 	case '\n':
 	case '\r':
 	case QC_KEY(KEY_ENTER):

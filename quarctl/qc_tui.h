@@ -46,6 +46,7 @@ char *qc_tui_prompt(const char *question); /* NULL when cancelled */
 int qc_tui_ask(const char *question);      /* one key */
 void qc_tui_release(struct qc_tui *t, char **ids, guint n);
 void qc_tui_purge(struct qc_tui *t, char **ids, guint n);
+void qc_tui_list_sender(struct qc_tui *t, const char *id, enum list_kind k);
 void qc_tui_detail(struct qc_tui *t, const char *id);
 void qc_tui_show_help(void);
 

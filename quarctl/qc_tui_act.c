@@ -6,13 +6,18 @@
  * qc_tui_ask()      one key in answer to a question
  * qc_tui_release()  confirm (y, n, or o for another address), ask again for
  *                   what was released already, then qc_release_one() each
+ *                   (l: and teach the spam engine each as ham, qc_learn())
  * qc_tui_purge()    confirm, then qc_purge_one() each
+ * qc_tui_list_sender() a: release and allow the sender, b: block it, for
+ *                   every recipient still held (the question lists them)
  *
  * The outcome, in the server's words for a release, goes to the message line.
  */
 #include "qc_tui.h"
 
 #include <string.h>
+
+#include "log.h"
 
 /* ---- input ---- */
 
@@ -82,12 +87,16 @@ static bool qc_tui_was_released(struct qc_tui *t, const char *id)
 
 void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 {
-	char *q = n == 1 ? g_strdup_printf("Release %s? y)es  n)o  o)ther address ", ids[0])
-	                 : g_strdup_printf("Release %u marked messages? y)es  n)o  o)ther address ", n);
+	char *q = n == 1 ? g_strdup_printf("Release %s? y)es  n)o  o)ther address  l)earn as ham too ", ids[0])
+	                 : g_strdup_printf("Release %u marked messages? y)es  n)o  o)ther address  l)earn as ham too ",
+	                                   n);
 	int k = qc_tui_ask(q);
 	g_free(q);
 	char *to[2] = {NULL, NULL};
-	if (k == 'o') {
+	bool learn = k == 'l' || k == 'L';
+	if (learn) {
+		k = 'y';
+	} else if (k == 'o') {
 		to[0] = qc_tui_prompt("Release to address: ");
 		if (!to[0] || !*to[0] || strchr(to[0], ' ')) {
 			g_free(to[0]);
@@ -111,8 +120,17 @@ void qc_tui_release(struct qc_tui *t, char **ids, guint n)
 			o.force = true;
 		}
 		g_free(last);
-		if (qc_release_one(t->qc, ids[i], &o, &last) == QC_OK)
-			ok++;
+		if (qc_release_one(t->qc, ids[i], &o, &last) != QC_OK)
+			continue;
+		ok++;
+		if (learn) { /* a failed learning is said (and audited), the release stands */
+			char *l = NULL, *both;
+			qc_learn(t->qc, ids[i], false, &l);
+			both = g_strdup_printf("%s; %s", l, last); /* a failure first: the line may be cut */
+			g_free(last);
+			g_free(l);
+			last = both;
+		}
 	}
 	if (n == 1 || !last)
 		g_strlcpy(t->status, last ? last : "nothing released", sizeof(t->status));
@@ -145,4 +163,39 @@ void qc_tui_purge(struct qc_tui *t, char **ids, guint n)
 		g_snprintf(t->status, sizeof(t->status), "%u of %u purged; last: %s", ok, n,
 		           last ? last : "");
 	g_free(last);
+}
+
+void qc_tui_list_sender(struct qc_tui *t, const char *id, enum list_kind k)
+{
+	char *msg = NULL, *sender = NULL, *held = qc_held_rcpts(t->qc, id, &sender, &msg);
+	if (!held) {
+		g_strlcpy(t->status, msg ? msg : "not found", sizeof(t->status));
+		g_free(msg);
+		return;
+	}
+	char *s = log_printable(*sender ? sender : "<>", 120), *h = log_printable(*held ? held : "nobody", 300);
+	char *q = k == LIST_ALLOW ? g_strdup_printf("Allow %s for %s and release? y/N ", s, h)
+	                          : g_strdup_printf("Block %s for %s? y/N ", s, h);
+	int key = qc_tui_ask(q);
+	g_free(q);
+	g_free(s);
+	g_free(h);
+	g_free(held);
+	g_free(sender);
+	if (key != 'y' && key != 'Y') {
+		g_strlcpy(t->status, k == LIST_ALLOW ? "allow cancelled" : "block cancelled", sizeof(t->status));
+		return;
+	}
+	/* the entries first: they are for the recipients held before the release */
+	if (qc_list_sender(t->qc, id, k, &msg) == QC_OK && k == LIST_ALLOW) {
+		struct qc_release_opts o = {NULL, false, false, false};
+		char *rel = NULL, *both;
+		qc_release_one(t->qc, id, &o, &rel);
+		both = g_strdup_printf("%s; %s", rel, msg);
+		g_free(msg);
+		g_free(rel);
+		msg = both;
+	}
+	g_strlcpy(t->status, msg, sizeof(t->status));
+	g_free(msg);
 }

@@ -24,8 +24,10 @@ static const char *const qc_tui_help[] = {
     "                  from: to: virus: search those; empty clears",
     "  f               cycle category filter (all virus banned spam badh)",
     "  s               cycle state filter (quarantined released purged any)",
-    "  r               release (confirm; o = to another address)",
+    "  r               release (confirm; o = to another address, l = learn as ham too)",
     "  p               purge (confirm)",
+    "  a / b           release and allow the sender / block the sender, for the",
+    "                  recipients still held (confirm)",
     "  Space           mark/unmark      R / P     release / purge all marked",
     "  ?               this help        q         quit (back, in a view)",
     "  S column: Q quarantined, R released, P purged",
@@ -78,6 +80,8 @@ static void qc_tui_detail_verdict(GPtrArray *lines, const struct store_msg *m)
 		                    r->released_at ? r->release_answer : "");
 		qc_tui_lines_add(lines, "Recipient:", s);
 		g_free(s);
+		if (r->list_entry && *r->list_entry)
+			qc_tui_lines_add(lines, "Listed:", r->list_entry);
 	}
 	g_free(detail);
 }

@@ -65,6 +65,7 @@ struct report {
 	int64_t busiest_hour, busiest_hour_count; /* start; -1 when no mail */
 	/* GPtrArray of struct report_count, most first, then by name */
 	GPtrArray *viruses, *banned, *spam_senders, *spam_domains, *spam_rcpts, *unchecked;
+	GPtrArray *list_entries; /* the allow/block entries that decided recipients */
 	GPtrArray *hosts; /* messages per host that wrote them (schema/009) */
 	int64_t hist[REPORT_NHIST];
 	int64_t scanned;  /* messages with a scan time in the period */

@@ -19,6 +19,7 @@ static void rcpt_free(gpointer p)
 	g_free(r->orcpt);
 	g_free(r->policy);
 	g_free(r->answer);
+	list_entry_free(r->list);
 	g_free(r);
 }
 
@@ -114,4 +115,26 @@ void msg_remove_header(struct msg *m, const char *name)
 enum msg_destiny msg_rcpt_final_destiny(const struct msg_rcpt *r)
 {
 	return r->answer && r->answer[0] == '4' ? DESTINY_TEMPFAIL : r->destiny;
+}
+
+char *msg_take_added(struct msg *m, const char *name)
+{
+	size_t n = strlen(name);
+	char *last = NULL;
+	for (guint i = m->add_headers->len; i-- > 0;) {
+		const char *h = g_ptr_array_index(m->add_headers, i);
+		if (g_ascii_strncasecmp(h, name, n) != 0 || h[n] != ':')
+			continue;
+		if (!last)
+			last = g_strdup(h[n + 1] == ' ' ? h + n + 2 : h + n + 1);
+		g_ptr_array_remove_index(m->add_headers, i);
+	}
+	return last;
+}
+
+void msg_keep_header(struct msg *m, const char *name)
+{
+	for (guint i = m->remove_headers->len; i-- > 0;)
+		if (g_ascii_strcasecmp(g_ptr_array_index(m->remove_headers, i), name) == 0)
+			g_ptr_array_remove_index(m->remove_headers, i);
 }

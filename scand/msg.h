@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lists.h"
 #include "mailcat.h"
 #include "mailid.h"
 
@@ -35,6 +36,7 @@ struct msg_rcpt {
 	char *policy;  /* name of the policy line that applied */
 	char *answer;  /* SMTP reply for this recipient, once known */
 	struct policy *pol; /* per-recipient policy (owned by the policy module) */
+	struct list_entry *list; /* the allow/block entry for this sender, or NULL (pipeline.c) */
 };
 
 struct msg {
@@ -108,5 +110,10 @@ void msg_remove_header(struct msg *m, const char *name);
 /* The destiny the store keeps once r was answered: DESTINY_TEMPFAIL when
  * its answer is 4xx (deferred, whatever the policy chose), else r->destiny. */
 enum msg_destiny msg_rcpt_final_destiny(const struct msg_rcpt *r);
+/* Takes back the fields name added by msg_add_header(): the value of the
+ * last one (g_free), or NULL when none was added. */
+char *msg_take_added(struct msg *m, const char *name);
+/* Takes back msg_remove_header(m, name). */
+void msg_keep_header(struct msg *m, const char *name);
 
 #endif

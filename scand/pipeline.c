@@ -240,6 +240,7 @@ static int store_record(struct msg *m, bool *held)
 		sm.rcpt[i].smtp_answer = rcpt_at(m, i)->answer ? rcpt_at(m, i)->answer : "";
 		sm.rcpt[i].dsn_notify = rcpt_at(m, i)->notify;
 		sm.rcpt[i].dsn_orcpt = rcpt_at(m, i)->orcpt;
+		sm.rcpt[i].list_entry = rcpt_at(m, i)->list ? list_entry_describe(rcpt_at(m, i)->list) : NULL;
 	}
 	/* the alerts go into the outbox in the verdict's transaction; they are
 	 * rendered before the writer lock is taken */
@@ -260,6 +261,8 @@ static int store_record(struct msg *m, bool *held)
 	*held = r == 0 && nal > 0;
 	g_free(sm.virus_names);
 	g_free(sm.banned_names);
+	for (size_t i = 0; i < sm.nrcpt; i++)
+		g_free(sm.rcpt[i].list_entry);
 	g_free(sm.rcpt);
 	return r < 0 ? -1 : 0;
 }
@@ -491,6 +494,25 @@ static char *pipeline_answered(struct msg *m, char *reply)
 	return reply;
 }
 
+/* Each recipient's allow/block list entry for this sender (rcpt->list),
+ * read before the checks so that an edit applies to the next message: 0,
+ * or -1 when the store could not answer (the message is deferred rather
+ * than let a blocked sender through). */
+static int lists_lookup(struct worker *w, struct msg *m)
+{
+	int64_t now = (int64_t)time(NULL);
+	for (guint i = 0; w->lists && i < m->rcpts->len; i++) {
+		struct msg_rcpt *r = rcpt_at(m, i);
+		list_entry_free(r->list);
+		r->list = NULL;
+		if (store_list_lookup(w->lists, r->addr, m->sender, now, &r->list) < 0) {
+			msg_warn("(%s) lists: %s", m->mail_id, store_error(w->lists));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 {
 	char *reply = NULL;
@@ -498,7 +520,7 @@ char *pipeline_run(struct worker *w, const struct conf *c, struct msg *m)
 	struct store_alert notice = {0};
 
 	parse_headers(m);
-	if (verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
+	if (lists_lookup(w, m) < 0 || verdict_run(pipeline_verdict, m) == VERDICT_TEMPFAIL) {
 		reply = g_strdup("451 4.3.0 Error: content check temporarily unavailable, try again later");
 		answer_all(m, reply);
 		return pipeline_answered(m, reply);

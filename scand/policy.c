@@ -305,7 +305,13 @@ static enum msg_category policy_highest(unsigned mask)
 	return CAT_CLEAN;
 }
 
-enum msg_category policy_rcpt_category(const struct policy_db *db, const struct policy *p, struct msg *m)
+/* The combined precedence (README "Allow and block lists"): the store's
+ * list entry for this recipient and sender (le) decides the spam verdict
+ * when there is one; else the config whitelist, then the config blacklist
+ * (spam=yes only), then the score. None of them touches a virus, a banned
+ * part or anything else found. */
+static enum msg_category policy_rcpt_category_list(const struct policy_db *db, const struct policy *p,
+                                                   struct msg *m, const struct list_entry *le)
 {
 	unsigned mask = m->found & ~((1u << CAT_SPAM) | (1u << CAT_SPAMMY));
 	if (!p->clam)
@@ -320,6 +326,10 @@ enum msg_category policy_rcpt_category(const struct policy_db *db, const struct 
 		mask |= 1u << CAT_SPAM;
 	if (policy_listed(db->whitelist, m->sender))
 		mask &= ~((1u << CAT_SPAM) | (1u << CAT_SPAMMY));
+	if (le && le->kind == LIST_ALLOW)
+		mask &= ~((1u << CAT_SPAM) | (1u << CAT_SPAMMY));
+	else if (le && le->kind == LIST_BLOCK)
+		mask = (mask & ~(1u << CAT_SPAMMY)) | (1u << CAT_SPAM);
 	const char *hit = policy_attach_hit(p, m);
 	if (hit) {
 		mask |= 1u << CAT_BANNED;
@@ -333,6 +343,11 @@ enum msg_category policy_rcpt_category(const struct policy_db *db, const struct 
 			g_free(shown);
 	}
 	return policy_highest(mask);
+}
+
+enum msg_category policy_rcpt_category(const struct policy_db *db, const struct policy *p, struct msg *m)
+{
+	return policy_rcpt_category_list(db, p, m, NULL);
 }
 
 enum msg_destiny policy_destiny(const struct policy_db *db, enum msg_category c)
@@ -357,7 +372,7 @@ int policy_apply(const struct policy_db *db, struct msg *m)
 	for (guint i = 0; i < m->rcpts->len; i++) {
 		struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
 		const struct policy *p = policy_lookup(db, r->addr);
-		enum msg_category c = policy_rcpt_category(db, p, m);
+		enum msg_category c = policy_rcpt_category_list(db, p, m, r->list);
 		r->destiny = policy_destiny(db, c);
 		/* never bounce to a sender a virus has probably forged, nor to <> */
 		if (r->destiny == DESTINY_BOUNCE && (c == CAT_VIRUS || !m->sender || !*m->sender))
@@ -371,8 +386,8 @@ int policy_apply(const struct policy_db *db, struct msg *m)
 			top = c;
 	}
 	if (top > m->category)
-		msg_set_category(m, top, "policy"); /* attach= or the sender blacklist */
+		msg_set_category(m, top, "policy"); /* attach=, the sender blacklist or a block list entry */
 	else if (top < m->category)
-		m->category = top; /* e.g. a whitelisted sender or clam=no for every recipient */
+		m->category = top; /* e.g. an allowed sender or clam=no for every recipient */
 	return __builtin_popcount(destinies);
 }

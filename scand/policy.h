@@ -20,8 +20,8 @@
  * line, then the config defaults. Case-insensitive.
  *
  * policy_apply() gives every recipient of a message its effective category
- * (from msg->found, the spam score and the recipient's policy; sender
- * white/blacklist), its destiny and quarantine flag, and the name of the
+ * (from msg->found, the spam score and the recipient's policy; its allow
+ * or block list entry rcpt->list, else the sender white/blacklist), its destiny and quarantine flag, and the name of the
  * policy line in rcpt->policy; msg->category becomes the highest effective
  * category. BOUNCE is downgraded to DISCARD for viruses (forged senders)
  * and for the null sender. Returns the number of distinct destinies.

@@ -177,17 +177,6 @@ static void *srv_worker(void *arg)
 	return NULL;
 }
 
-static void srv_pidfile(const char *path)
-{
-	if (!*path)
-		return;
-	char *s = g_strdup_printf("%d\n", (int)getpid());
-	GError *e = NULL;
-	if (!g_file_set_contents(path, s, -1, &e))
-		msg_fatal("pid file %s: %s", path, e->message);
-	g_free(s);
-}
-
 static void srv_work_dir(const struct conf *c, uid_t uid, gid_t gid)
 {
 	const char *d = conf_str(c, "scand", "work_dir");
@@ -315,7 +304,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	if (!foreground && daemon(1, 0) < 0)
 		msg_fatal("daemon: %s", g_strerror(errno));
 	char *pidf = g_strdup(conf_str(c, "scand", "pid_file"));
-	srv_pidfile(pidf);
+	privs_pidfile(pidf);
 
 	int n = srv_nworkers(c);
 	struct worker *w = g_new0(struct worker, n);
@@ -333,6 +322,9 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	struct store *fsck_st; /* the start-up quarantine check's own handle */
 	if (store_open_conf(c, &fsck_st, &err) < 0)
 		msg_fatal("%s", err);
+	for (int i = 0; i < n; i++) /* each worker's list lookups */
+		if (store_open_conf(c, &w[i].lists, &err) < 0)
+			msg_fatal("%s", err);
 	srv_drop_privileges(c);
 	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */
 	if (metrics_http_start(&err) < 0) /* its thread too; never as root */
@@ -366,6 +358,7 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 		pthread_join(tid[i], NULL);
 		spool_free(w[i].spool);
 		g_free(w[i].fwd_dest);
+		store_close(w[i].lists);
 	}
 	srv_fsck_join();
 	metrics_http_stop();

@@ -15,8 +15,9 @@
  * started with; listeners stay).
  *
  * struct worker is one worker thread's private state, used by the session
- * and the pipeline: its kept downstream connection and its spool buffer
- * (the store is written through the one writer handle of answers.c).
+ * and the pipeline: its kept downstream connection, its spool buffer and
+ * its read handle on the store for the allow/block list lookups (the store
+ * is written through the one writer handle of answers.c).
  * srv_conf_acquire()/srv_conf_release() give a session a reference to the
  * current configuration.
  */
@@ -34,8 +35,11 @@ struct confref {
 	int refs; /* atomic */
 };
 
+struct store;
+
 struct worker {
 	int id;
+	struct store *lists; /* this worker's handle for list lookups (pipeline.c) */
 	struct smtpc *fwd;
 	char *fwd_dest;
 	struct spool *spool;

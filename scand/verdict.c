@@ -244,6 +244,40 @@ void verdict_withdraw(struct verdict_ctx *v, struct msg *m)
 	scan_live_put(&v->conf, vc);
 }
 
+/* The forwarded copy says when a list entry decided the spam verdict of a
+ * passed recipient (the first one: the copy is shared): X-Spam-Status
+ * becomes "No, ... listed=[allow #N for SCOPE: PATTERN]" without the flag
+ * and the subject tag, or "Yes, ... listed=[block ...]" with the flag. The
+ * entry's text was validated (lists.c): no CR, LF or space can reach the
+ * header from it. */
+static void verdict_list_headers(struct msg *m)
+{
+	const struct list_entry *le = NULL;
+	for (guint i = 0; i < m->rcpts->len && !le; i++) {
+		const struct msg_rcpt *r = g_ptr_array_index(m->rcpts, i);
+		if (r->destiny == DESTINY_PASS)
+			le = r->list;
+	}
+	if (!le)
+		return;
+	char *why = list_entry_describe(le), *old = msg_take_added(m, "X-Spam-Status"), *rest = old;
+	g_free(msg_take_added(m, "X-Spam-Flag"));
+	if (rest && (g_str_has_prefix(rest, "Yes, ") || g_str_has_prefix(rest, "No, ")))
+		rest = strchr(rest, ' ') + 1;
+	if (le->kind == LIST_ALLOW) {
+		char *tagged = msg_take_added(m, "Subject");
+		if (tagged)
+			msg_keep_header(m, "Subject"); /* the original subject, untagged */
+		g_free(tagged);
+	} else {
+		msg_add_header(m, "X-Spam-Flag: YES");
+	}
+	msg_add_header(m, "X-Spam-Status: %s, %s%slisted=[%s]", le->kind == LIST_ALLOW ? "No" : "Yes",
+	               rest ? rest : "", rest ? " " : "", why);
+	g_free(old);
+	g_free(why);
+}
+
 enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)
 {
 	gint64 t0 = g_get_monotonic_time();
@@ -257,6 +291,7 @@ enum verdict_result verdict_run(struct verdict_ctx *v, struct msg *m)
 	}
 	struct verdict_conf *vc = scan_live_get(&v->conf);
 	policy_apply(vc->policy, m);
+	verdict_list_headers(m);
 	int rc = verdict_quarantine(vc, m);
 	scan_live_put(&v->conf, vc);
 	m->scan_ms = (g_get_monotonic_time() - t0) / 1000;

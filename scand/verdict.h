@@ -12,7 +12,8 @@
  *      msg->data/len, sender, rcpts (and smtputf8). Fills the verdict
  *      fields (category, engine, virus/banned names, spam score/tests,
  *      unchecked_reason, scan_ms), per recipient destiny / quarantine /
- *      policy, the header edits (remove_headers first: incoming
+ *      policy (with the recipient's list entry, rcpt->list, looked up by
+ *      the caller; X-Spam-Status names it when it decided), the header edits (remove_headers first: incoming
  *      X-Virus-Scanned, X-Spam-*, X-Quarantine-ID, X-Gatehouse-Alert; then
  *      add_headers: X-Virus-Scanned, X-Spam-*, X-Quarantine-ID when a copy
  *      was kept), and writes the quarantine copy (quar_path, quar_size,

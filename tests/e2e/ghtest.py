@@ -347,7 +347,7 @@ def _port_open(port):
 class Spamd:
     """SpamAssassin's spamd on a free port (offline rules from the package)."""
 
-    def __init__(self, base, port=None, max_children=2, extra_args=()):
+    def __init__(self, base, port=None, max_children=2, extra_args=(), allow_tell=False):
         self.dir = os.path.abspath(base)
         self.port = port or free_port()
         self.max_children = max_children
@@ -355,15 +355,37 @@ class Spamd:
         self.home = os.path.join(self.dir, "spamd-home")
         self.pidfile = os.path.join(self.dir, "spamd.pid")
         self.logfile = os.path.join(self.dir, "spamd.log")
+        self.allow_tell = allow_tell
+        self.bayes = os.path.join(self.home, "bayes")  # with allow_tell: the prefix of its Bayes files
 
     def start(self):
         os.makedirs(self.home, exist_ok=True)
         os.chmod(self.dir, 0o755)
         shutil.chown(self.home, "debian-spamd", "debian-spamd")
+        if self.allow_tell:
+            # learning (TELL) goes into this spamd's own Bayes database under
+            # home, not the system one: the site config is copied with a
+            # bayes_path added
+            site = os.path.join(self.dir, "siteconfig")
+            shutil.copytree("/etc/spamassassin", site, dirs_exist_ok=True)
+            with open(os.path.join(site, "zz-gh-bayes.cf"), "w") as f:
+                f.write("use_bayes 1\nbayes_path %s\nbayes_file_mode 0770\n" % self.bayes)
+            self.extra_args += ["--allow-tell", "--siteconfigpath", site]
         run(["spamd", "-L", "-x", "--listen", "127.0.0.1:%d" % self.port, "-d", "-r", self.pidfile,
              "-s", self.logfile, "-u", "debian-spamd", "-H", self.home, "--max-children", str(self.max_children)] + self.extra_args)
         wait_for(self.ping, timeout=60, step=0.2, what="spamd PONG")
         return self
+
+    def bayes_counts(self):
+        """(nspam, nham) learned into this spamd's Bayes database (sa-learn --dump magic)."""
+        r = subprocess.run(["sa-learn", "--dbpath", os.path.dirname(self.bayes), "--dump", "magic"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        counts = {}
+        for line in r.stdout.decode(errors="replace").splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[-1] in ("nspam", "nham"):
+                counts[f[-1]] = int(f[2])
+        return counts.get("nspam", 0), counts.get("nham", 0)
 
     def ping(self):
         try:

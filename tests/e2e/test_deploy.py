@@ -244,7 +244,7 @@ def test_postfix_setup_before_queue(postfix_factory):
 
 # -- make install, man pages, systemd unit ------------------------------------
 
-MAN_PAGES = ["man5/scand.conf.5", "man8/scand.8", "man8/quarctl.8", "man8/scand-report.8"]
+MAN_PAGES = ["man5/scand.conf.5", "man8/scand.8", "man8/quarctl.8", "man8/scand-report.8", "man8/scand-web.8"]
 
 
 def repo_files(sub):
@@ -257,10 +257,11 @@ def repo_files(sub):
 
 def expected_install(prefix, sysconf):
     share = prefix + "/share/gatehouse"
-    want = {prefix + "/sbin/" + p for p in ("scand", "quarctl", "scand-report", "scand-notify")
+    want = {prefix + "/sbin/" + p for p in ("scand", "quarctl", "scand-report", "scand-notify", "scand-web")
             if os.path.exists(os.path.join(ghtest.ROOT, {"scand": "scand", "quarctl": "quarctl",
                                                              "scand-report": "report",
-                                                             "scand-notify": "notify"}[p], "main.c"))}
+                                                             "scand-notify": "notify",
+                                                             "scand-web": "web"}[p], "main.c"))}
     want |= {sysconf + "/scand.conf.example", prefix + "/lib/systemd/system/scand.service",
              share + "/contrib/chroot-setup", share + "/contrib/postfix/setup"}
     want |= {prefix + "/share/man/" + m for m in MAN_PAGES}

@@ -2,7 +2,9 @@
  * test_policy - simcontrol parsing, lookup precedence (address, address
  * without extension, domain, default line, config), malformed lines named
  * by file and line, per-recipient categories and destinies, the bounce
- * downgrade, sender white/blacklists, attach= lists.
+ * downgrade, sender white/blacklists, attach= lists; the combined
+ * precedence of a recipient's allow/block list entry over the config lists,
+ * the score and spam=no, never over a virus or a banned part.
  */
 #include "engine_util.h"
 #include "scand/policy.h"
@@ -190,6 +192,60 @@ static void test_bounce_and_lists(void **state)
 	policy_unref(db);
 }
 
+static struct list_entry *entry(enum list_kind k)
+{
+	struct list_entry e = {.id = 7, .scope = "bob@example.com", .kind = k, .pattern = "*@x.test"};
+	return list_entry_copy(&e);
+}
+
+static void test_list_entries(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct policy_db *db = load("nospam.example.com:spam=no\n",
+	                            "sender_whitelist = @x.test\nsender_blacklist = @y.test\n", &err);
+	assert_non_null(db);
+	/* block beats the config whitelist, for its recipient only */
+	struct msg *m = spam_msg(-1, "a@x.test", "bob@example.com", "carol@example.com");
+	rcpt(m, 0)->list = entry(LIST_BLOCK);
+	assert_int_equal(policy_apply(db, m), 2);
+	assert_int_equal(rcpt(m, 0)->destiny, DESTINY_DISCARD);
+	assert_true(rcpt(m, 0)->quarantine);
+	assert_int_equal(rcpt(m, 1)->destiny, DESTINY_PASS);
+	assert_int_equal(m->category, CAT_SPAM);
+	msg_free(m);
+	/* block applies where simcontrol says spam=no (the config blacklist does not) */
+	m = spam_msg(-1, "a@y.test", "u@nospam.example.com", NULL);
+	policy_apply(db, m);
+	assert_int_equal(rcpt(m, 0)->destiny, DESTINY_PASS);
+	rcpt(m, 0)->list = entry(LIST_BLOCK);
+	policy_apply(db, m);
+	assert_int_equal(rcpt(m, 0)->destiny, DESTINY_DISCARD);
+	msg_free(m);
+	/* allow beats the config blacklist and the score */
+	m = spam_msg(50, "a@y.test", "bob@example.com", "carol@example.com");
+	msg_set_category(m, CAT_SPAM, "spamd");
+	rcpt(m, 0)->list = entry(LIST_ALLOW);
+	assert_int_equal(policy_apply(db, m), 2);
+	assert_int_equal(rcpt(m, 0)->destiny, DESTINY_PASS);
+	assert_false(rcpt(m, 0)->quarantine);
+	assert_int_equal(rcpt(m, 1)->destiny, DESTINY_DISCARD);
+	assert_int_equal(m->category, CAT_SPAM);
+	msg_free(m);
+	/* allow never passes a virus nor a banned part */
+	const enum msg_category worse[] = {CAT_VIRUS, CAT_BANNED};
+	for (size_t i = 0; i < G_N_ELEMENTS(worse); i++) {
+		m = spam_msg(50, "a@x.test", "bob@example.com", NULL);
+		msg_set_category(m, worse[i], "test");
+		rcpt(m, 0)->list = entry(LIST_ALLOW);
+		policy_apply(db, m);
+		assert_int_equal(rcpt(m, 0)->destiny, DESTINY_DISCARD);
+		assert_int_equal(m->category, worse[i]);
+		msg_free(m);
+	}
+	policy_unref(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_apply_split),
 		cmocka_unit_test(test_bounce_and_lists),
+		cmocka_unit_test(test_list_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "scand/privs.h"
+#include "privs.h"
 #include "test_util.h"
 
 /* The race: when privs_drop() has looked at <swap_path> (by name or by

@@ -37,28 +37,9 @@ extern const int schema_version;
 extern const char *const schema_migrations[];
 
 /* The fixture of most tests: a new store, closed and removed afterwards. */
-struct fx {
-	char *path;
-	struct store *st;
-};
-
-static int fx_open(void **state)
-{
-	struct fx *f = g_new0(struct fx, 1);
-	f->path = tu_tmp_db("gh-store-XXXXXX");
-	f->st = tu_store_open(f->path, 10000);
-	*state = f;
-	return 0;
-}
-
-static int fx_close(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	tu_rm_db(f->path);
-	g_free(f);
-	return 0;
-}
+#define fx tu_store_fx
+#define fx_open tu_store_fx_open
+#define fx_close tu_store_fx_close
 
 static void fill_msg(struct store_msg *m, struct store_rcpt *r, const char *category, int64_t when)
 {

@@ -3,7 +3,8 @@
  * cmocka and common/: conf, store)
  *
  * tu_conf_at() writes a config file and loads it through the real
- * conf_load(); tu_store_open() opens a store or fails the test;
+ * conf_load(); tu_store_open() opens a store or fails the test
+ * (tu_store_fx_open/close: the same as a cmocka setup and teardown);
  * tu_tmpdir() makes a temporary directory, tu_rmtree() removes one with
  * everything below it; tu_tmp_db() names a store in a directory of its
  * own and tu_rm_db() removes that directory (the database, its -wal and
@@ -90,6 +91,31 @@ static TU_UNUSED struct store *tu_store_open(const char *path, int busy_timeout_
 	if (store_open(path, busy_timeout_ms, &st, &err) < 0)
 		fail_msg("store_open: %s", err);
 	return st;
+}
+
+/* The cmocka fixture of store tests: a new store (struct tu_store_fx in
+ * *state), closed and removed afterwards. */
+struct tu_store_fx {
+	char *path;
+	struct store *st;
+};
+
+static TU_UNUSED int tu_store_fx_open(void **state)
+{
+	struct tu_store_fx *f = g_new0(struct tu_store_fx, 1);
+	f->path = tu_tmp_db("gh-store-XXXXXX");
+	f->st = tu_store_open(f->path, 10000);
+	*state = f;
+	return 0;
+}
+
+static TU_UNUSED int tu_store_fx_close(void **state)
+{
+	struct tu_store_fx *f = *state;
+	store_close(f->st);
+	tu_rm_db(f->path);
+	g_free(f);
+	return 0;
 }
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * privs - scand gives up root: umask, chroot, user and group
+ * privs - a daemon gives up root (scand, scand-web): umask, chroot, user and group
  *
  *  privs_prepare(conf, &err)  first thing in main, as whoever started
  *        scand: umask 077, TMPDIR = [scand] work_dir (libclamav and SQLite
@@ -18,6 +18,7 @@
  *  privs_chrooted()  whether privs_drop() changed the root: paths outside
  *        the jail (the configuration file, /dev/log) are gone.
  *  privs_summary()  "chroot DIR, uid NAME" for the one start line.
+ *  privs_pidfile(path)  the pid file of a daemon that went to the background.
  *
  * Failures return -1 with *err set (g_free); the caller exits. A drop that
  * leaves a way back to root is a bug: msg_panic.
@@ -35,5 +36,8 @@ int privs_drop(const struct conf *c, char **err);
 void privs_target(const struct conf *c, uid_t *uid, gid_t *gid);
 bool privs_chrooted(void);
 const char *privs_summary(void);
+/* Writes the daemon's pid to path ("" for none), after daemon(); a
+ * failure is fatal (msg_fatal). */
+void privs_pidfile(const char *path);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * privs - scand gives up root: umask, chroot, user and group
+ * privs - a daemon gives up root (scand, scand-web): umask, chroot, user and group
  *
  * See privs.h. The order matters: the user and group are resolved in
  * privs_prepare() because after chroot() there is no /etc/passwd; the
@@ -188,4 +188,15 @@ bool privs_chrooted(void)
 const char *privs_summary(void)
 {
 	return privs_state.summary[0] ? privs_state.summary : "no chroot, privileges unchanged";
+}
+
+void privs_pidfile(const char *path)
+{
+	if (!*path)
+		return;
+	char *s = g_strdup_printf("%d\n", (int)getpid());
+	GError *e = NULL;
+	if (!g_file_set_contents(path, s, -1, &e))
+		msg_fatal("pid file %s: %s", path, e->message);
+	g_free(s);
 }
