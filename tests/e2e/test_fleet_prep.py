@@ -3,7 +3,8 @@
 in the quarantine tree) as a gzip blob whose SHA-256 in the row is of the
 message as received; quarctl show gives it back byte for byte and a quarctl
 whose configuration names another host releases it through Postfix; fsck
-reports a corrupted and a missing blob; purge deletes the blob. Every row
+reports a corrupted and a missing blob; purge deletes the blob; scand-web's
+view page shows it. Every row
 carries the host that wrote it ([scand] hostname): scand's verdicts,
 quarctl's audit events; quarctl list shows it as the last column and in
 --json, and scand-report's per-host table counts the two hosts."""
@@ -12,10 +13,12 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 import zlib
 
 import ghtest
 from qctest import QStore
+from test_digest_web import Web, http, make_token, read_key
 from test_engines import EICAR, start_pair
 
 REPORT = os.path.join(ghtest.BIN, "scand-report")
@@ -35,10 +38,11 @@ def fsck(qs):
     return r.returncode, json.loads(r.stdout)
 
 
-def conf_for_host(sc, path, host):
-    """scand's configuration with another [scand] hostname (another host's quarctl)."""
+def conf_for_host(sc, path, host, more=None):
+    """scand's configuration with another [scand] hostname (another host's
+    quarctl), and more sections."""
     with open(path, "w") as f:
-        for sec, kv in sc.conf.items():
+        for sec, kv in list(sc.conf.items()) + list((more or {}).items()):
             f.write("[%s]\n" % sec)
             f.writelines("%s = %s\n" % (k, host if (sec, k) == ("scand", "hostname") else v)
                          for k, v in kv.items())
@@ -79,6 +83,19 @@ def test_database_quarantine_and_host_columns(postfix_factory, scand_factory, wo
     assert qs.run("show", a["mail_id"], "--raw", check=True).stdout == received
     shown = qs.run("show", a["mail_id"], check=True).stdout.decode()
     assert "Kept in:     database" in shown and "Host:        mx-a.test" in shown
+
+    # scand-web's view page reads the store copy too
+    port = ghtest.free_port()
+    keyfile = os.path.join(workdir, "web.key")
+    wconf = conf_for_host(sc, os.path.join(workdir, "web.conf"), "mx-a.test",
+                          {"web": {"listen": "127.0.0.1:%d" % port, "secret_file": keyfile}})
+    web = Web(wconf, port, os.path.join(workdir, "web.log"))
+    try:
+        tok = make_token(read_key(keyfile), "bob@example.com", b["mail_id"], "view", int(time.time()) + 3600)
+        status, _, page = http("http://127.0.0.1:%d/view/%s" % (port, tok))
+        assert status == 200 and "fleet eicar b" in page and "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in page, page
+    finally:
+        web.stop()
 
     # another host's quarctl (hostname mx-b.test) releases it through Postfix, byte for byte
     qs_b = QStore(os.path.join(workdir, "qc"), scand=sc)
