@@ -16,7 +16,10 @@
  * in one transaction: all or nothing; store_put_many() does that for
  * several messages in one transaction (group commit). store_get() reads one message back by
  * mail id; store_list() walks messages matching a filter, newest first.
- * store_event() appends to the audit trail. store_settle_rows() ends an
+ * store_event() appends to the audit trail. Every row a handle adds
+ * (msgs, events, outbox) carries its host (store_set_host(); store_open_conf()
+ * sets [scand] hostname), and a verdict may carry its quarantine copy
+ * (quar_blob, schema/009) into the same transaction. store_settle_rows() ends an
  * open attempt (final: its held alerts go out; deferred: they are
  * cancelled, and with purge its quarantine copy is marked gone);
  * store_recover_open() settles what a stopped scand left open.
