@@ -316,6 +316,12 @@ double conf_double(const struct conf *c, const char *section, const char *key)
 	return conf_get(c, section, key, CONF_DOUBLE, CONF_INT, CONF_DOUBLE)->dbl;
 }
 
+const char *conf_hostname(const struct conf *c)
+{
+	const char *host = conf_str(c, "scand", "hostname");
+	return *host ? host : g_get_host_name();
+}
+
 void conf_write_example(FILE *out)
 {
 	const char *section = NULL;

@@ -67,6 +67,9 @@ const char *conf_str(const struct conf *c, const char *section, const char *key)
 int64_t conf_int(const struct conf *c, const char *section, const char *key); /* INT, SIZE, TIME */
 bool conf_bool(const struct conf *c, const char *section, const char *key);
 double conf_double(const struct conf *c, const char *section, const char *key);
+/* [scand] hostname, or gethostname() when it is empty: this host's name in
+ * store rows (store_set_host) and alerts. Never NULL; not to be freed. */
+const char *conf_hostname(const struct conf *c);
 
 /* The example file: every key with its doc and default, commented out. */
 void conf_write_example(FILE *out);

@@ -34,7 +34,8 @@ const struct conf_key conf_table[] = {
 	{"scand", "group", CONF_STR, "gatehouse", "group to run as after start-up", NOLIM},
 	{"scand", "allow_root", CONF_BOOL, "no", "allow running as root after start-up (not recommended)", NOLIM},
 	{"scand", "chroot", CONF_STR, "", "chroot directory; empty for none", NOLIM},
-	{"scand", "hostname", CONF_STR, "", "name used in greetings and headers; empty means gethostname()", NOLIM},
+	{"scand", "hostname", CONF_STR, "", "name used in greetings and headers, and written as the host of every store row; empty means "
+	 "gethostname()", NOLIM},
 	{"scand", "log_level", CONF_ENUM, "info", "verbosity", 0, 0, "error|warn|info|debug"},
 	{"scand", "syslog_facility", CONF_ENUM, "mail", "syslog facility", 0, 0,
 	 "mail|daemon|local0|local1|local2|local3|local4|local5|local6|local7"},
@@ -53,6 +54,9 @@ const struct conf_key conf_table[] = {
 	{"scand", "busy_timeout", CONF_TIME, "10s", "how long to wait for a locked database", 0, 3600, NULL},
 	{"scand", "quarantine_dir", CONF_STR, "/var/lib/gatehouse/quarantine", "root of the quarantine tree", NOLIM},
 	{"scand", "quarantine_compress", CONF_BOOL, "no", "gzip quarantined messages (.gz)", NOLIM},
+	{"scand", "quarantine_backend", CONF_ENUM, "files",
+	 "where quarantined messages are kept: files (under quarantine_dir) or database (gzip, in the store, "
+	 "written with the verdict)", 0, 0, "files|database"},
 	{"scand", "metrics_listen", CONF_STR, "",
 	 "host:port where GET /metrics serves Prometheus metrics (text format 0.0.4), e.g. 127.0.0.1:9710; empty: off",
 	 NOLIM},

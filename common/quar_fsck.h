@@ -2,17 +2,21 @@
  * quar_fsck - consistency check of the quarantine tree against the store
  *
  * quar_fsck() compares <dir>/<category>/... with the msgs rows that keep a
- * file (quar_state quarantined or released) and collects problems:
+ * copy (quar_state quarantined or released), file or store blob, and
+ * collects problems:
  *   orphan    a file no such row points at; one younger than a minute
  *             when the check started is left alone (a write in progress:
  *             its temp file, or the file renamed into place just before
  *             its row is committed), and the store is asked again right
  *             before a file is called an orphan (a row committed while
  *             the check ran counts)
- *   missing   a row whose file is not there
- *   mismatch  a row whose file has another size or SHA-256
+ *   missing   a row whose file is not there, or (quar_backend database)
+ *             whose blob is not in the store
+ *   mismatch  a row whose file has another size or SHA-256 (of the file,
+ *             or of the message it holds: schema/009), or whose blob does
+ *             not decompress to the message with the row's SHA-256
  *   badpath   a row whose quar_path is not a safe quarantine path
- * With fix set it repairs only what is safe: a missing file's row is
+ * With fix set it repairs only what is safe: a missing file's (or blob's) row is
  * marked purged (with an events row, action "fsck"); an orphan file is
  * moved into <dir>/lost+found/ (0700), never deleted; a mismatch or a bad
  * path is only reported. stop (may be NULL) is polled to abandon a long

@@ -132,16 +132,16 @@ static void release_event(struct store *st, const struct store_msg *m, const str
 		msg_warn("audit event for %s not written: %s", m->mail_id, store_error(st));
 }
 
-/* The file of m, SHA-256 checked; RELEASE_REFUSED (said and audited) when
+/* The quarantined bytes of m (file or store), SHA-256 checked; RELEASE_REFUSED (said and audited) when
  * it cannot be read or is not the file that was stored. */
 static enum release_result release_load(struct store *st, const struct store_msg *m,
                                         const struct release_opts *o, void **data, size_t *len, char **msg)
 {
 	char *err = NULL;
-	if (quar_read(o->quar_dir, m->quar_path, m->quar_sha256, data, len, &err) == 0)
+	if (quar_message_read(st, o->quar_dir, m, true, data, len, &err) == 0)
 		return RELEASE_OK;
-	char *why = errno == EBADMSG ? g_strdup_printf("SHA-256 mismatch: the quarantine file of %s is not "
-	                                               "the file that was stored; release refused",
+	char *why = errno == EBADMSG ? g_strdup_printf("SHA-256 mismatch: the quarantine copy of %s is not "
+	                                               "the message that was stored; release refused",
 	                                               m->mail_id)
 	                             : g_strdup_printf("%s: %s", m->mail_id, err);
 	release_event(st, m, o, "", why);

@@ -8,6 +8,8 @@
  */
 #include "store_backend.h"
 
+#include "conf.h"
+
 #include <glib.h>
 #include <stdarg.h>
 #include <string.h>
@@ -64,6 +66,15 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	return 0;
 }
 
+int store_open_conf(const struct conf *c, struct store **out, char **err)
+{
+	if (store_open(conf_str(c, "scand", "database"), (int)conf_int(c, "scand", "busy_timeout") * 1000, out,
+	               err) < 0)
+		return -1;
+	store_set_host(*out, conf_hostname(c));
+	return 0;
+}
+
 void store_close(struct store *st)
 {
 	if (st)
@@ -73,6 +84,16 @@ void store_close(struct store *st)
 const char *store_error(struct store *st)
 {
 	return st->err;
+}
+
+void store_set_host(struct store *st, const char *host)
+{
+	g_strlcpy(st->host, host ? host : "", sizeof(st->host));
+}
+
+const char *store_host(struct store *st)
+{
+	return st->host;
 }
 
 bool store_busy(struct store *st)
@@ -157,6 +178,16 @@ int store_purge_missing(struct store *st, const char *mail_id, const char *was)
 int store_quar_files(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg)
 {
 	return st->be->quar_files(st, fn, arg);
+}
+
+int store_quar_blob_get(struct store *st, const char *mail_id, void **data, size_t *len)
+{
+	return st->be->quar_blob_get(st, mail_id, data, len);
+}
+
+int store_quar_blob_drop(struct store *st, const char *mail_id)
+{
+	return st->be->quar_blob_drop(st, mail_id);
 }
 
 int store_quar_path_kept(struct store *st, const char *relpath)
@@ -404,6 +435,8 @@ void store_msg_free(struct store_msg *m)
 	g_free(m->policy);
 	g_free(m->engine);
 	g_free(m->attempt);
+	g_free(m->quar_backend);
+	g_free(m->host);
 	g_free(m->dsn_ret);
 	g_free(m->dsn_envid);
 	g_free(m);

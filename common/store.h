@@ -16,7 +16,10 @@
  * in one transaction: all or nothing; store_put_many() does that for
  * several messages in one transaction (group commit). store_get() reads one message back by
  * mail id; store_list() walks messages matching a filter, newest first.
- * store_event() appends to the audit trail. store_settle_rows() ends an
+ * store_event() appends to the audit trail. Every row a handle adds
+ * (msgs, events, outbox) carries its host (store_set_host(); store_open_conf()
+ * sets [scand] hostname), and a verdict may carry its quarantine copy
+ * (quar_blob, schema/009) into the same transaction. store_settle_rows() ends an
  * open attempt (final: its held alerts go out; deferred: they are
  * cancelled, and with purge its quarantine copy is marked gone);
  * store_recover_open() settles what a stopped scand left open.
@@ -79,6 +82,14 @@ struct store_msg {
 	int64_t quar_size;
 	char *quar_sha256;
 	char *quar_state; /* none quarantined released purged */
+	/* files or database (schema/009): where the copy is kept. Writing a
+	 * database copy, quar_blob/quar_blob_len are its bytes as stored
+	 * (gzip), borrowed by store_put for its transaction, never read back
+	 * into a store_msg (store_quar_blob_get) nor freed by store_msg_free */
+	char *quar_backend;
+	const void *quar_blob;
+	size_t quar_blob_len;
+	char *host; /* who wrote the row; NULL on write: the handle's (store_set_host) */
 	/* open final deferred (schema/005): store_put writes NULL as "final";
 	 * an "open" row's alerts are held until store_settle_rows() */
 	char *attempt;
@@ -104,10 +115,19 @@ struct store_filter {
 /* path: "sqlite:FILE" or FILE; an unknown "scheme:" fails with *err
  * naming it. */
 int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err);
+/* The store of a configuration: [scand] database with its busy_timeout,
+ * the handle's host set to conf_hostname(c). Same results as store_open. */
+struct conf;
+int store_open_conf(const struct conf *c, struct store **out, char **err);
 void store_close(struct store *st);
 const char *store_error(struct store *st);
 bool store_busy(struct store *st);
 int store_version(struct store *st); /* PRAGMA user_version */
+/* The host this handle writes into every row it adds (msgs, events,
+ * outbox): the program's [scand] hostname (conf_hostname()). "" until
+ * set; longer names are cut at 255 bytes. */
+void store_set_host(struct store *st, const char *host);
+const char *store_host(struct store *st);
 
 /* Fills m->id. Alerts may be NULL/0. */
 int store_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts);
@@ -133,7 +153,8 @@ int store_put_many(struct store *st, struct store_put_item *items, size_t n);
 /* Inside the caller's transaction: the open attempt mail_id becomes
  * outcome ("final" or "deferred"); its held alerts become pending (final)
  * or cancelled (deferred); purge (deferred only) marks its quarantine copy
- * purged, for a caller that removes the file after the commit; alerts
+ * purged, for a caller that removes the file after the commit (a database
+ * copy is deleted in the transaction); alerts
  * (may be NULL/0) are queued pending. A settled attempt is left as it is,
  * so settling twice is harmless. 0 or -1. */
 int store_settle_rows(struct store *st, const char *mail_id, const char *outcome, bool purge,
@@ -185,12 +206,19 @@ int64_t store_count(struct store *st, const struct store_filter *f);
  * before the first fn, so fn may write to the store; the count or -1.
  * store_quar_path_kept: 1 a message keeps relpath now, 0 none, -1. */
 struct store_quar_file {
-	const char *mail_id, *relpath, *sha256, *state;
+	const char *mail_id, *relpath, *sha256, *state, *backend;
 	int64_t size;
 };
 int store_purge_missing(struct store *st, const char *mail_id, const char *was);
 int store_quar_files(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg);
 int store_quar_path_kept(struct store *st, const char *relpath);
+/* The database quarantine copy (quar_backend database, schema/009).
+ * store_quar_blob_get: its bytes as stored (*data g_free): 0, 1 when the
+ * message has no blob, -1. store_quar_blob_drop: deletes it (purge): 0, 1
+ * when there was none, -1. Readers want quar_message_read() (quar.h),
+ * which also checks the SHA-256. */
+int store_quar_blob_get(struct store *st, const char *mail_id, void **data, size_t *len);
+int store_quar_blob_drop(struct store *st, const char *mail_id);
 /* Per category and quarantine state (quarantined released purged): the
  * count and bytes, ordered by category then state. 0 or -1. */
 struct store_quar_stat {
@@ -256,9 +284,10 @@ int store_rrd_state_put(struct store *st, const char *path, int64_t last_minute,
  * recipients (lower case) count messages of category spam or spammy;
  * unchecked reasons ("(no reason recorded)" for none) messages of category
  * unchecked; list entries (msgrcpt.list_entry) count the recipients whose
- * verdict an allow/block entry decided. 0 or -1. */
+ * verdict an allow/block entry decided; hosts (schema/009, "(unknown)" for
+ * rows written before it) count all messages. 0 or -1. */
 enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, STORE_TOP_SPAM_DOMAINS,
-                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_LIST_ENTRIES, STORE_NTOP };
+                 STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_LIST_ENTRIES, STORE_TOP_HOSTS, STORE_NTOP };
 int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                      int (*fn)(const char *name, int64_t count, void *arg), void *arg);
 

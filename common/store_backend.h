@@ -22,6 +22,7 @@ struct store {
 	const struct store_backend *be;
 	char err[512];
 	bool busy; /* the last failure was a lock timeout */
+	char host[256]; /* store_set_host(): written into every new row */
 };
 
 struct store_backend {
@@ -49,6 +50,8 @@ struct store_backend {
 	int (*purge_missing)(struct store *st, const char *mail_id, const char *was);
 	int (*quar_files)(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg);
 	int (*quar_path_kept)(struct store *st, const char *relpath);
+	int (*quar_blob_get)(struct store *st, const char *mail_id, void **data, size_t *len);
+	int (*quar_blob_drop)(struct store *st, const char *mail_id);
 	int (*quar_stats)(struct store *st, int (*fn)(const struct store_quar_stat *s, void *arg), void *arg);
 
 	int (*outbox_queue)(struct store *st, const char *mail_id, const struct store_alert *a, size_t n,

@@ -32,6 +32,8 @@ enum {
 	SQ_PURGE_MISSING,
 	SQ_QUAR_FILES,
 	SQ_QUAR_KEPT,
+	SQ_BLOB_GET,
+	SQ_BLOB_DROP,
 	SQ_QUAR_STATS,
 	SQ_OB_DUE,
 	SQ_OB_CLAIM,
@@ -101,9 +103,12 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
     [SQ_COUNT_STATE] = "SELECT count(*) FROM msgs m WHERE quar_state = ?2 AND " SQ_COUNT_SEARCH,
     [SQ_COUNT_BOTH] = "SELECT count(*) FROM msgs m WHERE category = ?1 AND quar_state = ?2 AND " SQ_COUNT_SEARCH,
     [SQ_PURGE_MISSING] = "UPDATE msgs SET quar_state = 'purged' WHERE mail_id = ?1 AND quar_state = ?2",
-    [SQ_QUAR_FILES] = "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size FROM msgs "
+    [SQ_QUAR_FILES] = "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size, quar_backend FROM msgs "
                       "WHERE quar_path IS NOT NULL AND quar_path != '' AND " SQ_QUAR_KEEPS,
-    [SQ_QUAR_KEPT] = "SELECT 1 FROM msgs WHERE quar_path = ?1 AND " SQ_QUAR_KEEPS " LIMIT 1",
+    [SQ_QUAR_KEPT] = "SELECT 1 FROM msgs WHERE quar_path = ?1 AND quar_backend = 'files' AND " SQ_QUAR_KEEPS
+                     " LIMIT 1",
+    [SQ_BLOB_GET] = "SELECT b.data FROM quar_blobs b JOIN msgs m ON m.id = b.msg WHERE m.mail_id = ?1",
+    [SQ_BLOB_DROP] = "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = ?1)",
     [SQ_QUAR_STATS] = "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
                       "WHERE quar_state IN ('quarantined', 'released', 'purged') "
                       "GROUP BY category, quar_state ORDER BY category, quar_state",
@@ -117,8 +122,8 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
     [SQ_OB_SENT_ADMIN] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind LIKE '%-admin' AND state = 'sent' "
                          "AND sent_at > ?2",
     [SQ_OB_SUMMARIES] = "SELECT count(*) FROM outbox WHERE rcpt = ?1 AND kind = 'admin-summary' AND created > ?2",
-    [SQ_OB_SUMMARY] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try) "
-                      "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1)",
+    [SQ_OB_SUMMARY] = "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, host) "
+                      "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1, ?4)",
     [SQ_OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
     [SQ_BOUNDS] = "SELECT coalesce((SELECT min(time) FROM msgs), -1), coalesce((SELECT max(id) FROM msgs), 0)",
     /* per message: passed (a recipient passed), blocked (none passed, one
@@ -165,18 +170,21 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
         "SELECT CASE unchecked_reason WHEN '' THEN '(no reason recorded)' ELSE unchecked_reason END AS u, "
         "count(*) AS n FROM msgs WHERE category = 'unchecked' AND time >= ?1 AND time < ?2 "
         "GROUP BY u ORDER BY n DESC, u LIMIT ?3",
+    [SQ_TOP + STORE_TOP_HOSTS] =
+        "SELECT CASE host WHEN '' THEN '(unknown)' ELSE host END AS h, count(*) AS n FROM msgs "
+        "WHERE time >= ?1 AND time < ?2 GROUP BY h ORDER BY n DESC, h LIMIT ?3",
 };
 
 struct sq {
 	struct store base; /* first: a struct store * is a struct sq * */
 	sqlite3 *db;
-	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *get_msg, *get_rcpts;
+	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_alert, *ins_event, *ins_blob, *get_msg, *get_rcpts;
 	/* store_put's transaction: prepared once, not parsed per message */
 	sqlite3_stmt *begin, *commit, *rollback;
 	/* store_put_many: one savepoint per message inside the transaction */
 	sqlite3_stmt *sp_begin, *sp_release, *sp_rollback;
 	/* store_settle_rows */
-	sqlite3_stmt *settle_msg, *settle_held;
+	sqlite3_stmt *settle_msg, *settle_held, *settle_blob;
 	/* the rest, prepared on first use (sq_lazy) */
 	sqlite3_stmt *lazy[SQ_NLAZY];
 	bool mapped; /* mmap_size set for list lookups (sq_list_probe) */
@@ -261,7 +269,7 @@ static int store_prepare(struct sq *st, sqlite3_stmt **s, const char *sql)
 	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
 	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
 	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt, "       \
-	"dsn_ret, dsn_envid"
+	"dsn_ret, dsn_envid, quar_backend, host"
 
 static void sq_close(struct store *base);
 
@@ -298,14 +306,15 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 	    store_exec(st, "PRAGMA wal_autocheckpoint = 8192", "wal_autocheckpoint") < 0 || store_migrate(st) < 0 ||
 	    store_prepare(st, &st->ins_msg,
 			  "INSERT INTO msgs (" MSG_COLS ") VALUES "
-			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
+			  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") < 0 ||
+	    store_prepare(st, &st->ins_blob, "INSERT INTO quar_blobs (msg, data) VALUES (?,?)") < 0 ||
 	    store_prepare(st, &st->ins_rcpt,
 			  "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
 			  "list_entry) VALUES (?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(
 	        st, &st->ins_alert,
-	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state) "
-	        "VALUES (?,?,?,?,?,?,?,?)") < 0 ||
+	        "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
+	        "VALUES (?,?,?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(
 	        st, &st->settle_msg,
 	        "UPDATE msgs SET attempt = ?2, quar_state = CASE WHEN ?3 AND quar_state = 'quarantined' "
@@ -315,8 +324,13 @@ static int sq_open(const char *path, int busy_timeout_ms, struct store **out, ch
 	        "UPDATE outbox SET state = CASE ?2 WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
 	        "next_try = ?3, last_error = CASE ?2 WHEN 'final' THEN '' ELSE 'attempt deferred' END "
 	        "WHERE mail_id = ?1 AND state = 'held'") < 0 ||
+	    /* a withdrawn attempt's database copy goes with its row's state
+	     * (before settle_msg, which ends the attempt this matches) */
+	    store_prepare(st, &st->settle_blob,
+	                  "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = ?1 "
+	                  "AND attempt = 'open' AND quar_state = 'quarantined')") < 0 ||
 	    store_prepare(st, &st->ins_event,
-			  "INSERT INTO events (time, mail_id, action, who, detail, result) VALUES (?,?,?,?,?,?)") < 0 ||
+			  "INSERT INTO events (time, mail_id, action, who, detail, result, host) VALUES (?,?,?,?,?,?,?)") < 0 ||
 	    store_prepare(st, &st->get_msg, "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = ?") < 0 ||
 	    store_prepare(st, &st->get_rcpts,
 			  "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
@@ -343,6 +357,8 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(st->ins_rcpt);
 	sqlite3_finalize(st->ins_alert);
 	sqlite3_finalize(st->ins_event);
+	sqlite3_finalize(st->ins_blob);
+	sqlite3_finalize(st->settle_blob);
 	sqlite3_finalize(st->get_msg);
 	sqlite3_finalize(st->get_rcpts);
 	sqlite3_finalize(st->begin);
@@ -401,6 +417,7 @@ static int store_alert_rows(struct sq *st, const char *mail_id, const struct sto
 		sqlite3_bind_blob64(s, 6, alerts[a].body, alerts[a].body_len, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(s, 7, now);
 		bind_text(s, 8, state);
+		bind_text(s, 9, st->base.host);
 		if (store_step_done(st, s, "insert outbox") < 0)
 			return -1;
 	}
@@ -446,9 +463,19 @@ static int store_rows(struct sq *st, struct store_msg *m, const struct store_ale
 	bind_text(s, i++, open ? "open" : (m->attempt ? m->attempt : "final"));
 	bind_text(s, i++, m->dsn_ret);
 	bind_text(s, i++, m->dsn_envid);
+	bool in_db = m->quar_path && m->quar_backend && strcmp(m->quar_backend, "database") == 0;
+	bind_text(s, i++, in_db ? "database" : "files");
+	bind_text(s, i++, m->host ? m->host : st->base.host);
 	if (store_step_done(st, s, "insert msgs") < 0)
 		return -1;
 	m->id = sqlite3_last_insert_rowid(st->db);
+	if (in_db) { /* the copy commits with its verdict, or neither does */
+		sqlite3_bind_int64(st->ins_blob, 1, m->id);
+		sqlite3_bind_blob64(st->ins_blob, 2, m->quar_blob ? m->quar_blob : "", m->quar_blob_len,
+		                    SQLITE_STATIC);
+		if (store_step_done(st, st->ins_blob, "insert quar_blobs") < 0)
+			return -1;
+	}
 
 	for (size_t r = 0; r < m->nrcpt; r++) {
 		s = st->ins_rcpt;
@@ -473,7 +500,13 @@ static int sq_settle_rows(struct store *base, const char *mail_id, const char *o
 {
 	struct sq *st = (struct sq *)base;
 	int64_t now = (int64_t)time(NULL);
-	sqlite3_stmt *s = st->settle_msg;
+	sqlite3_stmt *s = st->settle_blob;
+	if (purge && strcmp(outcome, "deferred") == 0) {
+		bind_text(s, 1, mail_id);
+		if (store_step_done(st, s, "settle quar_blobs") < 0)
+			return -1;
+	}
+	s = st->settle_msg;
 	bind_text(s, 1, mail_id);
 	bind_text(s, 2, outcome);
 	sqlite3_bind_int(s, 3, purge && strcmp(outcome, "deferred") == 0);
@@ -632,6 +665,8 @@ static struct store_msg *store_row_msg(sqlite3_stmt *s)
 	m->attempt = col_text(s, i++);
 	m->dsn_ret = col_text(s, i++);
 	m->dsn_envid = col_text(s, i++);
+	m->quar_backend = col_text(s, i++);
+	m->host = col_text(s, i++);
 	return m;
 }
 
@@ -756,6 +791,7 @@ static int sq_event(struct store *base, const char *mail_id, const char *action,
 	bind_text(s, 4, who);
 	bind_text(s, 5, detail);
 	bind_text(s, 6, result);
+	bind_text(s, 7, st->base.host);
 	return store_step_done(st, s, "insert event");
 }
 
@@ -944,6 +980,7 @@ static void sq_quar_file_free(gpointer p)
 	g_free((char *)f->relpath);
 	g_free((char *)f->sha256);
 	g_free((char *)f->state);
+	g_free((char *)f->backend);
 	g_free(f);
 }
 
@@ -955,6 +992,7 @@ static int sq_quar_file_row(sqlite3_stmt *s, void *rows)
 	f->sha256 = g_strdup(sq_col(s, 2));
 	f->state = g_strdup(sq_col(s, 3));
 	f->size = sqlite3_column_int64(s, 4);
+	f->backend = g_strdup(sq_col(s, 5));
 	g_ptr_array_add(rows, f);
 	return 0;
 }
@@ -985,6 +1023,41 @@ static int sq_quar_path_kept(struct store *base, const char *relpath)
 		return -1;
 	bind_text(s, 1, relpath);
 	return sq_each(st, s, "select quar_path", sq_row_ints, none); /* 1, 0 or -1 */
+}
+
+static int sq_blob_row(sqlite3_stmt *s, void *ctx)
+{
+	GBytes **out = ctx;
+	*out = g_bytes_new(sqlite3_column_blob(s, 0), (gsize)sqlite3_column_bytes(s, 0));
+	return 1;
+}
+
+static int sq_quar_blob_get(struct store *base, const char *mail_id, void **data, size_t *len)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_BLOB_GET);
+	GBytes *b = NULL;
+	if (!s)
+		return -1;
+	bind_text(s, 1, mail_id);
+	if (sq_each(st, s, "select quar_blobs", sq_blob_row, &b) < 0)
+		return -1;
+	if (!b)
+		return 1;
+	gsize n;
+	*data = g_bytes_unref_to_data(b, &n);
+	*len = n;
+	return 0;
+}
+
+static int sq_quar_blob_drop(struct store *base, const char *mail_id)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_BLOB_DROP);
+	if (!s)
+		return -1;
+	bind_text(s, 1, mail_id);
+	return sq_change_one(st, s, "delete quar_blobs");
 }
 
 static int sq_quar_stat_row(sqlite3_stmt *s, void *ctx)
@@ -1127,6 +1200,7 @@ static int sq_outbox_fold(struct store *base, const char *rcpt, const void *body
 	sqlite3_bind_int64(ins, 1, now);
 	bind_text(ins, 2, rcpt);
 	sqlite3_bind_blob64(ins, 3, body, len, SQLITE_TRANSIENT);
+	bind_text(ins, 4, st->base.host);
 	if (store_step_done(st, ins, "insert summary") < 0)
 		goto fail;
 	*summary_id = sqlite3_last_insert_rowid(st->db);
@@ -1350,6 +1424,8 @@ const struct store_backend store_backend_sqlite = {
     .purge_missing = sq_purge_missing,
     .quar_files = sq_quar_files,
     .quar_path_kept = sq_quar_path_kept,
+    .quar_blob_get = sq_quar_blob_get,
+    .quar_blob_drop = sq_quar_blob_drop,
     .quar_stats = sq_quar_stats,
     .outbox_queue = sq_outbox_queue,
     .outbox_due = sq_outbox_due,

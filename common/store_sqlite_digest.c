@@ -170,6 +170,7 @@ static int sqd_queue_one(struct store *st, sqlite3_stmt *seen, sqlite3_stmt *ob,
 	sqd_text(ob, 3, d->a.env_from);
 	sqd_text(ob, 4, d->a.rcpt);
 	sqlite3_bind_blob64(ob, 5, d->a.body, d->a.body_len, SQLITE_STATIC);
+	sqlite3_bind_text(ob, 6, store_host(st), -1, SQLITE_STATIC); /* the digest sender's host */
 	rc = sqlite3_step(ob);
 	sqlite3_reset(ob);
 	if (rc != SQLITE_DONE)
@@ -195,7 +196,7 @@ static int sqd_queue(struct store *st, struct store_digest_out *d, size_t n, int
 	    sqd_prepare(st, "SELECT 1 FROM digest_sent WHERE rcpt = lower(?1) AND period = ?2");
 	sqlite3_stmt *ob =
 	    sqd_prepare(st, "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, "
-	                    "state) VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending')");
+	                    "state, host) VALUES (?1, '', ?2, ?3, ?4, ?5, ?1, 'pending', ?6)");
 	sqlite3_stmt *mark = sqd_prepare(st, "INSERT INTO digest_sent (rcpt, period, time, outbox_id, items) "
 	                                     "VALUES (lower(?1), ?2, ?3, ?4, ?5)");
 	int rc = -1;

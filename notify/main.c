@@ -87,8 +87,7 @@ static struct store *cli_store(const struct cli *cl)
 {
 	struct store *st;
 	char *err = NULL;
-	if (store_open(conf_str(cl->c, "scand", "database"),
-	               (int)conf_int(cl->c, "scand", "busy_timeout") * 1000, &st, &err) < 0) {
+	if (store_open_conf(cl->c, &st, &err) < 0) {
 		fprintf(stderr, "scand-notify: %s\n", err);
 		g_free(err);
 		return NULL;

@@ -156,8 +156,7 @@ static void notify_load_templates(struct notify *n, const struct conf *c, const 
 
 char *notify_conf_hostname(const struct conf *c)
 {
-	const char *host = conf_str(c, "scand", "hostname");
-	return notify_header_safe(*host ? host : g_get_host_name(), 255);
+	return notify_header_safe(conf_hostname(c), 255);
 }
 
 char *notify_conf_from(const struct conf *c, const char *hostname)

@@ -35,7 +35,7 @@ static const char qc_usage[] =
     "       [--sender PAT] [--rcpt PAT] [--subject PAT] [--virus PAT]\n"
     "       [--state quarantined|released|purged|any] [--limit N] [--json]\n"
     "       One line per message, tab-separated: mail id, time (UTC), category,\n"
-    "       state, sender, recipients, detail, subject. PAT is a glob (* ?),\n"
+    "       state, sender, recipients, detail, subject, host. PAT is a glob (* ?),\n"
     "       case-insensitive. WHEN is an age (30m 12h 7d 2w) or a UTC date\n"
     "       (YYYY-MM-DD[ HH:MM[:SS]]). The default state is quarantined.\n"
     "  show ID [--headers|--raw] [--json]\n"

@@ -145,7 +145,8 @@ static int qc_list_row(const struct store_msg *m, void *arg)
 		qc_print_field(*m->sender ? m->sender : "<>", '\t');
 		qc_print_field(rc, '\t');
 		qc_print_field(detail, '\t');
-		qc_print_field(m->subject, '\n');
+		qc_print_field(m->subject, '\t');
+		qc_print_field(m->host ? m->host : "", '\n');
 		g_free(rc);
 		g_free(detail);
 	}
@@ -286,6 +287,8 @@ static void qc_show_text(const struct store_msg *m)
 	printf("%-12s %" G_GINT64_FORMAT "\n", "Size:", m->size);
 	qc_show_line("Quarantine:", m->quar_path);
 	qc_show_line("SHA-256:", m->quar_sha256);
+	qc_show_line("Kept in:", m->quar_backend);
+	qc_show_line("Host:", m->host);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct store_rcpt *r = &m->rcpt[i];
 		char *line = g_strdup_printf("%s %s %s", r->addr, r->destiny, r->smtp_answer);
@@ -405,6 +408,20 @@ int qc_cmd_release(struct qc *qc, int argc, char **argv)
 
 /* ---- purge / expire ---- */
 
+/* Deletes the quarantine copy of m, file or store blob: 0, or -1 with *err
+ * and errno (ENOENT: it was gone already). */
+static int qc_copy_remove(struct qc *qc, const struct store_msg *m, char **err)
+{
+	if (!m->quar_backend || strcmp(m->quar_backend, "database") != 0)
+		return quar_remove(qc->quar_dir, m->quar_path, err);
+	int rc = store_quar_blob_drop(qc->st, m->mail_id);
+	if (rc == 0)
+		return 0;
+	*err = rc < 0 ? g_strdup(store_error(qc->st)) : g_strdup("no copy in the store");
+	errno = rc < 0 ? EIO : ENOENT;
+	return -1;
+}
+
 enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *action, char **msg)
 {
 	struct store_msg *m = NULL;
@@ -420,19 +437,19 @@ enum qc_result qc_purge_one(struct qc *qc, const char *mail_id, const char *acti
 		                       m->quar_path ? m->quar_state : "no file kept");
 		goto out;
 	}
-	if (quar_remove(qc->quar_dir, m->quar_path, &err) < 0) {
+	if (qc_copy_remove(qc, m, &err) < 0) {
 		if (errno != ENOENT) {
 			*msg = g_strdup_printf("%s: %s", mail_id, err);
 			qc_event(qc, mail_id, action, m->quar_path, err);
 			res = QC_FAILED;
 			goto out;
 		}
-		note = " (the file was already gone)";
+		note = " (the copy was already gone)";
 	}
 	if (qc_mark_state(qc, mail_id, "purged") < 0) {
-		*msg = g_strdup_printf("%s: file removed but state not stored: %s", mail_id,
+		*msg = g_strdup_printf("%s: copy removed but state not stored: %s", mail_id,
 		                       store_error(qc->st));
-		qc_event(qc, mail_id, action, m->quar_path, "file removed, state not stored");
+		qc_event(qc, mail_id, action, m->quar_path, "copy removed, state not stored");
 		res = QC_FAILED;
 		goto out;
 	}

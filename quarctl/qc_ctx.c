@@ -57,8 +57,7 @@ int qc_open(struct qc *qc, const char *conf_path, char **err)
 	qc->quar_dir = conf_str(qc->conf, "scand", "quarantine_dir");
 	qc->forward = release_forward(qc->conf);
 	qc->who = qc_login_name();
-	int busy_ms = (int)conf_int(qc->conf, "scand", "busy_timeout") * 1000;
-	if (store_open(qc->db_path, busy_ms, &qc->st, err) < 0) {
+	if (store_open_conf(qc->conf, &qc->st, err) < 0) {
 		qc_close(qc);
 		return QC_EXIT_STORE;
 	}

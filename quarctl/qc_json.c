@@ -65,6 +65,8 @@ void qc_json_msg(GString *out, const struct store_msg *m)
 	qc_json_kv(out, "quar_path", m->quar_path, true);
 	qc_json_int(out, "quar_size", m->quar_size);
 	qc_json_kv(out, "quar_sha256", m->quar_sha256, true);
+	qc_json_kv(out, "quar_backend", m->quar_backend, true);
+	qc_json_kv(out, "host", m->host, true);
 	qc_json_str(out, "rcpts");
 	g_string_append(out, ":[");
 	for (size_t i = 0; i < m->nrcpt; i++) {

@@ -1,7 +1,8 @@
 /*
  * qc_msg - what quarctl shows of a quarantined message
  *
- * qc_msg_load()     read the file of a verdict row, SHA-256 checked
+ * qc_msg_load()     the quarantined bytes of a verdict row (quar_message_read),
+ *                   SHA-256 checked
  * qc_msg_headers()  the header block, one printable line per physical line
  * qc_msg_parse()    GMime message from bytes (NULL if unparsable)
  * qc_msg_preview()  the first text part decoded by GMime (transfer encoding
@@ -29,12 +30,14 @@ int qc_msg_load(struct qc *qc, const struct store_msg *m, void **data, size_t *l
 		*err = g_strdup("not quarantined (no file kept)");
 		return -1;
 	}
-	if (quar_read(qc->quar_dir, m->quar_path, m->quar_sha256, data, len, err) == 0)
+	if (quar_message_read(qc->st, qc->quar_dir, m, true, data, len, err) == 0)
 		return 0;
 	if (errno != EBADMSG)
 		return -1;
 	*mismatch = true;
-	return quar_read(qc->quar_dir, m->quar_path, NULL, data, len, err) == 0 ? 0 : -1;
+	g_free(*err);
+	*err = NULL;
+	return quar_message_read(qc->st, qc->quar_dir, m, false, data, len, err) == 0 ? 0 : -1;
 }
 
 /* Append text line by line, each made printable (tabs become spaces). */

@@ -40,6 +40,7 @@ static void qc_row_free(gpointer p)
 	g_free(r->rcpts);
 	g_free(r->detail);
 	g_free(r->subject);
+	g_free(r->host);
 	g_free(r);
 }
 
@@ -116,6 +117,7 @@ static int qc_tui_add_row(const struct store_msg *m, void *arg)
 	r->rcpts = log_printable(rc, 200);
 	r->detail = log_printable(detail, 200);
 	r->subject = log_printable(m->subject, 300);
+	r->host = log_printable(m->host ? m->host : "", 100);
 	g_free(rc);
 	g_free(detail);
 	g_ptr_array_add(rows, r);
@@ -188,8 +190,9 @@ void qc_tui_put(int y, int x, const char *s, int width)
 }
 
 /* Columns: mark, time, category, state, sender, recipients, detail,
- * subject. Below 100 columns the state is one letter (Q R P). */
-enum { QC_C_MARK, QC_C_TIME, QC_C_CAT, QC_C_STATE, QC_C_SENDER, QC_C_RCPT, QC_C_DETAIL, QC_C_SUBJ, QC_NCOLS };
+ * subject, host. Below 100 columns the state is one letter (Q R P). */
+enum { QC_C_MARK, QC_C_TIME, QC_C_CAT, QC_C_STATE, QC_C_SENDER, QC_C_RCPT, QC_C_DETAIL, QC_C_SUBJ, QC_C_HOST,
+       QC_NCOLS };
 
 struct qc_cols {
 	int x[QC_NCOLS], w[QC_NCOLS];
@@ -208,11 +211,12 @@ static struct qc_cols qc_tui_cols(void)
 		c.w[i] = fixed_w[i];
 		x += fixed_w[i] + (i ? 1 : 0);
 	}
-	rest = MAX(COLS - x - 3, 24);
-	c.w[QC_C_SENDER] = rest * 22 / 100;
-	c.w[QC_C_RCPT] = rest * 20 / 100;
-	c.w[QC_C_DETAIL] = rest * 18 / 100;
-	c.w[QC_C_SUBJ] = rest - c.w[QC_C_SENDER] - c.w[QC_C_RCPT] - c.w[QC_C_DETAIL];
+	rest = MAX(COLS - x - 4, 24);
+	c.w[QC_C_SENDER] = rest * 20 / 100;
+	c.w[QC_C_RCPT] = rest * 18 / 100;
+	c.w[QC_C_DETAIL] = rest * 16 / 100;
+	c.w[QC_C_HOST] = rest * 12 / 100;
+	c.w[QC_C_SUBJ] = rest - c.w[QC_C_SENDER] - c.w[QC_C_RCPT] - c.w[QC_C_DETAIL] - c.w[QC_C_HOST];
 	for (int i = QC_C_SENDER; i < QC_NCOLS; i++) {
 		c.x[i] = x;
 		x += c.w[i] + 1;
@@ -226,7 +230,7 @@ static void qc_tui_draw_row(struct qc_tui *t, int y, const struct qc_row *r, boo
 	bool mark = g_hash_table_contains(t->marked, r->mail_id);
 	char flag[2] = {(char)g_ascii_toupper(r->state[0]), '\0'};
 	const char *v[QC_NCOLS] = {mark ? "*" : " ", r->when,  r->cat,    c.short_state ? flag : r->state,
-	                           r->sender,        r->rcpts, r->detail, r->subject};
+	                           r->sender,        r->rcpts, r->detail, r->subject, r->host};
 
 	attrset(COLOR_PAIR(qc_tui_pair(r->cat)) | (cur ? A_REVERSE : 0) | (mark ? A_BOLD : 0));
 	qc_tui_put(y, 0, "", COLS); /* the whole line in the row's colours */
@@ -269,7 +273,7 @@ static void qc_tui_draw_bar(struct qc_tui *t)
 static void qc_tui_draw(struct qc_tui *t)
 {
 	static const char *const titles[QC_NCOLS] = {"",       "TIME (UTC)", "CAT",    "STATE",
-	                                             "SENDER", "RECIPIENTS", "DETAIL", "SUBJECT"};
+	                                             "SENDER", "RECIPIENTS", "DETAIL", "SUBJECT", "HOST"};
 	struct qc_cols c = qc_tui_cols();
 	int h = qc_tui_list_h();
 

@@ -19,6 +19,7 @@ enum { QC_PAIR_VIRUS = 1, QC_PAIR_BANNED, QC_PAIR_SPAM, QC_PAIR_BADH, QC_PAIR_OT
 struct qc_row { /* display copy of a verdict row: every string printable */
 	char mail_id[13];
 	char *when, *cat, *state, *sender, *rcpts, *detail, *subject;
+	char *host; /* the host that wrote the row (last column) */
 };
 
 /* Invariants: rows holds the rows at positions [top, top + rows->len) of

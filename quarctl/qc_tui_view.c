@@ -71,6 +71,8 @@ static void qc_tui_detail_verdict(GPtrArray *lines, const struct store_msg *m)
 	qc_tui_lines_add(lines, "Client:", m->client_addr);
 	qc_tui_lines_add(lines, "Subject:", m->subject);
 	qc_tui_lines_add(lines, "Quarantine:", m->quar_path);
+	qc_tui_lines_add(lines, "Kept in:", m->quar_backend);
+	qc_tui_lines_add(lines, "Host:", m->host);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct store_rcpt *r = &m->rcpt[i];
 		char *s =

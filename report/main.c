@@ -79,8 +79,7 @@ static int parse_opts(int *argc, char ***argv, GOptionEntry *entries)
 static int open_store(struct report_ctx *x)
 {
 	char *err = NULL;
-	if (store_open(conf_str(x->conf, "scand", "database"),
-	               (int)conf_int(x->conf, "scand", "busy_timeout") * 1000, &x->st, &err) < 0) {
+	if (store_open_conf(x->conf, &x->st, &err) < 0) {
 		msg_error("%s", err);
 		g_free(err);
 		return -1;

@@ -45,6 +45,7 @@ static const struct {
     {"top_spam_sender_domains", "Top spam sender domains", offsetof(struct report, spam_domains)},
     {"top_spam_recipients", "Top spam recipients", offsetof(struct report, spam_rcpts)},
     {"top_list_entries", "Top allow/block list entries (recipients decided)", offsetof(struct report, list_entries)},
+    {"hosts", "Messages per host", offsetof(struct report, hosts)},
 };
 
 static GPtrArray *render_top(const struct report *r, size_t i)

@@ -66,6 +66,7 @@ struct report {
 	/* GPtrArray of struct report_count, most first, then by name */
 	GPtrArray *viruses, *banned, *spam_senders, *spam_domains, *spam_rcpts, *unchecked;
 	GPtrArray *list_entries; /* the allow/block entries that decided recipients */
+	GPtrArray *hosts; /* messages per host that wrote them (schema/009) */
 	int64_t hist[REPORT_NHIST];
 	int64_t scanned;  /* messages with a scan time in the period */
 	double scan_mean; /* ms */

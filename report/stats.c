@@ -241,7 +241,7 @@ static struct report *report_new(int64_t since, int64_t until)
 		g_array_append_val(r->days, day);
 	}
 	GPtrArray **lists[] = {&r->viruses,   &r->banned,    &r->spam_senders, &r->spam_domains,
-	                       &r->spam_rcpts, &r->unchecked, &r->list_entries};
+	                       &r->spam_rcpts, &r->unchecked, &r->list_entries, &r->hosts};
 	for (size_t i = 0; i < G_N_ELEMENTS(lists); i++)
 		*lists[i] = g_ptr_array_new_with_free_func(report_count_free);
 	return r;
@@ -280,6 +280,7 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 	    stats_top(st, STORE_TOP_SPAM_RCPTS, r, top, r->spam_rcpts, err) < 0 ||
 	    stats_top(st, STORE_TOP_UNCHECKED, r, top, r->unchecked, err) < 0 ||
 	    stats_top(st, STORE_TOP_LIST_ENTRIES, r, top, r->list_entries, err) < 0 ||
+	    stats_top(st, STORE_TOP_HOSTS, r, top, r->hosts, err) < 0 ||
 	    stats_scan_time(db, r, err) < 0)
 		goto done;
 	rc = 0;
@@ -300,7 +301,7 @@ void report_free(struct report *r)
 	g_free(r->label);
 	g_array_free(r->days, TRUE);
 	GPtrArray *lists[] = {r->viruses,   r->banned,    r->spam_senders, r->spam_domains,
-	                      r->spam_rcpts, r->unchecked, r->list_entries};
+	                      r->spam_rcpts, r->unchecked, r->list_entries, r->hosts};
 	for (size_t i = 0; i < G_N_ELEMENTS(lists); i++)
 		g_ptr_array_free(lists[i], TRUE);
 	g_free(r);

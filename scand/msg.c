@@ -69,6 +69,7 @@ void msg_free(struct msg *m)
 	g_ptr_array_free(m->add_headers, TRUE);
 	g_ptr_array_free(m->remove_headers, TRUE);
 	g_free(m->quar_path);
+	g_free(m->quar_blob);
 	g_free(m);
 }
 

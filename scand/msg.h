@@ -96,7 +96,11 @@ struct msg {
 	/* quarantine result */
 	char *quar_path;
 	int64_t quar_size;
-	char quar_sha256[65];
+	char quar_sha256[65]; /* of the message as received */
+	/* [scand] quarantine_backend = database: the gzip copy, written by the
+	 * store with the verdict (quar_path is then only its name) */
+	void *quar_blob;
+	size_t quar_blob_len;
 
 	int64_t scan_ms;
 };

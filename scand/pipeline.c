@@ -223,6 +223,9 @@ static int store_record(struct msg *m, bool *held)
 	sm.quar_path = m->quar_path;
 	sm.quar_size = m->quar_size;
 	sm.quar_sha256 = m->quar_sha256;
+	sm.quar_backend = m->quar_blob ? "database" : "files";
+	sm.quar_blob = m->quar_blob;
+	sm.quar_blob_len = m->quar_blob_len;
 	sm.scan_ms = m->scan_ms;
 	sm.policy = m->rcpts->len && rcpt_at(m, 0)->policy ? rcpt_at(m, 0)->policy : "";
 	sm.engine = m->engine ? m->engine : "";

@@ -315,14 +315,15 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	 * re-owns the files they created (privs.c) */
 	if (answers_start(db, busy, &err) < 0)
 		msg_fatal("%s", err);
+	store_set_host(answers_store(), conf_hostname(c)); /* every row scand writes names it */
 	struct store *notify_st; /* the alert sender's own handle */
-	if (store_open(db, busy, &notify_st, &err) < 0)
+	if (store_open_conf(c, &notify_st, &err) < 0)
 		msg_fatal("%s", err);
 	struct store *fsck_st; /* the start-up quarantine check's own handle */
-	if (store_open(db, busy, &fsck_st, &err) < 0)
+	if (store_open_conf(c, &fsck_st, &err) < 0)
 		msg_fatal("%s", err);
 	for (int i = 0; i < n; i++) /* each worker's list lookups */
-		if (store_open(db, busy, &w[i].lists, &err) < 0)
+		if (store_open_conf(c, &w[i].lists, &err) < 0)
 			msg_fatal("%s", err);
 	srv_drop_privileges(c);
 	pipeline_notify_start(c, notify_st); /* signals are blocked: it inherits the mask */

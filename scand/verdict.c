@@ -39,6 +39,7 @@ struct verdict_conf {
 	struct policy_db *policy;
 	char *quar_dir;
 	bool quar_gz;
+	bool quar_db; /* quarantine_backend = database */
 };
 
 struct verdict_ctx {
@@ -64,6 +65,7 @@ static struct verdict_conf *verdict_conf_new(const struct conf *c, char **err)
 	vc->policy = db;
 	vc->quar_dir = g_strdup(conf_str(c, "scand", "quarantine_dir"));
 	vc->quar_gz = conf_bool(c, "scand", "quarantine_compress");
+	vc->quar_db = strcmp(conf_str(c, "scand", "quarantine_backend"), "database") == 0;
 	return vc;
 }
 
@@ -206,12 +208,20 @@ static int verdict_quarantine(const struct verdict_conf *vc, struct msg *m)
 	if (!keep && !policy_archive(vc->policy))
 		return 0;
 	const char *cat = keep ? verdict_quar_category(m->category) : "archive";
-	char *rel = quar_relpath(cat, m->received, m->mail_id, vc->quar_gz), *err = NULL;
+	/* a database copy is always gzip; its name says so as a file's would */
+	char *rel = quar_relpath(cat, m->received, m->mail_id, vc->quar_gz || vc->quar_db), *err = NULL;
 	if (!rel) {
 		msg_warn("(%s) quarantine: no path for category %s", m->mail_id, cat);
 		return -1;
 	}
-	if (quar_write(vc->quar_dir, rel, m->data, m->len, vc->quar_gz, &m->quar_size, m->quar_sha256, &err) < 0) {
+	int rc;
+	if (vc->quar_db) { /* the store writes it in the verdict's transaction */
+		rc = quar_pack(m->data, m->len, &m->quar_blob, &m->quar_blob_len, m->quar_sha256, &err);
+		m->quar_size = (int64_t)m->quar_blob_len;
+	} else {
+		rc = quar_write(vc->quar_dir, rel, m->data, m->len, vc->quar_gz, &m->quar_size, m->quar_sha256, &err);
+	}
+	if (rc < 0) {
 		msg_warn("(%s) quarantine %s: %s", m->mail_id, rel, err);
 		g_free(err);
 		g_free(rel);
@@ -226,7 +236,7 @@ static int verdict_quarantine(const struct verdict_conf *vc, struct msg *m)
 void verdict_withdraw(struct verdict_ctx *v, struct msg *m)
 {
 	char *err = NULL;
-	if (!m->quar_path)
+	if (!m->quar_path || m->quar_blob) /* a database copy went with the settle */
 		return;
 	struct verdict_conf *vc = scan_live_get(&v->conf);
 	if (quar_remove(vc->quar_dir, m->quar_path, &err) < 0) {

@@ -332,7 +332,7 @@ static enum MHD_Result web_view(struct web_ctx *x)
 		                      "Viewing is a GET.");
 	GString *b = web_page_start("Quarantined message");
 	web_summary(b, x->m);
-	web_view_message(b, x->w->c, x->m);
+	web_view_message(b, x->w->c, x->st, x->m);
 	return web_page_send(x->conn, MHD_HTTP_OK, b);
 }
 

@@ -47,13 +47,11 @@ static void web_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void web_open_stores(struct web *w)
 {
-	const char *db = conf_str(w->c, "scand", "database");
-	int busy = (int)conf_int(w->c, "scand", "busy_timeout") * 1000;
 	w->stores = g_async_queue_new();
 	for (int i = 0; i < WEB_THREADS; i++) {
 		struct store *st;
 		char *err = NULL;
-		if (store_open(db, busy, &st, &err) < 0)
+		if (store_open_conf(w->c, &st, &err) < 0) /* its events name this host */
 			msg_fatal("%s", err);
 		g_async_queue_push(w->stores, st);
 	}

@@ -2,8 +2,9 @@
  * view - what a recipient sees of a quarantined message: the header
  * block and a plain-text preview
  *
- * The file is read through quar_read() (its SHA-256 checked against the
- * store) and parsed with GMime. The preview is the first text/plain part,
+ * The copy (a file, or a blob of quarantine_backend = database) is read
+ * through quar_message_read() (its SHA-256 checked against the store) and
+ * parsed with GMime. The preview is the first text/plain part,
  * else the first text/html part shown as its source text (never rendered:
  * no markup, no remote content reaches the browser), decoded to UTF-8 and
  * cut at WEB_PREVIEW_MAX bytes. Attachments are listed by name only.
@@ -96,13 +97,12 @@ static void view_body(GString *b, const void *data, size_t len)
 	g_object_unref(s);
 }
 
-void web_view_message(GString *b, const struct conf *c, const struct store_msg *m)
+void web_view_message(GString *b, const struct conf *c, struct store *st, const struct store_msg *m)
 {
 	void *data = NULL;
 	size_t len = 0;
 	char *err = NULL;
-	if (quar_read(conf_str(c, "scand", "quarantine_dir"), m->quar_path, m->quar_sha256, &data, &len,
-	              &err) < 0) {
+	if (quar_message_read(st, conf_str(c, "scand", "quarantine_dir"), m, true, &data, &len, &err) < 0) {
 		web_page_p(b, "p", "The quarantined copy cannot be read; ask the postmaster.");
 		msg_warn("(%s) view: %s", m->mail_id, err);
 		g_free(err);

@@ -79,7 +79,7 @@ enum MHD_Result web_page_error(struct MHD_Connection *conn, unsigned status, con
 enum MHD_Result web_style(struct MHD_Connection *conn);
 
 /* view.c: the headers and a text preview of a quarantined message. */
-void web_view_message(GString *b, const struct conf *c, const struct store_msg *m);
+void web_view_message(GString *b, const struct conf *c, struct store *st, const struct store_msg *m);
 
 /* handler.c: libmicrohttpd's access and completion handlers; cls is the
  * struct web. */

@@ -42,7 +42,7 @@ def test_list_text_is_one_tsv_line_per_message(qs):
     out = qs.run("list", check=True).stdout.decode()
     lines = out.splitlines()
     assert len(lines) == 6
-    assert all(len(line.split("\t")) == 8 for line in lines)
+    assert all(len(line.split("\t")) == 9 for line in lines)  # the host last
     first = lines[0].split("\t")  # newest first: the virus, 1h old
     assert first[0] == qs.ids["virus"]
     assert first[2:5] == ["virus", "quarantined", "bad@evil.test"]
@@ -102,7 +102,8 @@ def test_format_characters_spelled_out_in_text_output(qs):
     shown = b"photo<U+202E>gpj.exe"
     out = qs.run("list", check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith(mid.encode()))
-    assert line.split(b"\t")[6:] == [shown, b"see " + shown + b"<U+200B>"], line
+    host = qs.row(mid)["host"].encode()
+    assert host and line.split(b"\t")[6:] == [shown, b"see " + shown + b"<U+200B>", host], line
     show = qs.run("show", mid, check=True).stdout
     assert b"Detail:      " + shown in show and b"Subject:     see " + shown + b"<U+200B>" in show, show
     for text in (out, show):

@@ -2,7 +2,8 @@
 detail view, release one message and purge another through the keys, then
 check the store and the file Postfix delivered. A subject carrying an OSC
 escape sequence is shown neutralised and does not retitle the terminal;
-new mail appears without a restart; a resize redraws the layout; a bidi
+new mail appears without a restart; the host that wrote a row is the last
+column and in the detail view; a resize redraws the layout; a bidi
 or invisible format character in a name is spelled out (<U+202E>)."""
 
 import os
@@ -91,6 +92,7 @@ def test_tui_filter_detail_release_purge(tui):
     pf, qs, ids, tm = tui
     # the escape sequence is shown as text, never sent to the terminal
     tm.wait_all(("?]0;pwned?", "TUI banned", "all/quarantined", "virus 2 banned 1 spam 1"))
+    assert tm.screen().splitlines()[0].rstrip().endswith("HOST")  # the host is the last column
     assert "pwned" not in tm.title()
 
     # new quarantined mail appears without a restart (poll every 2 s)
@@ -105,7 +107,8 @@ def test_tui_filter_detail_release_purge(tui):
     # Enter: detail of the newest virus
     tm.keys("Enter")
     tm.wait_all(("---- headers ----", "Mail-ID:     %s" % ids["v1"], "Verdict:     Eicar-Test-Signature",
-                 "Subject: TUI virus one", "tui body one"))
+                 "Subject: TUI virus one", "tui body one", "Kept in:     files",
+                 "Host:        " + qs.row(ids["v1"])["host"]))
 
     # r, y: release it
     tm.keys("r")

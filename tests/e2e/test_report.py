@@ -14,6 +14,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import struct
 import subprocess
 import tempfile
@@ -157,6 +158,7 @@ def expected(all_msgs, since, until):
     e["top_spam_sender_domains"] = top(Counter(m["sender"].split("@", 1)[1].lower() if "@" in m["sender"] else "<>"
                                                for m in spam))
     e["top_spam_recipients"] = top(Counter(a.lower() for m in spam for a, _ in m["rcpts"]))
+    e["hosts"] = top(Counter(m.get("host") or "(unknown)" for m in cur))
     e["unchecked"] = top(Counter(m["reason"] or "(no reason recorded)" for m in cur if m["cat"] == "unchecked"))
     h = Counter(hist_bucket(float(m["score"])) for m in cur if m["score"] != "")
     e["hist"] = [h[i] for i in range(9)]
@@ -177,6 +179,13 @@ def store():
         f.write("[scand]\ndatabase = %s\n[report]\nrrd_file = %s\ntop = %d\n" % (db, os.path.join(d, "g.rrd"), TOP))
     msgs = make_spec()
     load(db, msgs, d)
+    # the host that wrote each row (schema/009): two hosts and rows from
+    # before the column ('', shown "(unknown)"); ids follow the spec's order
+    hosts = ("mx-a.example.net", "mx-b.example.net", "")
+    for i, m in enumerate(msgs):
+        m["host"] = hosts[i % 3]
+    with sqlite3.connect(db) as c:
+        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
     yield {"dir": d, "db": db, "conf": conf, "msgs": msgs}
     shutil.rmtree(d, ignore_errors=True)
 
@@ -216,7 +225,7 @@ def test_weekly_json_every_number(store):
         dict({k: v for k, v in d.items() if k != "start"}, date=_date(d["start"]), start=None) for d in e["days"]]
     assert j["busiest_hour"] == {"start": _iso(e["busiest"][0]), "messages": e["busiest"][1]}
     for key in ("top_viruses", "top_banned", "top_spam_senders", "top_spam_sender_domains",
-                "top_spam_recipients", "unchecked"):
+                "top_spam_recipients", "hosts", "unchecked"):
         assert [(x["name"], x["count"]) for x in j[key]] == e[key], key
     assert [x["messages"] for x in j["spam_score_histogram"]] == e["hist"]
     assert [x["bucket"] for x in j["spam_score_histogram"]] == HIST
@@ -256,7 +265,8 @@ def test_weekly_csv_every_number(store):
         want += [["day", day, "messages", str(d["messages"])], ["day", day, "bytes", str(d["bytes"])]]
         want += [["day", day, c, str(d[c])] for c in CATS]
     want.append(["busiest_hour", _iso(e["busiest"][0]).replace(":00:00Z", ":00Z"), "messages", str(e["busiest"][1])])
-    for key in ("top_viruses", "top_banned", "top_spam_senders", "top_spam_sender_domains", "top_spam_recipients"):
+    for key in ("top_viruses", "top_banned", "top_spam_senders", "top_spam_sender_domains", "top_spam_recipients",
+                "hosts"):
         want += [[key, name, "count", str(n)] for name, n in e[key]]
     want += [["spam_score", HIST[i], "messages", str(n)] for i, n in enumerate(e["hist"])]
     n, mean, p95 = e["scan"]
@@ -297,6 +307,9 @@ def test_weekly_text_every_number(store):
     # the top-viruses table: its rows in order, right under its title
     i = text.splitlines().index(next(x for x in text.splitlines() if x.startswith("Top viruses")))
     assert lines[i + 1: i + 1 + TOP] == [[n, str(c)] for n, c in e["top_viruses"]]
+    assert len(e["hosts"]) == 3  # the data has both hosts and unknown rows
+    i = text.splitlines().index(next(x for x in text.splitlines() if x.startswith("Messages per host")))
+    assert lines[i + 1: i + 4] == [[n, str(c)] for n, c in e["hosts"]]
     for key in ("top_banned", "top_spam_senders", "top_spam_sender_domains", "top_spam_recipients", "unchecked"):
         for name, c in e[key]:
             assert name.split() + [str(c)] in lines, (key, name)

@@ -122,7 +122,7 @@ def test_make_run_launcher(workdir):
                            text=True)
         assert r.returncode == 0, r.stderr
         lines = [l.split("\t") for l in r.stdout.splitlines()]
-        assert any(l[2] == "virus" and l[-1] == "run: invoice" for l in lines), r.stdout
+        assert any(l[2] == "virus" and l[-2] == "run: invoice" for l in lines), r.stdout
         assert os.path.exists(os.path.join(workdir, "var", "gatehouse.db"))
         r = subprocess.run([REPORT, "weekly", "--since", "1d", "--format", "json"], cwd=workdir, env=qenv,
                            capture_output=True, text=True)

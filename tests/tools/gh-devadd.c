@@ -90,8 +90,7 @@ static int devadd_store(const struct conf *c, struct store_msg *m, const char *d
 		return 1;
 	}
 	m->quar_sha256 = g_strdup(sha);
-	if (store_open(conf_str(c, "scand", "database"), (int)conf_int(c, "scand", "busy_timeout") * 1000, &st,
-	               &err) < 0) {
+	if (store_open_conf(c, &st, &err) < 0) { /* as scand: the row names this host */
 		fprintf(stderr, "gh-devadd: %s\n", err);
 		g_free(err);
 		return 5;

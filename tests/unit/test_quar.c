@@ -6,6 +6,10 @@
  * no overwrite of an existing file, removal. quar_fsck (common/quar_fsck.c)
  * with fix, against a real store, while messages are quarantined during
  * its hash phase: none of their files is moved to lost+found.
+ * quar_message_read(), the one reader of quarantined bytes, on a file copy
+ * and on a database copy (quar_pack + store_put, schema/009): the bytes
+ * come back, a swapped blob is EBADMSG, a dropped one ENOENT, and
+ * quar_fsck reports both (mismatch, missing) without any file in the tree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,7 @@
 #include "quar.h"
 #include "quar_fsck.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,12 +141,14 @@ static void tq_roundtrip(const char *dir, bool gz)
 	assert_int_equal(stat(dpath, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0700);
 
-	/* the hash is of the stored bytes */
+	/* the hash is of the message as given, before compression (schema/009) */
 	gchar *raw;
 	gsize rawlen;
 	assert_true(g_file_get_contents(path, &raw, &rawlen, NULL));
-	char *want = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)raw, rawlen);
+	char *want = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)tq_msg, strlen(tq_msg));
 	assert_string_equal(want, hex);
+	/* a row written before schema/009 has the hash of the file: still read */
+	char *file_hash = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)raw, rawlen);
 	if (gz)
 		assert_true((guchar)raw[0] == 0x1f && (guchar)raw[1] == 0x8b);
 	g_free(want);
@@ -151,6 +158,10 @@ static void tq_roundtrip(const char *dir, bool gz)
 	assert_int_equal(len, strlen(tq_msg));
 	assert_memory_equal(data, tq_msg, len);
 	g_free(data);
+	assert_int_equal(quar_read(dir, rel, file_hash, &data, &len, &err), 0);
+	assert_memory_equal(data, tq_msg, len);
+	g_free(data);
+	g_free(file_hash);
 
 	/* same name twice: refused, the first file stays */
 	assert_int_equal(quar_write(dir, rel, "other", 5, gz, &size, hex, &err), -1);
@@ -329,6 +340,131 @@ static void test_fsck_fix_spares_files_quarantined_meanwhile(void **state)
 	g_free(db);
 }
 
+
+/* A verdict row whose copy is a blob in the store (quarantine_backend =
+ * database); its mail id in id. */
+static void tq_put_db(struct store *st, const char *msg, char id[MAILID_LEN + 1], char hex[65])
+{
+	void *blob = NULL;
+	size_t bloblen = 0;
+	char *err = NULL;
+	assert_int_equal(quar_pack(msg, strlen(msg), &blob, &bloblen, hex, &err), 0);
+	assert_true(bloblen > 2 && ((guchar *)blob)[0] == 0x1f && ((guchar *)blob)[1] == 0x8b);
+	char *want = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)msg, strlen(msg));
+	assert_string_equal(hex, want); /* of the message, not of the gzip */
+	g_free(want);
+	mailid_new(id);
+	struct store_rcpt r = {.addr = "bob@example.com", .destiny = "discard", .smtp_answer = "250 2.7.0 Ok"};
+	char *rel = quar_relpath("virus", time(NULL), id, true);
+	struct store_msg m = {.time = time(NULL),
+	                      .sender = "a@example.com",
+	                      .category = "virus",
+	                      .quar_path = rel,
+	                      .quar_size = (int64_t)bloblen,
+	                      .quar_sha256 = hex,
+	                      .quar_state = "quarantined",
+	                      .quar_backend = "database",
+	                      .quar_blob = blob,
+	                      .quar_blob_len = bloblen,
+	                      .nrcpt = 1,
+	                      .rcpt = &r};
+	g_strlcpy(m.mail_id, id, MAILID_LEN + 1);
+	assert_int_equal(store_put(st, &m, NULL, 0), 0);
+	g_free(rel);
+	g_free(blob);
+}
+
+/* quar_message_read of mail_id: its return, errno, and the bytes (g_free). */
+static int tq_read(struct store *st, const char *dir, const char *mail_id, bool check, void **data, size_t *len)
+{
+	struct store_msg *m = NULL;
+	char *err = NULL;
+	assert_int_equal(store_get(st, mail_id, &m), 0);
+	*data = NULL;
+	int rc = quar_message_read(st, dir, m, check, data, len, &err);
+	int e = errno;
+	g_free(err);
+	store_msg_free(m);
+	errno = e;
+	return rc;
+}
+
+static void test_message_read_both_backends(void **state)
+{
+	const char *dir = *state;
+	static const char other[] = "From: b@example.com\r\nSubject: other\r\n\r\nanother body\r\n";
+	char *db = g_build_filename(dir, "blob.db", NULL), *err = NULL;
+	char id1[MAILID_LEN + 1], id2[MAILID_LEN + 1], hex1[65], hex2[65];
+	struct store *st;
+	void *data;
+	size_t len;
+
+	assert_int_equal(store_open(db, 5000, &st, &err), 0);
+	char *filed = tq_quarantine(st, dir, time(NULL) - 7200, true); /* a file copy */
+	tq_put_db(st, tq_msg, id1, hex1);
+	tq_put_db(st, other, id2, hex2);
+	char *virus = g_build_filename(dir, "virus", NULL);
+	GDir *d = g_dir_open(virus, 0, NULL); /* only the file copy's year */
+	assert_non_null(d);
+	assert_non_null(g_dir_read_name(d));
+	assert_null(g_dir_read_name(d));
+	g_dir_close(d);
+
+	struct store_msg *m = NULL;
+	assert_int_equal(store_get(st, id1, &m), 0);
+	assert_string_equal(m->quar_backend, "database");
+	assert_string_equal(m->quar_sha256, hex1);
+	store_msg_free(m);
+	assert_int_equal(tq_read(st, dir, id1, true, &data, &len), 0);
+	assert_int_equal(len, strlen(tq_msg));
+	assert_memory_equal(data, tq_msg, len);
+	g_free(data);
+	char id0[MAILID_LEN + 1];
+	g_strlcpy(id0, filed + strlen(filed) - MAILID_LEN, sizeof id0); /* "...-<id>": plain */
+	assert_int_equal(tq_read(st, dir, id0, true, &data, &len), 0);
+	assert_memory_equal(data, tq_msg, strlen(tq_msg));
+	g_free(data);
+
+	struct quar_fsck_opts o = {.fix = false};
+	struct quar_fsck_report r;
+	assert_int_equal(quar_fsck(st, dir, &o, &r, &err), 0);
+	assert_int_equal(r.rows, 3);
+	assert_int_equal(r.problems->len, 0);
+	quar_fsck_report_free(&r);
+
+	/* id1's blob becomes id2's (valid gzip, another message); id2's goes */
+	sqlite3 *h = store_sqlite_db(st);
+	assert_int_equal(sqlite3_exec(h,
+	                              "UPDATE quar_blobs SET data = (SELECT data FROM quar_blobs ORDER BY msg DESC "
+	                              "LIMIT 1) WHERE msg = (SELECT min(msg) FROM quar_blobs)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(tq_read(st, dir, id1, true, &data, &len), -1);
+	assert_int_equal(errno, EBADMSG);
+	assert_null(data);
+	assert_int_equal(tq_read(st, dir, id1, false, &data, &len), 0); /* shown anyway, unchecked */
+	assert_memory_equal(data, other, strlen(other));
+	g_free(data);
+	assert_int_equal(store_quar_blob_drop(st, id2), 0);
+	assert_int_equal(store_quar_blob_drop(st, id2), 1);
+	assert_int_equal(tq_read(st, dir, id2, true, &data, &len), -1);
+	assert_int_equal(errno, ENOENT);
+
+	assert_int_equal(quar_fsck(st, dir, &o, &r, &err), 0);
+	assert_int_equal(r.problems->len, 2);
+	for (guint i = 0; i < r.problems->len; i++) {
+		const struct quar_fsck_problem *p = r.problems->pdata[i];
+		const char *want = strcmp(p->mail_id, id1) == 0 ? "mismatch" : "missing";
+		assert_true(strcmp(p->mail_id, id1) == 0 || strcmp(p->mail_id, id2) == 0);
+		assert_string_equal(p->kind, want);
+	}
+	quar_fsck_report_free(&r);
+	store_close(st);
+	g_free(virus);
+	g_free(filed);
+	g_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +474,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_roundtrip_gzip, tq_setup, tq_teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_mismatch, tq_setup, tq_teardown),
 	    cmocka_unit_test_setup_teardown(test_mismatched_suffix, tq_setup, tq_teardown),
+	    cmocka_unit_test_setup_teardown(test_message_read_both_backends, tq_setup, tq_teardown),
 	    cmocka_unit_test_setup_teardown(test_fsck_fix_spares_files_quarantined_meanwhile, tq_setup,
 	                                    tq_teardown),
 	};

@@ -11,6 +11,11 @@
  * a plain path open SQLite; the functions that replaced callers' SQL
  * (outbox claim/mark/fold, answers, count, quarantine stats and checks,
  * the report's top tables and the RRD's minutes and watermark).
+ * Migration 009: a store at version 8 with a row gains host and
+ * quar_backend (the old row: '' and 'files') and quar_blobs; every row a
+ * handle writes (msgs, events, outbox) carries its store_set_host() name,
+ * a message's own host wins; a deferred attempt's purge settle deletes
+ * its database copy in the same transaction.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +34,7 @@
 #include "test_util.h"
 
 extern const int schema_version;
+extern const char *const schema_migrations[];
 
 /* The fixture of most tests: a new store, closed and removed afterwards. */
 #define fx tu_store_fx
@@ -782,6 +788,90 @@ static void test_report_queries(void **state)
 	g_string_free(o, TRUE);
 }
 
+
+static int64_t sq_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void test_migration_009_host_and_blobs(void **state)
+{
+	(void)state;
+	assert_true(schema_version >= 9);
+	char *path = tu_tmp_db("gh-store-009-XXXXXX");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (int v = 0; v < 8; v++)
+		assert_int_equal(sqlite3_exec(db, schema_migrations[v], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "PRAGMA user_version = 8; INSERT INTO msgs (mail_id, time, sender, size, "
+	                              "category) VALUES ('AAAAAAAAAAAA', 1, 'a@example.org', 10, 'clean');",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	struct store *st = tu_store_open(path, 10000);
+	assert_int_equal(store_version(st), schema_version);
+	db = store_sqlite_db(st);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM msgs WHERE host = '' AND quar_backend = 'files'"), 1);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM quar_blobs"), 0);
+
+	store_set_host(st, "mx1.example.net");
+	assert_string_equal(store_host(st), "mx1.example.net");
+	struct store_msg m;
+	struct store_rcpt r[3];
+	fill_msg(&m, r, "virus", 100);
+	struct store_alert a = {.kind = "virus-admin", .env_from = "", .rcpt = "admin@example.com", .body = "x",
+	                        .body_len = 1};
+	assert_int_equal(store_put(st, &m, &a, 1), 0);
+	assert_int_equal(store_event(st, m.mail_id, "release", "tester", "", "ok"), 0);
+	struct store_msg m2;
+	struct store_rcpt r2[3];
+	fill_msg(&m2, r2, "clean", 101);
+	m2.host = "mx2.example.net"; /* written for another host (a migration, say) */
+	assert_int_equal(store_put(st, &m2, NULL, 0), 0);
+
+	struct store_msg *got = NULL;
+	assert_int_equal(store_get(st, m.mail_id, &got), 0);
+	assert_string_equal(got->host, "mx1.example.net");
+	assert_string_equal(got->quar_backend, "files");
+	store_msg_free(got);
+	assert_int_equal(store_get(st, m2.mail_id, &got), 0);
+	assert_string_equal(got->host, "mx2.example.net");
+	store_msg_free(got);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM events WHERE host = 'mx1.example.net'"), 1);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM outbox WHERE host = 'mx1.example.net'"), 1);
+
+	/* an open attempt with a database copy, deferred with purge: the copy
+	 * goes in the settle's transaction */
+	struct store_msg m3;
+	struct store_rcpt r3[3];
+	fill_msg(&m3, r3, "virus", 102);
+	m3.quar_path = "virus/2026/01/01/x";
+	m3.quar_sha256 = "00";
+	m3.quar_backend = "database";
+	m3.quar_blob = "gz";
+	m3.quar_blob_len = 2;
+	m3.attempt = "open";
+	assert_int_equal(store_put(st, &m3, NULL, 0), 0);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM quar_blobs"), 1);
+	struct store_put_item it = {.settle_id = m3.mail_id, .settle_outcome = "deferred", .settle_purge = true};
+	assert_int_equal(store_put_many(st, &it, 1), 0);
+	assert_int_equal(it.rc, 0);
+	assert_int_equal(sq_int(db, "SELECT count(*) FROM quar_blobs"), 0);
+	assert_int_equal(store_get(st, m3.mail_id, &got), 0);
+	assert_string_equal(got->quar_state, "purged");
+	store_msg_free(got);
+	store_close(st);
+	tu_rm_db(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +889,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_answers, fx_open, fx_close),
 		cmocka_unit_test_setup_teardown(test_count_stats_and_fsck_rows, fx_open, fx_close),
 		cmocka_unit_test_setup_teardown(test_report_queries, fx_open, fx_close),
+		cmocka_unit_test(test_migration_009_host_and_blobs),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
