@@ -22,6 +22,7 @@ import sys
 import time
 
 import ghtest
+import pytest
 
 ROOT = ghtest.ROOT
 RUN = os.path.join(ROOT, "scripts", "run")
@@ -46,9 +47,10 @@ def defaults_under_var():
     return found
 
 
-def test_run_conf_paths_under_var():
+@pytest.mark.parametrize("conf", [RUN_CONF, RUN_CONF + "-rspamd"])
+def test_run_conf_paths_under_var(conf):
     cp = configparser.ConfigParser(interpolation=None)
-    cp.read(RUN_CONF)
+    assert cp.read(conf) == [conf]
     defaults = defaults_under_var()
     assert ("report", "rrd_file") in defaults and ("scand", "database") in defaults
     for (sec, key), dflt in defaults.items():
