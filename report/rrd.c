@@ -70,8 +70,8 @@
 #define RRD_WINDOW (1440 * RRD_STEP) /* minutes handled per query and per state commit */
 #define RRD_BATCH 720                /* update strings per rrd_update_r() call */
 #define RRD_YEAR (366 * 86400)
-#define RRD_HOST_NAME 64  /* bytes of a host's NAME in its file name */
-#define RRD_HOST_LINES 6  /* hosts drawn on the hosts graph; the rest is "other" */
+#define RRD_HOST_NAME 64 /* bytes of a host's NAME in its file name */
+#define RRD_HOST_LINES 6 /* hosts drawn on the hosts graph; the rest is "other" */
 #define RRD_HOST_INFIX ".host-"
 
 static const char *const rrd_ds[RRD_NDS] = {"clean", "virus",     "spam",      "spammy", "banned",
@@ -364,7 +364,8 @@ static int rrd_window(struct rrd_run *run, char **err)
 	                n, err) < 0 ||
 	    rrd_collect(run, 0, run->last_minute, run->last_id, run->high_id, run->last_minute, true, counts,
 	                hosts, n, err) < 0 ||
-	    rrd_write_hosts(run, hosts, n, err) < 0 || rrd_write(run->path, run->last_minute, counts, n, err) < 0)
+	    rrd_write_hosts(run, hosts, n, err) < 0 ||
+	    rrd_write(run->path, run->last_minute, counts, n, err) < 0)
 		goto done;
 	run->last_minute = end;
 	run->last_id = run->high_id;
@@ -527,7 +528,8 @@ static void rrd_graph_sum(GPtrArray *a, const char *vname, const char *rrd, bool
 	GString *sum = g_string_new(NULL);
 
 	for (int d = 0; d < RRD_DS_PASSED; d++) {
-		g_ptr_array_add(a, g_strdup_printf("DEF:%s_%s=%s:%s:AVERAGE", vname, rrd_ds[d], file, rrd_ds[d]));
+		g_ptr_array_add(
+		    a, g_strdup_printf("DEF:%s_%s=%s:%s:AVERAGE", vname, rrd_ds[d], file, rrd_ds[d]));
 		g_string_append_printf(sum, d ? ",%s_%s,+" : "%s_%s", vname, rrd_ds[d]);
 	}
 	if (zero_unknown) {
