@@ -184,8 +184,7 @@ def store():
     hosts = ("mx-a.example.net", "mx-b.example.net", "")
     for i, m in enumerate(msgs):
         m["host"] = hosts[i % 3]
-    with sqlite3.connect(db) as c:
-        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+    set_hosts(db, msgs)
     yield {"dir": d, "db": db, "conf": conf, "msgs": msgs}
     shutil.rmtree(d, ignore_errors=True)
 
@@ -382,16 +381,27 @@ def assert_minutes(rrd, want, start, end):
     assert checked >= (end - start) // 60 - 1
 
 
-def test_rrd_update_exactly_once(store, tmp_path):
+def rrd_store(store, tmp_path, msgs):
+    """A store of its own in tmp_path with msgs and an RRD r.rrd: (dir, db, rrd, store dict)."""
     d = str(tmp_path)
     os.chmod(d, 0o755)
     db, rrd = os.path.join(d, "r.db"), os.path.join(d, "r.rrd")
     conf = os.path.join(d, "r.conf")
     with open(conf, "w") as f:
         f.write("[scand]\ndatabase = %s\n[report]\nrrd_file = %s\n" % (db, rrd))
-    st = dict(store, conf=conf)
-    msgs = store["msgs"]
     load(db, msgs, d)
+    return d, db, rrd, dict(store, conf=conf)
+
+
+def set_hosts(db, msgs):
+    """Write each message's host (ids follow msgs' order)."""
+    with sqlite3.connect(db) as c:
+        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+
+
+def test_rrd_update_exactly_once(store, tmp_path):
+    msgs = store["msgs"]
+    d, db, rrd, st = rrd_store(store, tmp_path, msgs)
     now1 = DENSE + 1800 + 30  # in the middle of the dense hour
     report(st, "rrd-update", now=now1)
     assert os.path.exists(rrd)
@@ -454,17 +464,9 @@ def graph_legend(st, period, now, out):
 
 
 def test_rrd_per_host(store, tmp_path):
-    d = str(tmp_path)
-    os.chmod(d, 0o755)
-    db, rrd = os.path.join(d, "r.db"), os.path.join(d, "r.rrd")
-    conf = os.path.join(d, "r.conf")
-    with open(conf, "w") as f:
-        f.write("[scand]\ndatabase = %s\n[report]\nrrd_file = %s\n" % (db, rrd))
-    st = dict(store, conf=conf)
     msgs = [dict(m) for m in store["msgs"]]  # hosts mx-a, mx-b and '' in turn (the fixture)
-    load(db, msgs, d)
-    with sqlite3.connect(db) as c:
-        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+    d, db, rrd, st = rrd_store(store, tmp_path, msgs)
+    set_hosts(db, msgs)
     now = W48 + 600
     report(st, "rrd-update", now=now)
     names = {"mx-a.example.net": "mx-a.example.net", "mx-b.example.net": "mx-b.example.net", "": "_unknown_"}
@@ -498,8 +500,7 @@ def test_rrd_per_host(store, tmp_path):
     seq = [k for k in range(9) for _ in range(9 - k)]
     for i, m in enumerate(msgs):
         m["host"] = hosts[seq[i % len(seq)]]
-    with sqlite3.connect(db) as c:
-        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+    set_hosts(db, msgs)
     report(st, "rrd-update", "--rebuild", now=now)
     safe = "bad_host__s_" + "x" * 52
     assert host_files(d, "r") == sorted("r.host-%s.rrd" % n for n in hosts[:8] + [safe])
