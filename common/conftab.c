@@ -154,7 +154,7 @@ const struct conf_key conf_table[] = {
 
 	/* [report] weekly report and graphs */
 	{"report", "admins", CONF_STR, "postmaster", "who gets the weekly report (comma separated)", NOLIM},
-	{"report", "rrd_file", CONF_STR, "/var/lib/gatehouse/gatehouse.rrd", "the RRD kept by scand-report rrd-update", NOLIM},
+	{"report", "rrd_file", CONF_STR, "/var/lib/gatehouse/gatehouse.rrd", "the RRD kept by scand-report rrd-update (all hosts; one more per host next to it, see scand-report(8))", NOLIM},
 	{"report", "top", CONF_INT, "10", "rows in each top-N table", 1, 1000, NULL},
 
 	/* [quarctl] the operator's tool */

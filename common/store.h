@@ -261,8 +261,8 @@ int store_outbox_fold(struct store *st, const char *rcpt, const void *body, size
 
 /* scand-report's RRD (report/rrd.c). store_msgs_bounds: the oldest
  * message's time (-1 when there is none) and the highest row id (0).
- * store_rrd_minutes: fn for each (minute, category) of the messages with
- * t0 <= time < t1 and id0 < id <= id1: their count, how many have a
+ * store_rrd_minutes: fn for each (minute, category, host) of the messages
+ * with t0 <= time < t1 and id0 < id <= id1: their count, how many have a
  * recipient passed, how many have none passed but one discarded, bounced
  * or rejected; 0 or -1. store_rrd_state_get: the watermark kept for the
  * RRD file path (schema/003): 0 found, 1 none, -1; store_rrd_state_put
@@ -271,6 +271,7 @@ struct store_rrd_minute {
 	int64_t minute;
 	const char *category;
 	int64_t count, passed, blocked;
+	const char *host; /* '' for rows written before schema/009 */
 };
 int store_msgs_bounds(struct store *st, int64_t *oldest_time, int64_t *high_id);
 int store_rrd_minutes(struct store *st, int64_t t0, int64_t t1, int64_t id0, int64_t id1,

@@ -134,8 +134,8 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
         "ELSE 0 END), "
         "sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
         "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) "
-        "THEN 1 ELSE 0 END) "
-        "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2",
+        "THEN 1 ELSE 0 END), m.host "
+        "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2, 6",
     [SQ_RRD_GET] = "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1",
     [SQ_RRD_PUT] = "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
@@ -1241,7 +1241,8 @@ static int sq_rrd_minute_row(sqlite3_stmt *s, void *ctx)
 	                             .category = sq_col(s, 1),
 	                             .count = sqlite3_column_int64(s, 2),
 	                             .passed = sqlite3_column_int64(s, 3),
-	                             .blocked = sqlite3_column_int64(s, 4)};
+	                             .blocked = sqlite3_column_int64(s, 4),
+	                             .host = sq_col(s, 5)};
 	return c->fn.rrd_minute(&m, c->arg);
 }
 

@@ -5,11 +5,11 @@
  *                [--format text|html|csv|json] [--mail[=ADDR,...]]
  *   scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]      ("rrd" works too)
  *   scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR
- *                [--width N --height N]
+ *                [--width N --height N] [--verbose]
  *
  * weekly prints the report of the last complete ISO week (UTC) or the
  * given period; with --mail it brings the RRD up to date, draws the
- * period's two graphs (by category; passed/blocked) and mails text + HTML +
+ * period's three graphs (by category; passed/blocked; by host) and mails text + HTML +
  * graphs to the addresses given or
  * to [report] admins through [notify] forward. rrd-update and graph: see
  * rrd.c. --now pretends the time is EPOCH (tests, backfills). T is an age
@@ -51,7 +51,7 @@ static int usage(void)
 	        "                    [--format text|html|csv|json] [--mail[=ADDR,...]]\n"
 	        "       scand-report [-c FILE] [--now EPOCH] rrd-update [--rebuild]\n"
 	        "       scand-report [-c FILE] [--now EPOCH] graph --period day|week|month|year --out DIR"
-	        " [--width N] [--height N]\n");
+	        " [--width N] [--height N] [--verbose]\n");
 	return 2;
 }
 
@@ -125,18 +125,30 @@ static const struct {
 } report_graphs[] = {
     {RRD_GRAPH_CATEGORIES, "", "messages per minute by category"},
     {RRD_GRAPH_FLOW, "-flow", "passed and blocked messages per minute"},
+    {RRD_GRAPH_HOSTS, "-hosts", "messages per minute by host"},
 };
+
+/* --verbose: "PNG: text | text | ..." */
+static void graph_print_legend(const char *png, GPtrArray *legend)
+{
+	printf("%s:", png);
+	for (guint i = 0; i < legend->len; i++)
+		printf("%s %s", i ? " |" : "", (const char *)legend->pdata[i]);
+	printf("\n");
+}
 
 static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 {
 	char *period = NULL, *out = NULL, *err = NULL;
 	int width = 620, height = 280, rc = 2;
+	gboolean verbose = FALSE;
 	GOptionEntry entries[] = {
 	    {"period", 0, 0, G_OPTION_ARG_STRING, &period, "day, week, month or year", "P"},
 	    {"out", 0, 0, G_OPTION_ARG_FILENAME, &out,
-	     "directory for gatehouse-P.png and gatehouse-P-flow.png", "DIR"},
+	     "directory for gatehouse-P.png, gatehouse-P-flow.png and gatehouse-P-hosts.png", "DIR"},
 	    {"width", 0, 0, G_OPTION_ARG_INT, &width, "image width in pixels (default 620)", "N"},
 	    {"height", 0, 0, G_OPTION_ARG_INT, &height, "image height in pixels (default 280)", "N"},
+	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "print each file written and its legend", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 
@@ -164,9 +176,15 @@ static int cmd_graph(struct report_ctx *x, int argc, char **argv)
 		                            report_graphs[g].suffix);
 		char *title =
 		    g_strdup_printf("Gatehouse: %s, last %s", report_graphs[g].what, report_periods[p].name);
+		GPtrArray *legend = verbose ? g_ptr_array_new_with_free_func(g_free) : NULL;
 		if (rrd_report_graph(conf_str(x->conf, "report", "rrd_file"), png, report_graphs[g].kind,
-		                     title, x->now - report_periods[p].span, x->now, width, height, &err) < 0)
+		                     title, x->now - report_periods[p].span, x->now, width, height, legend,
+		                     &err) < 0)
 			rc = fail(err);
+		else if (legend)
+			graph_print_legend(png, legend);
+		if (legend)
+			g_ptr_array_free(legend, TRUE);
 		g_free(title);
 		g_free(png);
 	}
@@ -250,8 +268,8 @@ static GBytes *weekly_graph(struct report_ctx *x, const struct report *r, size_t
 	gchar *data;
 	gsize len;
 
-	if (rrd_report_graph(rrd, path, report_graphs[g].kind, title, r->since, r->until, 620, 280, &err) <
-	    0) {
+	if (rrd_report_graph(rrd, path, report_graphs[g].kind, title, r->since, r->until, 620, 280, NULL,
+	                     &err) < 0) {
 		msg_warn("weekly: graph left out: %s", err);
 		g_free(err);
 	} else if (g_file_get_contents(path, &data, &len, NULL))

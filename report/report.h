@@ -9,7 +9,8 @@
  * command line into [since, until) in UTC.
  *
  * rrd_report_update() keeps an RRD current from the store (see rrd.c for
- * the exactly-once rule); rrd_report_graph() draws one period as a PNG.
+ * the exactly-once rule) with one more RRD per host next to it;
+ * rrd_report_graph() draws one period as a PNG.
  *
  * report_mail_build() makes the weekly MIME message with GMime and
  * report_mail_send() hands it to an SMTP server through notify_send().
@@ -97,10 +98,12 @@ int rrd_report_update(struct store *st, const char *path, int64_t now, bool rebu
 enum rrd_graph_kind {
 	RRD_GRAPH_CATEGORIES, /* by category (mailgraph's traffic graph) */
 	RRD_GRAPH_FLOW,       /* passed and blocked */
+	RRD_GRAPH_HOSTS,      /* by host (the per-host files), the busiest few and "other" */
 };
-/* One PNG of [start, end), exactly width x height pixels. */
+/* One PNG of [start, end), exactly width x height pixels. legend (may be
+ * NULL) gets the graph's legend texts, in order. */
 int rrd_report_graph(const char *rrd, const char *png, enum rrd_graph_kind kind, const char *title,
-                     int64_t start, int64_t end, int width, int height, char **err);
+                     int64_t start, int64_t end, int width, int height, GPtrArray *legend, char **err);
 
 struct report_image {
 	char *cid; /* without < > */

@@ -184,8 +184,7 @@ def store():
     hosts = ("mx-a.example.net", "mx-b.example.net", "")
     for i, m in enumerate(msgs):
         m["host"] = hosts[i % 3]
-    with sqlite3.connect(db) as c:
-        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+    set_hosts(db, msgs)
     yield {"dir": d, "db": db, "conf": conf, "msgs": msgs}
     shutil.rmtree(d, ignore_errors=True)
 
@@ -382,16 +381,27 @@ def assert_minutes(rrd, want, start, end):
     assert checked >= (end - start) // 60 - 1
 
 
-def test_rrd_update_exactly_once(store, tmp_path):
+def rrd_store(store, tmp_path, msgs):
+    """A store of its own in tmp_path with msgs and an RRD r.rrd: (dir, db, rrd, store dict)."""
     d = str(tmp_path)
     os.chmod(d, 0o755)
     db, rrd = os.path.join(d, "r.db"), os.path.join(d, "r.rrd")
     conf = os.path.join(d, "r.conf")
     with open(conf, "w") as f:
         f.write("[scand]\ndatabase = %s\n[report]\nrrd_file = %s\n" % (db, rrd))
-    st = dict(store, conf=conf)
-    msgs = store["msgs"]
     load(db, msgs, d)
+    return d, db, rrd, dict(store, conf=conf)
+
+
+def set_hosts(db, msgs):
+    """Write each message's host (ids follow msgs' order)."""
+    with sqlite3.connect(db) as c:
+        c.executemany("UPDATE msgs SET host = ? WHERE id = ?", [(m["host"], i + 1) for i, m in enumerate(msgs)])
+
+
+def test_rrd_update_exactly_once(store, tmp_path):
+    msgs = store["msgs"]
+    d, db, rrd, st = rrd_store(store, tmp_path, msgs)
     now1 = DENSE + 1800 + 30  # in the middle of the dense hour
     report(st, "rrd-update", now=now1)
     assert os.path.exists(rrd)
@@ -440,6 +450,72 @@ def test_rrd_update_exactly_once(store, tmp_path):
     assert_minutes(rrd, minute_counts(every), window[0] + 60, window[1] + 60)
 
 
+def host_files(d, stem):
+    return sorted(f for f in os.listdir(d) if f.startswith(stem + ".host-") and f.endswith(".rrd"))
+
+
+def graph_legend(st, period, now, out):
+    """The legend of the hosts graph (graph --verbose): [(name, msgs)]."""
+    text = report(st, "graph", "--period", period, "--out", out, "--verbose", now=now, draws=True)
+    line = next(x for x in text.splitlines() if x.startswith(os.path.join(out, "gatehouse-%s-hosts.png:" % period)))
+    items = [x.strip() for x in line.split(":", 1)[1].split("|")]
+    assert len(items) % 2 == 0, items
+    return [(items[i], int(items[i + 1].split()[0])) for i in range(0, len(items), 2)]
+
+
+def test_rrd_per_host(store, tmp_path):
+    msgs = [dict(m) for m in store["msgs"]]  # hosts mx-a, mx-b and '' in turn (the fixture)
+    d, db, rrd, st = rrd_store(store, tmp_path, msgs)
+    set_hosts(db, msgs)
+    now = W48 + 600
+    report(st, "rrd-update", now=now)
+    names = {"mx-a.example.net": "mx-a.example.net", "mx-b.example.net": "mx-b.example.net", "": "_unknown_"}
+    assert host_files(d, "r") == sorted("r.host-%s.rrd" % n for n in names.values())
+    window = (now // 60 * 60 - 60 - 1400 * 60, now // 60 * 60 - 60)
+    for host, name in names.items():
+        want = minute_counts([m for m in msgs if m["host"] == host])
+        assert sum(want[t]["clean"] for t in want if window[0] < t <= window[1]) > 10
+        assert_minutes(os.path.join(d, "r.host-%s.rrd" % name), want, *window)
+    # the total is unchanged by the split
+    assert_minutes(rrd, minute_counts(msgs), *window)
+
+    # the hosts graph: one line per host, no "other" with three hosts; the
+    # numbers are each host's messages of the week (30-minute rows: the
+    # edges of the period may gain or lose a row's share)
+    out = os.path.join(d, "graphs")
+    legend = graph_legend(st, "week", now, out)
+    assert png_size(os.path.join(out, "gatehouse-week-hosts.png")) == (620, 280)
+    assert sorted(n for n, _ in legend) == sorted(names.values())
+    for host, name in names.items():
+        n = sum(1 for m in msgs if m["host"] == host and now - 7 * 86400 <= m["time"] < now)
+        got = dict(legend)[name]
+        assert abs(got - n) <= 3, (name, got, n)
+    assert [c for _, c in legend] == sorted((c for _, c in legend), reverse=True)
+
+    # nine hosts of different volumes (one with a name that needs
+    # sanitising and bounding): the six busiest are drawn, most first,
+    # the rest is "other"; a rebuild removes the files of the old hosts
+    odd = "bad host:%s/" + "x" * 80
+    hosts = ["mx%d.example.net" % k for k in range(8)] + [odd]
+    seq = [k for k in range(9) for _ in range(9 - k)]
+    for i, m in enumerate(msgs):
+        m["host"] = hosts[seq[i % len(seq)]]
+    set_hosts(db, msgs)
+    report(st, "rrd-update", "--rebuild", now=now)
+    safe = "bad_host__s_" + "x" * 52
+    assert host_files(d, "r") == sorted("r.host-%s.rrd" % n for n in hosts[:8] + [safe])
+    for host in hosts:
+        name = safe if host == odd else host
+        assert_minutes(os.path.join(d, "r.host-%s.rrd" % name),
+                       minute_counts([m for m in msgs if m["host"] == host]), *window)
+    legend = graph_legend(st, "week", now, out)
+    assert [n for n, _ in legend] == hosts[:6] + ["other"]
+    week = [m for m in msgs if now - 7 * 86400 <= m["time"] < now]
+    n_other = sum(1 for m in week if m["host"] not in hosts[:6])
+    assert abs(dict(legend)["other"] - n_other) <= 3, (legend, n_other)
+    assert abs(sum(c for _, c in legend) - len(week)) <= 3
+
+
 # ---- 3. graphs -----------------------------------------------------------------------
 
 def png_size(path):
@@ -457,7 +533,7 @@ def test_graphs_four_periods(store):
     for p in ("day", "week", "month", "year"):
         report(store, "graph", "--period", p, "--out", out, "--width", "640", "--height", "300", now=now,
                draws=True)
-        for kind in ("", "-flow"):
+        for kind in ("", "-flow", "-hosts"):
             path = os.path.join(out, "gatehouse-%s%s.png" % (p, kind))
             assert png_size(path) == (640, 300)
             assert os.path.getsize(path) > 5000
@@ -496,7 +572,7 @@ def test_weekly_mail_through_postfix(store, postfix_big, workdir):
     plain, html = alt.iter_parts()
     assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
     assert plain.get_content() == report(st, "weekly", "--week", "2026-W47")
-    assert len(images) == 2 and all(i.get_content_type() == "image/png" for i in images)
+    assert len(images) == 3 and all(i.get_content_type() == "image/png" for i in images)
     body = html.get_content()
     for img in images:
         cid = img["Content-ID"].strip("<>")

@@ -730,7 +730,7 @@ static int top_row(const char *name, int64_t count, void *arg)
 
 static int minute_row(const struct store_rrd_minute *m, void *arg)
 {
-	g_string_append_printf(arg, "%lld/%s=%lld:%lld:%lld;", (long long)m->minute, m->category,
+	g_string_append_printf(arg, "%lld/%s@%s=%lld:%lld:%lld;", (long long)m->minute, m->category, m->host,
 	                       (long long)m->count, (long long)m->passed, (long long)m->blocked);
 	return 0;
 }
@@ -751,6 +751,8 @@ static void test_report_queries(void **state)
 		fill_msg(&m[i], r[i], cat[i], 6000 + 30 * i); /* minutes 6000, 6000, 6060, 6060 */
 		if (i < 2)
 			m[i].virus_names = i ? "Eicar, Other" : "Eicar";
+		if (i == 2)
+			m[i].host = "mx2.example.net"; /* the minutes are per host too */
 		if (i == 3) {
 			m[i].sender = "";
 			for (int k = 0; k < 3; k++)
@@ -775,10 +777,10 @@ static void test_report_queries(void **state)
 	/* minutes: fill_msg's recipients pass one of three (passed); the last
 	 * message passes all; ids above id0 only */
 	assert_int_equal(store_rrd_minutes(st, 0, 10000, 0, high, minute_row, o), 0);
-	assert_string_equal(o->str, "6000/virus=2:2:0;6060/spam=2:2:0;");
+	assert_string_equal(o->str, "6000/virus@=2:2:0;6060/spam@=1:1:0;6060/spam@mx2.example.net=1:1:0;");
 	g_string_truncate(o, 0);
 	assert_int_equal(store_rrd_minutes(st, 6060, 10000, m[2].id, high, minute_row, o), 0);
-	assert_string_equal(o->str, "6060/spam=1:1:0;");
+	assert_string_equal(o->str, "6060/spam@=1:1:0;");
 
 	assert_int_equal(store_rrd_state_get(st, "/x.rrd", &lm, &li), 1);
 	assert_int_equal(store_rrd_state_put(st, "/x.rrd", 6000, 2), 0);
