@@ -4,7 +4,10 @@ PostgreSQL 15 cluster (conftest's postgres / pg_url fixtures, ghtest.Postgres).
 - schema/sqlite/ and schema/postgresql/ reach the same tables, columns
   (names, order, nullability, types mapped) and named indexes;
 - several processes migrating one empty database at once migrate it once
-  (pg_advisory_xact_lock), and a second run changes nothing.
+  (pg_advisory_xact_lock), and a second run changes nothing;
+- a connection (common/store_pg_conn.c, through the test tool gh-pgconn)
+  fails while PostgreSQL is down and recovers by itself when it returns,
+  its prepared statement prepared again on the new connection.
 
 The PostgreSQL migrations are applied by the test tool gh-pgmigrate, which
 calls store_pg_migrate() (common/store_pg_schema.c); the SQLite store is made
@@ -18,6 +21,7 @@ import ghtest
 import qctest
 
 PGMIGRATE = os.path.join(ghtest.BUILD, "tests", "tools", "gh-pgmigrate")
+PGCONN = os.path.join(ghtest.BUILD, "tests", "tools", "gh-pgconn")
 
 # SQLite's declared type -> PostgreSQL's information_schema data_type
 TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision", "BLOB": "bytea"}
@@ -126,3 +130,41 @@ def test_hosts_starting_at_once_migrate_once(postgres, pg_url):
 def test_unreachable_database_fails(workdir):
     r = migrate("postgresql://gatehouse@127.0.0.1:%d/none?connect_timeout=2" % ghtest.free_port())
     assert r.returncode == 5 and "gh-pgmigrate:" in r.stderr
+
+
+def test_connection_fails_while_down_and_recovers(workdir):
+    pg = ghtest.Postgres(os.path.join(workdir, "pg")).start()
+    try:
+        url = pg.createdb("conn") + "?connect_timeout=2"
+        p = subprocess.Popen([PGCONN, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+        def call(text):
+            p.stdin.write("event %s\n" % text)
+            p.stdin.flush()
+            return p.stdout.readline().strip()
+
+        try:
+            assert call("before") == "ok"  # connects, migrates, prepares
+            assert call("before2") == "ok"  # the same connection and statement
+            pg.stop()
+            down = call("while-down")
+            assert down.startswith("fail: ") and len(down) > 10, down
+            assert call("while-down2").startswith("fail: ")  # in the backoff, or refused again
+            pg.start()
+            ghtest.wait_for(lambda: call("after") == "ok", timeout=30, step=0.2, what="the connection to recover")
+            assert call("after2") == "ok"
+            p.stdin.write("quit\n")
+            p.stdin.flush()
+            assert p.wait(timeout=30) == 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        details = [d for (d,) in pg.psql("SELECT detail FROM events ORDER BY id", "conn")]
+        assert details[:2] == ["before", "before2"] and details[-1] == "after2"
+        assert "while-down" not in details and "while-down2" not in details
+        assert set(details[2:-1]) == {"after"}
+        assert pg.psql("SELECT count(*) FROM gatehouse_schema", "conn") == [[str(len(os.listdir(
+            os.path.join(ghtest.ROOT, "schema", "postgresql"))))]]
+    finally:
+        pg.stop()
