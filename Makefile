@@ -22,7 +22,7 @@ PYTHON  ?= /usr/bin/python3
 VERSION := 0.1.0
 
 PKGS = glib-2.0 gmime-3.0 sqlite3 libclamav libesmtp-1.0 librrd ncursesw libmagic libarchive zlib \
-	libmicrohttpd libcurl json-glib-1.0
+	libmicrohttpd libcurl json-glib-1.0 libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -54,7 +54,8 @@ prog_report  := scand-report
 prog_web     := scand-web
 
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema_sql.o \
+	$(BUILD)/obj/gen/schema_pg_sql.o
 define libsrc
 $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 endef
@@ -141,11 +142,22 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) scripts/embed-schema
+# One set of migrations per store backend, the same version numbers in both
+# (a number in one directory and not in the other is a build error).
+SCHEMA_SQLITE := $(sort $(wildcard schema/sqlite/*.sql))
+SCHEMA_PG := $(sort $(wildcard schema/postgresql/*.sql))
+$(BUILD)/gen/schema_sql.c: $(SCHEMA_SQLITE) scripts/embed-schema
 	@mkdir -p $(dir $@)
-	scripts/embed-schema $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+	scripts/embed-schema schema $(SCHEMA_SQLITE) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+$(BUILD)/gen/schema_pg_sql.c: $(SCHEMA_PG) $(SCHEMA_SQLITE) scripts/embed-schema
+	@mkdir -p $(dir $@)
+	@test "$(foreach f,$(SCHEMA_SQLITE),$(shell echo $(notdir $(f)) | cut -c1-3))" = \
+		"$(foreach f,$(SCHEMA_PG),$(shell echo $(notdir $(f)) | cut -c1-3))" || \
+		{ echo "schema/sqlite and schema/postgresql: not the same migration numbers" >&2; exit 1; }
+	scripts/embed-schema schema_pg $(SCHEMA_PG) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
@@ -233,13 +245,15 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 PF_SNIPPETS = $(filter-out contrib/postfix/setup,$(wildcard contrib/postfix/*))
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSCONFDIR) \
-		$(DESTDIR)$(SHAREDIR)/schema $(DESTDIR)$(SHAREDIR)/templates \
+		$(DESTDIR)$(SHAREDIR)/schema/sqlite $(DESTDIR)$(SHAREDIR)/schema/postgresql \
+		$(DESTDIR)$(SHAREDIR)/templates \
 		$(DESTDIR)$(SHAREDIR)/signatures $(DESTDIR)$(SHAREDIR)/contrib/postfix \
 		$(DESTDIR)$(SHAREDIR)/contrib/prometheus \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 contrib/scand.conf.example $(DESTDIR)$(SYSCONFDIR)/scand.conf.example
-	install -m 0644 schema/*.sql $(DESTDIR)$(SHAREDIR)/schema/
+	install -m 0644 schema/sqlite/*.sql $(DESTDIR)$(SHAREDIR)/schema/sqlite/
+	install -m 0644 schema/postgresql/*.sql $(DESTDIR)$(SHAREDIR)/schema/postgresql/
 	if [ -d templates ]; then cp -R templates/. $(DESTDIR)$(SHAREDIR)/templates/; fi
 	if ls signatures/* >/dev/null 2>&1; then install -m 0644 signatures/* $(DESTDIR)$(SHAREDIR)/signatures/; fi
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/

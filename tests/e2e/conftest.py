@@ -104,3 +104,25 @@ def rspamd_factory(workdir):
     yield make
     for r in started:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL 15 cluster for the whole session (ghtest.Postgres);
+    tests take a fresh database of it through pg_url."""
+    d = tempfile.mkdtemp(prefix="gh-pg-")
+    pg = ghtest.Postgres(d).start()
+    yield pg
+    pg.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres, request):
+    """A fresh, empty database on the session's cluster, as the URL [scand]
+    database takes (postgresql://gatehouse@127.0.0.1:PORT/DB); dropped after."""
+    name = "gh_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    postgres.dropdb(name)
+    url = postgres.createdb(name)
+    yield url
+    postgres.dropdb(name)

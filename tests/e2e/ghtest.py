@@ -11,6 +11,7 @@ kernel, in a private directory, and stops them afterwards:
   Spamd(dir)        SpamAssassin's spamd.
   Rspamd(dir)       rspamd with a private configuration (checks + controller).
   Scand(dir, ...)   scand from $GH_BUILD/bin with a generated config.
+  Postgres(dir)     a PostgreSQL 15 cluster of its own (initdb, pg_ctl).
   free_port()       a port nobody listens on.
 
 The tests run as root (CI does): Postfix and spamd need it.
@@ -344,6 +345,73 @@ def _port_open(port):
             return True
     except OSError:
         return False
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+class Postgres:
+    """A PostgreSQL 15 cluster of its own in dir/data, on 127.0.0.1:port
+    (its Unix socket in dir too, never the system one), run as the
+    'postgres' user (the tests run as root, which PostgreSQL refuses).
+    Trust authentication on loopback for the superuser 'gatehouse';
+    fsync off (a test cluster: durability is not what it checks).
+    url(db) is what [scand] database takes; createdb() makes a fresh
+    database; psql(sql, db) runs SQL and returns its rows as lists of
+    strings."""
+
+    def __init__(self, base, port=None, user="gatehouse"):
+        self.dir = os.path.abspath(base)
+        self.data = os.path.join(self.dir, "data")
+        self.port = port or free_port()
+        self.user = user
+        self.logfile = os.path.join(self.dir, "postgres.log")
+
+    def _as_postgres(self, argv, **kw):
+        return run(["runuser", "-u", "postgres", "--"] + argv, **kw)
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        shutil.chown(self.dir, "postgres", "postgres")
+        if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            self._as_postgres([PG_BIN + "/initdb", "-D", self.data, "-U", self.user, "-A", "trust",
+                               "-E", "UTF8", "--locale", "C", "--no-sync"])
+        opts = "-h 127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c max_connections=100" % (
+            self.port, self.dir)
+        self._as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", self.logfile, "-o", opts, "-w", "-t", "60",
+                           "start"])
+        wait_port(self.port, timeout=30)
+        return self
+
+    def stop(self, mode="fast"):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop"],
+                              check=False)
+
+    def url(self, db="postgres"):
+        return "postgresql://%s@127.0.0.1:%d/%s" % (self.user, self.port, db)
+
+    def psql(self, sql, db="postgres"):
+        r = subprocess.run([PG_BIN + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\x1f",
+                            "-d", self.url(db), "-c", sql],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s" % r.stderr.strip())
+        return [line.split("\x1f") for line in r.stdout.splitlines()]
+
+    def createdb(self, name):
+        self.psql('CREATE DATABASE "%s"' % name)
+        return self.url(name)
+
+    def dropdb(self, name):
+        self.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class Spamd:

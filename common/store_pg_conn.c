@@ -1,0 +1,147 @@
+/*
+ * store_pg_conn - the store's PostgreSQL connection (see store_pg_conn.h)
+ */
+#include "store_pg_conn.h"
+
+#include <glib.h>
+#include <stdio.h>
+
+#include "store_pg_schema.h"
+
+#define PGC_BACKOFF_MIN_US (100 * 1000)
+#define PGC_BACKOFF_MAX_US (5 * 1000 * 1000)
+
+struct pgc {
+	char *url;
+	char *host;
+	PGconn *conn;         /* NULL while disconnected */
+	GHashTable *prepared; /* statement names prepared on conn */
+	gint64 next_try;      /* monotonic time before which no reconnect is tried */
+	gint64 backoff;       /* the wait after the next failed connect */
+	char err[512];
+};
+
+static void pgc_errf(struct pgc *c, const char *what, const char *msg)
+{
+	snprintf(c->err, sizeof(c->err), "%s: %s", what, msg);
+	g_strchomp(c->err);
+	g_strdelimit(c->err, "\r\n\t", ' '); /* libpq's messages span lines: one line for the log */
+}
+
+static void pgc_drop(struct pgc *c)
+{
+	if (c->conn)
+		PQfinish(c->conn);
+	c->conn = NULL;
+	g_hash_table_remove_all(c->prepared);
+}
+
+static int pgc_connect(struct pgc *c)
+{
+	if (c->conn && PQstatus(c->conn) == CONNECTION_OK)
+		return 0;
+	pgc_drop(c);
+	gint64 now = g_get_monotonic_time();
+	if (now < c->next_try)
+		return -1; /* c->err still says why the last attempt failed */
+	c->conn = PQconnectdb(c->url);
+	int ok = PQstatus(c->conn) == CONNECTION_OK;
+	if (!ok)
+		pgc_errf(c, "connect", PQerrorMessage(c->conn));
+	else if (store_pg_migrate(c->conn, c->host, c->err, sizeof(c->err)) < 0)
+		ok = 0;
+	if (!ok) {
+		pgc_drop(c);
+		c->next_try = now + c->backoff;
+		c->backoff = MIN(c->backoff * 2, PGC_BACKOFF_MAX_US);
+		return -1;
+	}
+	c->backoff = PGC_BACKOFF_MIN_US;
+	c->next_try = 0;
+	return 0;
+}
+
+struct pgc *pgc_new(const char *url, const char *host)
+{
+	struct pgc *c = g_new0(struct pgc, 1);
+	c->url = g_strdup(url);
+	c->host = g_strdup(host ? host : "");
+	c->prepared = g_hash_table_new(g_str_hash, g_str_equal);
+	c->backoff = PGC_BACKOFF_MIN_US;
+	pgc_connect(c);
+	return c;
+}
+
+void pgc_free(struct pgc *c)
+{
+	if (!c)
+		return;
+	pgc_drop(c);
+	g_hash_table_destroy(c->prepared);
+	g_free(c->url);
+	g_free(c->host);
+	g_free(c);
+}
+
+const char *pgc_err(const struct pgc *c)
+{
+	return c->err;
+}
+
+/* A failed result: keep the message; a broken connection is dropped so
+ * that the next call reconnects (after the backoff). */
+static PGresult *pgc_failed(struct pgc *c, PGresult *r, const char *what)
+{
+	const char *m = r ? PQresultErrorMessage(r) : "";
+	pgc_errf(c, what, *m ? m : PQerrorMessage(c->conn));
+	PQclear(r);
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		pgc_drop(c);
+		c->next_try = g_get_monotonic_time() + c->backoff;
+	}
+	return NULL;
+}
+
+static int pgc_prepare(struct pgc *c, const struct pgc_stmt *s)
+{
+	if (g_hash_table_contains(c->prepared, s->name))
+		return 0;
+	PGresult *r = PQprepare(c->conn, s->name, s->sql, 0, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pgc_failed(c, r, s->name);
+		return -1;
+	}
+	PQclear(r);
+	g_hash_table_add(c->prepared, (gpointer)s->name);
+	return 0;
+}
+
+PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *const *params, const int *lengths,
+                       const int *formats, int n)
+{
+	if (pgc_connect(c) < 0 || pgc_prepare(c, s) < 0)
+		return NULL;
+	PGresult *r = PQexecPrepared(c->conn, s->name, n, params, lengths, formats, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return pgc_failed(c, r, s->name);
+	return r;
+}
+
+PGresult *pgc_exec(struct pgc *c, const struct pgc_stmt *s, const char *const *params, int n)
+{
+	return pgc_exec_bin(c, s, params, NULL, NULL, n);
+}
+
+int pgc_cmd(struct pgc *c, const char *sql)
+{
+	if (pgc_connect(c) < 0)
+		return -1;
+	PGresult *r = PQexec(c->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pgc_failed(c, r, sql);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * store_pg_conn - one PostgreSQL connection of the store, its prepared
+ * statements and its reconnection with backoff
+ *
+ * pgc_new(url, host) makes the handle and tries to connect once (a server
+ * that is down is not an error here: the first statement reports it).
+ * pgc_exec(c, stmt, params, n) runs a prepared statement: each
+ * struct pgc_stmt (a name and constant SQL, normally static) is prepared
+ * on a connection the first time it is used there (PQprepare), never
+ * again on that connection. Parameters are text, NULL for SQL NULL;
+ * pgc_exec_bin() takes lengths and formats for bytea. A connection that
+ * is found broken is dropped; the next call reconnects (which migrates:
+ * store_pg_migrate), but not before the backoff has passed (100 ms,
+ * doubling to 5 s, reset by a good connection), so a store that is down
+ * makes every call fail fast with the reason in the error text, and a
+ * store that returns is used again without anyone restarting anything.
+ * pgc_cmd(c, sql) runs constant SQL without parameters (BEGIN, COMMIT).
+ * On failure the calls return NULL / -1 and pgc_err(c) says why; a result
+ * is freed with PQclear. pgc_free() closes the connection.
+ */
+#ifndef GH_STORE_PG_CONN_H
+#define GH_STORE_PG_CONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pgc;
+
+struct pgc_stmt {
+	const char *name; /* unique among the statements of one connection */
+	const char *sql;
+};
+
+struct pgc *pgc_new(const char *url, const char *host);
+void pgc_free(struct pgc *c);
+PGresult *pgc_exec(struct pgc *c, const struct pgc_stmt *s, const char *const *params, int n);
+PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *const *params, const int *lengths,
+                       const int *formats, int n);
+int pgc_cmd(struct pgc *c, const char *sql);
+const char *pgc_err(const struct pgc *c);
+
+#endif
