@@ -216,7 +216,7 @@ def test_graph_out_missing_dir(workdir):
     r = subprocess.run([REPORT, "--now", str(now), "graph", "--period", "day", "--out", out], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(out)) == ["gatehouse-day-flow.png", "gatehouse-day.png"]
+    assert sorted(os.listdir(out)) == ["gatehouse-day-flow.png", "gatehouse-day-hosts.png", "gatehouse-day.png"]
     # a directory that cannot be made: a clear message and exit 1
     blocker = os.path.join(workdir, "file")
     open(blocker, "w").close()
