@@ -2,9 +2,10 @@
  * store_sqlite - the SQLite backend's handle, for read-only report queries
  *
  * store_sqlite_db() gives the sqlite3 handle of a store opened on the
- * SQLite backend, or NULL for any other backend. Only scand-report's
- * read-only queries (plain SQL that PostgreSQL also runs) and tests use
- * it; every write goes through store.h.
+ * SQLite backend, or NULL for any other backend. Its users: scand-report's
+ * read-only queries (plain SQL that PostgreSQL also runs), the SQLite
+ * half of the digest ops (store_sqlite_digest.c, reached through store.h
+ * like every other op) and tests.
  */
 #ifndef GH_STORE_SQLITE_H
 #define GH_STORE_SQLITE_H
