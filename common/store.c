@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-static const struct store_backend *const store_backends[] = {&store_backend_sqlite};
+static const struct store_backend *const store_backends[] = {&store_backend_sqlite, &store_backend_pg};
 
 int store_fail_set(struct store *st, bool busy, const char *fmt, ...)
 {
@@ -54,7 +54,7 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 			    g_ascii_strncasecmp(path, store_backends[i]->scheme, n) == 0)
 				be = store_backends[i];
 		if (!be) {
-			*err = g_strdup_printf("%s: unknown store backend \"%.*s\" (known: sqlite)", path, (int)n,
+			*err = g_strdup_printf("%s: unknown store backend \"%.*s\" (known: sqlite, postgresql)", path, (int)n,
 			                       path);
 			return -1;
 		}

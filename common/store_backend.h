@@ -101,6 +101,7 @@ struct store_digest_ops {
 };
 
 extern const struct store_backend store_backend_sqlite;
+extern const struct store_backend store_backend_pg;
 
 /* Sets st->err from a printf format; returns -1. */
 int store_fail_set(struct store *st, bool busy, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -18,6 +18,7 @@ struct pgc {
 	GHashTable *prepared; /* statement names prepared on conn */
 	gint64 next_try;      /* monotonic time before which no reconnect is tried */
 	gint64 backoff;       /* the wait after the next failed connect */
+	unsigned gen;         /* counts successful connects (pgc_generation) */
 	char err[512];
 };
 
@@ -58,6 +59,7 @@ static int pgc_connect(struct pgc *c)
 	}
 	c->backoff = PGC_BACKOFF_MIN_US;
 	c->next_try = 0;
+	c->gen++;
 	return 0;
 }
 
@@ -81,6 +83,16 @@ void pgc_free(struct pgc *c)
 	g_free(c->url);
 	g_free(c->host);
 	g_free(c);
+}
+
+unsigned pgc_generation(const struct pgc *c)
+{
+	return c->gen;
+}
+
+bool pgc_connected(const struct pgc *c)
+{
+	return c->conn && PQstatus(c->conn) == CONNECTION_OK;
 }
 
 const char *pgc_err(const struct pgc *c)

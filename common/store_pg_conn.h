@@ -17,6 +17,9 @@
  * pgc_cmd(c, sql) runs constant SQL without parameters (BEGIN, COMMIT).
  * On failure the calls return NULL / -1 and pgc_err(c) says why; a result
  * is freed with PQclear. pgc_free() closes the connection.
+ * pgc_generation() counts the connections made so far: a transaction that
+ * sees it change between BEGIN and COMMIT ran partly on a connection that
+ * is gone (whose BEGIN died with it) and must be treated as failed.
  */
 #ifndef GH_STORE_PG_CONN_H
 #define GH_STORE_PG_CONN_H
@@ -39,5 +42,7 @@ PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *cons
                        const int *formats, int n);
 int pgc_cmd(struct pgc *c, const char *sql);
 const char *pgc_err(const struct pgc *c);
+unsigned pgc_generation(const struct pgc *c);
+bool pgc_connected(const struct pgc *c);
 
 #endif
