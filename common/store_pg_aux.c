@@ -327,10 +327,16 @@ int spg_rrd_state_put(struct store *base, const char *path, int64_t last_minute,
 /* The lists' columns, in struct list_entry order. */
 #define SPG_LIST_COLS "id, scope, kind, pattern, note, created_by, created_at, expires"
 
-SPG_STMT(list_add, "INSERT INTO lists (scope, kind, pattern, pkey, note, created_by, created_at, expires) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (scope, pattern) DO UPDATE SET "
-                   "kind = EXCLUDED.kind, note = EXCLUDED.note, created_by = EXCLUDED.created_by, "
-                   "created_at = EXCLUDED.created_at, expires = EXCLUDED.expires RETURNING id");
+/* an existing entry is updated first, so that replacing it takes no
+ * number from the id sequence (new entries are numbered as SQLite numbers
+ * them); ON CONFLICT covers an entry another process adds meanwhile */
+#define SPG_LIST_SET "kind = $2::text, note = $5::text, created_by = $6::text, created_at = $7::bigint, " \
+                     "expires = $8::bigint"
+SPG_STMT(list_add, "WITH u AS (UPDATE lists SET " SPG_LIST_SET " WHERE scope = $1::text AND pattern = $3::text "
+                   "RETURNING id), i AS (INSERT INTO lists (scope, kind, pattern, pkey, note, created_by, "
+                   "created_at, expires) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, "
+                   "$7::bigint, $8::bigint WHERE NOT EXISTS (SELECT 1 FROM u) ON CONFLICT (scope, pattern) DO "
+                   "UPDATE SET " SPG_LIST_SET " RETURNING id) SELECT id FROM u UNION ALL SELECT id FROM i");
 SPG_STMT(list_del, "DELETE FROM lists WHERE id = $1");
 SPG_STMT(list_query, "SELECT " SPG_LIST_COLS " FROM lists WHERE ($1::text IS NULL OR scope = $1::text) AND "
                      "($2::bigint IS NULL OR id = $2::bigint) "

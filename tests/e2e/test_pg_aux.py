@@ -30,6 +30,7 @@ import test_report as tr
 from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env
 
 QUARCTL = os.path.join(ghtest.BIN, "quarctl")
+LOOKUP = os.path.join(ghtest.BUILD, "tests", "tools", "gh-listlookup")
 
 
 def dbname(url):
@@ -329,6 +330,28 @@ def test_lists_same_on_both_backends(postgres, pg_url, tmp_path):
         (2, "global", "block", "*@.spam.example", ""), (3, ".example.net", "block", "*offer*@*", ""),
         (4, "example.net", "allow", "*@bulk.example", "replaced")]  # replaced in place: its id kept
 
+    # scand's lookup (store_list_lookup: the probe of scopes x keys, then
+    # the most specific entry): the same answers, expired entries ignored
+    for step in (("add", "block", "*@bulk.example", "--for", "alice@example.net"),
+                 ("add", "allow", "ceo@sub.spam.example", "--for", "example.net")):
+        for c in confs.values():
+            quarctl(c, "lists", *step)
+    senders = ["x@bulk.example", "y@Bulk.Example", "bob@sub.spam.example", "ceo@sub.spam.example",
+               "big-offer-now@x.org", "", "z@elsewhere.example"]
+    stores = {"sqlite": os.path.join(d, "gatehouse.db"), "pg": pg_url}
+    for now in (int(time.time()), 1938211200):  # now, and 2031-06-02 (the global entry expired)
+        for rcpt in ("alice@example.net", "carol@mx.example.net", "dave@example.net", "erin@other.example"):
+            got = {b: run([LOOKUP, path, str(now), rcpt] + senders).stdout for b, path in stores.items()}
+            assert got["pg"] == got["sqlite"], (now, rcpt)
+            if rcpt == "alice@example.net":
+                hits = dict(line.split(": ", 1) for line in got["pg"].splitlines())
+                assert hits["x@bulk.example"].startswith("block #5 for alice@example.net") and \
+                    hits["y@Bulk.Example"] == hits["x@bulk.example"]
+                assert hits["ceo@sub.spam.example"].startswith("allow #6 for example.net")
+                assert hits["bob@sub.spam.example"] == ("none" if now > 1938000000 else
+                                                         "block #2 for global: *@.spam.example")
+                assert hits[""] == "none" and hits["z@elsewhere.example"] == "none"
+
     # export from PostgreSQL, import into a new PostgreSQL store: the same entries
     csv = quarctl(confs["pg"], "lists", "export").stdout
     path = os.path.join(d, "lists.csv")
@@ -337,18 +360,19 @@ def test_lists_same_on_both_backends(postgres, pg_url, tmp_path):
     postgres.dropdb("gh_pgaux_lists2")
     q2 = write_conf(os.path.join(d, "q2.conf"), postgres.createdb("gh_pgaux_lists2"))
     try:
-        assert "imported 3 entries" in quarctl(q2, "lists", "import", path).stdout
+        assert "imported 5 entries" in quarctl(q2, "lists", "import", path).stdout
         assert quarctl(q2, "lists", "export").stdout == csv
         quarctl(q2, "lists", "import", path)  # again: replaced, not doubled
-        assert postgres.psql("SELECT count(*), min(id), max(id) FROM lists", "gh_pgaux_lists2") == [["3", "1", "3"]]
+        assert postgres.psql("SELECT count(*), min(id), max(id) FROM lists", "gh_pgaux_lists2") == [["5", "1", "5"]]
         # a bad row anywhere: nothing of the file is stored
         with open(path, "a") as f:
             f.write("x@new.example,allow,a@b.example,,\r\nnowhere,block,a@b.example,,\r\n")
         r = quarctl(q2, "lists", "import", path, check=False)
-        assert r.returncode == 2 and 'lists.csv:6: unknown scope "nowhere"' in r.stderr, r.stderr
+        assert r.returncode == 2 and 'lists.csv:8: unknown scope "nowhere"' in r.stderr, r.stderr
         assert postgres.psql("SELECT count(*) FROM lists WHERE scope = 'x@new.example'", "gh_pgaux_lists2") == [["0"]]
         # the probe keys were stored as SQLite stores them
         assert postgres.psql("SELECT scope, pkey FROM lists ORDER BY id", "gh_pgaux_lists2") == [
-            ["global", "@.spam.example"], [".example.net", ""], ["example.net", "@bulk.example"]]
+            ["global", "@.spam.example"], [".example.net", ""], ["alice@example.net", "@bulk.example"],
+            ["example.net", "@bulk.example"], ["example.net", "ceo@sub.spam.example"]]
     finally:
         postgres.dropdb("gh_pgaux_lists2")
