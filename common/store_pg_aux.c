@@ -257,16 +257,7 @@ int spg_outbox_fold(struct store *base, const char *rcpt, const void *body, size
 /* ---- scand-report's RRD ---- */
 
 SPG_STMT(bounds, "SELECT coalesce((SELECT min(time) FROM msgs), -1), coalesce((SELECT max(id) FROM msgs), 0)");
-/* per message: passed (a recipient passed), blocked (none passed, one
- * discarded, bounced or rejected); grouped by minute and category */
-SPG_STMT(rrd_minutes,
-         "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
-         "sum(CASE WHEN EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') THEN 1 "
-         "ELSE 0 END), "
-         "sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
-         "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) "
-         "THEN 1 ELSE 0 END), m.host "
-         "FROM msgs m WHERE m.time >= $1 AND m.time < $2 AND m.id > $3 AND m.id <= $4 GROUP BY 1, 2, 6");
+SPG_STMT(rrd_minutes, STORE_RRD_MINUTES_SQL("$1", "$2", "$3", "$4"));
 SPG_STMT(rrd_get, "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = $1");
 SPG_STMT(rrd_put, "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES ($1, $2, $3) "
                   "ON CONFLICT (path) DO UPDATE SET last_minute = EXCLUDED.last_minute, "
@@ -433,6 +424,8 @@ int spg_list_probe(struct store *base, const struct list_probe *p, int64_t now,
  * $1 = since, $2 = until, $3 = top. */
 #define SPG_TOP(inner)                                                                                       \
 	"SELECT name, count(*) AS n FROM (" inner ") t GROUP BY name ORDER BY n DESC, name COLLATE \"C\" LIMIT $3"
+/* the messages whose senders the spam tables count */
+#define SPG_SPAM_MSGS "FROM msgs WHERE category IN ('spam', 'spammy') AND time >= $1 AND time < $2"
 /* "a,b, c" split into trimmed names (SQLite walks it with a recursive
  * query and instr()); empty names do not count */
 #define SPG_SPLIT(col, where)                                                                                \
@@ -444,13 +437,11 @@ static const struct pgc_stmt spg_top_stmts[STORE_NTOP] = {
     [STORE_TOP_BANNED] = {"aux_top_banned", SPG_SPLIT("banned_names", "banned_names <> ''")},
     [STORE_TOP_SPAM_SENDERS] = {"aux_top_spam_senders",
                                 SPG_TOP("SELECT CASE sender WHEN '' THEN '<>' ELSE lower(sender) END AS name "
-                                        "FROM msgs WHERE category IN ('spam', 'spammy') AND time >= $1 "
-                                        "AND time < $2")},
+                                        SPG_SPAM_MSGS)},
     [STORE_TOP_SPAM_DOMAINS] = {"aux_top_spam_domains",
                                 SPG_TOP("SELECT CASE WHEN strpos(sender, '@') = 0 THEN '<>' "
                                         "ELSE lower(substr(sender, strpos(sender, '@') + 1)) END AS name "
-                                        "FROM msgs WHERE category IN ('spam', 'spammy') AND time >= $1 "
-                                        "AND time < $2")},
+                                        SPG_SPAM_MSGS)},
     [STORE_TOP_SPAM_RCPTS] = {"aux_top_spam_rcpts",
                               SPG_TOP("SELECT lower(r.addr) AS name FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
                                       "WHERE m.category IN ('spam', 'spammy') AND m.time >= $1 AND m.time < $2")},

@@ -1,10 +1,12 @@
 /*
- * store_report_sql - the SQL of scand-report's totals (store.h
- * store_report_stat), shared by the backends: plain SQL that SQLite and
- * PostgreSQL both run, written once with the placeholders as arguments
- * (SQLite "?1", PostgreSQL "$1"). Every statement's first column is a
- * name ('' where there is none), the others integers (struct
- * store_stat_row). P1 = since, P2 = until. Only store_*.c include this.
+ * store_report_sql - scand-report's SQL that the backends share: plain
+ * SQL that SQLite and PostgreSQL both run, written once with the
+ * placeholders as arguments (SQLite "?1", PostgreSQL "$1").
+ * The totals (store.h store_report_stat): every statement's first column
+ * is a name ('' where there is none), the others integers (struct
+ * store_stat_row); P1 = since, P2 = until. The RRD's minutes
+ * (store_rrd_minutes): P1..P4 = t0, t1, id0, id1. Only store_*.c include
+ * this.
  */
 #ifndef GH_STORE_REPORT_SQL_H
 #define GH_STORE_REPORT_SQL_H
@@ -41,5 +43,17 @@
 #define STORE_STAT_SCAN_SQL(P1, P2)                                                                          \
 	"SELECT '', scan_ms, count(*) FROM msgs WHERE " STORE_STAT_PERIOD(P1, P2)                            \
 	" GROUP BY scan_ms ORDER BY scan_ms"
+
+/* per message: passed (a recipient passed), blocked (none passed, one
+ * discarded, bounced or rejected); grouped by minute, category and host */
+#define STORE_RRD_MINUTES_SQL(P1, P2, P3, P4)                                                                \
+	"SELECT m.time / 60 * 60 AS minute, m.category, count(*), "                                          \
+	"sum(CASE WHEN EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') THEN 1 "   \
+	"ELSE 0 END), "                                                                                      \
+	"sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "  \
+	"EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) " \
+	"THEN 1 ELSE 0 END), m.host "                                                                        \
+	"FROM msgs m WHERE m.time >= " P1 " AND m.time < " P2 " AND m.id > " P3 " AND m.id <= " P4           \
+	" GROUP BY 1, 2, 6"
 
 #endif

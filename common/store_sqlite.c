@@ -128,16 +128,7 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
                       "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1, ?4)",
     [SQ_OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
     [SQ_BOUNDS] = "SELECT coalesce((SELECT min(time) FROM msgs), -1), coalesce((SELECT max(id) FROM msgs), 0)",
-    /* per message: passed (a recipient passed), blocked (none passed, one
-     * discarded, bounced or rejected); grouped by minute and category */
-    [SQ_RRD_MINUTES] =
-        "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
-        "sum(CASE WHEN EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') THEN 1 "
-        "ELSE 0 END), "
-        "sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
-        "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) "
-        "THEN 1 ELSE 0 END), m.host "
-        "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2, 6",
+    [SQ_RRD_MINUTES] = STORE_RRD_MINUTES_SQL("?1", "?2", "?3", "?4"),
     [SQ_RRD_GET] = "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1",
     [SQ_RRD_PUT] = "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
