@@ -345,6 +345,7 @@ static int mig_copy_of(struct mig *m, sqlite3_stmt *s, struct mig_row *r, void *
 		m->from_store++;
 		return 0;
 	}
+	errno = 0;
 	if (quar_read(m->qc->quar_dir, path, expect, &plain, &plain_len, &err) < 0) {
 		mig_problem(m, id, mail_id, err, errno == ENOENT);
 		g_free(err);
@@ -626,16 +627,20 @@ static int mig_check_schema(struct mig *m)
 		mig_fatal(m, "source: schema version %lld, this quarctl copies version %d", (long long)v, schema_version);
 		return -1;
 	}
+	sqlite3_stmt *cols = NULL;
 	if (sqlite3_prepare_v2(m->db,
-	                       "SELECT name, (SELECT count(*) FROM pragma_table_info(name)) FROM sqlite_master "
-	                       "WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-	                       -1, &s, NULL) != SQLITE_OK) {
+	                       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+	                       "ESCAPE '\\' ORDER BY name",
+	                       -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(m->db, "SELECT count(*) FROM pragma_table_info(?1)", -1, &cols, NULL) != SQLITE_OK) {
 		mig_fatal(m, "source: %s", sqlite3_errmsg(m->db));
+		sqlite3_finalize(s);
 		return -1;
 	}
 	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(s, 0);
-		int ncols = sqlite3_column_int(s, 1), want = -1;
+		sqlite3_bind_text(cols, 1, name, -1, SQLITE_STATIC);
+		int ncols = (int)mig_sq_int(cols), want = -1;
 		for (size_t i = 0; i < G_N_ELEMENTS(mig_tables) && name; i++)
 			if (strcmp(name, mig_tables[i].name) == 0)
 				want = mig_tables[i].ncols;
@@ -657,6 +662,7 @@ static int mig_check_schema(struct mig *m)
 		}
 	}
 	sqlite3_finalize(s);
+	sqlite3_finalize(cols);
 	return rc;
 }
 
