@@ -37,6 +37,8 @@
  *     msgrcpt rows: each is reported on stderr with the mail id, counted,
  *     and the exit code is 1; the next run tries it again (restore the
  *     file, or purge the message / quarctl fsck --fix, then run again);
+ *   - a row already in the target is never written again, whatever changed
+ *     on either side since (a later run must not undo what the fleet did);
  *   - a target row with the same id but another mail id means the target
  *     is not a copy of this store: the run stops (exit 1);
  *   - every table of the SQLite store is known here and has the same
