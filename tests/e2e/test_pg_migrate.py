@@ -16,7 +16,9 @@ copies and changes nothing; a run stopped by --max-batches and a run killed
 with SIGKILL are continued by the next run to the same end; a damaged, a
 missing and a corrupt store copy are each reported by mail id, held back with
 their recipients, exit 1, reported again by the next run, and copied once
-repaired; usage and an unreachable target give 2 and 5.
+repaired; a target holding other messages under the same ids or mail ids
+stops the run (exit 1) without writing; usage and an unreachable target give
+2 and 5.
 """
 
 import gzip
@@ -388,3 +390,33 @@ def test_migrate_usage(postgres, tmp_path):
     assert migrate(qs, postgres.url("postgres"), "--batch", "0").returncode == 2
     r = migrate(qs, "postgresql://gatehouse@127.0.0.1:%d/x" % ghtest.free_port())
     assert r.returncode == 5 and "target" in r.stderr
+
+
+def test_migrate_refuses_other_data(postgres, pg_url, tmp_path):
+    """A target that holds other messages under the copied ids (or the
+    copied mail ids under other ids) is not a copy of this store: the run
+    stops with exit 1 and says which, and writes nothing of that batch."""
+    qs, plain = make_store(str(tmp_path / "src"), 20)
+    db = dbname(pg_url)
+    r = migrate(qs, pg_url)
+    assert r.returncode == 0, r.stderr
+    rows = postgres.psql("SELECT id, mail_id FROM msgs ORDER BY id", db)
+    ids = [int(x[0]) for x in rows]
+    postgres.psql("UPDATE msgs SET mail_id = 'ZZZZZZZZZZZZ' WHERE id = %d" % ids[3], db)
+    r = migrate(qs, pg_url)
+    assert r.returncode == 1
+    assert re.search(r"msgs id %d: the target holds mail id ZZZZZZZZZZZZ, the source \S+: not a copy" % ids[3],
+                     r.stderr), r.stderr
+    assert "migrate: failed" in r.stdout
+
+    # the mail id under another id: the row is gone by id, its mail id is not
+    postgres.psql("UPDATE msgs SET mail_id = '%s' WHERE id = %d" % (rows[3][1], ids[3]), db)
+    moved = postgres.psql("DELETE FROM msgs WHERE id = %d RETURNING mail_id" % ids[5], db)[0][0]
+    postgres.psql("INSERT INTO msgs (id, mail_id, time, sender, size, category) "
+                  "VALUES (999999, '%s', 1, '', 1, 'clean')" % moved, db)
+    before = postgres.psql("SELECT count(*) FROM msgs", db)
+    r = migrate(qs, pg_url)
+    assert r.returncode == 1
+    assert re.search(r"msgs id %d \(\S+\): the target holds this mail id under another id" % ids[5], r.stderr), \
+        r.stderr
+    assert postgres.psql("SELECT count(*) FROM msgs", db) == before
