@@ -230,9 +230,11 @@ static void mig_fatal(struct mig *m, const char *fmt, ...)
  * row is held back. */
 static void mig_problem(struct mig *m, int64_t id, const char *mail_id, const char *err, bool missing)
 {
-	char *shown = log_printable(err, 400);
-	fprintf(stderr, "quarctl: migrate: %s: %s (not copied)\n", mail_id, shown);
+	/* both come from the store and the tree: printable before they are shown */
+	char *shown = log_printable(err, 400), *id_shown = log_printable(mail_id, 40);
+	fprintf(stderr, "quarctl: migrate: %s: %s (not copied)\n", id_shown, shown);
 	g_free(shown);
+	g_free(id_shown);
 	if (missing)
 		m->missing++;
 	else
