@@ -84,8 +84,6 @@ LIBS_scand   := $(BUILD)/libscand.a $(LIBS_notify)
 LIBS_quarctl := $(BUILD)/libquarctl.a $(LIBS_notify)
 LIBS_report  := $(BUILD)/libreport.a $(LIBS_notify)
 LIBS_web     := $(BUILD)/libweb.a $(LIBS_notify)
-# libraries only one program needs (pkg-config, evaluated lazily)
-LDLIBS_web    = $(shell pkg-config --libs libmicrohttpd)
 # Tests, bench programs and fuzz harnesses link the list of the program they
 # exercise (LIBS_FOR_<name>); one not named here gets every program's
 # library, then notify, then common (a new test needs no Makefile edit).

@@ -10,7 +10,8 @@
  * quar_read()         read, check SHA-256, gunzip when the name ends in .gz
  * quar_remove()       unlink and fsync of the directory
  * quar_pack()         gzip in memory, for a copy kept in the store
- * quar_db_read()      a store copy: gunzip, check SHA-256
+ * quar_unpack()       a packed copy's bytes: gunzip, check SHA-256
+ * quar_db_read()      a store copy: quar_unpack() of its blob
  * quar_message_read() the one reader of quarantined bytes, either backend
  *
  * Failure: -1 with *err (g_free) saying what and why; errno is left as the
@@ -386,6 +387,19 @@ int quar_pack(const void *data, size_t len, void **packed, size_t *packed_len, c
 	return 0;
 }
 
+int quar_unpack(const char *what, const void *packed, size_t packed_len, const char *expect_sha256, void **data,
+                size_t *len, char **err)
+{
+	if (quar_gunzip(packed, packed_len, data, len, err) < 0) {
+		char *e = *err;
+		*err = g_strdup_printf("%s: %s", what, e);
+		g_free(e);
+		errno = EBADMSG; /* a damaged blob is as bad as a wrong hash */
+		return -1;
+	}
+	return expect_sha256 ? quar_check(what, expect_sha256, data, len, err) : 0;
+}
+
 int quar_db_read(struct store *st, const char *mail_id, const char *expect_sha256, void **data, size_t *len,
                  char **err)
 {
@@ -398,13 +412,9 @@ int quar_db_read(struct store *st, const char *mail_id, const char *expect_sha25
 		errno = rc < 0 ? EIO : ENOENT;
 		return -1;
 	}
-	rc = quar_gunzip(raw, rawlen, data, len, err);
+	rc = quar_unpack(mail_id, raw, rawlen, expect_sha256, data, len, err);
 	g_free(raw);
-	if (rc < 0) {
-		errno = EBADMSG; /* a damaged blob is as bad as a wrong hash */
-		return -1;
-	}
-	return expect_sha256 ? quar_check(mail_id, expect_sha256, data, len, err) : 0;
+	return rc;
 }
 
 int quar_message_read(struct store *st, const char *quar_dir, const struct store_msg *m, bool check,

@@ -17,7 +17,10 @@
  * A copy may be kept in the store instead ([scand] quarantine_backend =
  * database, the row's quar_backend): quar_pack() gzips a message for
  * store_put (quar_blob) and gives its SHA-256; quar_db_read() reads one
- * back and checks it.
+ * back and checks it; quar_unpack() does that check on bytes already at
+ * hand (gunzip, then the SHA-256 of the message unless expect_sha256 is
+ * NULL; what names the copy in *err; EBADMSG when it does not decompress
+ * or the SHA-256 differs).
  *
  * quar_message_read() is THE way to the quarantined bytes of a message,
  * whichever the backend (release, quarctl show, the web view):
@@ -54,6 +57,8 @@ bool quar_relpath_safe(const char *relpath);
 struct store;
 struct store_msg;
 int quar_pack(const void *data, size_t len, void **packed, size_t *packed_len, char sha256_hex[65], char **err);
+int quar_unpack(const char *what, const void *packed, size_t packed_len, const char *expect_sha256, void **data,
+                size_t *len, char **err);
 int quar_db_read(struct store *st, const char *mail_id, const char *expect_sha256, void **data, size_t *len,
                  char **err);
 int quar_message_read(struct store *st, const char *quar_dir, const struct store_msg *m, bool check,

@@ -16,6 +16,7 @@
 #include <time.h>
 
 static const struct store_backend *const store_backends[] = {&store_backend_sqlite, &store_backend_pg};
+static const struct store_report_ops *const store_reports[] = {&store_sqlite_report, &store_pg_report};
 
 int store_fail_set(struct store *st, bool busy, const char *fmt, ...)
 {
@@ -275,6 +276,37 @@ int store_report_top(struct store *st, enum store_top which, int64_t since, int6
 	if ((int)which < 0 || which >= STORE_NTOP)
 		return store_fail_set(st, false, "report: no such top table %d", (int)which);
 	return st->be->report_top(st, which, since, until, top, fn, arg);
+}
+
+/* The report ops of st's backend (store_backend.h), or NULL after failing st. */
+static const struct store_report_ops *store_report_ops(struct store *st)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(store_reports); i++)
+		if (store_reports[i]->be == st->be)
+			return store_reports[i];
+	store_fail_set(st, false, "report: the %s store has no report queries", st->be->scheme);
+	return NULL;
+}
+
+int store_report_stat(struct store *st, enum store_stat which, int64_t since, int64_t until,
+                      int (*fn)(const struct store_stat_row *row, void *arg), void *arg)
+{
+	const struct store_report_ops *r = store_report_ops(st);
+	if ((int)which < 0 || which >= STORE_NSTAT)
+		return store_fail_set(st, false, "report: no such statistic %d", (int)which);
+	return r ? r->stat(st, which, since, until, fn, arg) : -1;
+}
+
+int store_report_begin(struct store *st)
+{
+	const struct store_report_ops *r = store_report_ops(st);
+	return r ? r->begin(st) : -1;
+}
+
+int store_report_end(struct store *st)
+{
+	const struct store_report_ops *r = store_report_ops(st);
+	return r ? r->end(st) : -1;
 }
 
 int store_digest_items(struct store *st, const char *cats, int64_t since, const char *rcpt,

@@ -32,8 +32,6 @@
  * return 0 on success and -1 on failure with the reason in store_error()
  * (per handle); store_busy() says whether the failure was a lock timeout.
  * A handle is for one thread at a time; each thread opens its own.
- * The read-only report queries of scand-report (plain SQL) reach the
- * SQLite handle through store_sqlite.h; nothing else does.
  */
 #ifndef GH_STORE_H
 #define GH_STORE_H
@@ -291,6 +289,31 @@ enum store_top { STORE_TOP_VIRUSES, STORE_TOP_BANNED, STORE_TOP_SPAM_SENDERS, ST
                  STORE_TOP_SPAM_RCPTS, STORE_TOP_UNCHECKED, STORE_TOP_LIST_ENTRIES, STORE_TOP_HOSTS, STORE_NTOP };
 int store_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                      int (*fn)(const char *name, int64_t count, void *arg), void *arg);
+/* scand-report's totals for [since, until) (report/stats.c): fn gets each
+ * row of one question as a name and integers (v, the rest 0):
+ *   CATEGORIES    category: v0 messages, v1 bytes
+ *   DESTINIES     destiny: v0 recipients (msgrcpt rows)
+ *   ROWS          one row, "": v0 quarantined (quar_path set), v1 released,
+ *                 v2 purged (quar_state now), v3..v11 messages per spam score
+ *                 (< 0, 0-2, 2-4, 4-6, 6-8, 8-10, 10-15, 15-20, >= 20)
+ *   DAYS          category: v0 day (time / 86400), v1 messages, v2 bytes
+ *   BUSIEST_HOUR  at most one row, "": v0 hour (time / 3600), v1 messages
+ *                 (the most, then the earliest)
+ *   SCAN          "": v0 scan_ms, v1 messages, ascending scan_ms
+ * 0 or -1. store_report_begin() and store_report_end() bracket the queries
+ * of one report in one read-only snapshot (every section sees the same
+ * rows): 0 or -1; end also after a failed query. */
+enum store_stat { STORE_STAT_CATEGORIES, STORE_STAT_DESTINIES, STORE_STAT_ROWS, STORE_STAT_DAYS,
+                  STORE_STAT_BUSIEST_HOUR, STORE_STAT_SCAN, STORE_NSTAT };
+#define STORE_STAT_MAXV 12
+struct store_stat_row {
+	const char *name;
+	int64_t v[STORE_STAT_MAXV];
+};
+int store_report_stat(struct store *st, enum store_stat which, int64_t since, int64_t until,
+                      int (*fn)(const struct store_stat_row *row, void *arg), void *arg);
+int store_report_begin(struct store *st);
+int store_report_end(struct store *st);
 
 /* The recipients' digest (schema/008-digest.sql; notify/digest.c,
  * scand-web). Addresses and domains are compared in lower case.

@@ -100,8 +100,21 @@ struct store_digest_ops {
 	int (*rcpt_delete)(struct store *st, int64_t msg_rowid, const char *addr, int64_t when);
 };
 
+/* scand-report's totals (store.h, store_report_*), one table per backend:
+ * store.c finds a store's table by its be, so a backend adds these in a
+ * file of its own without touching its op table. */
+struct store_report_ops {
+	const struct store_backend *be;
+	int (*stat)(struct store *st, enum store_stat which, int64_t since, int64_t until,
+	            int (*fn)(const struct store_stat_row *row, void *arg), void *arg);
+	int (*begin)(struct store *st);
+	int (*end)(struct store *st);
+};
+
 extern const struct store_backend store_backend_sqlite;
 extern const struct store_backend store_backend_pg;
+extern const struct store_report_ops store_sqlite_report;
+extern const struct store_report_ops store_pg_report;
 
 /* Sets st->err from a printf format; returns -1. */
 int store_fail_set(struct store *st, bool busy, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

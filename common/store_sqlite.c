@@ -12,6 +12,7 @@
  * outbox row is 'held' only while its attempt (msgs.attempt) is 'open'.
  */
 #include "store_backend.h"
+#include "store_report_sql.h"
 #include "store_sqlite.h"
 #include "store_sqlite_digest.h"
 
@@ -53,7 +54,8 @@ enum {
 	SQ_LIST_QUERY,
 	SQ_LIST_PROBE,
 	SQ_TOP, /* STORE_NTOP of them, in enum store_top order */
-	SQ_NLAZY = SQ_TOP + STORE_NTOP
+	SQ_STAT = SQ_TOP + STORE_NTOP, /* STORE_NSTAT of them, in enum store_stat order */
+	SQ_NLAZY = SQ_STAT + STORE_NSTAT
 };
 
 /* store_count mirrors store_list's filter. Category and state are plain
@@ -126,16 +128,7 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
                       "VALUES (?1, '', 'admin-summary', '', ?2, ?3, ?1, ?4)",
     [SQ_OB_FOLDED] = "UPDATE outbox SET state = 'sent', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
     [SQ_BOUNDS] = "SELECT coalesce((SELECT min(time) FROM msgs), -1), coalesce((SELECT max(id) FROM msgs), 0)",
-    /* per message: passed (a recipient passed), blocked (none passed, one
-     * discarded, bounced or rejected); grouped by minute and category */
-    [SQ_RRD_MINUTES] =
-        "SELECT m.time / 60 * 60 AS minute, m.category, count(*), "
-        "sum(CASE WHEN EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') THEN 1 "
-        "ELSE 0 END), "
-        "sum(CASE WHEN NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny = 'pass') AND "
-        "EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND r.destiny IN ('discard', 'bounce', 'reject')) "
-        "THEN 1 ELSE 0 END), m.host "
-        "FROM msgs m WHERE m.time >= ?1 AND m.time < ?2 AND m.id > ?3 AND m.id <= ?4 GROUP BY 1, 2, 6",
+    [SQ_RRD_MINUTES] = STORE_RRD_MINUTES_SQL("?1", "?2", "?3", "?4"),
     [SQ_RRD_GET] = "SELECT last_minute, last_msg_id FROM report_rrd WHERE path = ?1",
     [SQ_RRD_PUT] = "INSERT INTO report_rrd (path, last_minute, last_msg_id) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT (path) DO UPDATE SET last_minute = ?2, last_msg_id = ?3",
@@ -173,6 +166,12 @@ static const char *const sq_lazy_sql[SQ_NLAZY] = {
     [SQ_TOP + STORE_TOP_HOSTS] =
         "SELECT CASE host WHEN '' THEN '(unknown)' ELSE host END AS h, count(*) AS n FROM msgs "
         "WHERE time >= ?1 AND time < ?2 GROUP BY h ORDER BY n DESC, h LIMIT ?3",
+    [SQ_STAT + STORE_STAT_CATEGORIES] = STORE_STAT_CATEGORIES_SQL("?1", "?2"),
+    [SQ_STAT + STORE_STAT_DESTINIES] = STORE_STAT_DESTINIES_SQL("?1", "?2"),
+    [SQ_STAT + STORE_STAT_ROWS] = STORE_STAT_ROWS_SQL("?1", "?2"),
+    [SQ_STAT + STORE_STAT_DAYS] = STORE_STAT_DAYS_SQL("?1", "?2"),
+    [SQ_STAT + STORE_STAT_BUSIEST_HOUR] = STORE_STAT_BUSIEST_HOUR_SQL("?1", "?2"),
+    [SQ_STAT + STORE_STAT_SCAN] = STORE_STAT_SCAN_SQL("?1", "?2"),
 };
 
 struct sq {
@@ -879,6 +878,7 @@ struct sq_cb {
 		int (*rrd_minute)(const struct store_rrd_minute *m, void *arg);
 		int (*top)(const char *name, int64_t count, void *arg);
 		int (*list)(const struct list_entry *e, void *arg);
+		int (*stat)(const struct store_stat_row *row, void *arg);
 	} fn;
 	void *arg;
 };
@@ -1405,6 +1405,53 @@ static int sq_report_top(struct store *base, enum store_top which, int64_t since
 	sqlite3_bind_int64(s, 3, top);
 	return sq_each(st, s, "query", sq_report_top_row, &c) < 0 ? -1 : 0;
 }
+
+/* ---- scand-report's totals ---- */
+
+static int sq_report_stat_row(sqlite3_stmt *s, void *ctx)
+{
+	const struct sq_cb *c = ctx;
+	struct store_stat_row r = {.name = sq_col(s, 0)};
+	for (int i = 1; i < sqlite3_column_count(s) && i <= STORE_STAT_MAXV; i++)
+		r.v[i - 1] = sqlite3_column_int64(s, i);
+	return c->fn.stat(&r, c->arg);
+}
+
+static int sq_report_stat(struct store *base, enum store_stat which, int64_t since, int64_t until,
+                          int (*fn)(const struct store_stat_row *row, void *arg), void *arg)
+{
+	struct sq *st = (struct sq *)base;
+	sqlite3_stmt *s = sq_lazy(st, SQ_STAT + (int)which);
+	struct sq_cb c = {.fn.stat = fn, .arg = arg};
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, since);
+	sqlite3_bind_int64(s, 2, until);
+	return sq_each(st, s, "report query", sq_report_stat_row, &c) < 0 ? -1 : 0;
+}
+
+/* A deferred read transaction: the snapshot starts at the first read. */
+static int sq_report_begin(struct store *base)
+{
+	struct sq *st = (struct sq *)base;
+	st->base.busy = false;
+	return store_exec(st, "BEGIN", "report: begin");
+}
+
+static int sq_report_end(struct store *base)
+{
+	struct sq *st = (struct sq *)base;
+	if (sqlite3_get_autocommit(st->db))
+		return 0;
+	return store_exec(st, "COMMIT", "report: end");
+}
+
+const struct store_report_ops store_sqlite_report = {
+    .be = &store_backend_sqlite,
+    .stat = sq_report_stat,
+    .begin = sq_report_begin,
+    .end = sq_report_end,
+};
 
 const struct store_backend store_backend_sqlite = {
     .scheme = "sqlite",

@@ -1,9 +1,8 @@
 /*
- * store_sqlite - the SQLite backend's handle, for read-only report queries
+ * store_sqlite - the SQLite backend's handle
  *
  * store_sqlite_db() gives the sqlite3 handle of a store opened on the
- * SQLite backend, or NULL for any other backend. Its users: scand-report's
- * read-only queries (plain SQL that PostgreSQL also runs), the SQLite
+ * SQLite backend, or NULL for any other backend. Its users: the SQLite
  * half of the digest ops (store_sqlite_digest.c, reached through store.h
  * like every other op) and tests.
  */

@@ -3,7 +3,7 @@
  *
  * quarctl [-c FILE]               the ncurses interface
  * quarctl [-c FILE] COMMAND ...   list, show, release, purge, expire, stats, fsck,
- *                                 lists, learn, digest
+ *                                 lists, learn, digest, migrate
  *
  * The configuration is -c FILE, else $GATEHOUSE_CONF, else
  * /etc/gatehouse/scand.conf (the built-in defaults if it does not exist); quarctl
@@ -16,6 +16,8 @@
  *   error; 3 an id is not in the store; 4 an id is not a valid mail id
  *   (refused before any lookup or path); 5 the store cannot be opened/read.
  *   fsck: 0 consistent (or every problem fixed by --fix), 1 problems remain.
+ *   migrate: 0 all copied and verified, 1 a copy missing or damaged (its
+ *   message not copied) or an error on the way, 5 source/target unusable.
  */
 #include "qc.h"
 
@@ -65,6 +67,12 @@ static const char qc_usage[] =
     "       How often the recipients' digest goes to ADDR or DOMAIN (default:\n"
     "       [digest] frequency).\n"
     "  digest preview ADDR      what ADDR's next digest would say\n"
+    "  migrate --to postgresql://USER@HOST:PORT/DB [--batch 1000] [--max-batches N]\n"
+    "       Copy the SQLite store ([scand] database) into PostgreSQL with the same\n"
+    "       ids, each kept quarantine file into the store (quarantine_backend\n"
+    "       database), every SHA-256 checked before writing and read back after.\n"
+    "       Idempotent and resumable: rows already there are skipped. A missing or\n"
+    "       damaged copy is reported and its message not copied (exit 1).\n"
     "\n"
     "Options: -c FILE  configuration (default $GATEHOUSE_CONF, else /etc/gatehouse/scand.conf)\n"
     "         -h, --help, -V, --version\n"
@@ -73,7 +81,9 @@ static const char qc_usage[] =
     "configuration error, a bad list pattern or scope; 3 id (mail or list\n"
     "entry) not in the store; 4 not a valid mail id\n"
     "(refused before any lookup); 5 the store cannot be opened or read.\n"
-    "fsck: 0 consistent (or all fixed), 1 problems remain.\n";
+    "fsck: 0 consistent (or all fixed), 1 problems remain.\n"
+    "migrate: 0 all copied and verified, 1 copies missing or damaged (or an error),\n"
+    "5 the source or the target cannot be opened.\n";
 
 struct qc_command {
 	const char *name;
@@ -84,7 +94,7 @@ static const struct qc_command qc_commands[] = {
     {"list", qc_cmd_list},   {"show", qc_cmd_show},       {"release", qc_cmd_release},
     {"purge", qc_cmd_purge}, {"expire", qc_cmd_expire},   {"stats", qc_cmd_stats},
     {"fsck", qc_cmd_fsck},   {"lists", qc_cmd_lists},     {"learn", qc_cmd_learn},
-    {"digest", qc_cmd_digest},
+    {"digest", qc_cmd_digest}, {"migrate", qc_cmd_migrate},
     {NULL, NULL},
 };
 

@@ -12,6 +12,7 @@
  * qc_msg.c     headers and body preview of a quarantined message (GMime)
  * qc_lists.c   lists (allow and block entries), learn, and the TUI's allow/block
  * qc_fsck.c    fsck: the quarantine tree against the store (common/quar_fsck.c)
+ * qc_migrate.c migrate: the SQLite store and its file quarantine into PostgreSQL
  *              through store_put() and quar_write()
  */
 #ifndef GH_QC_H
@@ -105,6 +106,7 @@ int qc_cmd_stats(struct qc *qc, int argc, char **argv);
 int qc_cmd_fsck(struct qc *qc, int argc, char **argv);
 int qc_cmd_digest(struct qc *qc, int argc, char **argv);
 int qc_cmd_lists(struct qc *qc, int argc, char **argv);
+int qc_cmd_migrate(struct qc *qc, int argc, char **argv);
 int qc_cmd_learn(struct qc *qc, int argc, char **argv);
 
 /* Learning (qc_lists.c). qc_learn(): teaches the spam engine the kept bytes

@@ -2,9 +2,8 @@
  * report - the weekly tables, the RRD and the report mail (scand-report)
  *
  * report_build() aggregates one period of the verdict store (and the period
- * of the same length just before it) with prepared, read-only plain SQL
- * over store_sqlite_db() and the store's top tables (store_report_top());
- * nothing loads every row. report_render_text/html/csv/json()
+ * of the same length just before it) from the store's report queries
+ * (store_report_stat(), store_report_top()); nothing loads every row. report_render_text/html/csv/json()
  * print the result. report_period_week()/report_parse_time() turn the
  * command line into [since, until) in UTC.
  *
@@ -24,7 +23,6 @@
 #include <stdint.h>
 
 #include "store.h"
-#include "store_sqlite.h" /* the read-only report queries */
 
 #define REPORT_NCAT 8
 #define REPORT_NDEST 5

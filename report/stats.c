@@ -5,10 +5,11 @@
  * of the period of the same length just before it. Every number comes from
  * a prepared, GROUP BY statement that walks the time index (msgs_report
  * covers the per-category and per-day counts); no statement loads every
- * row into memory. The totals, days, busiest hour and scan times are plain
- * SQL (PostgreSQL runs it too) over store_sqlite_db(); the top tables,
- * whose name splitting is backend-specific SQL, come from
- * store_report_top(). Definitions:
+ * row into memory. The totals, days, busiest hour and scan times come from
+ * store_report_stat() (SQL shared by the backends, store_report_sql.h),
+ * the top tables (whose name splitting is backend-specific SQL) from
+ * store_report_top(), all inside one store_report_begin() snapshot, so
+ * SQLite and PostgreSQL stores give the same report. Definitions:
  *   - a message belongs to the period of its msgs.time (UTC);
  *   - recipients and destinies come from msgrcpt rows of those messages;
  *   - quarantined = quar_path set; released/purged = quar_state now;
@@ -19,7 +20,7 @@
  * GDate/GDateTime; report_parse_time() is common/when.h's parser with a
  * message.
  *
- * Failures return -1 with *err set (the SQLite message); nothing is logged.
+ * Failures return -1 with *err set (the store's message); nothing is logged.
  */
 #include "report.h"
 
@@ -38,121 +39,91 @@ const char *const report_destiny_labels[REPORT_NDEST] = {"passed", "discarded", 
 const char *const report_hist_labels[REPORT_NHIST] = {"< 0",  "0-2",   "2-4",   "4-6",  "6-8",
                                                       "8-10", "10-15", "15-20", ">= 20"};
 
-/* The SQL, one statement per question. ?1 = since, ?2 = until, ?3 = top. */
-static const char sql_categories[] = "SELECT category, count(*), coalesce(sum(size), 0) FROM msgs "
-                                     "WHERE time >= ?1 AND time < ?2 GROUP BY category";
-static const char sql_destinies[] = "SELECT r.destiny, count(*) FROM msgs m JOIN msgrcpt r ON r.msg = m.id "
-                                    "WHERE m.time >= ?1 AND m.time < ?2 GROUP BY r.destiny";
-/* Quarantine counts and the spam score histogram: the columns are not in
- * an index, so one pass over the period's rows answers both. */
-static const char sql_rows[] =
-    "SELECT count(quar_path), "
-    "coalesce(sum(CASE WHEN quar_state = 'released' THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN quar_state = 'purged' THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score < 0 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 0 AND spam_score < 2 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 2 AND spam_score < 4 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 4 AND spam_score < 6 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 6 AND spam_score < 8 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 8 AND spam_score < 10 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 10 AND spam_score < 15 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 15 AND spam_score < 20 THEN 1 ELSE 0 END), 0), "
-    "coalesce(sum(CASE WHEN spam_score >= 20 THEN 1 ELSE 0 END), 0) "
-    "FROM msgs WHERE time >= ?1 AND time < ?2";
-static const char sql_days[] = "SELECT time / 86400, category, count(*), coalesce(sum(size), 0) FROM msgs "
-                               "WHERE time >= ?1 AND time < ?2 GROUP BY 1, 2";
-static const char sql_busiest_hour[] =
-    "SELECT time / 3600 AS h, count(*) AS n FROM msgs WHERE time >= ?1 AND time < ?2 "
-    "GROUP BY h ORDER BY n DESC, h LIMIT 1";
-/* Scan times grouped by value (from the covering index): the mean and the
- * nearest-rank p95 follow from the running count without sorting rows. */
-static const char sql_scan[] =
-    "SELECT scan_ms, count(*) FROM msgs WHERE time >= ?1 AND time < ?2 GROUP BY scan_ms ORDER BY scan_ms";
+/* One question of the store (store_report_stat), fn per row. */
+typedef void (*stats_row_fn)(const struct store_stat_row *row, struct report *r, void *arg);
 
-typedef void (*stats_row_fn)(sqlite3_stmt *s, struct report *r, void *arg);
+struct stats_cb {
+	stats_row_fn fn;
+	struct report *r;
+	void *arg;
+};
 
-/* Prepare sql, bind the period (and arg3 if >= 0), call fn per row. */
-static int stats_query(sqlite3 *db, const char *sql, int64_t since, int64_t until, int64_t arg3,
-                       stats_row_fn fn, struct report *r, void *arg, char **err)
+static int stats_row(const struct store_stat_row *row, void *arg)
 {
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-		*err = g_strdup_printf("report: prepare: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	sqlite3_bind_int64(s, 1, since);
-	sqlite3_bind_int64(s, 2, until);
-	if (arg3 >= 0)
-		sqlite3_bind_int64(s, 3, arg3);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(s, r, arg);
-	if (rc != SQLITE_DONE)
-		*err = g_strdup_printf("report: query: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	const struct stats_cb *c = arg;
+	c->fn(row, c->r, c->arg);
+	return 0;
 }
 
-static int stats_index(const char *const *names, int n, const unsigned char *name)
+static int stats_query(struct store *st, enum store_stat which, int64_t since, int64_t until, stats_row_fn fn,
+                       struct report *r, void *arg, char **err)
 {
-	for (int i = 0; name && i < n; i++)
-		if (strcmp(names[i], (const char *)name) == 0)
+	struct stats_cb c = {.fn = fn, .r = r, .arg = arg};
+	if (store_report_stat(st, which, since, until, stats_row, &c) == 0)
+		return 0;
+	*err = g_strdup_printf("report: query: %s", store_error(st));
+	return -1;
+}
+
+static int stats_index(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
 			return i;
 	return -1;
 }
 
-static void row_category(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_category(const struct store_stat_row *s, struct report *r, void *arg)
 {
 	struct report_totals *t = arg;
-	int i = stats_index(report_categories, REPORT_NCAT, sqlite3_column_text(s, 0));
+	int i = stats_index(report_categories, REPORT_NCAT, s->name);
 	(void)r;
 	if (i < 0)
 		return; /* the schema's CHECK keeps this from happening */
-	t->cat[i] = sqlite3_column_int64(s, 1);
+	t->cat[i] = s->v[0];
 	t->messages += t->cat[i];
-	t->bytes += sqlite3_column_int64(s, 2);
+	t->bytes += s->v[1];
 }
 
-static void row_destiny(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_destiny(const struct store_stat_row *s, struct report *r, void *arg)
 {
 	struct report_totals *t = arg;
-	int i = stats_index(report_destinies, REPORT_NDEST, sqlite3_column_text(s, 0));
+	int i = stats_index(report_destinies, REPORT_NDEST, s->name);
 	(void)r;
 	if (i < 0)
 		return;
-	t->dest[i] = sqlite3_column_int64(s, 1);
+	t->dest[i] = s->v[0];
 	t->recipients += t->dest[i];
 }
 
-static void row_rows(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_rows(const struct store_stat_row *s, struct report *r, void *arg)
 {
 	struct report_totals *t = arg;
-	t->quarantined = sqlite3_column_int64(s, 0);
-	t->released = sqlite3_column_int64(s, 1);
-	t->purged = sqlite3_column_int64(s, 2);
+	t->quarantined = s->v[0];
+	t->released = s->v[1];
+	t->purged = s->v[2];
 	for (int i = 0; r && i < REPORT_NHIST; i++)
-		r->hist[i] = sqlite3_column_int64(s, 3 + i);
+		r->hist[i] = s->v[3 + i];
 }
 
-static void row_day(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_day(const struct store_stat_row *s, struct report *r, void *arg)
 {
-	int64_t idx = sqlite3_column_int64(s, 0) - r->since / 86400;
-	int c = stats_index(report_categories, REPORT_NCAT, sqlite3_column_text(s, 1));
+	int64_t idx = s->v[0] - r->since / 86400;
+	int c = stats_index(report_categories, REPORT_NCAT, s->name);
 	(void)arg;
 	if (idx < 0 || idx >= (int64_t)r->days->len || c < 0)
 		return;
 	struct report_day *d = &g_array_index(r->days, struct report_day, idx);
-	d->cat[c] += sqlite3_column_int64(s, 2);
-	d->messages += sqlite3_column_int64(s, 2);
-	d->bytes += sqlite3_column_int64(s, 3);
+	d->cat[c] += s->v[1];
+	d->messages += s->v[1];
+	d->bytes += s->v[2];
 }
 
-static void row_busiest(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_busiest(const struct store_stat_row *s, struct report *r, void *arg)
 {
 	(void)arg;
-	r->busiest_hour = sqlite3_column_int64(s, 0) * 3600;
-	r->busiest_hour_count = sqlite3_column_int64(s, 1);
+	r->busiest_hour = s->v[0] * 3600;
+	r->busiest_hour_count = s->v[1];
 }
 
 static void report_count_free(gpointer p)
@@ -187,10 +158,10 @@ struct scan_acc {
 	GArray *groups; /* pairs of (scan_ms, count), ascending */
 };
 
-static void row_scan(sqlite3_stmt *s, struct report *r, void *arg)
+static void row_scan(const struct store_stat_row *s, struct report *r, void *arg)
 {
 	struct scan_acc *a = arg;
-	int64_t g[2] = {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)};
+	int64_t g[2] = {s->v[0], s->v[1]};
 	(void)r;
 	a->n += g[1];
 	a->sum += g[0] * g[1];
@@ -198,21 +169,21 @@ static void row_scan(sqlite3_stmt *s, struct report *r, void *arg)
 }
 
 /* r: the report whose histogram comes with the current period, or NULL. */
-static int stats_totals(sqlite3 *db, int64_t since, int64_t until, struct report_totals *t, struct report *r,
-                        char **err)
+static int stats_totals(struct store *st, int64_t since, int64_t until, struct report_totals *t,
+                        struct report *r, char **err)
 {
 	memset(t, 0, sizeof(*t));
-	if (stats_query(db, sql_categories, since, until, -1, row_category, NULL, t, err) < 0 ||
-	    stats_query(db, sql_destinies, since, until, -1, row_destiny, NULL, t, err) < 0 ||
-	    stats_query(db, sql_rows, since, until, -1, row_rows, r, t, err) < 0)
+	if (stats_query(st, STORE_STAT_CATEGORIES, since, until, row_category, NULL, t, err) < 0 ||
+	    stats_query(st, STORE_STAT_DESTINIES, since, until, row_destiny, NULL, t, err) < 0 ||
+	    stats_query(st, STORE_STAT_ROWS, since, until, row_rows, r, t, err) < 0)
 		return -1;
 	return 0;
 }
 
-static int stats_scan_time(sqlite3 *db, struct report *r, char **err)
+static int stats_scan_time(struct store *st, struct report *r, char **err)
 {
 	struct scan_acc a = {.groups = g_array_new(FALSE, FALSE, sizeof(int64_t))};
-	int rc = stats_query(db, sql_scan, r->since, r->until, -1, row_scan, r, &a, err);
+	int rc = stats_query(st, STORE_STAT_SCAN, r->since, r->until, row_scan, r, &a, err);
 
 	r->scanned = a.n;
 	r->scan_mean = a.n ? (double)a.sum / (double)a.n : 0.0;
@@ -249,7 +220,6 @@ static struct report *report_new(int64_t since, int64_t until)
 
 int report_build(struct store *st, int64_t since, int64_t until, int top, struct report **out, char **err)
 {
-	sqlite3 *db = store_sqlite_db(st);
 	struct report *r;
 
 	*out = NULL;
@@ -257,22 +227,17 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 		*err = g_strdup("report: empty period (until must be after since)");
 		return -1;
 	}
-	if (!db) { /* the totals' plain SQL runs on the SQLite handle only, so far */
-		*err = g_strdup("report: this store backend has no SQL handle for the report");
+	/* One read-only snapshot: every section sees the same rows. */
+	if (store_report_begin(st) < 0) {
+		*err = g_strdup_printf("report: %s", store_error(st));
 		return -1;
 	}
 	r = report_new(since, until);
-	/* One read transaction: every section sees the same snapshot. */
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		*err = g_strdup_printf("report: begin: %s", sqlite3_errmsg(db));
-		report_free(r);
-		return -1;
-	}
 	int rc = -1;
-	if (stats_totals(db, r->since, r->until, &r->cur, r, err) < 0 ||
-	    stats_totals(db, r->prev_since, r->prev_until, &r->prev, NULL, err) < 0 ||
-	    stats_query(db, sql_days, since, until, -1, row_day, r, NULL, err) < 0 ||
-	    stats_query(db, sql_busiest_hour, since, until, -1, row_busiest, r, NULL, err) < 0 ||
+	if (stats_totals(st, r->since, r->until, &r->cur, r, err) < 0 ||
+	    stats_totals(st, r->prev_since, r->prev_until, &r->prev, NULL, err) < 0 ||
+	    stats_query(st, STORE_STAT_DAYS, since, until, row_day, r, NULL, err) < 0 ||
+	    stats_query(st, STORE_STAT_BUSIEST_HOUR, since, until, row_busiest, r, NULL, err) < 0 ||
 	    stats_top(st, STORE_TOP_VIRUSES, r, top, r->viruses, err) < 0 ||
 	    stats_top(st, STORE_TOP_BANNED, r, top, r->banned, err) < 0 ||
 	    stats_top(st, STORE_TOP_SPAM_SENDERS, r, top, r->spam_senders, err) < 0 ||
@@ -281,11 +246,11 @@ int report_build(struct store *st, int64_t since, int64_t until, int top, struct
 	    stats_top(st, STORE_TOP_UNCHECKED, r, top, r->unchecked, err) < 0 ||
 	    stats_top(st, STORE_TOP_LIST_ENTRIES, r, top, r->list_entries, err) < 0 ||
 	    stats_top(st, STORE_TOP_HOSTS, r, top, r->hosts, err) < 0 ||
-	    stats_scan_time(db, r, err) < 0)
+	    stats_scan_time(st, r, err) < 0)
 		goto done;
 	rc = 0;
 done:
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	store_report_end(st); /* read only: nothing to lose */
 	if (rc < 0) {
 		report_free(r);
 		return -1;
