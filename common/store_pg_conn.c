@@ -13,7 +13,7 @@
 
 struct pgc {
 	char *url;
-	char *host;
+	const char *host; /* borrowed: read at each connect (its migration row) */
 	PGconn *conn;         /* NULL while disconnected */
 	GHashTable *prepared; /* statement names prepared on conn */
 	gint64 next_try;      /* monotonic time before which no reconnect is tried */
@@ -67,10 +67,10 @@ struct pgc *pgc_new(const char *url, const char *host)
 {
 	struct pgc *c = g_new0(struct pgc, 1);
 	c->url = g_strdup(url);
-	c->host = g_strdup(host ? host : "");
+	c->host = host ? host : "";
 	c->prepared = g_hash_table_new(g_str_hash, g_str_equal);
 	c->backoff = PGC_BACKOFF_MIN_US;
-	pgc_connect(c);
+	g_strlcpy(c->err, "not connected yet", sizeof(c->err));
 	return c;
 }
 
@@ -81,7 +81,6 @@ void pgc_free(struct pgc *c)
 	pgc_drop(c);
 	g_hash_table_destroy(c->prepared);
 	g_free(c->url);
-	g_free(c->host);
 	g_free(c);
 }
 

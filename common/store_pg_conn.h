@@ -2,8 +2,11 @@
  * store_pg_conn - one PostgreSQL connection of the store, its prepared
  * statements and its reconnection with backoff
  *
- * pgc_new(url, host) makes the handle and tries to connect once (a server
- * that is down is not an error here: the first statement reports it).
+ * pgc_new(url, host) makes the handle without connecting: the first call
+ * connects (so a server that is down is not an error here: the first
+ * statement reports it). host is borrowed, not copied, and read at each
+ * connect for the migration rows (store_pg_migrate): the caller keeps it
+ * alive (the store's own st->base.host, set after open, is seen).
  * pgc_exec(c, stmt, params, n) runs a prepared statement: each
  * struct pgc_stmt (a name and constant SQL, normally static) is prepared
  * on a connection the first time it is used there (PQprepare), never

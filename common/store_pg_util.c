@@ -45,12 +45,25 @@ void spg_arg_bin(struct spg_args *a, const void *data, size_t len)
 	a->fmt[i] = 1;
 }
 
+/* Inside a transaction, its connection must still be the one that ran
+ * BEGIN: a statement is never run on a newer connection (outside the
+ * transaction, committed on its own). -1 with the store's error. */
+static int spg_tx_alive(struct spg *st, const char *what)
+{
+	if (st->in_tx && (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)))
+		return store_fail_set(&st->base, false, "%s: the connection was lost during the transaction (%s)", what,
+		                      pgc_err(st->c));
+	return 0;
+}
+
 PGresult *spg_run(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
 {
 	static const struct spg_args none;
 	if (!a)
 		a = &none;
 	st->base.busy = false;
+	if (spg_tx_alive(st, what) < 0)
+		return NULL;
 	PGresult *r = pgc_exec_bin(st->c, s, a->v, a->len, a->fmt, a->n);
 	if (!r)
 		store_fail_set(&st->base, false, "%s: %s", what, pgc_err(st->c));
@@ -66,6 +79,15 @@ int64_t spg_do(struct spg *st, const struct pgc_stmt *s, const struct spg_args *
 	int64_t n = *t ? g_ascii_strtoll(t, NULL, 10) : 0;
 	PQclear(r);
 	return n;
+}
+
+int spg_cmd(struct spg *st, const char *sql, const char *what)
+{
+	if (spg_tx_alive(st, what) < 0)
+		return -1;
+	if (pgc_cmd(st->c, sql) < 0)
+		return store_fail_set(&st->base, false, "%s: %s", what, pgc_err(st->c));
+	return 0;
 }
 
 int spg_begin(struct spg *st)
