@@ -97,28 +97,32 @@ int spg_begin(struct spg *st)
 		return store_fail_set(&st->base, false, "begin: %s", pgc_err(st->c));
 	st->tx_gen = pgc_generation(st->c);
 	st->in_tx = true;
+	pgc_pin(st->c, true);
 	return 0;
 }
 
 int spg_commit(struct spg *st)
 {
 	st->in_tx = false;
-	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)) {
-		store_fail_set(&st->base, false, "commit: the connection was lost during the transaction");
-		return -1;
-	}
-	if (pgc_cmd(st->c, "COMMIT") < 0)
-		return store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
-	return 0;
+	/* still pinned: a COMMIT never reaches a new connection, where it
+	 * would succeed with nothing to commit */
+	int rc = 0;
+	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c))
+		rc = store_fail_set(&st->base, false, "commit: the connection was lost during the transaction");
+	else if (pgc_cmd(st->c, "COMMIT") < 0)
+		rc = store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
+	pgc_pin(st->c, false);
+	return rc;
 }
 
 void spg_rollback(struct spg *st)
 {
 	st->in_tx = false;
 	/* a connection that is gone took its transaction with it; never
-	 * reconnect just to roll back */
+	 * reconnect just to roll back (pinned until done) */
 	if (pgc_generation(st->c) == st->tx_gen && pgc_connected(st->c))
 		pgc_cmd(st->c, "ROLLBACK");
+	pgc_pin(st->c, false);
 }
 
 const char *spg_str(const PGresult *r, int row, int col)

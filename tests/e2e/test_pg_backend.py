@@ -17,6 +17,7 @@ of the test's own).
 
 import hashlib
 import os
+import re
 import smtplib
 import threading
 import zlib
@@ -218,5 +219,56 @@ def test_postgresql_down_451_then_recovers(postfix_factory, scand_factory, workd
         assert all(v[6] and all(d == "pass" for _, d in v[6]) for v in got.values())
         assert len([f for f in pf.delivered() if b"queued while down" in open(f, "rb").read()]) == 1
         sc.stop()
+    finally:
+        pg.stop()
+
+
+def test_jailed_scand_reaches_postgresql_and_reconnects(postfix_factory, scand_factory, workdir):
+    """scand chrooted and dropped to gatehouse: no store file to re-own, its
+    connections are made (and made again after a PostgreSQL restart) from
+    inside the jail, over TCP."""
+    pg = ghtest.Postgres(os.path.join(workdir, "pg")).start()
+    try:
+        url = pg.createdb("jail") + "?connect_timeout=2"
+        jail = os.path.join(workdir, "jail")
+        r = ghtest.run([os.path.join(ghtest.ROOT, "contrib", "chroot-setup"), jail, "--signatures",
+                        os.path.join(ghtest.ROOT, "signatures"), "--templates",
+                        os.path.join(ghtest.ROOT, "templates")], check=False)
+        assert r.returncode == 0, r.stdout
+        sections = {"scand": {"chroot": jail, "user": "gatehouse", "group": "gatehouse", "allow_root": "no",
+                              "database": url, "hostname": "mx-jail.test",
+                              "quarantine_dir": jail + "/quarantine", "work_dir": jail + "/work",
+                              "pid_file": os.path.join(workdir, "scand.pid")},
+                    "clamav": {"database_dirs": jail + "/signatures", "reload_check_interval": "0"},
+                    "notify": {"template_dir": jail + "/templates"}}
+        pf, sc = start_pair(postfix_factory, scand_factory, "smtp", sections)
+        assert sc.proc.poll() is None and re.search(r"ready: chroot %s, uid gatehouse" % re.escape(jail),
+                                                   sc.log()), sc.log()
+        assert os.readlink("/proc/%d/root" % sc.proc.pid) == jail
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="jailed clean"))
+        pf.send("alice@example.org", ["bob@example.com"],
+                ghtest.make_message(subject="jailed eicar", body=EICAR.decode() + "\r\n"))
+        pf.wait_delivered(1)
+        ghtest.wait_for(lambda: len(msg_rows(pg, url)) == 2, timeout=60, what="two rows (log:\n%s)" % sc.log())
+        got = msg_rows(pg, url)
+        assert got["jailed clean"][1:5] == ("clean", "none", "files", "mx-jail.test")
+        assert got["jailed eicar"][1:5] == ("virus", "quarantined", "files", "mx-jail.test")
+
+        # a restart of PostgreSQL: the jailed, unprivileged scand sees its
+        # connections closed and makes new ones at once, from inside the jail
+        pg.stop()
+        pg.start()
+        for i in range(3):
+            try:
+                with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+                    s.sendmail("alice@example.org", ["carol@example.com"],
+                               ghtest.make_message(subject="jailed after restart %d" % i))
+            except smtplib.SMTPDataError as e:
+                raise AssertionError("%r\n%s" % (e, sc.log()[-3000:]))
+        got = msg_rows(pg, url)
+        assert all("jailed after restart %d" % i in got for i in range(3)), sorted(got)
+        assert "451" not in sc.log()
+        sc.stop()  # (its exit status: LeakSanitizer cannot read /proc in the jail)
+        assert "stopped; " in sc.log()
     finally:
         pg.stop()
