@@ -31,7 +31,8 @@
 #define MSG_COLS                                                                                             \
 	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
 	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
-	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, attempt, " \
+	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, "         \
+	"attempt, "                                                                                          \
 	"dsn_ret, dsn_envid, quar_backend, host"
 
 /* store_list's and store_count's filter: a NULL parameter disables its
@@ -53,41 +54,51 @@
 
 static const struct pgc_stmt s_version = {"spg_version", "SELECT count(*) FROM gatehouse_schema"};
 static const struct pgc_stmt s_ins_msg = {
-    "spg_ins_msg", "INSERT INTO msgs (" MSG_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                   "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) RETURNING id"};
-static const struct pgc_stmt s_ins_blob = {"spg_ins_blob", "INSERT INTO quar_blobs (msg, data) VALUES ($1, $2)"};
+    "spg_ins_msg",
+    "INSERT INTO msgs (" MSG_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+    "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) RETURNING id"};
+static const struct pgc_stmt s_ins_blob = {"spg_ins_blob",
+                                           "INSERT INTO quar_blobs (msg, data) VALUES ($1, $2)"};
 static const struct pgc_stmt s_ins_rcpt = {
-    "spg_ins_rcpt", "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
-                    "list_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+    "spg_ins_rcpt",
+    "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
+    "list_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
 static const struct pgc_stmt s_ins_alert = {
-    "spg_ins_alert", "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+    "spg_ins_alert",
+    "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
 static const struct pgc_stmt s_settle_msg = {
-    "spg_settle_msg", "UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
-                      "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open'"};
+    "spg_settle_msg",
+    "UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
+    "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open'"};
 static const struct pgc_stmt s_settle_held = {
-    "spg_settle_held", "UPDATE outbox SET state = CASE $2::text WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
-                       "next_try = $3, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
-                       "WHERE mail_id = $1 AND state = 'held'"};
+    "spg_settle_held",
+    "UPDATE outbox SET state = CASE $2::text WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
+    "next_try = $3, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
+    "WHERE mail_id = $1 AND state = 'held'"};
 /* a withdrawn attempt's database copy goes with its row's state (before
  * s_settle_msg, which ends the attempt this matches) */
 static const struct pgc_stmt s_settle_blob = {
     "spg_settle_blob", "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = $1 "
                        "AND attempt = 'open' AND quar_state = 'quarantined')"};
 static const struct pgc_stmt s_recover_msgs = {
-    "spg_recover_msgs", "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
-                        "- $1 AND attempt = 'open' AND (quar_path IS NOT NULL OR mail_id IN "
-                        "(SELECT mail_id FROM outbox WHERE state = 'held'))"};
+    "spg_recover_msgs",
+    "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
+    "- $1 AND attempt = 'open' AND (quar_path IS NOT NULL OR mail_id IN "
+    "(SELECT mail_id FROM outbox WHERE state = 'held'))"};
 static const struct pgc_stmt s_recover_outbox = {
-    "spg_recover_outbox", "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
-                          "stopped scand)' WHERE state = 'held'"};
+    "spg_recover_outbox",
+    "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
+    "stopped scand)' WHERE state = 'held'"};
 static const struct pgc_stmt s_answer = {
     "spg_answer", "UPDATE msgrcpt SET smtp_answer = $1, destiny = $2 "
                   "WHERE rseq = $3 AND msg = (SELECT id FROM msgs WHERE mail_id = $4)"};
-static const struct pgc_stmt s_get_msg = {"spg_get_msg", "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = $1"};
+static const struct pgc_stmt s_get_msg = {"spg_get_msg",
+                                          "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = $1"};
 static const struct pgc_stmt s_get_rcpts = {
-    "spg_get_rcpts", "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
-                     "dsn_orcpt, coalesce(deleted_at, 0), list_entry FROM msgrcpt WHERE msg = $1 ORDER BY rseq"};
+    "spg_get_rcpts",
+    "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
+    "dsn_orcpt, coalesce(deleted_at, 0), list_entry FROM msgrcpt WHERE msg = $1 ORDER BY rseq"};
 static const struct pgc_stmt s_list = {"spg_list", "SELECT id, " MSG_COLS " FROM msgs m WHERE " SPG_FILTER
                                                    " ORDER BY time DESC, id DESC LIMIT $9 OFFSET $10"};
 static const struct pgc_stmt s_count = {"spg_count", "SELECT count(*) FROM msgs m WHERE " SPG_FILTER};
@@ -97,7 +108,8 @@ static const struct pgc_stmt s_event = {
 static const struct pgc_stmt s_quar_state = {"spg_quar_state",
                                              "UPDATE msgs SET quar_state = $1 WHERE mail_id = $2"};
 static const struct pgc_stmt s_rcpt_released = {
-    "spg_rcpt_released", "UPDATE msgrcpt SET released_at = $1, release_answer = $2 WHERE msg = $3 AND addr = $4"};
+    "spg_rcpt_released",
+    "UPDATE msgrcpt SET released_at = $1, release_answer = $2 WHERE msg = $3 AND addr = $4"};
 static const struct pgc_stmt s_purge_missing = {
     "spg_purge_missing", "UPDATE msgs SET quar_state = 'purged' WHERE mail_id = $1 AND quar_state = $2"};
 static const struct pgc_stmt s_quar_files = {
@@ -133,7 +145,8 @@ static int spg_open(const char *path, int busy_timeout_ms, struct store **out, c
 	PQconninfoOption *opts = PQconninfoParse(url, &perr);
 	if (!opts) {
 		/* the message, never the URL: it may hold a password */
-		*err = g_strdup_printf("postgresql store: bad URL: %s", perr ? g_strchomp(perr) : "out of memory");
+		*err = g_strdup_printf("postgresql store: bad URL: %s",
+		                       perr ? g_strchomp(perr) : "out of memory");
 		PQfreemem(perr);
 		g_free(url);
 		return -1;
@@ -164,8 +177,8 @@ static const char *addr_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
-static int spg_alert_rows(struct spg *st, const char *mail_id, const struct store_alert *alerts, size_t nalerts,
-                          const char *state, int64_t now)
+static int spg_alert_rows(struct spg *st, const char *mail_id, const struct store_alert *alerts,
+                          size_t nalerts, const char *state, int64_t now)
 {
 	for (size_t k = 0; k < nalerts; k++) {
 		struct spg_args a = {0};
@@ -310,8 +323,8 @@ static int spg_put_many(struct store *base, struct store_put_item *items, size_t
 		if (spg_cmd(st, "SAVEPOINT msg", "savepoint") < 0)
 			goto fail;
 		int r = it->m ? spg_rows(st, it->m, it->alerts, it->nalerts)
-		              : spg_settle_rows(&st->base, it->settle_id, it->settle_outcome, it->settle_purge,
-		                                it->alerts, it->nalerts);
+		              : spg_settle_rows(&st->base, it->settle_id, it->settle_outcome,
+		                                it->settle_purge, it->alerts, it->nalerts);
 		if (r == 0) {
 			if (spg_cmd(st, "RELEASE msg", "release") < 0)
 				goto fail;
@@ -321,7 +334,8 @@ static int spg_put_many(struct store *base, struct store_put_item *items, size_t
 		/* this message's rows go; the others stay in the transaction */
 		g_strlcpy(it->err, st->base.err, sizeof(it->err));
 		it->busy = st->base.busy;
-		if (spg_cmd(st, "ROLLBACK TO msg", "rollback to") < 0 || spg_cmd(st, "RELEASE msg", "release") < 0)
+		if (spg_cmd(st, "ROLLBACK TO msg", "rollback to") < 0 ||
+		    spg_cmd(st, "RELEASE msg", "release") < 0)
 			goto fail;
 	}
 	if (spg_commit(st) < 0)
@@ -329,7 +343,7 @@ static int spg_put_many(struct store *base, struct store_put_item *items, size_t
 	return 0;
 fail:
 	if (st->in_tx)
-		spg_rollback(st); /* keeps st->base.err */
+		spg_rollback(st);      /* keeps st->base.err */
 	for (size_t k = 0; k < n; k++) /* nothing of the transaction is kept */
 		if (items[k].rc == 0 || !items[k].err[0]) {
 			items[k].rc = -1;
@@ -541,7 +555,8 @@ static int spg_list(struct store *base, const struct store_filter *f,
 }
 
 /* A one-row SELECT whose first column is an integer: it, or -1. */
-static int64_t spg_one_int(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
+static int64_t spg_one_int(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a,
+                           const char *what)
 {
 	PGresult *r = spg_run(st, s, a, what);
 	if (!r)
@@ -582,7 +597,8 @@ static int spg_event(struct store *base, const char *mail_id, const char *action
 }
 
 /* A write that must change a row: 0, 1 when no row matched, -1. */
-static int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
+static int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a,
+                          const char *what)
 {
 	int64_t n = spg_do(st, s, a, what);
 	return n < 0 ? -1 : n > 0 ? 0 : 1;
@@ -616,26 +632,50 @@ static int spg_purge_missing(struct store *base, const char *mail_id, const char
 	return spg_change_one((struct spg *)base, &s_purge_missing, &a, "mark purged");
 }
 
-static int spg_quar_files(struct store *base, int (*fn)(const struct store_quar_file *f, void *arg), void *arg)
+/* Runs s and hands each row to row(r, k, ctx) until it returns non-zero:
+ * the number of rows the statement gave, or -1. The whole result is read
+ * before the first row is handed, so row may use the store. */
+static int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
+                    int (*row)(const PGresult *r, int k, void *ctx), void *ctx)
 {
-	struct spg *st = (struct spg *)base;
-	/* the whole result is read before the first fn, which may write */
-	PGresult *r = spg_run(st, &s_quar_files, NULL, "select quarantine files");
+	PGresult *r = spg_run(st, s, a, what);
 	if (!r)
 		return -1;
 	int n = PQntuples(r);
-	for (int k = 0; k < n; k++) {
-		struct store_quar_file f = {.mail_id = spg_str(r, k, 0),
-		                            .relpath = spg_str(r, k, 1),
-		                            .sha256 = spg_str(r, k, 2),
-		                            .state = spg_str(r, k, 3),
-		                            .size = spg_i64(r, k, 4),
-		                            .backend = spg_str(r, k, 5)};
-		if (fn && fn(&f, arg))
+	for (int k = 0; k < n; k++)
+		if (row(r, k, ctx))
 			break;
-	}
 	PQclear(r);
 	return n;
+}
+
+/* A caller's callback, for the spg_each row functions that hand it a row. */
+struct spg_cb {
+	union {
+		int (*quar_file)(const struct store_quar_file *f, void *arg);
+		int (*quar_stat)(const struct store_quar_stat *q, void *arg);
+	} fn;
+	void *arg;
+};
+
+static int spg_quar_file_row(const PGresult *r, int k, void *ctx)
+{
+	const struct spg_cb *c = ctx;
+	struct store_quar_file f = {.mail_id = spg_str(r, k, 0),
+	                            .relpath = spg_str(r, k, 1),
+	                            .sha256 = spg_str(r, k, 2),
+	                            .state = spg_str(r, k, 3),
+	                            .size = spg_i64(r, k, 4),
+	                            .backend = spg_str(r, k, 5)};
+	return c->fn.quar_file ? c->fn.quar_file(&f, c->arg) : 0;
+}
+
+static int spg_quar_files(struct store *base, int (*fn)(const struct store_quar_file *f, void *arg),
+                          void *arg)
+{
+	struct spg_cb c = {.fn.quar_file = fn, .arg = arg};
+	return spg_each((struct spg *)base, &s_quar_files, NULL, "select quarantine files", spg_quar_file_row,
+	                &c);
 }
 
 static int spg_quar_path_kept(struct store *base, const char *relpath)
@@ -677,23 +717,22 @@ static int spg_quar_blob_drop(struct store *base, const char *mail_id)
 	return spg_change_one((struct spg *)base, &s_blob_drop, &a, "delete quar_blobs");
 }
 
-static int spg_quar_stats(struct store *base, int (*fn)(const struct store_quar_stat *s, void *arg), void *arg)
+static int spg_quar_stat_row(const PGresult *r, int k, void *ctx)
 {
-	struct spg *st = (struct spg *)base;
-	PGresult *r = spg_run(st, &s_quar_stats, NULL, "quarantine stats");
-	if (!r)
-		return -1;
-	int n = PQntuples(r);
-	for (int k = 0; k < n; k++) {
-		struct store_quar_stat q = {.category = spg_str(r, k, 0),
-		                            .state = spg_str(r, k, 1),
-		                            .count = spg_i64(r, k, 2),
-		                            .bytes = spg_i64(r, k, 3)};
-		if (fn(&q, arg))
-			break;
-	}
-	PQclear(r);
-	return 0;
+	const struct spg_cb *c = ctx;
+	struct store_quar_stat q = {.category = spg_str(r, k, 0),
+	                            .state = spg_str(r, k, 1),
+	                            .count = spg_i64(r, k, 2),
+	                            .bytes = spg_i64(r, k, 3)};
+	return c->fn.quar_stat(&q, c->arg);
+}
+
+static int spg_quar_stats(struct store *base, int (*fn)(const struct store_quar_stat *s, void *arg),
+                          void *arg)
+{
+	struct spg_cb c = {.fn.quar_stat = fn, .arg = arg};
+	int n = spg_each((struct spg *)base, &s_quar_stats, NULL, "quarantine stats", spg_quar_stat_row, &c);
+	return n < 0 ? -1 : 0;
 }
 
 const struct store_backend store_backend_pg = {

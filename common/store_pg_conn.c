@@ -14,7 +14,7 @@
 
 struct pgc {
 	char *url;
-	const char *host; /* borrowed: read at each connect (its migration row) */
+	const char *host;     /* borrowed: read at each connect (its migration row) */
 	PGconn *conn;         /* NULL while disconnected */
 	GHashTable *prepared; /* statement names prepared on conn */
 	gint64 next_try;      /* monotonic time before which no reconnect is tried */

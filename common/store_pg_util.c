@@ -51,7 +51,8 @@ void spg_arg_bin(struct spg_args *a, const void *data, size_t len)
 static int spg_tx_alive(struct spg *st, const char *what)
 {
 	if (st->in_tx && (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)))
-		return store_fail_set(&st->base, false, "%s: the connection was lost during the transaction (%s)", what,
+		return store_fail_set(&st->base, false,
+		                      "%s: the connection was lost during the transaction (%s)", what,
 		                      pgc_err(st->c));
 	return 0;
 }
@@ -108,7 +109,8 @@ int spg_commit(struct spg *st)
 	 * would succeed with nothing to commit */
 	int rc = 0;
 	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c))
-		rc = store_fail_set(&st->base, false, "commit: the connection was lost during the transaction");
+		rc = store_fail_set(&st->base, false,
+		                    "commit: the connection was lost during the transaction");
 	else if (pgc_cmd(st->c, "COMMIT") < 0)
 		rc = store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
 	pgc_pin(st->c, false);

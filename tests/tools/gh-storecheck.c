@@ -63,9 +63,14 @@ static void fill(struct store_msg *m, struct store_rcpt *r, int k, const char *c
 	m->engine = "clamav";
 	m->nrcpt = 2;
 	m->rcpt = r;
-	r[0] = (struct store_rcpt){.addr = "bob@example.com", .destiny = "discard", .smtp_answer = "250 discarded",
-	                           .dsn_notify = "FAILURE", .dsn_orcpt = "rfc822;bob@example.com"};
-	r[1] = (struct store_rcpt){.addr = "carol@example.net", .destiny = "pass", .smtp_answer = "250 Ok",
+	r[0] = (struct store_rcpt){.addr = "bob@example.com",
+	                           .destiny = "discard",
+	                           .smtp_answer = "250 discarded",
+	                           .dsn_notify = "FAILURE",
+	                           .dsn_orcpt = "rfc822;bob@example.com"};
+	r[1] = (struct store_rcpt){.addr = "carol@example.net",
+	                           .destiny = "pass",
+	                           .smtp_answer = "250 Ok",
 	                           .list_entry = "allow #3 for global: *@example.org"};
 }
 
@@ -74,17 +79,17 @@ static void print_msg(const struct store_msg *m)
 	printf("msg %d time=%lld cat=%s client=%s/%s/%s sender=%s from=%s subj=%s mid=%s size=%lld virus=%s "
 	       "banned=%s checked=%d score=%.3f tests=%s unchecked=%s quar=%s qsize=%lld qsha=%s qstate=%s "
 	       "scan=%lld policy=%s engine=%s attempt=%s ret=%s envid=%s backend=%s host=%s\n",
-	       num(m->mail_id), (long long)m->time, m->category, m->client_addr, m->client_name, m->client_helo,
-	       m->sender, m->from_hdr, m->subject, m->message_id, (long long)m->size, m->virus_names,
-	       m->banned_names, m->spam_checked, m->spam_score, m->spam_tests, m->unchecked_reason,
-	       m->quar_path ? m->quar_path : "(null)", (long long)m->quar_size,
+	       num(m->mail_id), (long long)m->time, m->category, m->client_addr, m->client_name,
+	       m->client_helo, m->sender, m->from_hdr, m->subject, m->message_id, (long long)m->size,
+	       m->virus_names, m->banned_names, m->spam_checked, m->spam_score, m->spam_tests,
+	       m->unchecked_reason, m->quar_path ? m->quar_path : "(null)", (long long)m->quar_size,
 	       m->quar_sha256 ? m->quar_sha256 : "(null)", m->quar_state, (long long)m->scan_ms, m->policy,
 	       m->engine, m->attempt, m->dsn_ret, m->dsn_envid, m->quar_backend, m->host);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct store_rcpt *r = &m->rcpt[i];
-		printf("  rcpt %zu %s %s [%s] released=%d [%s] notify=%s orcpt=%s deleted=%lld list=[%s]\n", i, r->addr,
-		       r->destiny, r->smtp_answer, r->released_at > 0, r->release_answer, r->dsn_notify, r->dsn_orcpt,
-		       (long long)r->deleted_at, r->list_entry);
+		printf("  rcpt %zu %s %s [%s] released=%d [%s] notify=%s orcpt=%s deleted=%lld list=[%s]\n",
+		       i, r->addr, r->destiny, r->smtp_answer, r->released_at > 0, r->release_answer,
+		       r->dsn_notify, r->dsn_orcpt, (long long)r->deleted_at, r->list_entry);
 	}
 }
 
@@ -121,8 +126,8 @@ static void list(const char *name, struct store_filter f)
 /* store_quar_files has no order: the lines are sorted before printing */
 static int quar_file_cb(const struct store_quar_file *f, void *arg)
 {
-	g_ptr_array_add(arg, g_strdup_printf("quar file %d %s %s %s %lld %s", num(f->mail_id), f->relpath, f->sha256,
-	                                     f->state, (long long)f->size, f->backend));
+	g_ptr_array_add(arg, g_strdup_printf("quar file %d %s %s %s %lld %s", num(f->mail_id), f->relpath,
+	                                     f->sha256, f->state, (long long)f->size, f->backend));
 	return 0;
 }
 
@@ -141,7 +146,8 @@ static void two(const char *name, int first, int second)
 static int quar_stat_cb(const struct store_quar_stat *s, void *arg)
 {
 	(void)arg;
-	printf("quar stat %s %s %lld %lld\n", s->category, s->state, (long long)s->count, (long long)s->bytes);
+	printf("quar stat %s %s %lld %lld\n", s->category, s->state, (long long)s->count,
+	       (long long)s->bytes);
 	return 0;
 }
 
@@ -162,8 +168,11 @@ int main(int argc, char **argv)
 	/* group commit: the middle message violates a CHECK and goes alone */
 	struct store_msg m[NMSG];
 	struct store_rcpt r[NMSG][2];
-	struct store_alert al = {.kind = "virus-admin", .env_from = "", .rcpt = "postmaster@example.com",
-	                         .body = "Subject: x\r\n\r\n\0binary\r\n", .body_len = 22};
+	struct store_alert al = {.kind = "virus-admin",
+	                         .env_from = "",
+	                         .rcpt = "postmaster@example.com",
+	                         .body = "Subject: x\r\n\r\n\0binary\r\n",
+	                         .body_len = 22};
 	struct store_put_item it[3];
 	for (int k = 0; k < 3; k++) {
 		fill(&m[k], r[k], k, "clean", 1000 + k);
@@ -173,7 +182,8 @@ int main(int argc, char **argv)
 	int rc = store_put_many(st, it, 3);
 	printf("put_many %d:", rc);
 	for (int k = 0; k < 3; k++)
-		printf(" %d/%s", it[k].rc, it[k].rc ? (strstr(it[k].err, "msgrcpt") ? "msgrcpt" : it[k].err) : "-");
+		printf(" %d/%s", it[k].rc,
+		       it[k].rc ? (strstr(it[k].err, "msgrcpt") ? "msgrcpt" : it[k].err) : "-");
 	printf(" ids %d\n", m[0].id > 0 && m[2].id > m[0].id);
 	for (int k = 0; k < 3; k++)
 		get(k);
@@ -244,8 +254,9 @@ int main(int argc, char **argv)
 		if (store_put(st, &m[k], &al, 1) < 0)
 			die("put open");
 	}
-	struct store_put_item settle[2] = {{.settle_id = ids[7], .settle_outcome = "final"},
-	                                   {.settle_id = ids[8], .settle_outcome = "deferred", .settle_purge = true}};
+	struct store_put_item settle[2] = {
+	    {.settle_id = ids[7], .settle_outcome = "final"},
+	    {.settle_id = ids[8], .settle_outcome = "deferred", .settle_purge = true}};
 	rc = store_put_many(st, settle, 2);
 	printf("settle %d %d %d\n", rc, settle[0].rc, settle[1].rc);
 	if (store_settle_rows(st, ids[7], "deferred", true, NULL, 0) < 0) /* settled already: a no-op */
@@ -263,8 +274,8 @@ int main(int argc, char **argv)
 	/* answers */
 	char *answers[2] = {"250 2.0.0 Ok: queued as X", "451 4.3.0 later"};
 	const char *destinies[2] = {"pass", "tempfail"};
-	struct store_answers a = {.mail_id = ids[10], .n = 2, .answer = answers, .destiny = destinies,
-	                          .outcome = "final"};
+	struct store_answers a = {
+	    .mail_id = ids[10], .n = 2, .answer = answers, .destiny = destinies, .outcome = "final"};
 	if (store_put_answers(st, &a, 1) < 0)
 		die("put_answers");
 	get(10);
@@ -288,7 +299,8 @@ int main(int argc, char **argv)
 	if (store_quar_stats(st, quar_stat_cb, NULL) < 0)
 		die("quar_stats");
 	rc = store_quar_blob_get(st, ids[6], &data, &len);
-	printf("blob %d %zu same %d\n", rc, len, rc == 0 && len == sizeof(blob) && memcmp(data, blob, len) == 0);
+	printf("blob %d %zu same %d\n", rc, len,
+	       rc == 0 && len == sizeof(blob) && memcmp(data, blob, len) == 0);
 	g_free(data);
 	printf("blob none %d\n", store_quar_blob_get(st, ids[3], &data, &len));
 	rc = store_quar_blob_drop(st, ids[6]);
