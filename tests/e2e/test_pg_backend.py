@@ -7,7 +7,7 @@ of the test's own).
   copy as a file and then in the store (quarantine_backend = database,
   bytea in quar_blobs); the rows, recipients and host are read back with
   psql; quarctl list/show/release work against PostgreSQL and the released
-  copy arrives through Postfix;
+  copy arrives through Postfix; scand-web shows the database copy;
 - group commit: many concurrent clients, every message exactly one msgs
   row with its msgrcpt rows;
 - PostgreSQL stopped under a running scand: 451 (never 250) and nothing
@@ -21,11 +21,14 @@ import re
 import smtplib
 import subprocess
 import threading
+import time
 import zlib
 
 import ghtest
 from qctest import QStore
+from test_digest_web import Web, http, make_token, read_key
 from test_engines import EICAR, start_pair
+from test_fleet_prep import conf_for_host
 
 
 def db_of(url):
@@ -161,6 +164,18 @@ def test_scand_and_quarctl_on_postgresql(postfix_factory, scand_factory, postgre
     received = zlib.decompress(blob, 16 + zlib.MAX_WBITS)
     assert hashlib.sha256(received).hexdigest() == sha
     assert qs.run("show", dmid, "--raw", check=True).stdout == received
+    # scand-web on the same store shows the database copy to its recipient
+    port = ghtest.free_port()
+    keyfile = os.path.join(workdir, "web.key")
+    wconf = conf_for_host(sc, os.path.join(workdir, "web.conf"), "mx-pg.test",
+                          {"web": {"listen": "127.0.0.1:%d" % port, "secret_file": keyfile}})
+    web = Web(wconf, port, os.path.join(workdir, "web.log"))
+    try:
+        tok = make_token(read_key(keyfile), "dave@example.com", dmid, "view", int(time.time()) + 3600)
+        status, _, page = http("http://127.0.0.1:%d/view/%s" % (port, tok))
+        assert status == 200 and "pg eicar db" in page and "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in page, page
+    finally:
+        web.stop()
     r = qs.run("release", dmid)
     assert r.returncode == 0, r.stderr
     ghtest.wait_for(lambda: len(released_copies(pf)) == 3, timeout=30, what="the database copy released")
