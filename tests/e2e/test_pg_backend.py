@@ -220,6 +220,10 @@ def test_group_commit_many_clients(postfix_factory, scand_factory, postgres, pg_
     assert rows(postgres, pg_url, "SELECT count(*) FROM (SELECT mail_id FROM msgs GROUP BY mail_id "
                                   "HAVING count(*) > 1) d") == [["0"]]
     pf.wait_delivered(nthreads * each, timeout=60)
+    # group commit did group: fewer transactions than verdicts (measured: 48 in 29)
+    assert sc.stop() == 0, sc.log()[-3000:]
+    m = re.search(r"stopped; (\d+) verdict rows written in (\d+) transactions", sc.log())
+    assert m and int(m.group(1)) == nthreads * each and int(m.group(2)) < int(m.group(1)), sc.log()[-3000:]
 
 
 def test_postgresql_down_451_then_recovers(postfix_factory, scand_factory, workdir):
