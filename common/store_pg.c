@@ -469,19 +469,30 @@ static int spg_load_rcpts(struct spg *st, struct store_msg *m)
 	return 0;
 }
 
+/* The rows of a one-message SELECT (s takes the mail id): the result,
+ * with a row; NULL with *rc 1 when there is none, -1 on failure. */
+static PGresult *spg_of_msg(struct spg *st, const struct pgc_stmt *s, const char *mail_id, const char *what,
+                            int *rc)
+{
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(mail_id));
+	PGresult *r = spg_run(st, s, &a, what);
+	*rc = r ? 1 : -1;
+	if (r && PQntuples(r) == 0) {
+		PQclear(r);
+		r = NULL;
+	}
+	return r;
+}
+
 static int spg_get(struct store *base, const char *mail_id, struct store_msg **out)
 {
 	struct spg *st = (struct spg *)base;
-	struct spg_args a = {0};
+	int rc;
 	*out = NULL;
-	spg_arg_str(&a, mail_id);
-	PGresult *r = spg_run(st, &s_get_msg, &a, "select msgs");
+	PGresult *r = spg_of_msg(st, &s_get_msg, mail_id, "select msgs", &rc);
 	if (!r)
-		return -1;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return 1;
-	}
+		return rc;
 	*out = spg_row_msg(r, 0);
 	PQclear(r);
 	if (spg_load_rcpts(st, *out) < 0) {
@@ -693,16 +704,10 @@ static int spg_quar_path_kept(struct store *base, const char *relpath)
 
 static int spg_quar_blob_get(struct store *base, const char *mail_id, void **data, size_t *len)
 {
-	struct spg *st = (struct spg *)base;
-	struct spg_args a = {0};
-	spg_arg_str(&a, nz(mail_id));
-	PGresult *r = spg_run(st, &s_blob_get, &a, "select quar_blobs");
+	int rc;
+	PGresult *r = spg_of_msg((struct spg *)base, &s_blob_get, mail_id, "select quar_blobs", &rc);
 	if (!r)
-		return -1;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return 1;
-	}
+		return rc;
 	*data = spg_bytea(r, 0, 0, len);
 	PQclear(r);
 	if (!*data)
