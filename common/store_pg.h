@@ -49,6 +49,11 @@ PGresult *spg_run(struct spg *st, const struct pgc_stmt *s, const struct spg_arg
 /* spg_run for statements without rows: the affected row count, or -1. */
 int64_t spg_do(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what);
 
+/* Constant SQL without parameters or rows (SAVEPOINT, RELEASE) inside a
+ * transaction: 0, or -1 with st->base.err. Inside a transaction, spg_run,
+ * spg_do and spg_cmd fail without running anything once the connection
+ * that ran BEGIN is gone. */
+int spg_cmd(struct spg *st, const char *sql, const char *what);
 int spg_begin(struct spg *st);
 int spg_commit(struct spg *st);
 void spg_rollback(struct spg *st);

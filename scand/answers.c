@@ -95,10 +95,12 @@ static gpointer answers_main(gpointer unused)
 	return NULL;
 }
 
-int answers_start(const char *db_path, int busy_timeout_ms, char **err)
+int answers_start(const char *db_path, int busy_timeout_ms, const char *host, char **err)
 {
 	if (store_open(db_path, busy_timeout_ms, &st, err) < 0)
 		return -1;
+	/* before the first statement: a PostgreSQL store's migration rows name it */
+	store_set_host(st, host);
 	int n;
 	if (store_recover_open(st, &n) < 0)
 		msg_warn("store: settling the attempts left open: %s", store_error(st));
