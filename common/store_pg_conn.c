@@ -119,6 +119,11 @@ void pgc_free(struct pgc *c)
 	g_free(c);
 }
 
+int pgc_open(struct pgc *c)
+{
+	return pgc_connect(c);
+}
+
 unsigned pgc_generation(const struct pgc *c)
 {
 	return c->gen;

@@ -46,6 +46,9 @@ struct pgc_stmt {
 
 struct pgc *pgc_new(const char *url, const char *host);
 void pgc_free(struct pgc *c);
+/* Connects (and migrates) now rather than on the first statement: 0, or -1
+ * with pgc_err() saying why (for a program that must fail at start). */
+int pgc_open(struct pgc *c);
 PGresult *pgc_exec(struct pgc *c, const struct pgc_stmt *s, const char *const *params, int n);
 PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *const *params, const int *lengths,
                        const int *formats, int n);
