@@ -608,13 +608,6 @@ static int spg_event(struct store *base, const char *mail_id, const char *action
 }
 
 /* A write that must change a row: 0, 1 when no row matched, -1. */
-static int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a,
-                          const char *what)
-{
-	int64_t n = spg_do(st, s, a, what);
-	return n < 0 ? -1 : n > 0 ? 0 : 1;
-}
-
 static int spg_set_quar_state(struct store *base, const char *mail_id, const char *state)
 {
 	struct spg_args a = {0};
@@ -642,32 +635,6 @@ static int spg_purge_missing(struct store *base, const char *mail_id, const char
 	/* 1: its state changed meanwhile */
 	return spg_change_one((struct spg *)base, &s_purge_missing, &a, "mark purged");
 }
-
-/* Runs s and hands each row to row(r, k, ctx) until it returns non-zero:
- * the number of rows the statement gave, or -1. The whole result is read
- * before the first row is handed, so row may use the store. */
-static int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
-                    int (*row)(const PGresult *r, int k, void *ctx), void *ctx)
-{
-	PGresult *r = spg_run(st, s, a, what);
-	if (!r)
-		return -1;
-	int n = PQntuples(r);
-	for (int k = 0; k < n; k++)
-		if (row(r, k, ctx))
-			break;
-	PQclear(r);
-	return n;
-}
-
-/* A caller's callback, for the spg_each row functions that hand it a row. */
-struct spg_cb {
-	union {
-		int (*quar_file)(const struct store_quar_file *f, void *arg);
-		int (*quar_stat)(const struct store_quar_stat *q, void *arg);
-	} fn;
-	void *arg;
-};
 
 static int spg_quar_file_row(const PGresult *r, int k, void *ctx)
 {

@@ -182,3 +182,26 @@ char *spg_glob_to_like(const char *glob)
 	}
 	return g_string_free(s, FALSE);
 }
+
+/* Runs a statement and calls row(r, i, ctx) for each row until it returns
+ * non-zero: the rows seen (the stopping one counts), or -1. */
+int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
+                    int (*row)(const PGresult *r, int i, void *ctx), void *ctx)
+{
+	PGresult *r = spg_run(st, s, a, what);
+	if (!r)
+		return -1;
+	int n = 0, rows = PQntuples(r);
+	while (n < rows)
+		if (row(r, n++, ctx))
+			break;
+	PQclear(r);
+	return n;
+}
+
+/* A statement changing at most one row: 0 changed, 1 none, -1. */
+int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
+{
+	int64_t n = spg_do(st, s, a, what);
+	return n < 0 ? -1 : n > 0 ? 0 : 1;
+}
