@@ -3,9 +3,9 @@
  *
  * See privs.h. The order matters: the user and group are resolved in
  * privs_prepare() because after chroot() there is no /etc/passwd; the
- * store files are chowned before the chroot because their paths are
- * outside it (by descriptor, never following a link: see
- * privs_chown_store()); setgroups() and setgid() come before setuid() because
+ * store files (a SQLite store's; a PostgreSQL store has none) are chowned
+ * before the chroot because their paths are outside it (by descriptor,
+ * never following a link: see privs_chown_store()); setgroups() and setgid() come before setuid() because
  * afterwards the process may no longer change them. Errors name the call
  * and the object (user, directory) and leave *err for the caller.
  */
@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "store.h"
 
 /* What privs_prepare() found; read by privs_drop() and privs_summary(). */
 static struct {
@@ -156,7 +157,8 @@ int privs_drop(const struct conf *c, char **err)
 	if (drop && privs_state.uid == 0)
 		return privs_fail(err, "[scand] user %s is root: refusing to run as root (allow_root = no)",
 		                  privs_state.user);
-	if (drop && privs_chown_store(conf_str(c, "scand", "database"), err) < 0)
+	const char *db_file = store_file(conf_str(c, "scand", "database")); /* NULL: no file (PostgreSQL) */
+	if (drop && db_file && privs_chown_store(db_file, err) < 0)
 		return -1;
 	if (*jail && privs_chroot(jail, err) < 0)
 		return -1;

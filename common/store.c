@@ -67,6 +67,14 @@ int store_open(const char *path, int busy_timeout_ms, struct store **out, char *
 	return 0;
 }
 
+const char *store_file(const char *path)
+{
+	size_t n = store_scheme_len(path);
+	if (n == 0)
+		return path;
+	return n == strlen("sqlite") && g_ascii_strncasecmp(path, "sqlite", n) == 0 ? path + n + 1 : NULL;
+}
+
 int store_open_conf(const struct conf *c, struct store **out, char **err)
 {
 	if (store_open(conf_str(c, "scand", "database"), (int)conf_int(c, "scand", "busy_timeout") * 1000, out,

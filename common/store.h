@@ -113,6 +113,10 @@ struct store_filter {
 /* path: "sqlite:FILE" or FILE; an unknown "scheme:" fails with *err
  * naming it. */
 int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err);
+/* The file of a store location: the path of a SQLite store ("sqlite:FILE"
+ * or FILE), NULL for a backend that is no file (a "postgresql:" URL):
+ * for what acts on the file itself (re-owning it before a privilege drop). */
+const char *store_file(const char *path);
 /* The store of a configuration: [scand] database with its busy_timeout,
  * the handle's host set to conf_hostname(c). Same results as store_open. */
 struct conf;

@@ -2,12 +2,130 @@
  * store_pg - the PostgreSQL store backend (see store.h, store_backend.h,
  * store_pg.h): messages, recipients, the audit trail and the quarantine.
  * "postgresql://USER@HOST:PORT/DB" (libpq's URI; the whole location, scheme
- * included, is handed to libpq). SCAFFOLD: ops fail until written.
+ * included, is handed to libpq). store_pg_aux.c has the outbox, report,
+ * lists and digest ops.
+ *
+ * Every op has the semantics of its twin in store_sqlite.c (the
+ * reference); the SQL differs where the dialects do: $N placeholders,
+ * INSERT ... RETURNING id, GLOB patterns turned into LIKE patterns
+ * (spg_glob_to_like, matched on lower() of both sides).
+ *
+ * Opening validates the URL but does not connect: the first op does (and
+ * migrates, with the handle's host), so a program starts while PostgreSQL
+ * is down and each op fails with the reason (scand answers 451) until it
+ * returns, when the next op reconnects (store_pg_conn's backoff).
+ *
+ * Invariants: a msgs row is never written without its msgrcpt rows, its
+ * outbox rows and its quarantine blob (one transaction); a transaction
+ * whose connection was lost between BEGIN and COMMIT fails (spg_commit),
+ * and no statement of it runs on a newer connection (spg_run); an outbox
+ * row is 'held' only while its attempt is 'open'.
  */
 #include "store_pg.h"
 #include "store_pg_schema.h"
 
 #include <glib.h>
+#include <string.h>
+#include <time.h>
+
+#define MSG_COLS                                                                                             \
+	"mail_id, time, client_addr, client_name, client_helo, sender, from_hdr, subject, "                  \
+	"message_id, size, category, virus_names, banned_names, spam_score, spam_tests, "                    \
+	"unchecked_reason, quar_path, quar_size, quar_sha256, quar_state, scan_ms, policy, engine, "         \
+	"attempt, "                                                                                          \
+	"dsn_ret, dsn_envid, quar_backend, host"
+
+/* store_list's and store_count's filter: a NULL parameter disables its
+ * clause, so nothing is ever pasted into SQL; patterns are LIKE patterns
+ * made from the globs, '\' escaping. */
+#define SPG_FILTER                                                                                           \
+	"($1::text IS NULL OR category = $1) AND ($2::bigint IS NULL OR time >= $2) AND "                    \
+	"($3::bigint IS NULL OR time < $3) AND ($4::text IS NULL OR lower(sender) LIKE lower($4)) AND "      \
+	"($5::text IS NULL OR EXISTS (SELECT 1 FROM msgrcpt r WHERE r.msg = m.id AND "                       \
+	"lower(r.addr) LIKE lower($5))) AND ($6::text IS NULL OR lower(subject) LIKE lower($6)) AND "        \
+	"($7::text IS NULL OR lower(virus_names) LIKE lower($7)) AND ($8::text IS NULL OR quar_state = $8)"
+
+/* The rows that keep a quarantine copy (quar_fsck). */
+#define SPG_QUAR_KEEPS "quar_state IN ('quarantined', 'released')"
+
+/* Open attempts can only be among the newest rows (those in flight when
+ * scand stopped): the window bounds the start-up scan of a large store. */
+#define SPG_RECOVER_WINDOW 100000
+
+static const struct pgc_stmt s_version = {"spg_version", "SELECT count(*) FROM gatehouse_schema"};
+static const struct pgc_stmt s_ins_msg = {
+    "spg_ins_msg",
+    "INSERT INTO msgs (" MSG_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+    "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) RETURNING id"};
+static const struct pgc_stmt s_ins_blob = {"spg_ins_blob",
+                                           "INSERT INTO quar_blobs (msg, data) VALUES ($1, $2)"};
+static const struct pgc_stmt s_ins_rcpt = {
+    "spg_ins_rcpt",
+    "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
+    "list_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+static const struct pgc_stmt s_ins_alert = {
+    "spg_ins_alert",
+    "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+static const struct pgc_stmt s_settle_msg = {
+    "spg_settle_msg",
+    "UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
+    "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open'"};
+static const struct pgc_stmt s_settle_held = {
+    "spg_settle_held",
+    "UPDATE outbox SET state = CASE $2::text WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
+    "next_try = $3, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
+    "WHERE mail_id = $1 AND state = 'held'"};
+/* a withdrawn attempt's database copy goes with its row's state (before
+ * s_settle_msg, which ends the attempt this matches) */
+static const struct pgc_stmt s_settle_blob = {
+    "spg_settle_blob", "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = $1 "
+                       "AND attempt = 'open' AND quar_state = 'quarantined')"};
+static const struct pgc_stmt s_recover_msgs = {
+    "spg_recover_msgs",
+    "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
+    "- $1 AND attempt = 'open' AND (quar_path IS NOT NULL OR mail_id IN "
+    "(SELECT mail_id FROM outbox WHERE state = 'held'))"};
+static const struct pgc_stmt s_recover_outbox = {
+    "spg_recover_outbox",
+    "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
+    "stopped scand)' WHERE state = 'held'"};
+static const struct pgc_stmt s_answer = {
+    "spg_answer", "UPDATE msgrcpt SET smtp_answer = $1, destiny = $2 "
+                  "WHERE rseq = $3 AND msg = (SELECT id FROM msgs WHERE mail_id = $4)"};
+static const struct pgc_stmt s_get_msg = {"spg_get_msg",
+                                          "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = $1"};
+static const struct pgc_stmt s_get_rcpts = {
+    "spg_get_rcpts",
+    "SELECT addr, destiny, smtp_answer, coalesce(released_at, 0), release_answer, dsn_notify, "
+    "dsn_orcpt, coalesce(deleted_at, 0), list_entry FROM msgrcpt WHERE msg = $1 ORDER BY rseq"};
+static const struct pgc_stmt s_list = {"spg_list", "SELECT id, " MSG_COLS " FROM msgs m WHERE " SPG_FILTER
+                                                   " ORDER BY time DESC, id DESC LIMIT $9 OFFSET $10"};
+static const struct pgc_stmt s_count = {"spg_count", "SELECT count(*) FROM msgs m WHERE " SPG_FILTER};
+static const struct pgc_stmt s_event = {
+    "spg_event", "INSERT INTO events (time, mail_id, action, who, detail, result, host) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7)"};
+static const struct pgc_stmt s_quar_state = {"spg_quar_state",
+                                             "UPDATE msgs SET quar_state = $1 WHERE mail_id = $2"};
+static const struct pgc_stmt s_rcpt_released = {
+    "spg_rcpt_released",
+    "UPDATE msgrcpt SET released_at = $1, release_answer = $2 WHERE msg = $3 AND addr = $4"};
+static const struct pgc_stmt s_purge_missing = {
+    "spg_purge_missing", "UPDATE msgs SET quar_state = 'purged' WHERE mail_id = $1 AND quar_state = $2"};
+static const struct pgc_stmt s_quar_files = {
+    "spg_quar_files", "SELECT mail_id, quar_path, quar_sha256, quar_state, quar_size, quar_backend FROM msgs "
+                      "WHERE quar_path IS NOT NULL AND quar_path != '' AND " SPG_QUAR_KEEPS};
+static const struct pgc_stmt s_quar_kept = {
+    "spg_quar_kept",
+    "SELECT 1 FROM msgs WHERE quar_path = $1 AND quar_backend = 'files' AND " SPG_QUAR_KEEPS " LIMIT 1"};
+static const struct pgc_stmt s_blob_get = {
+    "spg_blob_get", "SELECT b.data FROM quar_blobs b JOIN msgs m ON m.id = b.msg WHERE m.mail_id = $1"};
+static const struct pgc_stmt s_blob_drop = {
+    "spg_blob_drop", "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = $1)"};
+static const struct pgc_stmt s_quar_stats = {
+    "spg_quar_stats", "SELECT category, quar_state, count(*), coalesce(sum(quar_size), 0) FROM msgs "
+                      "WHERE quar_state IN ('quarantined', 'released', 'purged') "
+                      "GROUP BY category, quar_state ORDER BY category, quar_state"};
 
 static void spg_close(struct store *base)
 {
@@ -20,146 +138,573 @@ static void spg_close(struct store *base)
 
 static int spg_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
 {
-	(void)busy_timeout_ms;
-	struct spg *st = g_new0(struct spg, 1);
+	(void)busy_timeout_ms; /* PostgreSQL waits for its row locks; nothing here times out */
 	/* store_open() strips "postgresql:"; libpq wants the URI whole */
 	char *url = g_strconcat("postgresql:", path, NULL);
-	st->c = pgc_new(url, "");
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &perr);
+	if (!opts) {
+		/* the message, never the URL: it may hold a password */
+		*err = g_strdup_printf("postgresql store: bad URL: %s",
+		                       perr ? g_strchomp(perr) : "out of memory");
+		PQfreemem(perr);
+		g_free(url);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	struct spg *st = g_new0(struct spg, 1);
+	st->base.be = &store_backend_pg;
+	st->c = pgc_new(url, st->base.host); /* connects on first use, with the host set by then */
 	g_free(url);
 	*out = &st->base;
-	(void)err;
 	return 0;
 }
 
 static int spg_version(struct store *base)
 {
-	return store_fail_set(base, false, "postgresql: version is not written yet");
+	struct spg *st = (struct spg *)base;
+	PGresult *r = spg_run(st, &s_version, NULL, "version");
+	if (!r)
+		return -1;
+	int v = PQntuples(r) == 1 ? (int)spg_i64(r, 0, 0) : -1;
+	PQclear(r);
+	return v;
 }
 
-static int spg_put(struct store *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
+static const char *addr_domain(const char *addr)
 {
-	(void)m;
-	(void)alerts;
-	(void)nalerts;
-	return store_fail_set(st, false, "postgresql: put is not written yet");
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
 }
 
-static int spg_put_many(struct store *st, struct store_put_item *items, size_t n)
+static int spg_alert_rows(struct spg *st, const char *mail_id, const struct store_alert *alerts,
+                          size_t nalerts, const char *state, int64_t now)
 {
-	(void)items;
-	(void)n;
-	return store_fail_set(st, false, "postgresql: put_many is not written yet");
+	for (size_t k = 0; k < nalerts; k++) {
+		struct spg_args a = {0};
+		spg_arg_i64(&a, now);
+		spg_arg_str(&a, mail_id ? mail_id : "");
+		spg_arg_str(&a, alerts[k].kind ? alerts[k].kind : "");
+		spg_arg_str(&a, alerts[k].env_from ? alerts[k].env_from : "");
+		spg_arg_str(&a, alerts[k].rcpt ? alerts[k].rcpt : "");
+		spg_arg_bin(&a, alerts[k].body, alerts[k].body_len);
+		spg_arg_i64(&a, now);
+		spg_arg_str(&a, state);
+		spg_arg_str(&a, st->base.host);
+		if (spg_do(st, &s_ins_alert, &a, "insert outbox") < 0)
+			return -1;
+	}
+	return 0;
 }
 
-static int spg_settle_rows(struct store *st, const char *mail_id, const char *outcome, bool purge, const struct store_alert *alerts, size_t nalerts)
+static const char *nz(const char *s)
 {
-	(void)mail_id;
-	(void)outcome;
-	(void)purge;
-	(void)alerts;
-	(void)nalerts;
-	return store_fail_set(st, false, "postgresql: settle_rows is not written yet");
+	return s ? s : "";
 }
 
-static int spg_recover_open(struct store *st, int *n)
+/* The rows of one message, inside the caller's transaction. */
+static int spg_rows(struct spg *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
-	(void)n;
-	return store_fail_set(st, false, "postgresql: recover_open is not written yet");
+	int64_t now = (int64_t)time(NULL);
+	struct spg_args a = {0};
+	char score[G_ASCII_DTOSTR_BUF_SIZE];
+	bool open = m->attempt && strcmp(m->attempt, "open") == 0;
+	bool in_db = m->quar_path && m->quar_backend && strcmp(m->quar_backend, "database") == 0;
+
+	spg_arg_str(&a, m->mail_id);
+	spg_arg_i64(&a, m->time ? m->time : now);
+	spg_arg_str(&a, nz(m->client_addr));
+	spg_arg_str(&a, nz(m->client_name));
+	spg_arg_str(&a, nz(m->client_helo));
+	spg_arg_str(&a, nz(m->sender));
+	spg_arg_str(&a, nz(m->from_hdr));
+	spg_arg_str(&a, nz(m->subject));
+	spg_arg_str(&a, nz(m->message_id));
+	spg_arg_i64(&a, m->size);
+	spg_arg_str(&a, m->category ? m->category : "clean");
+	spg_arg_str(&a, nz(m->virus_names));
+	spg_arg_str(&a, nz(m->banned_names));
+	spg_arg_str(&a, m->spam_checked ? g_ascii_dtostr(score, sizeof(score), m->spam_score) : NULL);
+	spg_arg_str(&a, nz(m->spam_tests));
+	spg_arg_str(&a, nz(m->unchecked_reason));
+	spg_arg_str(&a, m->quar_path);
+	if (m->quar_path)
+		spg_arg_i64(&a, m->quar_size);
+	else
+		spg_arg_str(&a, NULL);
+	spg_arg_str(&a, m->quar_path ? m->quar_sha256 : NULL);
+	spg_arg_str(&a, m->quar_state ? m->quar_state : (m->quar_path ? "quarantined" : "none"));
+	spg_arg_i64(&a, m->scan_ms);
+	spg_arg_str(&a, nz(m->policy));
+	spg_arg_str(&a, nz(m->engine));
+	spg_arg_str(&a, open ? "open" : (m->attempt ? m->attempt : "final"));
+	spg_arg_str(&a, nz(m->dsn_ret));
+	spg_arg_str(&a, nz(m->dsn_envid));
+	spg_arg_str(&a, in_db ? "database" : "files");
+	spg_arg_str(&a, m->host ? m->host : st->base.host);
+	PGresult *r = spg_run(st, &s_ins_msg, &a, "insert msgs");
+	if (!r)
+		return -1;
+	m->id = PQntuples(r) == 1 ? spg_i64(r, 0, 0) : 0;
+	PQclear(r);
+	if (in_db) { /* the copy commits with its verdict, or neither does */
+		struct spg_args b = {0};
+		spg_arg_i64(&b, m->id);
+		spg_arg_bin(&b, m->quar_blob, m->quar_blob_len);
+		if (spg_do(st, &s_ins_blob, &b, "insert quar_blobs") < 0)
+			return -1;
+	}
+	for (size_t k = 0; k < m->nrcpt; k++) {
+		const struct store_rcpt *rc = &m->rcpt[k];
+		struct spg_args b = {0};
+		spg_arg_i64(&b, m->id);
+		spg_arg_i64(&b, (int64_t)k);
+		spg_arg_str(&b, nz(rc->addr));
+		spg_arg_str(&b, addr_domain(nz(rc->addr)));
+		spg_arg_str(&b, rc->destiny ? rc->destiny : "pass");
+		spg_arg_str(&b, nz(rc->smtp_answer));
+		spg_arg_str(&b, nz(rc->dsn_notify));
+		spg_arg_str(&b, nz(rc->dsn_orcpt));
+		spg_arg_str(&b, nz(rc->list_entry));
+		if (spg_do(st, &s_ins_rcpt, &b, "insert msgrcpt") < 0)
+			return -1;
+	}
+	/* an open attempt's alerts wait for its answer (store_settle_rows) */
+	return spg_alert_rows(st, m->mail_id, alerts, nalerts, open ? "held" : "pending", now);
 }
 
-static int spg_put_answers(struct store *st, const struct store_answers *a, size_t n)
+static int spg_settle_rows(struct store *base, const char *mail_id, const char *outcome, bool purge,
+                           const struct store_alert *alerts, size_t nalerts)
 {
-	(void)a;
-	(void)n;
-	return store_fail_set(st, false, "postgresql: put_answers is not written yet");
+	struct spg *st = (struct spg *)base;
+	int64_t now = (int64_t)time(NULL);
+	bool drop = purge && strcmp(outcome, "deferred") == 0;
+	struct spg_args a = {0};
+	spg_arg_str(&a, mail_id);
+	if (drop && spg_do(st, &s_settle_blob, &a, "settle quar_blobs") < 0)
+		return -1;
+	spg_arg_str(&a, outcome);
+	spg_arg_bool(&a, drop);
+	if (spg_do(st, &s_settle_msg, &a, "settle msgs") < 0)
+		return -1;
+	a = (struct spg_args){0};
+	spg_arg_str(&a, mail_id);
+	spg_arg_str(&a, outcome);
+	spg_arg_i64(&a, now);
+	if (spg_do(st, &s_settle_held, &a, "settle outbox") < 0)
+		return -1;
+	return spg_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
 }
 
-static int spg_get(struct store *st, const char *mail_id, struct store_msg **out)
+static int spg_put(struct store *base, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
-	(void)mail_id;
-	(void)out;
-	return store_fail_set(st, false, "postgresql: get is not written yet");
+	struct spg *st = (struct spg *)base;
+	if (spg_begin(st) < 0)
+		return -1;
+	if (spg_rows(st, m, alerts, nalerts) < 0) {
+		spg_rollback(st);
+		return -1;
+	}
+	return spg_commit(st);
 }
 
-static int spg_list(struct store *st, const struct store_filter *f, int (*fn)(const struct store_msg *m, void *arg), void *arg)
+static int spg_put_many(struct store *base, struct store_put_item *items, size_t n)
 {
-	(void)f;
-	(void)fn;
-	(void)arg;
-	return store_fail_set(st, false, "postgresql: list is not written yet");
+	struct spg *st = (struct spg *)base;
+	for (size_t k = 0; k < n; k++) {
+		items[k].rc = -1;
+		items[k].busy = false;
+		items[k].err[0] = '\0'; /* set only by a failure of the item's own rows */
+	}
+	if (spg_begin(st) < 0)
+		goto fail;
+	for (size_t k = 0; k < n; k++) {
+		struct store_put_item *it = &items[k];
+		if (spg_cmd(st, "SAVEPOINT msg", "savepoint") < 0)
+			goto fail;
+		int r = it->m ? spg_rows(st, it->m, it->alerts, it->nalerts)
+		              : spg_settle_rows(&st->base, it->settle_id, it->settle_outcome,
+		                                it->settle_purge, it->alerts, it->nalerts);
+		if (r == 0) {
+			if (spg_cmd(st, "RELEASE msg", "release") < 0)
+				goto fail;
+			it->rc = 0;
+			continue;
+		}
+		/* this message's rows go; the others stay in the transaction */
+		g_strlcpy(it->err, st->base.err, sizeof(it->err));
+		it->busy = st->base.busy;
+		if (spg_cmd(st, "ROLLBACK TO msg", "rollback to") < 0 ||
+		    spg_cmd(st, "RELEASE msg", "release") < 0)
+			goto fail;
+	}
+	if (spg_commit(st) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (st->in_tx)
+		spg_rollback(st);      /* keeps st->base.err */
+	for (size_t k = 0; k < n; k++) /* nothing of the transaction is kept */
+		if (items[k].rc == 0 || !items[k].err[0]) {
+			items[k].rc = -1;
+			items[k].busy = st->base.busy;
+			g_strlcpy(items[k].err, st->base.err, sizeof(items[k].err));
+		}
+	return -1;
 }
 
-static int64_t spg_count(struct store *st, const struct store_filter *f)
+static int spg_recover_open(struct store *base, int *n)
 {
-	(void)f;
-	return store_fail_set(st, false, "postgresql: count is not written yet");
+	struct spg *st = (struct spg *)base;
+	struct spg_args a = {0};
+	int64_t got;
+
+	*n = 0;
+	spg_arg_i64(&a, SPG_RECOVER_WINDOW);
+	if (spg_begin(st) < 0)
+		return -1;
+	if ((got = spg_do(st, &s_recover_msgs, &a, "recover msgs")) < 0 ||
+	    spg_do(st, &s_recover_outbox, NULL, "recover outbox") < 0) {
+		spg_rollback(st);
+		return -1;
+	}
+	if (spg_commit(st) < 0)
+		return -1;
+	*n = (int)got;
+	return 0;
 }
 
-static int spg_event(struct store *st, const char *mail_id, const char *action, const char *who, const char *detail, const char *result)
+static int spg_put_answers(struct store *base, const struct store_answers *ans, size_t n)
 {
-	(void)mail_id;
-	(void)action;
-	(void)who;
-	(void)detail;
-	(void)result;
-	return store_fail_set(st, false, "postgresql: event is not written yet");
+	struct spg *st = (struct spg *)base;
+	if (spg_begin(st) < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < ans[k].n; i++) {
+			struct spg_args a = {0};
+			spg_arg_str(&a, nz(ans[k].answer[i]));
+			spg_arg_str(&a, nz(ans[k].destiny[i]));
+			spg_arg_i64(&a, (int64_t)i);
+			spg_arg_str(&a, ans[k].mail_id);
+			if (spg_do(st, &s_answer, &a, "update msgrcpt") < 0)
+				goto fail;
+		}
+		/* a no-op for an attempt settled before its answer */
+		if (spg_settle_rows(&st->base, ans[k].mail_id, ans[k].outcome, false, NULL, 0) < 0)
+			goto fail;
+	}
+	return spg_commit(st);
+fail:
+	spg_rollback(st);
+	return -1;
 }
 
-static int spg_set_quar_state(struct store *st, const char *mail_id, const char *state)
+/* A message from row k of a SELECT id, MSG_COLS; NULL columns that mean
+ * something (quar_path, spam_score, ...) stay NULL. */
+static char *spg_dup_or_null(const PGresult *r, int row, int col)
 {
-	(void)mail_id;
-	(void)state;
-	return store_fail_set(st, false, "postgresql: set_quar_state is not written yet");
+	return spg_null(r, row, col) ? NULL : spg_dup(r, row, col);
 }
 
-static int spg_mark_rcpt_released(struct store *st, int64_t msg_rowid, const char *addr, int64_t when, const char *answer)
+static struct store_msg *spg_row_msg(const PGresult *r, int k)
 {
-	(void)msg_rowid;
-	(void)addr;
-	(void)when;
-	(void)answer;
-	return store_fail_set(st, false, "postgresql: mark_rcpt_released is not written yet");
+	struct store_msg *m = g_new0(struct store_msg, 1);
+	int i = 0;
+	m->id = spg_i64(r, k, i++);
+	g_strlcpy(m->mail_id, spg_str(r, k, i++), sizeof(m->mail_id));
+	m->time = spg_i64(r, k, i++);
+	m->client_addr = spg_dup_or_null(r, k, i++);
+	m->client_name = spg_dup_or_null(r, k, i++);
+	m->client_helo = spg_dup_or_null(r, k, i++);
+	m->sender = spg_dup_or_null(r, k, i++);
+	m->from_hdr = spg_dup_or_null(r, k, i++);
+	m->subject = spg_dup_or_null(r, k, i++);
+	m->message_id = spg_dup_or_null(r, k, i++);
+	m->size = spg_i64(r, k, i++);
+	m->category = spg_dup_or_null(r, k, i++);
+	m->virus_names = spg_dup_or_null(r, k, i++);
+	m->banned_names = spg_dup_or_null(r, k, i++);
+	m->spam_checked = !spg_null(r, k, i);
+	m->spam_score = spg_f64(r, k, i++);
+	m->spam_tests = spg_dup_or_null(r, k, i++);
+	m->unchecked_reason = spg_dup_or_null(r, k, i++);
+	m->quar_path = spg_dup_or_null(r, k, i++);
+	m->quar_size = spg_i64(r, k, i++);
+	m->quar_sha256 = spg_dup_or_null(r, k, i++);
+	m->quar_state = spg_dup_or_null(r, k, i++);
+	m->scan_ms = spg_i64(r, k, i++);
+	m->policy = spg_dup_or_null(r, k, i++);
+	m->engine = spg_dup_or_null(r, k, i++);
+	m->attempt = spg_dup_or_null(r, k, i++);
+	m->dsn_ret = spg_dup_or_null(r, k, i++);
+	m->dsn_envid = spg_dup_or_null(r, k, i++);
+	m->quar_backend = spg_dup_or_null(r, k, i++);
+	m->host = spg_dup_or_null(r, k, i++);
+	return m;
 }
 
-static int spg_purge_missing(struct store *st, const char *mail_id, const char *was)
+static int spg_load_rcpts(struct spg *st, struct store_msg *m)
 {
-	(void)mail_id;
-	(void)was;
-	return store_fail_set(st, false, "postgresql: purge_missing is not written yet");
+	struct spg_args a = {0};
+	spg_arg_i64(&a, m->id);
+	PGresult *r = spg_run(st, &s_get_rcpts, &a, "select msgrcpt");
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	m->nrcpt = (size_t)n;
+	m->rcpt = g_new0(struct store_rcpt, n);
+	for (int k = 0; k < n; k++)
+		m->rcpt[k] = (struct store_rcpt){
+		    .addr = spg_dup(r, k, 0),
+		    .destiny = spg_dup(r, k, 1),
+		    .smtp_answer = spg_dup(r, k, 2),
+		    .released_at = spg_i64(r, k, 3),
+		    .release_answer = spg_dup(r, k, 4),
+		    .dsn_notify = spg_dup(r, k, 5),
+		    .dsn_orcpt = spg_dup(r, k, 6),
+		    .deleted_at = spg_i64(r, k, 7),
+		    .list_entry = spg_dup(r, k, 8),
+		};
+	PQclear(r);
+	return 0;
 }
 
-static int spg_quar_files(struct store *st, int (*fn)(const struct store_quar_file *f, void *arg), void *arg)
+/* The rows of a one-message SELECT (s takes the mail id): the result,
+ * with a row; NULL with *rc 1 when there is none, -1 on failure. */
+static PGresult *spg_of_msg(struct spg *st, const struct pgc_stmt *s, const char *mail_id, const char *what,
+                            int *rc)
 {
-	(void)fn;
-	(void)arg;
-	return store_fail_set(st, false, "postgresql: quar_files is not written yet");
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(mail_id));
+	PGresult *r = spg_run(st, s, &a, what);
+	*rc = r ? 1 : -1;
+	if (r && PQntuples(r) == 0) {
+		PQclear(r);
+		r = NULL;
+	}
+	return r;
 }
 
-static int spg_quar_path_kept(struct store *st, const char *relpath)
+static int spg_get(struct store *base, const char *mail_id, struct store_msg **out)
 {
-	(void)relpath;
-	return store_fail_set(st, false, "postgresql: quar_path_kept is not written yet");
+	struct spg *st = (struct spg *)base;
+	int rc;
+	*out = NULL;
+	PGresult *r = spg_of_msg(st, &s_get_msg, mail_id, "select msgs", &rc);
+	if (!r)
+		return rc;
+	*out = spg_row_msg(r, 0);
+	PQclear(r);
+	if (spg_load_rcpts(st, *out) < 0) {
+		store_msg_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
-static int spg_quar_blob_get(struct store *st, const char *mail_id, void **data, size_t *len)
+/* The filter's parameters $1..$8 (the globs as LIKE patterns, kept in
+ * like[] until the statement ran: g_free them). */
+static void spg_filter_args(struct spg_args *a, const struct store_filter *f, char *like[4])
 {
-	(void)mail_id;
-	(void)data;
-	(void)len;
-	return store_fail_set(st, false, "postgresql: quar_blob_get is not written yet");
+	const char *globs[4] = {f->sender, f->rcpt, f->subject, f->virus};
+	for (int i = 0; i < 4; i++)
+		like[i] = globs[i] ? spg_glob_to_like(globs[i]) : NULL;
+	spg_arg_str(a, f->category);
+	if (f->since)
+		spg_arg_i64(a, f->since);
+	else
+		spg_arg_str(a, NULL);
+	if (f->until)
+		spg_arg_i64(a, f->until);
+	else
+		spg_arg_str(a, NULL);
+	for (int i = 0; i < 4; i++)
+		spg_arg_str(a, like[i]);
+	spg_arg_str(a, f->quar_state);
 }
 
-static int spg_quar_blob_drop(struct store *st, const char *mail_id)
+static void spg_like_free(char *like[4])
 {
-	(void)mail_id;
-	return store_fail_set(st, false, "postgresql: quar_blob_drop is not written yet");
+	for (int i = 0; i < 4; i++)
+		g_free(like[i]);
 }
 
-static int spg_quar_stats(struct store *st, int (*fn)(const struct store_quar_stat *s, void *arg), void *arg)
+static int spg_list(struct store *base, const struct store_filter *f,
+                    int (*fn)(const struct store_msg *m, void *arg), void *arg)
 {
-	(void)fn;
-	(void)arg;
-	return store_fail_set(st, false, "postgresql: quar_stats is not written yet");
+	struct spg *st = (struct spg *)base;
+	struct spg_args a = {0};
+	char *like[4];
+	spg_filter_args(&a, f, like);
+	if (f->limit > 0)
+		spg_arg_i64(&a, f->limit);
+	else
+		spg_arg_str(&a, NULL); /* LIMIT NULL: all */
+	spg_arg_i64(&a, f->offset);
+	PGresult *r = spg_run(st, &s_list, &a, "list");
+	spg_like_free(like);
+	if (!r)
+		return -1;
+	/* the rows are all here: fn may use the store */
+	int n = 0, rows = PQntuples(r);
+	for (int k = 0; k < rows; k++) {
+		struct store_msg *m = spg_row_msg(r, k);
+		if (spg_load_rcpts(st, m) < 0) {
+			store_msg_free(m);
+			PQclear(r);
+			return -1;
+		}
+		n++;
+		int stop = fn ? fn(m, arg) : 0;
+		store_msg_free(m);
+		if (stop)
+			break;
+	}
+	PQclear(r);
+	return n;
+}
+
+/* A one-row SELECT whose first column is an integer: it, or -1. */
+static int64_t spg_one_int(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a,
+                           const char *what)
+{
+	PGresult *r = spg_run(st, s, a, what);
+	if (!r)
+		return -1;
+	int64_t v = -1;
+	if (PQntuples(r) == 1)
+		v = spg_i64(r, 0, 0);
+	else
+		store_fail_set(&st->base, false, "%s: no row", what);
+	PQclear(r);
+	return v;
+}
+
+static int64_t spg_count(struct store *base, const struct store_filter *f)
+{
+	struct spg *st = (struct spg *)base;
+	struct spg_args a = {0};
+	char *like[4];
+	spg_filter_args(&a, f, like);
+	int64_t n = spg_one_int(st, &s_count, &a, "count");
+	spg_like_free(like);
+	return n;
+}
+
+static int spg_event(struct store *base, const char *mail_id, const char *action, const char *who,
+                     const char *detail, const char *result)
+{
+	struct spg *st = (struct spg *)base;
+	struct spg_args a = {0};
+	spg_arg_i64(&a, (int64_t)time(NULL));
+	spg_arg_str(&a, nz(mail_id));
+	spg_arg_str(&a, nz(action));
+	spg_arg_str(&a, nz(who));
+	spg_arg_str(&a, nz(detail));
+	spg_arg_str(&a, nz(result));
+	spg_arg_str(&a, st->base.host);
+	return spg_do(st, &s_event, &a, "insert event") < 0 ? -1 : 0;
+}
+
+/* A write that must change a row: 0, 1 when no row matched, -1. */
+static int spg_set_quar_state(struct store *base, const char *mail_id, const char *state)
+{
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(state));
+	spg_arg_str(&a, nz(mail_id));
+	return spg_change_one((struct spg *)base, &s_quar_state, &a, "update quar_state");
+}
+
+static int spg_mark_rcpt_released(struct store *base, int64_t msg_rowid, const char *addr, int64_t when,
+                                  const char *answer)
+{
+	struct spg_args a = {0};
+	spg_arg_i64(&a, when);
+	spg_arg_str(&a, nz(answer));
+	spg_arg_i64(&a, msg_rowid);
+	spg_arg_str(&a, nz(addr));
+	return spg_change_one((struct spg *)base, &s_rcpt_released, &a, "update released_at");
+}
+
+static int spg_purge_missing(struct store *base, const char *mail_id, const char *was)
+{
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(mail_id));
+	spg_arg_str(&a, nz(was));
+	/* 1: its state changed meanwhile */
+	return spg_change_one((struct spg *)base, &s_purge_missing, &a, "mark purged");
+}
+
+static int spg_quar_file_row(const PGresult *r, int k, void *ctx)
+{
+	const struct spg_cb *c = ctx;
+	struct store_quar_file f = {.mail_id = spg_str(r, k, 0),
+	                            .relpath = spg_str(r, k, 1),
+	                            .sha256 = spg_str(r, k, 2),
+	                            .state = spg_str(r, k, 3),
+	                            .size = spg_i64(r, k, 4),
+	                            .backend = spg_str(r, k, 5)};
+	return c->fn.quar_file ? c->fn.quar_file(&f, c->arg) : 0;
+}
+
+static int spg_quar_files(struct store *base, int (*fn)(const struct store_quar_file *f, void *arg),
+                          void *arg)
+{
+	struct spg_cb c = {.fn.quar_file = fn, .arg = arg};
+	return spg_each((struct spg *)base, &s_quar_files, NULL, "select quarantine files", spg_quar_file_row,
+	                &c);
+}
+
+static int spg_quar_path_kept(struct store *base, const char *relpath)
+{
+	struct spg *st = (struct spg *)base;
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(relpath));
+	PGresult *r = spg_run(st, &s_quar_kept, &a, "select quar_path");
+	if (!r)
+		return -1;
+	int kept = PQntuples(r) > 0;
+	PQclear(r);
+	return kept;
+}
+
+static int spg_quar_blob_get(struct store *base, const char *mail_id, void **data, size_t *len)
+{
+	int rc;
+	PGresult *r = spg_of_msg((struct spg *)base, &s_blob_get, mail_id, "select quar_blobs", &rc);
+	if (!r)
+		return rc;
+	*data = spg_bytea(r, 0, 0, len);
+	PQclear(r);
+	if (!*data)
+		return store_fail_set(base, false, "select quar_blobs: cannot decode the bytea");
+	return 0;
+}
+
+static int spg_quar_blob_drop(struct store *base, const char *mail_id)
+{
+	struct spg_args a = {0};
+	spg_arg_str(&a, nz(mail_id));
+	return spg_change_one((struct spg *)base, &s_blob_drop, &a, "delete quar_blobs");
+}
+
+static int spg_quar_stat_row(const PGresult *r, int k, void *ctx)
+{
+	const struct spg_cb *c = ctx;
+	struct store_quar_stat q = {.category = spg_str(r, k, 0),
+	                            .state = spg_str(r, k, 1),
+	                            .count = spg_i64(r, k, 2),
+	                            .bytes = spg_i64(r, k, 3)};
+	return c->fn.quar_stat(&q, c->arg);
+}
+
+static int spg_quar_stats(struct store *base, int (*fn)(const struct store_quar_stat *s, void *arg),
+                          void *arg)
+{
+	struct spg_cb c = {.fn.quar_stat = fn, .arg = arg};
+	int n = spg_each((struct spg *)base, &s_quar_stats, NULL, "quarantine stats", spg_quar_stat_row, &c);
+	return n < 0 ? -1 : 0;
 }
 
 const struct store_backend store_backend_pg = {

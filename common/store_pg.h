@@ -49,6 +49,11 @@ PGresult *spg_run(struct spg *st, const struct pgc_stmt *s, const struct spg_arg
 /* spg_run for statements without rows: the affected row count, or -1. */
 int64_t spg_do(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what);
 
+/* Constant SQL without parameters or rows (SAVEPOINT, RELEASE) inside a
+ * transaction: 0, or -1 with st->base.err. Inside a transaction, spg_run,
+ * spg_do and spg_cmd fail without running anything once the connection
+ * that ran BEGIN is gone. */
+int spg_cmd(struct spg *st, const char *sql, const char *what);
 int spg_begin(struct spg *st);
 int spg_commit(struct spg *st);
 void spg_rollback(struct spg *st);
@@ -61,6 +66,31 @@ double spg_f64(const PGresult *r, int row, int col);
 bool spg_null(const PGresult *r, int row, int col);
 char *spg_dup(const PGresult *r, int row, int col);
 void *spg_bytea(const PGresult *r, int row, int col, size_t *len);
+
+/* Runs a statement and calls row(r, i, ctx) for each row until it returns
+ * non-zero: the rows seen (the stopping one counts), or -1. The whole
+ * result is read first, so row may use the store. */
+int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
+             int (*row)(const PGresult *r, int i, void *ctx), void *ctx);
+/* A statement changing at most one row: 0 changed, 1 none, -1. */
+int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what);
+
+/* A caller's callback, for the row functions that hand it a row. */
+struct spg_cb {
+	union {
+		int (*outbox_row)(const struct store_outbox_row *r, void *arg);
+		int (*rrd_minute)(const struct store_rrd_minute *m, void *arg);
+		int (*top)(const char *name, int64_t count, void *arg);
+		int (*list)(const struct list_entry *e, void *arg);
+		int (*stat)(const struct store_stat_row *row, void *arg);
+		int (*quar_file)(const struct store_quar_file *f, void *arg);
+		int (*quar_stat)(const struct store_quar_stat *q, void *arg);
+		int (*digest_item)(const struct store_digest_item *it, void *arg);
+		int (*pref)(const char *target, const char *freq, void *arg);
+		int (*last)(const char *rcpt, int64_t last, void *arg);
+	} fn;
+	void *arg;
+};
 
 /* A GLOB pattern ('*', '?', case as given) as a LIKE pattern with '\'
  * as the escape character (g_free). */

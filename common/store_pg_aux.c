@@ -36,29 +36,6 @@
 
 /* ---- small helpers ---- */
 
-/* Runs a statement and calls row(r, i, ctx) for each row until it returns
- * non-zero: the rows seen (the stopping one counts), or -1. */
-static int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
-                    int (*row)(const PGresult *r, int i, void *ctx), void *ctx)
-{
-	PGresult *r = spg_run(st, s, a, what);
-	if (!r)
-		return -1;
-	int n = 0, rows = PQntuples(r);
-	while (n < rows)
-		if (row(r, n++, ctx))
-			break;
-	PQclear(r);
-	return n;
-}
-
-/* A statement changing at most one row: 0 changed, 1 none, -1. */
-static int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
-{
-	int64_t n = spg_do(st, s, a, what);
-	return n < 0 ? -1 : n > 0 ? 0 : 1;
-}
-
 /* A one-row SELECT of integers into *v[0..] (NULL-terminated): 0, 1 when
  * there was no row, -1. */
 static int spg_ints(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
@@ -80,21 +57,6 @@ static int spg_abort(struct spg *st)
 	spg_rollback(st);
 	return -1;
 }
-
-/* A caller's callback, for the row functions that hand it a row. */
-struct spg_cb {
-	union {
-		int (*outbox_row)(const struct store_outbox_row *r, void *arg);
-		int (*rrd_minute)(const struct store_rrd_minute *m, void *arg);
-		int (*top)(const char *name, int64_t count, void *arg);
-		int (*list)(const struct list_entry *e, void *arg);
-		int (*stat)(const struct store_stat_row *row, void *arg);
-		int (*digest_item)(const struct store_digest_item *it, void *arg);
-		int (*pref)(const char *target, const char *freq, void *arg);
-		int (*last)(const char *rcpt, int64_t last, void *arg);
-	} fn;
-	void *arg;
-};
 
 /* ---- the outbox ---- */
 

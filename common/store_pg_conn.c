@@ -4,6 +4,7 @@
 #include "store_pg_conn.h"
 
 #include <glib.h>
+#include <poll.h>
 #include <stdio.h>
 
 #include "store_pg_schema.h"
@@ -13,12 +14,13 @@
 
 struct pgc {
 	char *url;
-	char *host;
+	const char *host;     /* borrowed: read at each connect (its migration row) */
 	PGconn *conn;         /* NULL while disconnected */
 	GHashTable *prepared; /* statement names prepared on conn */
 	gint64 next_try;      /* monotonic time before which no reconnect is tried */
 	gint64 backoff;       /* the wait after the next failed connect */
 	unsigned gen;         /* counts successful connects (pgc_generation) */
+	bool pinned;          /* in a transaction: never reconnect (pgc_pin) */
 	char err[512];
 };
 
@@ -37,16 +39,49 @@ static void pgc_drop(struct pgc *c)
 	g_hash_table_remove_all(c->prepared);
 }
 
+/* Whether the idle connection still stands: the server sends nothing to
+ * an idle client unless it is closing the connection (a shutdown, an
+ * administrator's kill: an error, then EOF), so a readable socket is read
+ * and looked at again. One poll() per statement. */
+static bool pgc_alive(struct pgc *c)
+{
+	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	struct pollfd p = {.fd = PQsocket(c->conn), .events = POLLIN};
+	/* a closing server's error, then its EOF: a read each */
+	for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++)
+		if (!PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK) {
+			pgc_errf(c, "connection", PQerrorMessage(c->conn));
+			return false;
+		}
+	return true;
+}
+
+/* The server's notices and the errors it sends an idle connection
+ * ("terminating connection due to administrator command"): kept as the
+ * reason for what fails next, never written to stderr. */
+static void pgc_notice(void *arg, const char *msg)
+{
+	pgc_errf(arg, "server", msg);
+}
+
 static int pgc_connect(struct pgc *c)
 {
-	if (c->conn && PQstatus(c->conn) == CONNECTION_OK)
+	if (pgc_alive(c))
 		return 0;
+	if (c->pinned) { /* its transaction died with it: never go on with a new one */
+		if (c->conn)
+			pgc_drop(c);
+		return -1;
+	}
 	pgc_drop(c);
 	gint64 now = g_get_monotonic_time();
 	if (now < c->next_try)
 		return -1; /* c->err still says why the last attempt failed */
 	c->conn = PQconnectdb(c->url);
 	int ok = PQstatus(c->conn) == CONNECTION_OK;
+	if (ok)
+		PQsetNoticeProcessor(c->conn, pgc_notice, c);
 	if (!ok)
 		pgc_errf(c, "connect", PQerrorMessage(c->conn));
 	else if (store_pg_migrate(c->conn, c->host, c->err, sizeof(c->err)) < 0)
@@ -67,10 +102,10 @@ struct pgc *pgc_new(const char *url, const char *host)
 {
 	struct pgc *c = g_new0(struct pgc, 1);
 	c->url = g_strdup(url);
-	c->host = g_strdup(host ? host : "");
+	c->host = host ? host : "";
 	c->prepared = g_hash_table_new(g_str_hash, g_str_equal);
 	c->backoff = PGC_BACKOFF_MIN_US;
-	pgc_connect(c);
+	g_strlcpy(c->err, "not connected yet", sizeof(c->err));
 	return c;
 }
 
@@ -81,8 +116,12 @@ void pgc_free(struct pgc *c)
 	pgc_drop(c);
 	g_hash_table_destroy(c->prepared);
 	g_free(c->url);
-	g_free(c->host);
 	g_free(c);
+}
+
+int pgc_open(struct pgc *c)
+{
+	return pgc_connect(c);
 }
 
 unsigned pgc_generation(const struct pgc *c)
@@ -95,22 +134,25 @@ bool pgc_connected(const struct pgc *c)
 	return c->conn && PQstatus(c->conn) == CONNECTION_OK;
 }
 
+void pgc_pin(struct pgc *c, bool on)
+{
+	c->pinned = on;
+}
+
 const char *pgc_err(const struct pgc *c)
 {
 	return c->err;
 }
 
 /* A failed result: keep the message; a broken connection is dropped so
- * that the next call reconnects (after the backoff). */
+ * that the next call reconnects (at once; a failed connect backs off). */
 static PGresult *pgc_failed(struct pgc *c, PGresult *r, const char *what)
 {
 	const char *m = r ? PQresultErrorMessage(r) : "";
 	pgc_errf(c, what, *m ? m : PQerrorMessage(c->conn));
 	PQclear(r);
-	if (PQstatus(c->conn) != CONNECTION_OK) {
-		pgc_drop(c);
-		c->next_try = g_get_monotonic_time() + c->backoff;
-	}
+	if (PQstatus(c->conn) != CONNECTION_OK)
+		pgc_drop(c); /* the next call reconnects at once; failed connects back off */
 	return NULL;
 }
 

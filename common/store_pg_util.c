@@ -45,12 +45,26 @@ void spg_arg_bin(struct spg_args *a, const void *data, size_t len)
 	a->fmt[i] = 1;
 }
 
+/* Inside a transaction, its connection must still be the one that ran
+ * BEGIN: a statement is never run on a newer connection (outside the
+ * transaction, committed on its own). -1 with the store's error. */
+static int spg_tx_alive(struct spg *st, const char *what)
+{
+	if (st->in_tx && (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)))
+		return store_fail_set(&st->base, false,
+		                      "%s: the connection was lost during the transaction (%s)", what,
+		                      pgc_err(st->c));
+	return 0;
+}
+
 PGresult *spg_run(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
 {
 	static const struct spg_args none;
 	if (!a)
 		a = &none;
 	st->base.busy = false;
+	if (spg_tx_alive(st, what) < 0)
+		return NULL;
 	PGresult *r = pgc_exec_bin(st->c, s, a->v, a->len, a->fmt, a->n);
 	if (!r)
 		store_fail_set(&st->base, false, "%s: %s", what, pgc_err(st->c));
@@ -68,6 +82,15 @@ int64_t spg_do(struct spg *st, const struct pgc_stmt *s, const struct spg_args *
 	return n;
 }
 
+int spg_cmd(struct spg *st, const char *sql, const char *what)
+{
+	if (spg_tx_alive(st, what) < 0)
+		return -1;
+	if (pgc_cmd(st->c, sql) < 0)
+		return store_fail_set(&st->base, false, "%s: %s", what, pgc_err(st->c));
+	return 0;
+}
+
 int spg_begin(struct spg *st)
 {
 	st->base.busy = false;
@@ -75,28 +98,33 @@ int spg_begin(struct spg *st)
 		return store_fail_set(&st->base, false, "begin: %s", pgc_err(st->c));
 	st->tx_gen = pgc_generation(st->c);
 	st->in_tx = true;
+	pgc_pin(st->c, true);
 	return 0;
 }
 
 int spg_commit(struct spg *st)
 {
 	st->in_tx = false;
-	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)) {
-		store_fail_set(&st->base, false, "commit: the connection was lost during the transaction");
-		return -1;
-	}
-	if (pgc_cmd(st->c, "COMMIT") < 0)
-		return store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
-	return 0;
+	/* still pinned: a COMMIT never reaches a new connection, where it
+	 * would succeed with nothing to commit */
+	int rc = 0;
+	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c))
+		rc = store_fail_set(&st->base, false,
+		                    "commit: the connection was lost during the transaction");
+	else if (pgc_cmd(st->c, "COMMIT") < 0)
+		rc = store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
+	pgc_pin(st->c, false);
+	return rc;
 }
 
 void spg_rollback(struct spg *st)
 {
 	st->in_tx = false;
 	/* a connection that is gone took its transaction with it; never
-	 * reconnect just to roll back */
+	 * reconnect just to roll back (pinned until done) */
 	if (pgc_generation(st->c) == st->tx_gen && pgc_connected(st->c))
 		pgc_cmd(st->c, "ROLLBACK");
+	pgc_pin(st->c, false);
 }
 
 const char *spg_str(const PGresult *r, int row, int col)
@@ -153,4 +181,27 @@ char *spg_glob_to_like(const char *glob)
 		}
 	}
 	return g_string_free(s, FALSE);
+}
+
+/* Runs a statement and calls row(r, i, ctx) for each row until it returns
+ * non-zero: the rows seen (the stopping one counts), or -1. */
+int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
+                    int (*row)(const PGresult *r, int i, void *ctx), void *ctx)
+{
+	PGresult *r = spg_run(st, s, a, what);
+	if (!r)
+		return -1;
+	int n = 0, rows = PQntuples(r);
+	while (n < rows)
+		if (row(r, n++, ctx))
+			break;
+	PQclear(r);
+	return n;
+}
+
+/* A statement changing at most one row: 0 changed, 1 none, -1. */
+int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what)
+{
+	int64_t n = spg_do(st, s, a, what);
+	return n < 0 ? -1 : n > 0 ? 0 : 1;
 }

@@ -780,7 +780,7 @@ int qc_cmd_migrate(struct qc *qc, int argc, char **argv)
 	int rc = mig_open_source(&m);
 	if (rc == 0) {
 		m.pg = pgc_new(to, conf_hostname(qc->conf));
-		if (!pgc_connected(m.pg)) {
+		if (pgc_open(m.pg) < 0) {
 			fprintf(stderr, "quarctl: migrate: target: %s\n", pgc_err(m.pg));
 			rc = QC_EXIT_STORE;
 		}

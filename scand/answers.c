@@ -2,9 +2,16 @@
  * answers - queue and writer thread for recipients' answers (see answers.h)
  *
  * Functions: answers_start, answers_push, answers_stop, answers_lock,
- * answers_unlock, answers_store. Write failures are logged (msg_warn) and the batch is
- * dropped: the rows exist, only their answers are missing (and an attempt
- * not settled before its answer stays open).
+ * answers_unlock, answers_store. A batch whose write fails (a store that
+ * went away: PostgreSQL restarting, a locked SQLite file) is logged and
+ * kept: it is written again after a backoff of 100 ms doubling to 5 s,
+ * with what arrived meanwhile, for up to 10 minutes, so that an attempt
+ * answered while the store was down is settled (and its alerts released)
+ * once the store returns. Writing answers twice is harmless (the same
+ * UPDATEs; settling an attempt already settled changes nothing). A batch
+ * still failing after that, or at stop, is dropped with a warning: the
+ * rows exist, only their answers are missing, and an attempt left open is
+ * settled by store_recover_open() at the next start.
  */
 #include "answers.h"
 
@@ -21,6 +28,9 @@
  * so one per message would double the store's share of a message's cost.
  * While the writer sleeps, pushes wake nobody. */
 #define ANSWERS_DELAY_US 50000
+#define ANSWERS_RETRY_MIN_US (100 * 1000)
+#define ANSWERS_RETRY_MAX_US (5 * 1000 * 1000)
+#define ANSWERS_RETRY_FOR_US (600LL * 1000 * 1000)
 
 struct answer_item {
 	char mail_id[MAILID_LEN + 1];
@@ -49,7 +59,8 @@ static void item_free(struct answer_item *it)
 	g_free(it);
 }
 
-static void write_batch(GPtrArray *batch)
+/* true when the batch was written */
+static bool write_batch(GPtrArray *batch, bool quiet)
 {
 	struct store_answers *a = g_new0(struct store_answers, batch->len);
 	for (guint i = 0; i < batch->len; i++) {
@@ -63,42 +74,80 @@ static void write_batch(GPtrArray *batch)
 	answers_lock();
 	/* one transaction; settling is a no-op for an attempt the pipeline
 	 * settled before answering */
-	if (store_put_answers(st, a, batch->len) < 0) {
-		msg_warn("store: writing the answers of %u message(s): %s", batch->len, store_error(st));
+	bool ok = store_put_answers(st, a, batch->len) == 0;
+	if (!ok) {
+		if (!quiet)
+			msg_warn("store: writing the answers of %u message(s): %s (kept, retried)", batch->len,
+			         store_error(st));
 		metrics_store_error(METRICS_STORE_ANSWERS);
 	}
 	answers_unlock();
 	g_free(a);
+	return ok;
+}
+
+/* Adds it to the batch, or notes the stop item. */
+static void batch_add(GPtrArray *batch, struct answer_item *it, bool *stop)
+{
+	if (it == &stop_item)
+		*stop = true;
+	else
+		g_ptr_array_add(batch, it);
 }
 
 static gpointer answers_main(gpointer unused)
 {
 	GPtrArray *batch = g_ptr_array_new_with_free_func((GDestroyNotify)item_free);
 	bool stop = false;
+	gint64 backoff = ANSWERS_RETRY_MIN_US, failing_since = 0;
 
 	(void)unused;
-	while (!stop) {
-		struct answer_item *it = g_async_queue_pop(queue);
-		if (it != &stop_item)
-			g_usleep(ANSWERS_DELAY_US);
-		do {
-			if (it == &stop_item)
-				stop = true;
-			else
-				g_ptr_array_add(batch, it);
-		} while (batch->len < ANSWERS_BATCH && (it = g_async_queue_try_pop(queue)) != NULL);
-		if (batch->len)
-			write_batch(batch);
-		g_ptr_array_set_size(batch, 0);
+	while (!stop || batch->len) {
+		struct answer_item *it;
+		if (!batch->len) { /* idle: wait for the first answer, then let more pile up */
+			it = g_async_queue_pop(queue);
+			if (it != &stop_item)
+				g_usleep(ANSWERS_DELAY_US);
+			batch_add(batch, it, &stop);
+		} else if (!stop) { /* a failed batch: wait out the backoff, unless stopping */
+			if ((it = g_async_queue_timeout_pop(queue, (guint64)backoff)) != NULL)
+				batch_add(batch, it, &stop);
+			backoff = MIN(backoff * 2, ANSWERS_RETRY_MAX_US);
+		}
+		while (!stop && batch->len < ANSWERS_BATCH && (it = g_async_queue_try_pop(queue)) != NULL)
+			batch_add(batch, it, &stop);
+		if (!batch->len)
+			continue;
+		if (write_batch(batch, failing_since != 0)) {
+			if (failing_since)
+				msg_info("store: the answers of %u message(s) written after the store came back",
+				         batch->len);
+			failing_since = 0;
+			backoff = ANSWERS_RETRY_MIN_US;
+			g_ptr_array_set_size(batch, 0);
+			continue;
+		}
+		gint64 now = g_get_monotonic_time();
+		if (!failing_since)
+			failing_since = now;
+		if (stop || now - failing_since > ANSWERS_RETRY_FOR_US) {
+			msg_warn("store: the answers of %u message(s) given up: %s (their attempts are settled at the "
+			         "next start)",
+			         batch->len, store_error(st));
+			failing_since = 0;
+			g_ptr_array_set_size(batch, 0);
+		}
 	}
 	g_ptr_array_free(batch, TRUE);
 	return NULL;
 }
 
-int answers_start(const char *db_path, int busy_timeout_ms, char **err)
+int answers_start(const char *db_path, int busy_timeout_ms, const char *host, char **err)
 {
 	if (store_open(db_path, busy_timeout_ms, &st, err) < 0)
 		return -1;
+	/* before the first statement: a PostgreSQL store's migration rows name it */
+	store_set_host(st, host);
 	int n;
 	if (store_recover_open(st, &n) < 0)
 		msg_warn("store: settling the attempts left open: %s", store_error(st));

@@ -33,7 +33,8 @@
 
 #include "msg.h"
 
-int answers_start(const char *db_path, int busy_timeout_ms, char **err);
+/* host: the handle's store_set_host(), set before its first statement */
+int answers_start(const char *db_path, int busy_timeout_ms, const char *host, char **err);
 void answers_push(const struct msg *m, bool deferred);
 void answers_stop(void);
 void answers_lock(void);

@@ -313,9 +313,8 @@ int srv_run(struct conf *c, const char *conf_path, bool foreground)
 	/* every store handle is opened as root, before the chroot and the drop
 	 * ([scand] database names the file from outside the jail); the drop
 	 * re-owns the files they created (privs.c) */
-	if (answers_start(db, busy, &err) < 0)
+	if (answers_start(db, busy, conf_hostname(c), &err) < 0) /* every row scand writes names it */
 		msg_fatal("%s", err);
-	store_set_host(answers_store(), conf_hostname(c)); /* every row scand writes names it */
 	struct store *notify_st; /* the alert sender's own handle */
 	if (store_open_conf(c, &notify_st, &err) < 0)
 		msg_fatal("%s", err);

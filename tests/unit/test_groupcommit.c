@@ -106,7 +106,7 @@ static int setup(void **state)
 	(void)state;
 	char *err = NULL;
 	db_path = tu_tmp_db("gh-gc-XXXXXX");
-	if (answers_start(db_path, 5000, &err) < 0)
+	if (answers_start(db_path, 5000, "", &err) < 0)
 		fail_msg("answers_start: %s", err);
 	return 0;
 }

@@ -1,0 +1,329 @@
+"""scand, quarctl and Postfix on the PostgreSQL store (issue 19):
+[scand] database = postgresql://gatehouse@127.0.0.1:PORT/DB on a real
+PostgreSQL 15 cluster (conftest's postgres / pg_url, or a ghtest.Postgres
+of the test's own).
+
+- clean mail is delivered and an EICAR quarantined, with the quarantine
+  copy as a file and then in the store (quarantine_backend = database,
+  bytea in quar_blobs); the rows, recipients and host are read back with
+  psql; quarctl list/show/release work against PostgreSQL and the released
+  copy arrives through Postfix; scand-web shows the database copy;
+- group commit: many concurrent clients, every message exactly one msgs
+  row with its msgrcpt rows;
+- PostgreSQL stopped under a running scand: 451 (never 250) and nothing
+  written; started again: scand, not restarted, accepts and records mail,
+  and the messages that got 451 are recorded once when resent.
+"""
+
+import hashlib
+import os
+import re
+import smtplib
+import subprocess
+import threading
+import time
+import zlib
+
+import ghtest
+from qctest import QStore
+from test_digest_web import Web, http, make_token, read_key
+from test_engines import EICAR, start_pair
+from test_fleet_prep import conf_for_host
+
+
+def db_of(url):
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
+def rows(pg, url, sql):
+    return pg.psql(sql, db_of(url))
+
+
+def msg_rows(pg, url, where="true"):
+    """{subject: (mail_id, category, quar_state, quar_backend, host, attempt, [(addr, destiny)])}"""
+    out = {}
+    for mid, subj, cat, state, backend, host, attempt in rows(
+            pg, url, "SELECT mail_id, subject, category, quar_state, quar_backend, host, attempt FROM msgs "
+                     "WHERE %s ORDER BY id" % where):
+        rc = rows(pg, url, "SELECT r.addr, r.destiny FROM msgrcpt r JOIN msgs m ON m.id = r.msg "
+                           "WHERE m.mail_id = '%s' ORDER BY r.rseq" % mid)
+        assert subj not in out, "two rows for %r" % subj
+        out[subj] = (mid, cat, state, backend, host, attempt, [tuple(r) for r in rc])
+    return out
+
+
+def accepted(sc, subject, message_id=None):
+    """Sends one message straight to scand: True for 250, False for 451
+    (anything else fails the test)."""
+    try:
+        with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+            s.sendmail("alice@example.org", ["carol@example.com"],
+                       ghtest.make_message(subject=subject, message_id=message_id))
+        return True
+    except smtplib.SMTPDataError as e:
+        assert e.smtp_code == 451, e
+        return False
+
+
+def released_copies(pf):
+    return [f for f in pf.delivered() if b"X-Quarantine-Released: " in open(f, "rb").read()]
+
+
+STORECHECK = os.path.join(ghtest.BUILD, "tests", "tools", "gh-storecheck")
+
+
+def storecheck(location):
+    r = subprocess.run([STORECHECK, location], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_same_transcript_as_the_sqlite_reference(postgres, pg_url, workdir):
+    """Every core op on both backends, with the same calls: the PostgreSQL
+    transcript is the SQLite one, line for line."""
+    sq = storecheck("sqlite:" + os.path.join(workdir, "ref.db"))
+    pg = storecheck(pg_url)
+    assert pg == sq
+    # and the reference says what the contracts say (store.h)
+    assert "put_many 0: 0/- -1/msgrcpt 0/- ids 1" in sq and "get 1: none" in sq
+    assert "list subject-literal: 1: 4 count 1" in sq and "list offset: 2: 3 2 count 6" in sq
+    assert "recovered 2" in sq and "blob of the deferred attempt: 1" in sq
+    assert "blob 0 14 same 1" in sq and "blob drop 0 1" in sq and "purge missing 0 1" in sq
+    assert rows(postgres, pg_url, "SELECT count(*), min(host) FROM events") == [["1", "check.test"]]
+    assert rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE host = 'check.test'") == [["6"]]
+
+
+def test_scand_and_quarctl_on_postgresql(postfix_factory, scand_factory, postgres, pg_url, workdir):
+    pf, sc = start_pair(postfix_factory, scand_factory, "smtp",
+                        {"scand": {"database": pg_url, "hostname": "mx-pg.test"}})
+    assert not os.path.exists(sc.db)  # no SQLite file anywhere
+    virus = ghtest.make_message(subject="pg eicar", body="virus\r\n" + EICAR.decode() + "\r\n.dot\r\nend\r\n")
+    pf.send("alice@example.org", ["bob@example.com", "carol@example.com"], virus)
+    pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="pg clean"))
+    pf.wait_delivered(1)
+    ghtest.wait_for(lambda: len(msg_rows(postgres, pg_url)) == 2, timeout=60,
+                    what="two rows in PostgreSQL (scand log:\n%s)" % sc.log()[-2000:])
+    # the answers are written behind the reply: wait for the attempts to be final
+    ghtest.wait_for(lambda: {v[5] for v in msg_rows(postgres, pg_url).values()} == {"final"}, timeout=30,
+                    what="both attempts final")
+    got = msg_rows(postgres, pg_url)
+    vmid, cat, state, backend, host, _, rc = got["pg eicar"]
+    assert (cat, state, backend, host) == ("virus", "quarantined", "files", "mx-pg.test")
+    assert [a for a, _ in rc] == ["bob@example.com", "carol@example.com"]
+    assert {d for _, d in rc} <= {"discard", "bounce", "reject"}
+    assert got["pg clean"][1:5] == ("clean", "none", "files", "mx-pg.test")
+    assert got["pg clean"][6] == [("bob@example.com", "pass")]
+    assert rows(postgres, pg_url, "SELECT count(*) FROM quar_blobs") == [["0"]]
+    # the migrations ran once, on scand's first connection, naming its host
+    n = len(os.listdir(os.path.join(ghtest.ROOT, "schema", "postgresql")))
+    assert rows(postgres, pg_url, "SELECT count(*), min(host), max(host) FROM gatehouse_schema") == \
+        [[str(n), "mx-pg.test", "mx-pg.test"]]
+
+    # quarctl on the same configuration: list, show, release through Postfix
+    qs = QStore(os.path.join(workdir, "qc"), scand=sc)
+    listed = qs.json("list")
+    assert [r["mail_id"] for r in listed] == [vmid] and listed[0]["host"] == "mx-pg.test"
+    assert sorted(r["subject"] for r in qs.json("list", "--state", "any")) == ["pg clean", "pg eicar"]
+    assert [r["subject"] for r in qs.json("list", "--state", "any", "--subject", "PG EIC*")] == ["pg eicar"]
+    shown = qs.row(vmid)
+    assert shown["state"] == "quarantined" and [r["addr"] for r in shown["rcpts"]] == [a for a, _ in rc]
+    path = os.path.join(sc.quarantine, shown["quar_path"])
+    assert os.path.exists(path)
+    raw = qs.run("show", vmid, "--raw", check=True).stdout
+    assert EICAR in raw and b"Subject: pg eicar" in raw
+    r = qs.run("release", vmid)
+    assert r.returncode == 0, r.stderr
+    ghtest.wait_for(lambda: len(released_copies(pf)) == 2, timeout=30, what="two released copies")
+    assert qs.row(vmid)["state"] == "released"
+    assert rows(postgres, pg_url, "SELECT count(*) FROM msgrcpt r JOIN msgs m ON m.id = r.msg WHERE m.mail_id = "
+                                  "'%s' AND r.released_at > 0 AND r.release_answer LIKE '250 %%'" % vmid) == [["2"]]
+    # one audit event for the release, naming both recipients and the host
+    [[action, detail, evhost]] = rows(postgres, pg_url, "SELECT action, detail, host FROM events "
+                                                        "WHERE mail_id = '%s'" % vmid)
+    assert (action, evhost) == ("release", "mx-pg.test") and "bob@example.com" in detail and \
+        "carol@example.com" in detail
+
+    # quarantine_backend = database: the copy is a bytea of the verdict's transaction
+    sc.stop()
+    sc.conf["scand"]["quarantine_backend"] = "database"
+    sc.write_config()
+    sc.start()
+    before = set(os.listdir(sc.quarantine))
+    body = "in the store\r\n" + EICAR.decode() + "\r\n"
+    pf.send("alice@example.org", ["dave@example.com"], ghtest.make_message(subject="pg eicar db", body=body))
+    ghtest.wait_for(lambda: "pg eicar db" in msg_rows(postgres, pg_url), timeout=60, what="the database copy's row")
+    dmid, cat, state, backend, host, _, rc = msg_rows(postgres, pg_url)["pg eicar db"]
+    assert (cat, state, backend, host) == ("virus", "quarantined", "database", "mx-pg.test")
+    assert set(os.listdir(sc.quarantine)) == before
+    [[hexblob, size, sha]] = rows(postgres, pg_url, "SELECT encode(b.data, 'hex'), m.quar_size, m.quar_sha256 "
+                                                    "FROM quar_blobs b JOIN msgs m ON m.id = b.msg "
+                                                    "WHERE m.mail_id = '%s'" % dmid)
+    blob = bytes.fromhex(hexblob)
+    assert blob[:2] == b"\x1f\x8b" and int(size) == len(blob)
+    received = zlib.decompress(blob, 16 + zlib.MAX_WBITS)
+    assert hashlib.sha256(received).hexdigest() == sha
+    assert qs.run("show", dmid, "--raw", check=True).stdout == received
+    # scand-web on the same store shows the database copy to its recipient
+    port = ghtest.free_port()
+    keyfile = os.path.join(workdir, "web.key")
+    wconf = conf_for_host(sc, os.path.join(workdir, "web.conf"), "mx-pg.test",
+                          {"web": {"listen": "127.0.0.1:%d" % port, "secret_file": keyfile}})
+    web = Web(wconf, port, os.path.join(workdir, "web.log"))
+    try:
+        tok = make_token(read_key(keyfile), "dave@example.com", dmid, "view", int(time.time()) + 3600)
+        status, _, page = http("http://127.0.0.1:%d/view/%s" % (port, tok))
+        assert status == 200 and "pg eicar db" in page and "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in page, page
+    finally:
+        web.stop()
+    r = qs.run("release", dmid)
+    assert r.returncode == 0, r.stderr
+    ghtest.wait_for(lambda: len(released_copies(pf)) == 3, timeout=30, what="the database copy released")
+    assert any(open(f, "rb").read().endswith(received.replace(b"\r\n", b"\n")) for f in released_copies(pf))
+    # purge deletes the blob in PostgreSQL
+    qs.run("purge", "--yes", dmid, check=True)
+    assert rows(postgres, pg_url, "SELECT count(*) FROM quar_blobs") == [["0"]]
+    assert qs.row(dmid)["state"] == "purged"
+    r = qs.run("fsck", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_group_commit_many_clients(postfix_factory, scand_factory, postgres, pg_url):
+    pf, sc = start_pair(postfix_factory, scand_factory, "smtp",
+                        {"scand": {"database": pg_url, "max_servers": "8"}})
+    nthreads, each = 8, 6
+    errors = []
+
+    def client(t):
+        try:
+            with smtplib.SMTP("127.0.0.1", sc.port, timeout=120) as s:
+                for k in range(each):
+                    rcpts = ["r%d-%d-%d@example.com" % (t, k, i) for i in range(1 + (t + k) % 3)]
+                    s.sendmail("alice@example.org", rcpts, ghtest.make_message(subject="gc %d %d" % (t, k)))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == []
+    got = msg_rows(postgres, pg_url)
+    assert len(got) == nthreads * each
+    for t in range(nthreads):
+        for k in range(each):
+            rc = got["gc %d %d" % (t, k)][6]
+            assert [a for a, _ in rc] == ["r%d-%d-%d@example.com" % (t, k, i) for i in range(1 + (t + k) % 3)]
+    assert rows(postgres, pg_url, "SELECT count(*) FROM msgrcpt") == \
+        [[str(sum(1 + (t + k) % 3 for t in range(nthreads) for k in range(each)))]]
+    assert rows(postgres, pg_url, "SELECT count(*) FROM (SELECT mail_id FROM msgs GROUP BY mail_id "
+                                  "HAVING count(*) > 1) d") == [["0"]]
+    pf.wait_delivered(nthreads * each, timeout=60)
+    # group commit did group: fewer transactions than verdicts (measured: 48 in 29)
+    assert sc.stop() == 0, sc.log()[-3000:]
+    m = re.search(r"stopped; (\d+) verdict rows written in (\d+) transactions", sc.log())
+    assert m and int(m.group(1)) == nthreads * each and int(m.group(2)) < int(m.group(1)), sc.log()[-3000:]
+
+
+def test_postgresql_down_451_then_recovers(postfix_factory, scand_factory, workdir):
+    pg = ghtest.Postgres(os.path.join(workdir, "pg")).start()
+    try:
+        url = pg.createdb("down") + "?connect_timeout=2"
+        pf, sc = start_pair(postfix_factory, scand_factory, "smtp", {"scand": {"database": url}})
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="before"))
+        pf.wait_delivered(1)
+        assert list(msg_rows(pg, url)) == ["before"]
+
+        pg.stop()
+        # straight to scand: 451, never 250
+        for i in range(3):
+            assert not accepted(sc, "direct down", "<down-%d@gh-test>" % i)
+        # through Postfix: deferred and kept in its queue
+        pf.send("alice@example.org", ["bob@example.com"],
+                ghtest.make_message(subject="queued while down", message_id="<queued@gh-test>"))
+        ghtest.wait_for(lambda: "451 4.3.0" in pf.log(), timeout=30, what="scand's 451 in the maillog")
+        assert pf.queue_ids() and len(pf.delivered()) == 1
+        # the reason is logged (from the list lookup or the verdict's commit, whichever came first)
+        assert "Connection refused" in sc.log(), sc.log()[-3000:]
+
+        pg.start()
+        # scand, not restarted, accepts and records new mail (its connections come back by themselves)
+        ghtest.wait_for(lambda: accepted(sc, "direct after", "<after@gh-test>"), timeout=60, step=0.5,
+                        what="scand to accept mail again")
+        pf.flush()
+        ghtest.wait_for(lambda: "queued while down" in msg_rows(pg, url) and not pf.queue_ids(), timeout=60,
+                        what="the deferred message recorded and delivered")
+        got = msg_rows(pg, url)
+        # nothing of the refused attempts was written; each message once
+        assert sorted(got) == ["before", "direct after", "queued while down"]
+        assert rows(pg, url, "SELECT count(*) FROM msgs WHERE message_id = '<queued@gh-test>'") == [["1"]]
+        assert rows(pg, url, "SELECT count(*) FROM msgs WHERE message_id LIKE '<down-%'") == [["0"]]
+        ghtest.wait_for(lambda: {v[5] for v in msg_rows(pg, url).values()} == {"final"}, timeout=30,
+                        what="every attempt final")
+        assert all(v[6] and all(d == "pass" for _, d in v[6]) for v in got.values())
+        assert len([f for f in pf.delivered() if b"queued while down" in open(f, "rb").read()]) == 1
+
+        # scand started while PostgreSQL is down: it starts, answers 451,
+        # and records mail once PostgreSQL is there; quarctl says why it fails
+        assert sc.stop() == 0, sc.log()[-3000:]
+        pg.stop()
+        sc.start()
+        assert sc.proc.poll() is None and "ready:" in sc.log(), sc.log()[-3000:]
+        assert not accepted(sc, "start down")
+        r = QStore(os.path.join(workdir, "qc"), scand=sc).run("list")
+        assert r.returncode != 0 and b"quarctl: " in r.stderr and b"Connection refused" in r.stderr, r.stderr
+        pg.start()
+        ghtest.wait_for(lambda: accepted(sc, "started down, then up"), timeout=60, step=0.5,
+                        what="scand started while down to record mail")
+        got = msg_rows(pg, url)
+        assert "started down, then up" in got and "start down" not in got
+        assert sc.stop() == 0, sc.log()[-3000:]
+    finally:
+        pg.stop()
+
+
+def test_jailed_scand_reaches_postgresql_and_reconnects(postfix_factory, scand_factory, workdir):
+    """scand chrooted and dropped to gatehouse: no store file to re-own, its
+    connections are made (and made again after a PostgreSQL restart) from
+    inside the jail, over TCP."""
+    pg = ghtest.Postgres(os.path.join(workdir, "pg")).start()
+    try:
+        url = pg.createdb("jail") + "?connect_timeout=2"
+        jail = os.path.join(workdir, "jail")
+        r = ghtest.run([os.path.join(ghtest.ROOT, "contrib", "chroot-setup"), jail, "--signatures",
+                        os.path.join(ghtest.ROOT, "signatures"), "--templates",
+                        os.path.join(ghtest.ROOT, "templates")], check=False)
+        assert r.returncode == 0, r.stdout
+        sections = {"scand": {"chroot": jail, "user": "gatehouse", "group": "gatehouse", "allow_root": "no",
+                              "database": url, "hostname": "mx-jail.test",
+                              "quarantine_dir": jail + "/quarantine", "work_dir": jail + "/work",
+                              "pid_file": os.path.join(workdir, "scand.pid")},
+                    "clamav": {"database_dirs": jail + "/signatures", "reload_check_interval": "0"},
+                    "notify": {"template_dir": jail + "/templates"}}
+        pf, sc = start_pair(postfix_factory, scand_factory, "smtp", sections)
+        assert sc.proc.poll() is None and re.search(r"ready: chroot %s, uid gatehouse" % re.escape(jail),
+                                                   sc.log()), sc.log()
+        assert os.readlink("/proc/%d/root" % sc.proc.pid) == jail
+        pf.send("alice@example.org", ["bob@example.com"], ghtest.make_message(subject="jailed clean"))
+        pf.send("alice@example.org", ["bob@example.com"],
+                ghtest.make_message(subject="jailed eicar", body=EICAR.decode() + "\r\n"))
+        pf.wait_delivered(1)
+        ghtest.wait_for(lambda: len(msg_rows(pg, url)) == 2, timeout=60, what="two rows (log:\n%s)" % sc.log())
+        got = msg_rows(pg, url)
+        assert got["jailed clean"][1:5] == ("clean", "none", "files", "mx-jail.test")
+        assert got["jailed eicar"][1:5] == ("virus", "quarantined", "files", "mx-jail.test")
+
+        # a restart of PostgreSQL: the jailed, unprivileged scand sees its
+        # connections closed and makes new ones at once, from inside the jail
+        pg.stop()
+        pg.start()
+        for i in range(3):
+            assert accepted(sc, "jailed after restart %d" % i), sc.log()[-3000:]
+        got = msg_rows(pg, url)
+        assert all("jailed after restart %d" % i in got for i in range(3)), sorted(got)
+        assert "reply: 451" not in sc.log(), sc.log()[-3000:]
+        sc.stop()  # (its exit status: LeakSanitizer cannot read /proc in the jail)
+        assert "stopped; " in sc.log()
+    finally:
+        pg.stop()
