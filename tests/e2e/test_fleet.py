@@ -25,7 +25,6 @@ real Postfix, real quarctl and scand-notify.
 
 import hashlib
 import os
-import signal
 import smtplib
 import subprocess
 import threading
@@ -34,7 +33,7 @@ import zlib
 from collections import Counter, defaultdict
 
 import ghtest
-from notify_util import NOTIFY, TEMPLATES, asan_env
+from notify_util import NOTIFY, TEMPLATES, asan_env, senders
 from qctest import QStore
 from test_metrics import CATEGORIES, DESTINIES, banned_exe, samples, scrape
 
@@ -351,24 +350,11 @@ def test_two_notify_senders_one_outbox(postgres, pg_url, sink, workdir):
     assert len(outbox) == 40 and {s for _, _, s in outbox} == {"pending"}
     assert Counter(h for _, h, _ in outbox) == {"hostA": 20, "hostB": 20}
 
-    procs, logs = [], []
-    try:
-        for host in ("hostA", "hostB"):
-            logs.append(os.path.join(workdir, host + ".log"))
-            procs.append(subprocess.Popen([NOTIFY, "-c", confs[host], "-T", TEMPLATES, "run"], env=asan_env(),
-                                          stdout=open(logs[-1], "wb"), stderr=subprocess.STDOUT))
+    logs = [os.path.join(workdir, host + ".log") for host in ("hostA", "hostB")]
+    with senders([confs["hostA"], confs["hostB"]], logs):
         ghtest.wait_for(lambda: rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE state <> 'sent'") ==
                         [["0"]], timeout=90, what="every alert sent")
         time.sleep(1)  # a second send of a row would come now
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            assert p.wait(timeout=30) == 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     assert rows(postgres, pg_url, "SELECT state, attempts, count(*) FROM outbox GROUP BY 1, 2") == \
         [["sent", "1", "40"]]
     msgs = sink.messages()
