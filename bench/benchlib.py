@@ -4,6 +4,7 @@
   children_of(pid)   every descendant of a process
   mem_kb(pid)        (Rss, Pss) from /proc/PID/smaps_rollup
   fd_count(pid)      open file descriptors
+  cpu_seconds(roots) user + system CPU of processes and their descendants
   RssSampler         peak memory of named process groups, in a thread
   stop_proc()        SIGTERM, wait, SIGKILL what is left (children too)
   Sink               smtp-sink on a free port (optionally counting messages)
@@ -124,6 +125,21 @@ def stop_proc(proc, what, timeout=20):
                 os.kill(k, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def cpu_seconds(roots):
+    """User + system CPU seconds of roots and their descendants (those alive)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for root in roots:
+        for p in [root] + children_of(root):
+            try:
+                with open("/proc/%d/stat" % p) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / tick
 
 
 def fd_count(pid):

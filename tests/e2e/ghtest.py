@@ -355,16 +355,19 @@ class Postgres:
     (its Unix socket in dir too, never the system one), run as the
     'postgres' user (the tests run as root, which PostgreSQL refuses).
     Trust authentication on loopback for the superuser 'gatehouse';
-    fsync off (a test cluster: durability is not what it checks).
+    fsync off (a test cluster: durability is not what it checks), unless
+    durable=True (the benchmarks): fsync and synchronous_commit on, a
+    commit returns once its WAL is on disk.
     url(db) is what [scand] database takes; createdb() makes a fresh
     database; psql(sql, db) runs SQL and returns its rows as lists of
     strings."""
 
-    def __init__(self, base, port=None, user="gatehouse"):
+    def __init__(self, base, port=None, user="gatehouse", durable=False):
         self.dir = os.path.abspath(base)
         self.data = os.path.join(self.dir, "data")
         self.port = port or free_port()
         self.user = user
+        self.durable = durable
         self.logfile = os.path.join(self.dir, "postgres.log")
 
     def _as_postgres(self, argv, **kw):
@@ -376,9 +379,10 @@ class Postgres:
         shutil.chown(self.dir, "postgres", "postgres")
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
             self._as_postgres([PG_BIN + "/initdb", "-D", self.data, "-U", self.user, "-A", "trust",
-                               "-E", "UTF8", "--locale", "C", "--no-sync"])
-        opts = "-h 127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c max_connections=100" % (
-            self.port, self.dir)
+                               "-E", "UTF8", "--locale", "C"] + ([] if self.durable else ["--no-sync"]))
+        sync = "on" if self.durable else "off"
+        opts = "-h 127.0.0.1 -p %d -k %s -c fsync=%s -c synchronous_commit=%s -c max_connections=100" % (
+            self.port, self.dir, sync, sync)
         self._as_postgres([PG_BIN + "/pg_ctl", "-D", self.data, "-l", self.logfile, "-o", opts, "-w", "-t", "60",
                            "start"])
         wait_port(self.port, timeout=30)

@@ -8,6 +8,7 @@ sender in the middle of a transfer.
 """
 import contextlib
 import os
+import signal
 import socket
 import socketserver
 import subprocess
@@ -62,6 +63,30 @@ def notify(conf, *args, check=True, timeout=60):
     if check and p.returncode != 0:
         raise AssertionError("%r failed %d: %s" % (cmd, p.returncode, p.stderr.decode(errors="replace")))
     return p
+
+
+@contextlib.contextmanager
+def senders(confs, logs):
+    """`scand-notify -c CONF run` for each configuration, side by side, its
+    output (stdout and stderr) into the log path at the same place in logs;
+    yields the processes. Leaving the block normally sends each SIGTERM,
+    and each must exit 0; whatever is still running at the end is killed."""
+    procs = []
+    try:
+        for conf, log in zip(confs, logs):
+            with open(log, "wb") as out:
+                procs.append(subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], env=asan_env(),
+                                              stdout=out, stderr=subprocess.STDOUT))
+        yield procs
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(timeout=30) == 0, "scand-notify run exited %s" % p.returncode
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def simulate(conf, *args):

@@ -20,14 +20,13 @@ store_put is another op's work); outbox rows are inserted with psql.
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import time
 
 import ghtest
 import test_report as tr
-from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env
+from notify_util import NOTIFY, TEMPLATES, SmtpSink, asan_env, senders
 
 QUARCTL = os.path.join(ghtest.BIN, "quarctl")
 LOOKUP = os.path.join(ghtest.BUILD, "tests", "tools", "gh-listlookup")
@@ -105,25 +104,15 @@ def test_several_senders_send_each_alert_once(postgres, pg_url, tmp_path):
     # half admin alerts (the rate limit counts them), seven recipients
     postgres.psql(queue_sql(200, "CASE WHEN g % 2 = 0 THEN 'virus-admin' ELSE 'virus-sender' END",
                             "'r' || (g % 7) || '@example.org'"), db)
-    logs, procs = [], []
+    logs = [os.path.join(str(tmp_path), "mx%d.log" % k) for k in range(len(confs))]
     try:
-        for k, conf in enumerate(confs):
-            logs.append(open(os.path.join(str(tmp_path), "mx%d.log" % k), "w+"))
-            procs.append(subprocess.Popen([NOTIFY, "-c", conf, "-T", TEMPLATES, "run"], env=asan_env(),
-                                          stdout=subprocess.DEVNULL, stderr=logs[-1]))
-        deadline = time.time() + 90
-        while time.time() < deadline and postgres.psql("SELECT count(*) FROM outbox WHERE state <> 'sent'",
-                                                       db) != [["0"]]:
-            time.sleep(0.2)
-        time.sleep(1.5)  # a second round of every sender: nothing more goes out
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            assert p.wait(timeout=30) == 0
+        with senders(confs, logs):
+            deadline = time.time() + 90
+            while time.time() < deadline and postgres.psql("SELECT count(*) FROM outbox WHERE state <> 'sent'",
+                                                           db) != [["0"]]:
+                time.sleep(0.2)
+            time.sleep(1.5)  # a second round of every sender: nothing more goes out
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
         sink.stop()
     rows = postgres.psql("SELECT state, attempts, last_error, sent_at IS NOT NULL FROM outbox", db)
     assert len(rows) == 200 and all(r == ["sent", "1", "", "t"] for r in rows), rows[:3]
@@ -135,9 +124,8 @@ def test_several_senders_send_each_alert_once(postgres, pg_url, tmp_path):
     # only, and the senders really ran side by side
     sent = []
     for f in logs:
-        f.seek(0)
-        text = f.read()
-        f.close()
+        with open(f, errors="replace") as fh:
+            text = fh.read()
         assert "AddressSanitizer" not in text and "runtime error" not in text, text[-2000:]
         sent.append(re.findall(r"\((PG\d{10})\) virus-\w+ alert sent to", text))
     assert sum(len(s) for s in sent) == 200
