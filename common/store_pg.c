@@ -15,8 +15,15 @@
  * is down and each op fails with the reason (scand answers 451) until it
  * returns, when the next op reconnects (store_pg_conn's backoff).
  *
+ * Round trips are what a write costs (each is two context switches and
+ * the server's per-statement overhead): a message's msgs and msgrcpt rows
+ * are one statement, settling an attempt (with its answers) is one, a
+ * group commit has a savepoint per item only when an item failed (it is
+ * then written again that way), and a lone one-statement write needs no
+ * BEGIN/COMMIT.
+ *
  * Invariants: a msgs row is never written without its msgrcpt rows, its
- * outbox rows and its quarantine blob (one transaction); a transaction
+ * outbox rows and its quarantine blob (one statement or one transaction); a transaction
  * whose connection was lost between BEGIN and COMMIT fails (spg_commit),
  * and no statement of it runs on a newer connection (spg_run); an outbox
  * row is 'held' only while its attempt is 'open'.
