@@ -15,8 +15,15 @@
  * is down and each op fails with the reason (scand answers 451) until it
  * returns, when the next op reconnects (store_pg_conn's backoff).
  *
+ * Round trips are what a write costs (each is two context switches and
+ * the server's per-statement overhead): a message's msgs and msgrcpt rows
+ * are one statement, settling an attempt (with its answers) is one, a
+ * group commit has a savepoint per item only when an item failed (it is
+ * then written again that way), and a lone one-statement write needs no
+ * BEGIN/COMMIT.
+ *
  * Invariants: a msgs row is never written without its msgrcpt rows, its
- * outbox rows and its quarantine blob (one transaction); a transaction
+ * outbox rows and its quarantine blob (one statement or one transaction); a transaction
  * whose connection was lost between BEGIN and COMMIT fails (spg_commit),
  * and no statement of it runs on a newer connection (spg_run); an outbox
  * row is 'held' only while its attempt is 'open'.
@@ -53,34 +60,41 @@
 #define SPG_RECOVER_WINDOW 100000
 
 static const struct pgc_stmt s_version = {"spg_version", "SELECT count(*) FROM gatehouse_schema"};
-static const struct pgc_stmt s_ins_msg = {
-    "spg_ins_msg",
-    "INSERT INTO msgs (" MSG_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-    "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) RETURNING id"};
 static const struct pgc_stmt s_ins_blob = {"spg_ins_blob",
                                            "INSERT INTO quar_blobs (msg, data) VALUES ($1, $2)"};
-static const struct pgc_stmt s_ins_rcpt = {
-    "spg_ins_rcpt",
-    "INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
-    "list_entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+/* a message's msgs row and its msgrcpt rows in one statement (one round
+ * trip): the recipients' columns come as text[] literals (spg_array_add),
+ * their rseq from the array's order */
+static const struct pgc_stmt s_ins_msg_rcpts = {
+    "spg_ins_msg_rcpts",
+    "WITH m AS (INSERT INTO msgs (" MSG_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+    "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) RETURNING id), "
+    "r AS (INSERT INTO msgrcpt (msg, rseq, addr, domain, destiny, smtp_answer, dsn_notify, dsn_orcpt, "
+    "list_entry) SELECT m.id, u.ord - 1, u.addr, u.domain, u.destiny, u.answer, u.notify, u.orcpt, u.entry "
+    "FROM m, unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], "
+    "$35::text[]) WITH ORDINALITY AS u(addr, domain, destiny, answer, notify, orcpt, entry, ord) "
+    "ORDER BY u.ord) SELECT id FROM m"};
 static const struct pgc_stmt s_ins_alert = {
     "spg_ins_alert",
     "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
-static const struct pgc_stmt s_settle_msg = {
-    "spg_settle_msg",
-    "UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
-    "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open'"};
-static const struct pgc_stmt s_settle_held = {
-    "spg_settle_held",
+/* Settling an attempt in one statement (one round trip): the recipients'
+ * answers ($5, $6: text[] literals, empty when there are none), a
+ * withdrawn attempt's database copy ($3: it goes with its row's state), the
+ * msgs row, its held alerts. Every part sees the rows as they were before
+ * the statement, so the copy's test still finds the attempt open. */
+static const struct pgc_stmt s_settle = {
+    "spg_settle",
+    "WITH a AS (UPDATE msgrcpt r SET smtp_answer = u.answer, destiny = u.destiny "
+    "FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS u(answer, destiny, ord) "
+    "WHERE r.rseq = u.ord - 1 AND r.msg = (SELECT id FROM msgs WHERE mail_id = $1)), "
+    "b AS (DELETE FROM quar_blobs WHERE $3::boolean AND msg = (SELECT id FROM msgs WHERE mail_id = $1 "
+    "AND attempt = 'open' AND quar_state = 'quarantined')), "
+    "s AS (UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
+    "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open') "
     "UPDATE outbox SET state = CASE $2::text WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
-    "next_try = $3, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
+    "next_try = $4, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
     "WHERE mail_id = $1 AND state = 'held'"};
-/* a withdrawn attempt's database copy goes with its row's state (before
- * s_settle_msg, which ends the attempt this matches) */
-static const struct pgc_stmt s_settle_blob = {
-    "spg_settle_blob", "DELETE FROM quar_blobs WHERE msg = (SELECT id FROM msgs WHERE mail_id = $1 "
-                       "AND attempt = 'open' AND quar_state = 'quarantined')"};
 static const struct pgc_stmt s_recover_msgs = {
     "spg_recover_msgs",
     "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
@@ -90,9 +104,6 @@ static const struct pgc_stmt s_recover_outbox = {
     "spg_recover_outbox",
     "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
     "stopped scand)' WHERE state = 'held'"};
-static const struct pgc_stmt s_answer = {
-    "spg_answer", "UPDATE msgrcpt SET smtp_answer = $1, destiny = $2 "
-                  "WHERE rseq = $3 AND msg = (SELECT id FROM msgs WHERE mail_id = $4)"};
 static const struct pgc_stmt s_get_msg = {"spg_get_msg",
                                           "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = $1"};
 static const struct pgc_stmt s_get_rcpts = {
@@ -202,6 +213,11 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
+static bool spg_in_db(const struct store_msg *m)
+{
+	return m->quar_path && m->quar_backend && strcmp(m->quar_backend, "database") == 0;
+}
+
 /* The rows of one message, inside the caller's transaction. */
 static int spg_rows(struct spg *st, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
@@ -209,7 +225,7 @@ static int spg_rows(struct spg *st, struct store_msg *m, const struct store_aler
 	struct spg_args a = {0};
 	char score[G_ASCII_DTOSTR_BUF_SIZE];
 	bool open = m->attempt && strcmp(m->attempt, "open") == 0;
-	bool in_db = m->quar_path && m->quar_backend && strcmp(m->quar_backend, "database") == 0;
+	bool in_db = spg_in_db(m);
 
 	spg_arg_str(&a, m->mail_id);
 	spg_arg_i64(&a, m->time ? m->time : now);
@@ -242,7 +258,25 @@ static int spg_rows(struct spg *st, struct store_msg *m, const struct store_aler
 	spg_arg_str(&a, nz(m->dsn_envid));
 	spg_arg_str(&a, in_db ? "database" : "files");
 	spg_arg_str(&a, m->host ? m->host : st->base.host);
-	PGresult *r = spg_run(st, &s_ins_msg, &a, "insert msgs");
+	enum { ADDR, DOMAIN, DESTINY, ANSWER, NOTIFY, ORCPT, ENTRY, NCOLS };
+	GString *col[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		col[c] = g_string_new("{");
+	for (size_t k = 0; k < m->nrcpt; k++) { /* element k is rseq k */
+		const struct store_rcpt *rc = &m->rcpt[k];
+		spg_array_add(col[ADDR], nz(rc->addr));
+		spg_array_add(col[DOMAIN], addr_domain(nz(rc->addr)));
+		spg_array_add(col[DESTINY], rc->destiny ? rc->destiny : "pass");
+		spg_array_add(col[ANSWER], nz(rc->smtp_answer));
+		spg_array_add(col[NOTIFY], nz(rc->dsn_notify));
+		spg_array_add(col[ORCPT], nz(rc->dsn_orcpt));
+		spg_array_add(col[ENTRY], nz(rc->list_entry));
+	}
+	for (int c = 0; c < NCOLS; c++)
+		spg_arg_str(&a, spg_array_end(col[c]));
+	PGresult *r = spg_run(st, &s_ins_msg_rcpts, &a, "insert msgs and msgrcpt");
+	for (int c = 0; c < NCOLS; c++)
+		g_string_free(col[c], TRUE);
 	if (!r)
 		return -1;
 	m->id = PQntuples(r) == 1 ? spg_i64(r, 0, 0) : 0;
@@ -254,51 +288,62 @@ static int spg_rows(struct spg *st, struct store_msg *m, const struct store_aler
 		if (spg_do(st, &s_ins_blob, &b, "insert quar_blobs") < 0)
 			return -1;
 	}
-	for (size_t k = 0; k < m->nrcpt; k++) {
-		const struct store_rcpt *rc = &m->rcpt[k];
-		struct spg_args b = {0};
-		spg_arg_i64(&b, m->id);
-		spg_arg_i64(&b, (int64_t)k);
-		spg_arg_str(&b, nz(rc->addr));
-		spg_arg_str(&b, addr_domain(nz(rc->addr)));
-		spg_arg_str(&b, rc->destiny ? rc->destiny : "pass");
-		spg_arg_str(&b, nz(rc->smtp_answer));
-		spg_arg_str(&b, nz(rc->dsn_notify));
-		spg_arg_str(&b, nz(rc->dsn_orcpt));
-		spg_arg_str(&b, nz(rc->list_entry));
-		if (spg_do(st, &s_ins_rcpt, &b, "insert msgrcpt") < 0)
-			return -1;
-	}
 	/* an open attempt's alerts wait for its answer (store_settle_rows) */
 	return spg_alert_rows(st, m->mail_id, alerts, nalerts, open ? "held" : "pending", now);
+}
+
+/* One statement (s_settle) settling mail_id, with its recipients' answers
+ * when ans is not NULL; then the alerts queued pending. */
+static int spg_settle(struct spg *st, const char *mail_id, const char *outcome, bool purge,
+                      const struct store_answers *ans, const struct store_alert *alerts, size_t nalerts)
+{
+	int64_t now = (int64_t)time(NULL);
+	bool drop = purge && strcmp(outcome, "deferred") == 0;
+	GString *answer = g_string_new("{"), *destiny = g_string_new("{");
+	for (size_t i = 0; ans && i < ans->n; i++) { /* element i is rseq i */
+		spg_array_add(answer, nz(ans->answer[i]));
+		spg_array_add(destiny, nz(ans->destiny[i]));
+	}
+	struct spg_args a = {0};
+	spg_arg_str(&a, mail_id);
+	spg_arg_str(&a, outcome);
+	spg_arg_bool(&a, drop);
+	spg_arg_i64(&a, now);
+	spg_arg_str(&a, spg_array_end(answer));
+	spg_arg_str(&a, spg_array_end(destiny));
+	int64_t rc = spg_do(st, &s_settle, &a, ans ? "answer and settle" : "settle");
+	g_string_free(answer, TRUE);
+	g_string_free(destiny, TRUE);
+	if (rc < 0)
+		return -1;
+	return spg_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
 }
 
 static int spg_settle_rows(struct store *base, const char *mail_id, const char *outcome, bool purge,
                            const struct store_alert *alerts, size_t nalerts)
 {
-	struct spg *st = (struct spg *)base;
-	int64_t now = (int64_t)time(NULL);
-	bool drop = purge && strcmp(outcome, "deferred") == 0;
-	struct spg_args a = {0};
-	spg_arg_str(&a, mail_id);
-	if (drop && spg_do(st, &s_settle_blob, &a, "settle quar_blobs") < 0)
-		return -1;
-	spg_arg_str(&a, outcome);
-	spg_arg_bool(&a, drop);
-	if (spg_do(st, &s_settle_msg, &a, "settle msgs") < 0)
-		return -1;
-	a = (struct spg_args){0};
-	spg_arg_str(&a, mail_id);
-	spg_arg_str(&a, outcome);
-	spg_arg_i64(&a, now);
-	if (spg_do(st, &s_settle_held, &a, "settle outbox") < 0)
-		return -1;
-	return spg_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
+	return spg_settle((struct spg *)base, mail_id, outcome, purge, NULL, alerts, nalerts);
+}
+
+/* Whether an item's rows are one statement (no alerts, no database copy):
+ * alone, it needs no transaction around it, being all or nothing itself. */
+static bool spg_one_statement(const struct store_msg *m, size_t nalerts)
+{
+	return nalerts == 0 && (!m || !spg_in_db(m));
+}
+
+static int spg_item(struct spg *st, struct store_put_item *it)
+{
+	return it->m ? spg_rows(st, it->m, it->alerts, it->nalerts)
+	             : spg_settle(st, it->settle_id, it->settle_outcome, it->settle_purge, NULL, it->alerts,
+	                          it->nalerts);
 }
 
 static int spg_put(struct store *base, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
 	struct spg *st = (struct spg *)base;
+	if (spg_one_statement(m, nalerts))
+		return spg_rows(st, m, alerts, nalerts);
 	if (spg_begin(st) < 0)
 		return -1;
 	if (spg_rows(st, m, alerts, nalerts) < 0) {
@@ -306,6 +351,36 @@ static int spg_put(struct store *base, struct store_msg *m, const struct store_a
 		return -1;
 	}
 	return spg_commit(st);
+}
+
+/* store_put_many's common case, every item written: the batch without a
+ * savepoint per item (two round trips each), and a batch of one
+ * one-statement item without a transaction. 0 when all items are written
+ * (rc 0); -1 when the batch failed as a whole (the caller fails every
+ * item with st->base.err); 1 when an item's rows failed on a connection
+ * that still stands: everything was rolled back, nothing is kept, and the
+ * caller writes the batch again with a savepoint per item, which keeps
+ * the other items' rows and gives the failing ones their own error. */
+static int spg_put_all(struct spg *st, struct store_put_item *items, size_t n)
+{
+	bool alone = n == 1 && spg_one_statement(items[0].m, items[0].nalerts);
+	if (!alone && spg_begin(st) < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		if (spg_item(st, &items[k]) == 0)
+			continue;
+		/* a lost connection: whether a lone statement committed is
+		 * unknown, so it is never run again */
+		bool again = pgc_connected(st->c) && (alone || pgc_generation(st->c) == st->tx_gen);
+		if (!alone)
+			spg_rollback(st); /* keeps st->base.err */
+		return again ? 1 : -1;
+	}
+	if (!alone && spg_commit(st) < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		items[k].rc = 0;
+	return 0;
 }
 
 static int spg_put_many(struct store *base, struct store_put_item *items, size_t n)
@@ -316,16 +391,18 @@ static int spg_put_many(struct store *base, struct store_put_item *items, size_t
 		items[k].busy = false;
 		items[k].err[0] = '\0'; /* set only by a failure of the item's own rows */
 	}
+	int all = spg_put_all(st, items, n);
+	if (all == 0)
+		return 0;
+	if (all < 0)
+		goto fail;
 	if (spg_begin(st) < 0)
 		goto fail;
 	for (size_t k = 0; k < n; k++) {
 		struct store_put_item *it = &items[k];
 		if (spg_cmd(st, "SAVEPOINT msg", "savepoint") < 0)
 			goto fail;
-		int r = it->m ? spg_rows(st, it->m, it->alerts, it->nalerts)
-		              : spg_settle_rows(&st->base, it->settle_id, it->settle_outcome,
-		                                it->settle_purge, it->alerts, it->nalerts);
-		if (r == 0) {
+		if (spg_item(st, it) == 0) {
 			if (spg_cmd(st, "RELEASE msg", "release") < 0)
 				goto fail;
 			it->rc = 0;
@@ -377,26 +454,17 @@ static int spg_recover_open(struct store *base, int *n)
 static int spg_put_answers(struct store *base, const struct store_answers *ans, size_t n)
 {
 	struct spg *st = (struct spg *)base;
+	if (n == 1) /* one statement: all or nothing without a transaction */
+		return spg_settle(st, ans[0].mail_id, ans[0].outcome, false, &ans[0], NULL, 0);
 	if (spg_begin(st) < 0)
 		return -1;
-	for (size_t k = 0; k < n; k++) {
-		for (size_t i = 0; i < ans[k].n; i++) {
-			struct spg_args a = {0};
-			spg_arg_str(&a, nz(ans[k].answer[i]));
-			spg_arg_str(&a, nz(ans[k].destiny[i]));
-			spg_arg_i64(&a, (int64_t)i);
-			spg_arg_str(&a, ans[k].mail_id);
-			if (spg_do(st, &s_answer, &a, "update msgrcpt") < 0)
-				goto fail;
+	/* a no-op for an attempt settled before its answer */
+	for (size_t k = 0; k < n; k++)
+		if (spg_settle(st, ans[k].mail_id, ans[k].outcome, false, &ans[k], NULL, 0) < 0) {
+			spg_rollback(st);
+			return -1;
 		}
-		/* a no-op for an attempt settled before its answer */
-		if (spg_settle_rows(&st->base, ans[k].mail_id, ans[k].outcome, false, NULL, 0) < 0)
-			goto fail;
-	}
 	return spg_commit(st);
-fail:
-	spg_rollback(st);
-	return -1;
 }
 
 /* A message from row k of a SELECT id, MSG_COLS; NULL columns that mean

@@ -17,6 +17,7 @@
 #include "store_backend.h"
 #include "store_pg_conn.h"
 
+#include <glib.h>
 #include <stdint.h>
 
 struct spg {
@@ -26,7 +27,7 @@ struct spg {
 	bool in_tx;
 };
 
-#define SPG_MAXARGS 32
+#define SPG_MAXARGS 40
 
 struct spg_args {
 	int n;
@@ -42,6 +43,13 @@ void spg_arg_str(struct spg_args *a, const char *s);
 void spg_arg_i64(struct spg_args *a, int64_t v);
 void spg_arg_bool(struct spg_args *a, bool v);
 void spg_arg_bin(struct spg_args *a, const void *data, size_t len);
+
+/* A text[] parameter's literal, built in a GString that starts as "{":
+ * spg_array_add appends an element (never NULL), every one in double
+ * quotes with '"' and '\\' escaped, so any text stays one element as it
+ * is; spg_array_end closes it and returns its text (the GString's). */
+void spg_array_add(GString *lit, const char *v);
+const char *spg_array_end(GString *lit);
 
 /* Runs a prepared statement; NULL on failure with st->base.err set to
  * "what: reason". The result is the caller's (PQclear). */

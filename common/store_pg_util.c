@@ -45,6 +45,24 @@ void spg_arg_bin(struct spg_args *a, const void *data, size_t len)
 	a->fmt[i] = 1;
 }
 
+void spg_array_add(GString *lit, const char *v)
+{
+	g_assert(v && lit->len >= 1 && lit->str[0] == '{');
+	g_string_append(lit, lit->len > 1 ? ",\"" : "\"");
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_c(lit, '\\');
+		g_string_append_c(lit, *p);
+	}
+	g_string_append_c(lit, '"');
+}
+
+const char *spg_array_end(GString *lit)
+{
+	g_string_append_c(lit, '}');
+	return lit->str;
+}
+
 /* Inside a transaction, its connection must still be the one that ran
  * BEGIN: a statement is never run on a newer connection (outside the
  * transaction, committed on its own). -1 with the store's error. */

@@ -312,7 +312,7 @@ def test_lists_same_on_both_backends(postgres, pg_url, tmp_path):
         assert unstamp(out["pg"].stdout) == unstamp(out["sqlite"].stdout) and out["pg"].stdout, step
         assert out["pg"].returncode == (3 if step[0] == "del" else 0), out["pg"].stderr
     shown = {b: json.loads(quarctl(c, "lists", "show", "--json").stdout) for b, c in confs.items()}
-    strip = lambda es: [{k: v for k, v in e.items() if k != "created"} for e in es]
+    strip = lambda es: [{k: v for k, v in e.items() if k not in ("created", "created_at")} for e in es]
     assert strip(shown["pg"]) == strip(shown["sqlite"])
     assert [(e["id"], e["scope"], e["kind"], e["pattern"], e["note"]) for e in shown["pg"]] == [
         (2, "global", "block", "*@.spam.example", ""), (3, ".example.net", "block", "*offer*@*", ""),

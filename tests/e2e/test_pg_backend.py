@@ -90,6 +90,11 @@ def test_same_transcript_as_the_sqlite_reference(postgres, pg_url, workdir):
     assert "list subject-literal: 1: 4 count 1" in sq and "list offset: 2: 3 2 count 6" in sq
     assert "recovered 2" in sq and "blob of the deferred attempt: 1" in sq
     assert "blob 0 14 same 1" in sq and "blob drop 0 1" in sq and "purge missing 0 1" in sq
+    assert "put_many one 0: -1/msgrcpt" in sq and sq[sq.index("put_many one 0: -1/msgrcpt") + 1] == "get 11: none"
+    # text that quotes or separates (SQL, an array's literal) comes back as it was
+    assert ('  rcpt 0 "q\\"x\\\\y,{z}"@example.com pass [250 "ok" \\ {1,2} \'x\'] released=0 [] '
+            'notify=FAILURE orcpt= lead, and trail  deleted=0 list=[allow "x" for global: \\*@ex\'ample.org]') in sq
+    assert "  rcpt 1 NULL discard [NULL] released=0 [] notify= orcpt= deleted=0 list=[\u00e9 \u00fc {} , \"\"]" in sq
     assert rows(postgres, pg_url, "SELECT count(*), min(host) FROM events") == [["1", "check.test"]]
     assert rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE host = 'check.test'") == [["6"]]
 

@@ -280,6 +280,36 @@ int main(int argc, char **argv)
 		die("put_answers");
 	get(10);
 
+	/* a group of one whose message fails: its own error, nothing kept */
+	fill(&m[11], r[11], 11, "clean", 1020);
+	r[11][0].destiny = "explode";
+	struct store_put_item one = {.m = &m[11]};
+	rc = store_put_many(st, &one, 1);
+	printf("put_many one %d: %d/%s\n", rc, one.rc,
+	       one.rc ? (strstr(one.err, "msgrcpt") ? "msgrcpt" : one.err) : "-");
+	get(11);
+	/* recipients' columns and answers with what quotes, separates or
+	 * escapes in SQL or in an array's text, kept as they are */
+	fill(&m[11], r[11], 11, "clean", 1021);
+	m[11].attempt = "open";
+	r[11][0].addr = "\"q\\\"x\\\\y,{z}\"@example.com";
+	r[11][0].smtp_answer = "NULL";
+	r[11][0].dsn_orcpt = " lead, and trail ";
+	r[11][0].list_entry = "allow \"x\" for global: \\*@ex'ample.org";
+	r[11][1].addr = "NULL";
+	r[11][1].smtp_answer = "";
+	r[11][1].list_entry = "\xc3\xa9 \xc3\xbc {} , \"\"";
+	if (store_put(st, &m[11], NULL, 0) < 0)
+		die("put quoted");
+	get(11);
+	char *quoted[2] = {"250 \"ok\" \\ {1,2} 'x'", "NULL"};
+	const char *quoted_destinies[2] = {"pass", "discard"};
+	a = (struct store_answers){
+	    .mail_id = ids[11], .n = 2, .answer = quoted, .destiny = quoted_destinies, .outcome = "final"};
+	if (store_put_answers(st, &a, 1) < 0)
+		die("put_answers quoted");
+	get(11);
+
 	/* quarctl's writes and checks */
 	printf("event %d\n", store_event(st, ids[3], "release", "root", "bob@example.com", "ok"));
 	rc = store_set_quar_state(st, ids[3], "released");
