@@ -45,10 +45,16 @@ static GAsyncQueue *queue;
 static GThread *writer;
 static struct store *st;
 static struct answer_item stop_item; /* pushed by answers_stop() */
+/* the verdicts' own handle and lock, for a store that is no file */
+static GMutex verdict_lock;
+static struct store *vst;
 
 void answers_lock(void) { g_mutex_lock(&write_lock); }
 struct store *answers_store(void) { return st; }
 void answers_unlock(void) { g_mutex_unlock(&write_lock); }
+void answers_verdict_lock(void) { g_mutex_lock(vst ? &verdict_lock : &write_lock); }
+struct store *answers_verdict_store(void) { return vst ? vst : st; }
+void answers_verdict_unlock(void) { g_mutex_unlock(vst ? &verdict_lock : &write_lock); }
 
 static void item_free(struct answer_item *it)
 {
@@ -148,6 +154,18 @@ int answers_start(const char *db_path, int busy_timeout_ms, const char *host, ch
 		return -1;
 	/* before the first statement: a PostgreSQL store's migration rows name it */
 	store_set_host(st, host);
+	/* a database server takes concurrent writers: the verdicts' commits
+	 * need not wait behind the answers' (a verdict's rows and its answers
+	 * are never written at once: the answers are pushed after the
+	 * verdict's transaction ended, so the two never lock the same row) */
+	if (!store_file(db_path)) {
+		if (store_open(db_path, busy_timeout_ms, &vst, err) < 0) {
+			store_close(st);
+			st = NULL;
+			return -1;
+		}
+		store_set_host(vst, host);
+	}
 	int n;
 	if (store_recover_open(st, &n) < 0)
 		msg_warn("store: settling the attempts left open: %s", store_error(st));
@@ -186,4 +204,6 @@ void answers_stop(void)
 	g_async_queue_unref(queue);
 	store_close(st);
 	st = NULL;
+	store_close(vst);
+	vst = NULL;
 }

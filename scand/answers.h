@@ -25,6 +25,10 @@
  * through the writer's one handle (answers_store()), so that SQLite's
  * page cache is never invalidated by another of our connections' commits
  * (which costs a re-read of the changed pages on every transaction).
+ * A store that is no file (PostgreSQL) takes concurrent writers: there
+ * the verdicts' group commit has a handle and a lock of its own
+ * (answers_verdict_lock/store/unlock), so that a verdict's commit never
+ * waits for an answers batch's; with SQLite they are the writer's.
  */
 #ifndef GH_ANSWERS_H
 #define GH_ANSWERS_H
@@ -41,5 +45,9 @@ void answers_lock(void);
 void answers_unlock(void);
 /* The writer's store handle; use only between answers_lock/unlock. */
 struct store *answers_store(void);
+/* The handle the verdicts' group commit writes with, under its lock. */
+void answers_verdict_lock(void);
+void answers_verdict_unlock(void);
+struct store *answers_verdict_store(void);
 
 #endif

@@ -36,11 +36,11 @@ static void gc_write(GPtrArray *batch)
 
 	for (guint i = 0; i < n; i++)
 		items[i] = ((struct gc_req *)g_ptr_array_index(batch, i))->item;
-	answers_lock(); /* one writer handle for all of scand: see answers.h */
+	answers_verdict_lock(); /* the writer's handle, or the verdicts' own: see answers.h */
 	gint64 t0 = g_get_monotonic_time();
-	store_put_many(answers_store(), items, n);
+	store_put_many(answers_verdict_store(), items, n);
 	metrics_commit((double)(g_get_monotonic_time() - t0) / 1e6);
-	answers_unlock();
+	answers_verdict_unlock();
 	for (guint i = 0; i < n; i++)
 		((struct gc_req *)g_ptr_array_index(batch, i))->item = items[i];
 }
