@@ -78,23 +78,35 @@ static const struct pgc_stmt s_ins_alert = {
     "spg_ins_alert",
     "INSERT INTO outbox (created, mail_id, kind, env_from, rcpt, body, next_try, state, host) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
-/* Settling an attempt in one statement (one round trip): the recipients'
- * answers ($5, $6: text[] literals, empty when there are none), a
- * withdrawn attempt's database copy ($3: it goes with its row's state), the
- * msgs row, its held alerts. Every part sees the rows as they were before
- * the statement, so the copy's test still finds the attempt open. */
+/* Settling an attempt in one statement (one round trip): a withdrawn
+ * attempt's database copy ($3: it goes with its row's state), the msgs row,
+ * its held alerts. Every part sees the rows as they were before the
+ * statement, so the copy's test still finds the attempt open. */
 static const struct pgc_stmt s_settle = {
     "spg_settle",
-    "WITH a AS (UPDATE msgrcpt r SET smtp_answer = u.answer, destiny = u.destiny "
-    "FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS u(answer, destiny, ord) "
-    "WHERE r.rseq = u.ord - 1 AND r.msg = (SELECT id FROM msgs WHERE mail_id = $1)), "
-    "b AS (DELETE FROM quar_blobs WHERE $3::boolean AND msg = (SELECT id FROM msgs WHERE mail_id = $1 "
+    "WITH b AS (DELETE FROM quar_blobs WHERE $3::boolean AND msg = (SELECT id FROM msgs WHERE mail_id = $1 "
     "AND attempt = 'open' AND quar_state = 'quarantined')), "
     "s AS (UPDATE msgs SET attempt = $2, quar_state = CASE WHEN $3::boolean AND quar_state = "
     "'quarantined' THEN 'purged' ELSE quar_state END WHERE mail_id = $1 AND attempt = 'open') "
     "UPDATE outbox SET state = CASE $2::text WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
     "next_try = $4, last_error = CASE $2::text WHEN 'final' THEN '' ELSE 'attempt deferred' END "
     "WHERE mail_id = $1 AND state = 'held'"};
+/* A batch of answers in one statement (one round trip, one executor
+ * start however many messages): per message its mail id and outcome ($1,
+ * $2), per recipient its message's mail id, rseq, answer and destiny ($3 to
+ * $6); then each message as s_settle does it, without the database copy
+ * (answers never withdraw one). */
+static const struct pgc_stmt s_answers = {
+    "spg_answers",
+    "WITH u AS (SELECT m.id, v.outcome FROM unnest($1::text[], $2::text[]) AS v(mail_id, outcome) "
+    "JOIN msgs m ON m.mail_id = v.mail_id), "
+    "a AS (UPDATE msgrcpt r SET smtp_answer = x.answer, destiny = x.destiny "
+    "FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[]) AS x(mail_id, rseq, answer, destiny) "
+    "JOIN msgs m ON m.mail_id = x.mail_id WHERE r.msg = m.id AND r.rseq = x.rseq), "
+    "s AS (UPDATE msgs m SET attempt = u.outcome FROM u WHERE m.id = u.id AND m.attempt = 'open') "
+    "UPDATE outbox o SET state = CASE v.outcome WHEN 'final' THEN 'pending' ELSE 'cancelled' END, "
+    "next_try = $7, last_error = CASE v.outcome WHEN 'final' THEN '' ELSE 'attempt deferred' END "
+    "FROM unnest($1::text[], $2::text[]) AS v(mail_id, outcome) WHERE o.mail_id = v.mail_id AND o.state = 'held'"};
 static const struct pgc_stmt s_recover_msgs = {
     "spg_recover_msgs",
     "UPDATE msgs SET attempt = 'deferred' WHERE id > (SELECT coalesce(max(id), 0) FROM msgs) "
@@ -292,29 +304,19 @@ static int spg_rows(struct spg *st, struct store_msg *m, const struct store_aler
 	return spg_alert_rows(st, m->mail_id, alerts, nalerts, open ? "held" : "pending", now);
 }
 
-/* One statement (s_settle) settling mail_id, with its recipients' answers
- * when ans is not NULL; then the alerts queued pending. */
+/* One statement (s_settle) settling mail_id; then the alerts queued
+ * pending. */
 static int spg_settle(struct spg *st, const char *mail_id, const char *outcome, bool purge,
-                      const struct store_answers *ans, const struct store_alert *alerts, size_t nalerts)
+                      const struct store_alert *alerts, size_t nalerts)
 {
 	int64_t now = (int64_t)time(NULL);
 	bool drop = purge && strcmp(outcome, "deferred") == 0;
-	GString *answer = g_string_new("{"), *destiny = g_string_new("{");
-	for (size_t i = 0; ans && i < ans->n; i++) { /* element i is rseq i */
-		spg_array_add(answer, nz(ans->answer[i]));
-		spg_array_add(destiny, nz(ans->destiny[i]));
-	}
 	struct spg_args a = {0};
 	spg_arg_str(&a, mail_id);
 	spg_arg_str(&a, outcome);
 	spg_arg_bool(&a, drop);
 	spg_arg_i64(&a, now);
-	spg_arg_str(&a, spg_array_end(answer));
-	spg_arg_str(&a, spg_array_end(destiny));
-	int64_t rc = spg_do(st, &s_settle, &a, ans ? "answer and settle" : "settle");
-	g_string_free(answer, TRUE);
-	g_string_free(destiny, TRUE);
-	if (rc < 0)
+	if (spg_do(st, &s_settle, &a, "settle") < 0)
 		return -1;
 	return spg_alert_rows(st, mail_id, alerts, nalerts, "pending", now);
 }
@@ -322,7 +324,7 @@ static int spg_settle(struct spg *st, const char *mail_id, const char *outcome, 
 static int spg_settle_rows(struct store *base, const char *mail_id, const char *outcome, bool purge,
                            const struct store_alert *alerts, size_t nalerts)
 {
-	return spg_settle((struct spg *)base, mail_id, outcome, purge, NULL, alerts, nalerts);
+	return spg_settle((struct spg *)base, mail_id, outcome, purge, alerts, nalerts);
 }
 
 /* Whether an item's rows are one statement (no alerts, no database copy):
@@ -335,7 +337,7 @@ static bool spg_one_statement(const struct store_msg *m, size_t nalerts)
 static int spg_item(struct spg *st, struct store_put_item *it)
 {
 	return it->m ? spg_rows(st, it->m, it->alerts, it->nalerts)
-	             : spg_settle(st, it->settle_id, it->settle_outcome, it->settle_purge, NULL, it->alerts,
+	             : spg_settle(st, it->settle_id, it->settle_outcome, it->settle_purge, it->alerts,
 	                          it->nalerts);
 }
 
@@ -451,20 +453,39 @@ static int spg_recover_open(struct store *base, int *n)
 	return 0;
 }
 
+/* The whole batch is one statement (s_answers): all or nothing without a
+ * transaction around it; an attempt settled before its answer is left as
+ * it is, as by s_settle. */
 static int spg_put_answers(struct store *base, const struct store_answers *ans, size_t n)
 {
 	struct spg *st = (struct spg *)base;
-	if (n == 1) /* one statement: all or nothing without a transaction */
-		return spg_settle(st, ans[0].mail_id, ans[0].outcome, false, &ans[0], NULL, 0);
-	if (spg_begin(st) < 0)
-		return -1;
-	/* a no-op for an attempt settled before its answer */
-	for (size_t k = 0; k < n; k++)
-		if (spg_settle(st, ans[k].mail_id, ans[k].outcome, false, &ans[k], NULL, 0) < 0) {
-			spg_rollback(st);
-			return -1;
+	GString *ids = g_string_new("{"), *outcomes = g_string_new("{"), *rids = g_string_new("{"),
+	        *rseqs = g_string_new("{"), *answers = g_string_new("{"), *destinies = g_string_new("{");
+	for (size_t k = 0; k < n; k++) {
+		spg_array_add(ids, ans[k].mail_id);
+		spg_array_add(outcomes, ans[k].outcome);
+		for (size_t i = 0; i < ans[k].n; i++) { /* element i is rseq i */
+			char rseq[24];
+			g_snprintf(rseq, sizeof(rseq), "%zu", i);
+			spg_array_add(rids, ans[k].mail_id);
+			spg_array_add(rseqs, rseq);
+			spg_array_add(answers, nz(ans[k].answer[i]));
+			spg_array_add(destinies, nz(ans[k].destiny[i]));
 		}
-	return spg_commit(st);
+	}
+	struct spg_args a = {0};
+	spg_arg_str(&a, spg_array_end(ids));
+	spg_arg_str(&a, spg_array_end(outcomes));
+	spg_arg_str(&a, spg_array_end(rids));
+	spg_arg_str(&a, spg_array_end(rseqs));
+	spg_arg_str(&a, spg_array_end(answers));
+	spg_arg_str(&a, spg_array_end(destinies));
+	spg_arg_i64(&a, (int64_t)time(NULL));
+	int64_t rc = spg_do(st, &s_answers, &a, "answers");
+	GString *all[] = {ids, outcomes, rids, rseqs, answers, destinies};
+	for (size_t k = 0; k < G_N_ELEMENTS(all); k++)
+		g_string_free(all[k], TRUE);
+	return rc < 0 ? -1 : 0;
 }
 
 /* A message from row k of a SELECT id, MSG_COLS; NULL columns that mean

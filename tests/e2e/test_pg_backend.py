@@ -96,7 +96,15 @@ def test_same_transcript_as_the_sqlite_reference(postgres, pg_url, workdir):
             'notify=FAILURE orcpt= lead, and trail  deleted=0 list=[allow "x" for global: \\*@ex\'ample.org]') in sq
     assert "  rcpt 1 NULL discard [NULL] released=0 [] notify= orcpt= deleted=0 list=[\u00e9 \u00fc {} , \"\"]" in sq
     assert rows(postgres, pg_url, "SELECT count(*), min(host) FROM events") == [["1", "check.test"]]
-    assert rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE host = 'check.test'") == [["6"]]
+    assert rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE host = 'check.test'") == [["8"]]
+    # a batch of answers (one statement on PostgreSQL): each attempt settled as on SQLite
+    b = sq.index("put_answers batch 0")
+    assert "attempt=final" in sq[b + 1] and "pass [250 2.0.0 first]" in sq[b + 2]
+    assert "attempt=deferred" in sq[b + 4] and "tempfail [452 4.2.2 full]" in sq[b + 6]
+    assert "attempt=final" in sq[b + 7] and "reject [550 5.1.1 late]" in sq[b + 9]  # settled before: kept
+    states = "SELECT state, last_error, count(*) FROM outbox GROUP BY state, last_error ORDER BY state, last_error"
+    assert rows(postgres, pg_url, states) == [[str(v) for v in row] for row in ghtest.db_rows(
+        os.path.join(workdir, "ref.db"), states)]
 
 
 def test_scand_and_quarctl_on_postgresql(postfix_factory, scand_factory, postgres, pg_url, workdir):

@@ -25,7 +25,7 @@
 #include "mailid.h"
 #include "store.h"
 
-#define NMSG 12
+#define NMSG 14
 
 static char ids[NMSG][13];
 static struct store *st;
@@ -309,6 +309,30 @@ int main(int argc, char **argv)
 	if (store_put_answers(st, &a, 1) < 0)
 		die("put_answers quoted");
 	get(11);
+
+	/* a batch of answers: an open attempt answered final, one answered
+	 * deferred (its held alert cancelled), an attempt settled before (its
+	 * answers written, its state kept) and a mail id the store never saw */
+	for (int k = 12; k < 14; k++) {
+		fill(&m[k], r[k], k, "virus", 1030 + k);
+		m[k].attempt = "open";
+		if (store_put(st, &m[k], &al, 1) < 0)
+			die("put open for answers");
+	}
+	char *batch_answers[3][2] = {{"250 2.0.0 first", "250 2.0.0 second"},
+	                             {"451 4.4.1 no route", "452 4.2.2 full"},
+	                             {"250 late", "550 5.1.1 late"}};
+	const char *batch_destinies[3][2] = {{"pass", "pass"}, {"tempfail", "tempfail"}, {"pass", "reject"}};
+	struct store_answers batch[4] = {
+	    {.mail_id = ids[12], .n = 2, .answer = batch_answers[0], .destiny = batch_destinies[0], .outcome = "final"},
+	    {.mail_id = ids[13], .n = 2, .answer = batch_answers[1], .destiny = batch_destinies[1], .outcome = "deferred"},
+	    {.mail_id = ids[7], .n = 2, .answer = batch_answers[2], .destiny = batch_destinies[2], .outcome = "deferred"},
+	    {.mail_id = "AAAAAAAAAAAA", .n = 1, .answer = batch_answers[0], .destiny = batch_destinies[0],
+	     .outcome = "final"}};
+	printf("put_answers batch %d\n", store_put_answers(st, batch, 4));
+	get(12);
+	get(13);
+	get(7);
 
 	/* quarctl's writes and checks */
 	printf("event %d\n", store_event(st, ids[3], "release", "root", "bob@example.com", "ok"));

@@ -1,0 +1,4 @@
+-- 010-fillfactor: nothing for SQLite. Its twin in schema/postgresql sets
+-- msgs' fillfactor, a PostgreSQL storage parameter (room on each page for
+-- a row's next version); SQLite updates a row in place. The file keeps the
+-- two backends' migration numbers the same.
