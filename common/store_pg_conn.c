@@ -173,12 +173,13 @@ static int pgc_prepare(struct pgc *c, const struct pgc_stmt *s)
 PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *const *params, const int *lengths,
                        const int *formats, int n)
 {
-	if (pgc_connect(c) < 0 || pgc_prepare(c, s) < 0)
+	if (pgc_connect(c) < 0 || (s->name && pgc_prepare(c, s) < 0))
 		return NULL;
-	PGresult *r = PQexecPrepared(c->conn, s->name, n, params, lengths, formats, 0);
+	PGresult *r = !s->name ? PQexecParams(c->conn, s->sql, n, NULL, params, lengths, formats, 0)
+	                                : PQexecPrepared(c->conn, s->name, n, params, lengths, formats, 0);
 	ExecStatusType st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return pgc_failed(c, r, s->name);
+		return pgc_failed(c, r, s->name ? s->name : "statement");
 	return r;
 }
 

@@ -40,7 +40,12 @@
 struct pgc;
 
 struct pgc_stmt {
-	const char *name; /* unique among the statements of one connection */
+	/* unique among the statements of one connection; NULL: never prepared
+	 * but planned at each use, for its parameters and the tables' sizes
+	 * then (PQexecParams), for a statement that joins arrays of rows to
+	 * tables, whose cached plan, made while the tables were small, would
+	 * keep scanning them whole once they are not */
+	const char *name;
 	const char *sql;
 };
 
