@@ -41,6 +41,12 @@ static size_t store_scheme_len(const char *path)
 	return path[i] == ':' ? i : 0;
 }
 
+const char *store_addr_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
 int store_open(const char *path, int busy_timeout_ms, struct store **out, char **err)
 {
 	size_t n = store_scheme_len(path);

@@ -118,5 +118,8 @@ extern const struct store_report_ops store_pg_report;
 
 /* Sets st->err from a printf format; returns -1. */
 int store_fail_set(struct store *st, bool busy, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The domain of a recipient's address (msgrcpt.domain): after its last
+ * '@', "" without one. */
+const char *store_addr_domain(const char *addr);
 
 #endif

@@ -160,6 +160,7 @@ static void spg_close(struct store *base)
 	if (!st)
 		return;
 	pgc_free(st->c);
+	spg_lists_free(st->lists);
 	g_free(st);
 }
 
@@ -196,12 +197,6 @@ static int spg_version(struct store *base)
 	int v = PQntuples(r) == 1 ? (int)spg_i64(r, 0, 0) : -1;
 	PQclear(r);
 	return v;
-}
-
-static const char *addr_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
 }
 
 static int spg_alert_rows(struct spg *st, const char *mail_id, const struct store_alert *alerts,
@@ -281,7 +276,7 @@ static int spg_rows(struct spg *st, struct store_msg *m, const struct store_aler
 	for (size_t k = 0; k < m->nrcpt; k++) { /* element k is rseq k */
 		const struct store_rcpt *rc = &m->rcpt[k];
 		spg_array_add(col[ADDR], nz(rc->addr));
-		spg_array_add(col[DOMAIN], addr_domain(nz(rc->addr)));
+		spg_array_add(col[DOMAIN], store_addr_domain(nz(rc->addr)));
 		spg_array_add(col[DESTINY], rc->destiny ? rc->destiny : "pass");
 		spg_array_add(col[ANSWER], nz(rc->smtp_answer));
 		spg_array_add(col[NOTIFY], nz(rc->dsn_notify));

@@ -1,7 +1,7 @@
 /*
  * store_pg - the PostgreSQL store backend's handle and helpers, shared by
  * its files (store_pg.c: messages, recipients, quarantine; store_pg_aux.c:
- * outbox, report, lists, digest). Only store_pg*.c include this header.
+ * outbox, report, digest; store_pg_lists.c: lists). Only store_pg*.c include this header.
  *
  * A handle is one connection (store_pg_conn: statements prepared once per
  * connection, reconnect with backoff, migrations on connect). Parameters
@@ -25,6 +25,7 @@ struct spg {
 	struct pgc *c;
 	unsigned tx_gen; /* pgc_generation() at spg_begin() */
 	bool in_tx;
+	struct spg_lists *lists; /* the lists' copy for probes (store_pg_lists.c), NULL until one */
 };
 
 #define SPG_MAXARGS 40
@@ -82,6 +83,11 @@ int spg_each(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a,
              int (*row)(const PGresult *r, int i, void *ctx), void *ctx);
 /* A statement changing at most one row: 0 changed, 1 none, -1. */
 int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what);
+/* A one-row SELECT of integers into *v[0..] (NULL-terminated): 0, 1 when
+ * there was no row, -1. */
+int spg_ints(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what, int64_t *const *v);
+/* Rolls back keeping the failure's message; returns -1. */
+int spg_abort(struct spg *st);
 
 /* A caller's callback, for the row functions that hand it a row. */
 struct spg_cb {
@@ -128,6 +134,7 @@ int spg_list_query(struct store *st, const char *scope, int64_t id,
                    int (*fn)(const struct list_entry *e, void *arg), void *arg);
 int spg_list_probe(struct store *st, const struct list_probe *p, int64_t now,
                    int (*fn)(const struct list_entry *e, void *arg), void *arg);
+void spg_lists_free(struct spg_lists *l);
 int spg_report_top(struct store *st, enum store_top which, int64_t since, int64_t until, int top,
                    int (*fn)(const char *name, int64_t count, void *arg), void *arg);
 extern const struct store_digest_ops store_pg_digest;

@@ -1,5 +1,6 @@
 /*
- * store_pg_aux - the PostgreSQL store: outbox, report, lists and digest
+ * store_pg_aux - the PostgreSQL store: outbox, report and digest (the lists:
+ * store_pg_lists.c)
  * (see store.h for each op's contract, store_pg.h for the helpers)
  *
  * Every op has the semantics of its SQLite twin (store_sqlite.c,
@@ -33,30 +34,6 @@
 #define SPG_DIGEST_LOCK "1195918407"
 
 #define SPG_STMT(id, text) static const struct pgc_stmt id = {"aux_" #id, text}
-
-/* ---- small helpers ---- */
-
-/* A one-row SELECT of integers into *v[0..] (NULL-terminated): 0, 1 when
- * there was no row, -1. */
-static int spg_ints(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what,
-                    int64_t *const *v)
-{
-	PGresult *r = spg_run(st, s, a, what);
-	if (!r)
-		return -1;
-	int rc = PQntuples(r) > 0 ? 0 : 1;
-	for (int i = 0; rc == 0 && v[i]; i++)
-		*v[i] = spg_i64(r, 0, i);
-	PQclear(r);
-	return rc;
-}
-
-/* Rolls back keeping the failure's message; returns -1. */
-static int spg_abort(struct spg *st)
-{
-	spg_rollback(st);
-	return -1;
-}
 
 /* ---- the outbox ---- */
 
@@ -273,111 +250,6 @@ int spg_rrd_state_put(struct store *base, const char *path, int64_t last_minute,
 	spg_arg_i64(&p, last_minute);
 	spg_arg_i64(&p, last_id);
 	return spg_do((struct spg *)base, &rrd_put, &p, "save state") < 0 ? -1 : 0;
-}
-
-/* ---- allow and block lists ---- */
-
-/* The lists' columns, in struct list_entry order. */
-#define SPG_LIST_COLS "id, scope, kind, pattern, note, created_by, created_at, expires"
-
-/* an existing entry is updated first, so that replacing it takes no
- * number from the id sequence (new entries are numbered as SQLite numbers
- * them); ON CONFLICT covers an entry another process adds meanwhile */
-#define SPG_LIST_SET "kind = $2::text, note = $5::text, created_by = $6::text, created_at = $7::bigint, " \
-                     "expires = $8::bigint"
-SPG_STMT(list_add, "WITH u AS (UPDATE lists SET " SPG_LIST_SET " WHERE scope = $1::text AND pattern = $3::text "
-                   "RETURNING id), i AS (INSERT INTO lists (scope, kind, pattern, pkey, note, created_by, "
-                   "created_at, expires) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, "
-                   "$7::bigint, $8::bigint WHERE NOT EXISTS (SELECT 1 FROM u) ON CONFLICT (scope, pattern) DO "
-                   "UPDATE SET " SPG_LIST_SET " RETURNING id) SELECT id FROM u UNION ALL SELECT id FROM i");
-SPG_STMT(list_del, "DELETE FROM lists WHERE id = $1");
-SPG_STMT(list_query, "SELECT " SPG_LIST_COLS " FROM lists WHERE ($1::text IS NULL OR scope = $1::text) AND "
-                     "($2::bigint IS NULL OR id = $2::bigint) "
-                     "ORDER BY scope = 'global' DESC, scope COLLATE \"C\", kind, pattern COLLATE \"C\"");
-/* IN x IN on the (scope, pkey) index: LIST_PROBE_MAX (10) values each,
- * unused ones repeating the last */
-SPG_STMT(list_probe, "SELECT " SPG_LIST_COLS " FROM lists WHERE scope IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-                     "AND pkey IN ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
-                     "AND (expires = 0 OR expires > $21)");
-
-int spg_list_add(struct store *base, const struct list_entry *e, const char *pkey, int64_t *id)
-{
-	int64_t got = 0;
-	int64_t *v[] = {&got, NULL};
-	struct spg_args p = {0};
-	spg_arg_str(&p, e->scope);
-	spg_arg_str(&p, list_kind_name(e->kind));
-	spg_arg_str(&p, e->pattern);
-	spg_arg_str(&p, pkey ? pkey : "");
-	spg_arg_str(&p, e->note ? e->note : "");
-	spg_arg_str(&p, e->created_by ? e->created_by : "");
-	spg_arg_i64(&p, e->created_at);
-	spg_arg_i64(&p, e->expires);
-	if (spg_ints((struct spg *)base, &list_add, &p, "insert list entry", v) != 0)
-		return -1; /* RETURNING always gives the row */
-	if (id)
-		*id = got;
-	return 0;
-}
-
-int spg_list_add_many(struct store *base, const struct list_entry *e, char *const *pkeys, size_t n)
-{
-	struct spg *st = (struct spg *)base;
-	if (spg_begin(st) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (spg_list_add(base, &e[i], pkeys[i], NULL) < 0)
-			return spg_abort(st);
-	return spg_commit(st);
-}
-
-int spg_list_del(struct store *base, int64_t id)
-{
-	struct spg_args p = {0};
-	spg_arg_i64(&p, id);
-	return spg_change_one((struct spg *)base, &list_del, &p, "delete list entry");
-}
-
-static int spg_list_row(const PGresult *r, int i, void *ctx)
-{
-	const struct spg_cb *c = ctx;
-	struct list_entry e = {.id = spg_i64(r, i, 0),
-	                       .scope = (char *)spg_str(r, i, 1),
-	                       .kind = strcmp(spg_str(r, i, 2), "block") == 0 ? LIST_BLOCK : LIST_ALLOW,
-	                       .pattern = (char *)spg_str(r, i, 3),
-	                       .note = (char *)spg_str(r, i, 4),
-	                       .created_by = (char *)spg_str(r, i, 5),
-	                       .created_at = spg_i64(r, i, 6),
-	                       .expires = spg_i64(r, i, 7)};
-	return c->fn.list ? c->fn.list(&e, c->arg) : 0;
-}
-
-int spg_list_query(struct store *base, const char *scope, int64_t id, int (*fn)(const struct list_entry *e, void *arg),
-                   void *arg)
-{
-	struct spg_cb c = {.fn.list = fn, .arg = arg};
-	struct spg_args p = {0};
-	spg_arg_str(&p, scope);
-	if (id > 0)
-		spg_arg_i64(&p, id);
-	else
-		spg_arg_str(&p, NULL);
-	return spg_each((struct spg *)base, &list_query, &p, "select lists", spg_list_row, &c);
-}
-
-int spg_list_probe(struct store *base, const struct list_probe *p, int64_t now,
-                   int (*fn)(const struct list_entry *e, void *arg), void *arg)
-{
-	struct spg_cb c = {.fn.list = fn, .arg = arg};
-	struct spg_args a = {0};
-	if (p->nscopes < 1 || p->nkeys < 1)
-		return 0;
-	for (int i = 0; i < LIST_PROBE_MAX; i++)
-		spg_arg_str(&a, p->scopes[MIN(i, p->nscopes - 1)]);
-	for (int i = 0; i < LIST_PROBE_MAX; i++)
-		spg_arg_str(&a, p->keys[MIN(i, p->nkeys - 1)]);
-	spg_arg_i64(&a, now);
-	return spg_each((struct spg *)base, &list_probe, &a, "list lookup", spg_list_row, &c);
 }
 
 /* ---- scand-report's tables ---- */

@@ -134,6 +134,19 @@ bool pgc_connected(const struct pgc *c)
 	return c->conn && PQstatus(c->conn) == CONNECTION_OK;
 }
 
+int pgc_notifications(struct pgc *c)
+{
+	if (!pgc_alive(c))
+		return -1;
+	int n = 0;
+	PGnotify *note;
+	while ((note = PQnotifies(c->conn)) != NULL) {
+		PQfreemem(note);
+		n++;
+	}
+	return n;
+}
+
 void pgc_pin(struct pgc *c, bool on)
 {
 	c->pinned = on;

@@ -62,5 +62,9 @@ const char *pgc_err(const struct pgc *c);
 unsigned pgc_generation(const struct pgc *c);
 bool pgc_connected(const struct pgc *c);
 void pgc_pin(struct pgc *c, bool on);
+/* The notifications (LISTEN) that arrived since the last call, dropped:
+ * their count, or -1 when the connection is down or found closed (its
+ * LISTENs are gone with it). Reads what the socket holds, never waits. */
+int pgc_notifications(struct pgc *c);
 
 #endif

@@ -223,3 +223,21 @@ int spg_change_one(struct spg *st, const struct pgc_stmt *s, const struct spg_ar
 	int64_t n = spg_do(st, s, a, what);
 	return n < 0 ? -1 : n > 0 ? 0 : 1;
 }
+
+int spg_ints(struct spg *st, const struct pgc_stmt *s, const struct spg_args *a, const char *what, int64_t *const *v)
+{
+	PGresult *r = spg_run(st, s, a, what);
+	if (!r)
+		return -1;
+	int rc = PQntuples(r) > 0 ? 0 : 1;
+	for (int i = 0; rc == 0 && v[i]; i++)
+		*v[i] = spg_i64(r, 0, i);
+	PQclear(r);
+	return rc;
+}
+
+int spg_abort(struct spg *st)
+{
+	spg_rollback(st);
+	return -1;
+}

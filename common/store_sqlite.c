@@ -397,12 +397,6 @@ static int store_step_done(struct sq *st, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
-static const char *addr_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
-	return at ? at + 1 : "";
-}
-
 static int store_alert_rows(struct sq *st, const char *mail_id, const struct store_alert *alerts,
                             size_t nalerts, const char *state, int64_t now)
 {
@@ -481,7 +475,7 @@ static int store_rows(struct sq *st, struct store_msg *m, const struct store_ale
 		sqlite3_bind_int64(s, 1, m->id);
 		sqlite3_bind_int64(s, 2, (int64_t)r);
 		bind_text(s, 3, m->rcpt[r].addr);
-		bind_text(s, 4, addr_domain(m->rcpt[r].addr ? m->rcpt[r].addr : ""));
+		bind_text(s, 4, store_addr_domain(m->rcpt[r].addr ? m->rcpt[r].addr : ""));
 		bind_text(s, 5, m->rcpt[r].destiny ? m->rcpt[r].destiny : "pass");
 		bind_text(s, 6, m->rcpt[r].smtp_answer);
 		bind_text(s, 7, m->rcpt[r].dsn_notify);

@@ -10,7 +10,10 @@
   same rows in SQLite (every format, the top tables, the per-host table),
   and rrd-update fills the same RRDs;
 - quarctl lists add/show/del/import/export and digest set/preview, and
-  scand-notify digest, give the same results on both backends.
+  scand-notify digest, give the same results on both backends;
+- scand's lookups on PostgreSQL, answered from a copy of the lists, follow
+  every change (quarctl's, psql's, an expiry, a server restart) and ask
+  the server nothing while nothing changes.
 
 Messages are written into SQLite by bench/report_gen (store_put) and copied
 row by row into PostgreSQL with psql's COPY (this branch's PostgreSQL
@@ -20,8 +23,10 @@ store_put is another op's work); outbox rows are inserted with psql.
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 
 import ghtest
@@ -364,3 +369,108 @@ def test_lists_same_on_both_backends(postgres, pg_url, tmp_path):
             ["example.net", "@bulk.example"], ["example.net", "ceo@sub.spam.example"]]
     finally:
         postgres.dropdb("gh_pgaux_lists2")
+
+
+class Lookups:
+    """gh-listlookup STORE - RCPT: lookups on one handle, as scand's."""
+
+    def __init__(self, url, rcpt):
+        self.proc = subprocess.Popen([LOOKUP, url, "-", rcpt], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=asan_env())
+
+    def ask(self, sender):
+        self.proc.stdin.write(sender + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line.startswith(sender + ": "), (line, self.proc.poll())
+        return line[len(sender) + 2:].rstrip("\n")
+
+    def until(self, sender, want, timeout=5.0):
+        """The answers until one starts with want (an edit is seen once its
+        notification arrives: at once, give or take its trip)."""
+        seen = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            seen.append(self.ask(sender))
+            if seen[-1].startswith(want):
+                return seen
+            time.sleep(0.02)
+        raise AssertionError("%r never answered %r: %r" % (sender, want, seen[-5:]))
+
+    def close(self):
+        self.proc.stdin.close()
+        rc = self.proc.wait(timeout=30)
+        assert rc == 0, self.proc.stderr.read()
+
+
+def test_lookups_follow_every_list_change(tmp_path):
+    """scand's lookups on PostgreSQL come from a copy of the lists
+    (store_pg_lists.c): every change, by quarctl or by hand in psql, is
+    seen by the next lookups (notified by schema 011's trigger), an expiry
+    without any change too, the copy comes back after the server
+    restarted, a table too big to copy is asked row by row, and lookups
+    without a change send the server no probe."""
+    pgdir = tempfile.mkdtemp(prefix="gh-pg-")  # the postgres user reaches it (not pytest's tmp_path)
+    pg = ghtest.Postgres(pgdir).start()
+    try:
+        url = pg.createdb("lk")
+        conf = write_conf(os.path.join(str(tmp_path), "pg.conf"), url)
+        quarctl(conf, "lists", "show")  # migrated
+        scans = lambda: [int(v) for v in pg.psql(
+            "SELECT coalesce(idx_scan, 0), seq_scan FROM pg_stat_user_tables WHERE relname = 'lists'", "lk")[0]]
+        lk = Lookups(url, "bob@example.com")
+        assert lk.ask("x@promo.example") == "none"
+        quarctl(conf, "lists", "add", "block", "*@promo.example", "--for", "bob@example.com")
+        assert lk.until("x@promo.example", "block #1 for bob@example.com: *@promo.example")
+        pg.psql("UPDATE lists SET kind = 'allow'", "lk")
+        assert lk.until("x@promo.example", "allow #1 for bob@example.com")
+        pg.psql("DELETE FROM lists", "lk")
+        assert lk.until("x@promo.example", "none")
+        # an entry that expires: no change is notified when it does
+        pg.psql("INSERT INTO lists (scope, kind, pattern, pkey, created_at, expires) VALUES "
+                "('global', 'block', '*@promo.example', '@promo.example', 0, %d)" % (int(time.time()) + 3), "lk")
+        assert lk.until("x@promo.example", "block #")
+        time.sleep(3.2)
+        assert lk.ask("x@promo.example") == "none"
+        assert lk.ask("y@other.example") == "none"
+
+        # a thousand lookups without a change: not one probe reaches the server
+        for i in range(1000):
+            lk.ask("s%d@promo.example" % (i % 7))
+        lk.close()
+        pg.psql("SELECT pg_stat_force_next_flush()", "lk")
+        before = scans()
+        lk = Lookups(url, "bob@example.com")
+        for i in range(1000):
+            assert lk.ask("s%d@promo.example" % (i % 7)) == "none"
+        lk.close()
+        after = ghtest.wait_for(lambda: (lambda a: a if a[1] > before[1] else None)(scans()), timeout=10,
+                                what="the copy's one scan counted")
+        assert after[0] == before[0] and after[1] == before[1] + 1, (before, after)  # one copy, no probe
+
+        # the server restarts: the lookups fail while it is down, then the
+        # copy is loaded and notified again on the new connection
+        lk = Lookups(url, "bob@example.com")
+        assert lk.ask("x@promo.example") == "none"
+        pg.stop()
+        assert lk.ask("x@promo.example").startswith("error: ")
+        pg.start()
+        lk.until("x@promo.example", "none")
+        pg.psql("INSERT INTO lists (scope, kind, pattern, pkey, created_at) VALUES "
+                "('bob@example.com', 'block', 'x@promo.example', 'x@promo.example', 0)", "lk")
+        assert lk.until("x@promo.example", "block #")
+
+        # too many entries to copy (more than 20,000): each lookup asks the
+        # server, and sees what it holds; the copy is tried again once fewer
+        pg.psql("INSERT INTO lists (scope, kind, pattern, pkey, created_at) SELECT 'global', 'block', "
+                "'*@d' || g || '.example', '@d' || g || '.example', 0 FROM generate_series(1, 20000) g", "lk")
+        lk.until("u@d19999.example", "block #")
+        assert lk.ask("x@promo.example").startswith("block #")
+        assert lk.ask("v@d5.example").startswith("block #") and lk.ask("v@e5.example") == "none"
+        pg.psql("DELETE FROM lists WHERE pattern LIKE '*@d%'", "lk")
+        lk.until("u@d19999.example", "none")
+        assert lk.ask("x@promo.example").startswith("block #")
+        lk.close()
+    finally:
+        pg.stop()
+        shutil.rmtree(pgdir, ignore_errors=True)

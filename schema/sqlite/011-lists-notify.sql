@@ -1,0 +1,4 @@
+-- 011-lists-notify: nothing for SQLite. Its twin in schema/postgresql
+-- notifies every change to the lists, for the copy a scand on PostgreSQL
+-- keeps of them; on SQLite scand reads the lists from the file for each
+-- message. The file keeps the two backends' migration numbers the same.
