@@ -20,6 +20,9 @@
  *
  * So an edit applies to the next message, as with SQLite, give or take the
  * time a notification takes to arrive (it is sent as the edit commits).
+ * Where none can arrive (a pooler in transaction mode between scand and
+ * the server hands its connection to others) the copy is still loaded
+ * again once a minute.
  * Entries are matched as the server would match them: scope and pkey equal
  * byte for byte, expires 0 or after now. A table of more than
  * SPG_LISTS_COPY_MAX entries is not copied: probes then go to the
@@ -35,6 +38,10 @@
 
 #define SPG_LISTS_CHANNEL "gatehouse_lists"
 #define SPG_LISTS_COPY_MAX 20000
+/* the copy is loaded again after this long even without a notification:
+ * a bound on its age where notifications cannot arrive (a pooler that
+ * hands the connection to others between statements) */
+#define SPG_LISTS_COPY_MAX_AGE_US (60 * G_USEC_PER_SEC)
 
 /* The lists' columns, in struct list_entry order. */
 #define SPG_LIST_COLS "id, scope, kind, pattern, note, created_by, created_at, expires"
@@ -142,6 +149,7 @@ struct spg_lists {
 	bool listening; /* on that connection */
 	bool valid;     /* by_scope is the table as notified since its load */
 	bool too_big;   /* the table held more than SPG_LISTS_COPY_MAX entries */
+	gint64 loaded;  /* g_get_monotonic_time() of the load */
 };
 
 static void spg_lists_clear(struct spg_lists *l)
@@ -211,6 +219,7 @@ static int spg_lists_load(struct spg *st, struct spg_lists *l)
 		spg_lists_clear(l);
 		return 1;
 	}
+	l->loaded = g_get_monotonic_time();
 	if (n > SPG_LISTS_COPY_MAX) {
 		spg_lists_clear(l);
 		l->too_big = true;
@@ -234,7 +243,8 @@ static int spg_lists_current(struct spg *st)
 	int notes = l->listening ? pgc_notifications(st->c) : -1;
 	if (notes < 0 || l->gen != pgc_generation(st->c))
 		l->listening = false;
-	if (l->listening && notes == 0 && (l->valid || l->too_big))
+	if (l->listening && notes == 0 && (l->valid || l->too_big) &&
+	    g_get_monotonic_time() - l->loaded < SPG_LISTS_COPY_MAX_AGE_US)
 		return l->valid ? 0 : 1;
 	return spg_lists_load(st, l);
 }
