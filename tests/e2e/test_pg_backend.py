@@ -12,7 +12,11 @@ of the test's own).
   row with its msgrcpt rows;
 - PostgreSQL stopped under a running scand: 451 (never 250) and nothing
   written; started again: scand, not restarted, accepts and records mail,
-  and the messages that got 451 are recorded once when resent.
+  and the messages that got 451 are recorded once when resent;
+- a verdict's transaction whose connection is cut between its statements
+  (a test trigger ends its server process): 451, nothing committed, no
+  quarantine file left, the next message on a new connection, the resent
+  one recorded once.
 """
 
 import hashlib
@@ -340,3 +344,51 @@ def test_jailed_scand_reaches_postgresql_and_reconnects(postfix_factory, scand_f
         assert "stopped; " in sc.log()
     finally:
         pg.stop()
+
+
+def test_connection_lost_inside_a_transaction(postfix_factory, scand_factory, postgres, pg_url):
+    """The verdict's transaction loses its connection between its
+    statements (the msgs row written, its alerts not yet): nothing of it is
+    committed, the client gets 451, never 250; scand reconnects by itself
+    and the message sent again is recorded once, with its alerts once."""
+    pf, sc = start_pair(postfix_factory, scand_factory, "smtp", {"scand": {"database": pg_url}})
+    assert accepted(sc, "before")
+    # the server process of whoever queues an alert for a message with
+    # this subject ends its own connection, inside that transaction
+    rows(postgres, pg_url, """CREATE FUNCTION gh_test_cut() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF (SELECT subject FROM msgs WHERE mail_id = NEW.mail_id) = 'cut me' THEN
+            PERFORM pg_terminate_backend(pg_backend_pid());
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER gh_test_cut BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION gh_test_cut();""")
+    virus = ghtest.make_message(subject="cut me", message_id="<cut@gh-test>",
+                                body="virus\r\n" + EICAR.decode() + "\r\n")
+    for _ in range(2):
+        with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+            try:
+                s.sendmail("alice@example.org", ["bob@example.com"], virus)
+                raise AssertionError("250 for a verdict whose transaction was cut")
+            except smtplib.SMTPDataError as e:
+                assert e.smtp_code == 451, e
+        assert rows(postgres, pg_url, "SELECT count(*) FROM msgs WHERE subject = 'cut me'") == [["0"]]
+    assert "store: insert outbox: spg_ins_alert: server closed the connection" in sc.log(), sc.log()[-3000:]
+    # the next message goes through on a new connection, without a restart
+    ghtest.wait_for(lambda: accepted(sc, "after the cut"), timeout=30, step=0.2, what="scand to record mail again")
+    rows(postgres, pg_url, "DROP TRIGGER gh_test_cut ON outbox")
+    with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+        s.sendmail("alice@example.org", ["bob@example.com"], virus)
+    got = msg_rows(postgres, pg_url)
+    assert sorted(got) == ["after the cut", "before", "cut me"]
+    assert got["cut me"][1] == "virus" and got["cut me"][2] == "quarantined"
+    mail_id = got["cut me"][0]
+    assert int(rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE mail_id = '%s'" % mail_id)[0][0]) >= 1
+    assert rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE mail_id NOT IN (SELECT mail_id FROM msgs) "
+                                  "AND mail_id <> ''") == [["0"]]
+    # the cut attempts' quarantine files went with them: one file, the recorded one's
+    files = [f for _, _, fs in os.walk(sc.quarantine) for f in fs]
+    assert len(files) == 1 and mail_id in files[0], files
+    r = QStore(os.path.join(sc.dir, "qc"), scand=sc).run("fsck", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sc.stop() == 0, sc.log()[-3000:]
