@@ -243,28 +243,25 @@ static int spg_lists_current(struct spg *st)
 	int notes = l->listening ? pgc_notifications(st->c) : -1;
 	if (notes < 0 || l->gen != pgc_generation(st->c))
 		l->listening = false;
-	if (l->listening && notes == 0 && (l->valid || l->too_big) &&
-	    g_get_monotonic_time() - l->loaded < SPG_LISTS_COPY_MAX_AGE_US)
-		return l->valid ? 0 : 1;
+	if (l->listening && notes == 0) {
+		if (l->too_big) /* until a change: the server answers anyway */
+			return 1;
+		if (l->valid && g_get_monotonic_time() - l->loaded < SPG_LISTS_COPY_MAX_AGE_US)
+			return 0;
+	}
 	return spg_lists_load(st, l);
 }
 
-/* The probe on the copy: each entry under a scope and a key of p (each
- * counted once), live at now. */
+/* The probe on the copy: each entry under a scope and a key of p (both
+ * lists hold each value once: list_probe_init), live at now. */
 static int spg_lists_probe_copy(const struct spg_lists *l, const struct list_probe *p, int64_t now,
                                 int (*fn)(const struct list_entry *e, void *arg), void *arg)
 {
 	int seen = 0;
 	for (int i = 0; i < p->nscopes; i++) {
-		bool again = false;
-		for (int j = 0; j < i && !again; j++)
-			again = strcmp(p->scopes[j], p->scopes[i]) == 0;
-		GHashTable *keys = again ? NULL : g_hash_table_lookup(l->by_scope, p->scopes[i]);
+		GHashTable *keys = g_hash_table_lookup(l->by_scope, p->scopes[i]);
 		for (int k = 0; keys && k < p->nkeys; k++) {
-			bool dup = false;
-			for (int j = 0; j < k && !dup; j++)
-				dup = strcmp(p->keys[j], p->keys[k]) == 0;
-			GPtrArray *v = dup ? NULL : g_hash_table_lookup(keys, p->keys[k]);
+			GPtrArray *v = g_hash_table_lookup(keys, p->keys[k]);
 			for (guint e = 0; v && e < v->len; e++) {
 				const struct list_entry *le = g_ptr_array_index(v, e);
 				if (le->expires != 0 && le->expires <= now)
