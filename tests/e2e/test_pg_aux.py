@@ -490,3 +490,35 @@ def test_lookups_follow_every_list_change(tmp_path):
     finally:
         pg.stop()
         shutil.rmtree(pgdir, ignore_errors=True)
+
+
+def test_lookups_reload_the_copy_once_a_minute_without_notifications(tmp_path):
+    """Where no notification arrives (a pooler that hands scand's
+    connection to others between statements), the copy of the lists is
+    loaded again once a minute: a change made without one is not seen for
+    that minute, then it is. Here the change is made with schema 011's
+    trigger disabled, so the server sends no notification."""
+    pgdir = tempfile.mkdtemp(prefix="gh-pg-")
+    pg = ghtest.Postgres(pgdir).start()
+    try:
+        url = pg.createdb("lkm")
+        conf = write_conf(os.path.join(str(tmp_path), "pg.conf"), url)
+        quarctl(conf, "lists", "add", "block", "*@promo.example", "--for", "bob@example.com")
+        lk = Lookups(url, "bob@example.com")
+        assert lk.ask("x@promo.example").startswith("block #1 for bob@example.com")  # the copy, loaded now
+        loaded = time.monotonic()
+        pg.psql("ALTER TABLE lists DISABLE TRIGGER lists_changed; UPDATE lists SET kind = 'allow'; "
+                "ALTER TABLE lists ENABLE TRIGGER lists_changed", "lkm")
+        assert pg.psql("SELECT kind FROM lists", "lkm") == [["allow"]]
+        stale = []
+        while time.monotonic() - loaded < 55:  # the copy answers, as it was loaded
+            stale.append(lk.ask("x@promo.example"))
+            assert stale[-1].startswith("block #1 for bob@example.com"), (len(stale), stale[-1])
+            time.sleep(0.5)
+        assert len(stale) > 50
+        seen = lk.until("x@promo.example", "allow #1 for bob@example.com", timeout=20)
+        assert 59 <= time.monotonic() - loaded < 75 and seen[0].startswith("block #"), seen
+        lk.close()
+    finally:
+        pg.stop()
+        shutil.rmtree(pgdir, ignore_errors=True)
