@@ -25,7 +25,9 @@
  * Invariants: a msgs row is never written without its msgrcpt rows, its
  * outbox rows and its quarantine blob (one statement or one transaction); a transaction
  * whose connection was lost between BEGIN and COMMIT fails (spg_commit),
- * and no statement of it runs on a newer connection (spg_run); an outbox
+ * and no statement of it runs on a newer connection (spg_run); a COMMIT
+ * (or a lone statement) whose answer was lost with its connection is
+ * looked up before it counts as failed (spg_lost_answer); an outbox
  * row is 'held' only while its attempt is 'open'.
  */
 #include "store_pg.h"
@@ -120,6 +122,14 @@ static const struct pgc_stmt s_recover_outbox = {
     "spg_recover_outbox",
     "UPDATE outbox SET state = 'cancelled', last_error = 'attempt deferred (left open by a "
     "stopped scand)' WHERE state = 'held'"};
+/* A COMMIT whose answer was lost (spg_lost_answer): its server process
+ * ended, at once or by this statement within 5 s, when it still runs
+ * (never this connection's own, should the pid have been used again);
+ * false if it still runs then. */
+static const struct pgc_stmt s_doubt_end = {
+    "spg_doubt_end", "SELECT coalesce(bool_and(pg_terminate_backend(pid, 5000)), true) FROM pg_stat_activity "
+                     "WHERE pid = $1 AND pid <> pg_backend_pid()"};
+static const struct pgc_stmt s_doubt_row = {"spg_doubt_row", "SELECT id FROM msgs WHERE mail_id = $1"};
 static const struct pgc_stmt s_get_msg = {"spg_get_msg",
                                           "SELECT id, " MSG_COLS " FROM msgs WHERE mail_id = $1"};
 static const struct pgc_stmt s_get_rcpts = {
@@ -326,6 +336,66 @@ static int spg_settle_rows(struct store *base, const char *mail_id, const char *
 	return spg_settle((struct spg *)base, mail_id, outcome, purge, alerts, nalerts);
 }
 
+/* Whether a COMMIT, or a lone statement, whose connection broke before
+ * its answer came (st->doubt: the server process that had it) committed
+ * after all: the rows of mail_id, the transaction's first message, say
+ * so, looked up on a new connection once that process has ended (ended
+ * here if need be: a COMMIT it were still running could commit after the
+ * look). True with m_id set to the row's id; false when it did not
+ * commit, or when that cannot be known (the server unreachable, the
+ * process still running: the caller fails as before, and the client's
+ * 451 has the message sent again), the store's error kept as it was. */
+static bool spg_lost_answer(struct spg *st, const char *mail_id, int64_t *m_id)
+{
+	int pid = st->doubt;
+	st->doubt = 0;
+	if (!pid || !mail_id)
+		return false;
+	char err[sizeof(st->base.err)];
+	bool busy = st->base.busy;
+	g_strlcpy(err, st->base.err, sizeof(err));
+	struct spg_args a = {0}, b = {0};
+	spg_arg_i64(&a, pid);
+	spg_arg_str(&b, mail_id);
+	PGresult *r = spg_run(st, &s_doubt_end, &a, "a lost commit's server process");
+	bool ended = r && PQntuples(r) == 1 && strcmp(spg_str(r, 0, 0), "t") == 0, found = false;
+	PQclear(r);
+	if (ended && (r = spg_run(st, &s_doubt_row, &b, "a lost commit's rows")) != NULL) {
+		if ((found = PQntuples(r) == 1))
+			*m_id = spg_i64(r, 0, 0);
+		PQclear(r);
+	}
+	if (!found) {
+		g_strlcpy(st->base.err, err, sizeof(st->base.err));
+		st->base.busy = busy;
+	}
+	return found;
+}
+
+/* spg_lost_answer for a batch whose rows were all written (all) or those
+ * of its items with rc 0: true when they committed, each of them then
+ * succeeding (rc 0). */
+static bool spg_lost_answer_items(struct spg *st, struct store_put_item *items, size_t n, bool all)
+{
+	struct store_put_item *first = NULL;
+	for (size_t k = 0; k < n && !first; k++)
+		if (items[k].m && (all || items[k].rc == 0))
+			first = &items[k];
+	if (!first) { /* settles only: no row tells; settling again is harmless */
+		st->doubt = 0;
+		return false;
+	}
+	if (!spg_lost_answer(st, first->m->mail_id, &first->m->id))
+		return false;
+	for (size_t k = 0; k < n; k++)
+		if (all || items[k].rc == 0) {
+			items[k].rc = 0;
+			items[k].busy = false;
+			items[k].err[0] = '\0';
+		}
+	return true;
+}
+
 /* Whether an item's rows are one statement (no alerts, no database copy):
  * alone, it needs no transaction around it, being all or nothing itself. */
 static bool spg_one_statement(const struct store_msg *m, size_t nalerts)
@@ -343,15 +413,21 @@ static int spg_item(struct spg *st, struct store_put_item *it)
 static int spg_put(struct store *base, struct store_msg *m, const struct store_alert *alerts, size_t nalerts)
 {
 	struct spg *st = (struct spg *)base;
-	if (spg_one_statement(m, nalerts))
-		return spg_rows(st, m, alerts, nalerts);
+	if (spg_one_statement(m, nalerts)) {
+		if (spg_rows(st, m, alerts, nalerts) == 0)
+			return 0;
+		st->doubt = pgc_unanswered(st->c);
+		return spg_lost_answer(st, m->mail_id, &m->id) ? 0 : -1;
+	}
 	if (spg_begin(st) < 0)
 		return -1;
 	if (spg_rows(st, m, alerts, nalerts) < 0) {
 		spg_rollback(st);
 		return -1;
 	}
-	return spg_commit(st);
+	if (spg_commit(st) == 0)
+		return 0;
+	return spg_lost_answer(st, m->mail_id, &m->id) ? 0 : -1;
 }
 
 /* store_put_many's common case, every item written: the batch without a
@@ -371,14 +447,18 @@ static int spg_put_all(struct spg *st, struct store_put_item *items, size_t n)
 		if (spg_item(st, &items[k]) == 0)
 			continue;
 		/* a lost connection: whether a lone statement committed is
-		 * unknown, so it is never run again */
+		 * unknown until looked up, so it is never run again */
 		bool again = pgc_connected(st->c) && (alone || pgc_generation(st->c) == st->tx_gen);
-		if (!alone)
+		if (!alone) {
 			spg_rollback(st); /* keeps st->base.err */
+		} else if (!again) {
+			st->doubt = pgc_unanswered(st->c);
+			return spg_lost_answer_items(st, items, n, true) ? 0 : -1;
+		}
 		return again ? 1 : -1;
 	}
 	if (!alone && spg_commit(st) < 0)
-		return -1;
+		return spg_lost_answer_items(st, items, n, true) ? 0 : -1;
 	for (size_t k = 0; k < n; k++)
 		items[k].rc = 0;
 	return 0;
@@ -416,7 +496,7 @@ static int spg_put_many(struct store *base, struct store_put_item *items, size_t
 		    spg_cmd(st, "RELEASE msg", "release") < 0)
 			goto fail;
 	}
-	if (spg_commit(st) < 0)
+	if (spg_commit(st) < 0 && !spg_lost_answer_items(st, items, n, false))
 		goto fail;
 	return 0;
 fail:

@@ -25,6 +25,10 @@ struct spg {
 	struct pgc *c;
 	unsigned tx_gen; /* pgc_generation() at spg_begin() */
 	bool in_tx;
+	/* the server process that had a COMMIT (or a lone statement) whose
+	 * answer was lost with its connection: committed or not is unknown
+	 * until looked up (store_pg.c, spg_lost_answer); 0 otherwise */
+	int doubt;
 	struct spg_lists *lists; /* the lists' copy for probes (store_pg_lists.c), NULL until one */
 };
 

@@ -21,6 +21,8 @@ struct pgc {
 	gint64 backoff;       /* the wait after the next failed connect */
 	unsigned gen;         /* counts successful connects (pgc_generation) */
 	bool pinned;          /* in a transaction: never reconnect (pgc_pin) */
+	int pid;              /* the server process of conn (PQbackendPID, which says 0 once it broke) */
+	int unanswered;       /* the last call's statement was sent, its answer lost: the server process */
 	char err[512];
 };
 
@@ -95,6 +97,7 @@ static int pgc_connect(struct pgc *c)
 	c->backoff = PGC_BACKOFF_MIN_US;
 	c->next_try = 0;
 	c->gen++;
+	c->pid = PQbackendPID(c->conn);
 	return 0;
 }
 
@@ -147,6 +150,11 @@ int pgc_notifications(struct pgc *c)
 	return n;
 }
 
+int pgc_unanswered(const struct pgc *c)
+{
+	return c->unanswered;
+}
+
 void pgc_pin(struct pgc *c, bool on)
 {
 	c->pinned = on;
@@ -164,8 +172,10 @@ static PGresult *pgc_failed(struct pgc *c, PGresult *r, const char *what)
 	const char *m = r ? PQresultErrorMessage(r) : "";
 	pgc_errf(c, what, *m ? m : PQerrorMessage(c->conn));
 	PQclear(r);
-	if (PQstatus(c->conn) != CONNECTION_OK)
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		c->unanswered = c->pid;
 		pgc_drop(c); /* the next call reconnects at once; failed connects back off */
+	}
 	return NULL;
 }
 
@@ -186,6 +196,7 @@ static int pgc_prepare(struct pgc *c, const struct pgc_stmt *s)
 PGresult *pgc_exec_bin(struct pgc *c, const struct pgc_stmt *s, const char *const *params, const int *lengths,
                        const int *formats, int n)
 {
+	c->unanswered = 0;
 	if (pgc_connect(c) < 0 || (s->name && pgc_prepare(c, s) < 0))
 		return NULL;
 	PGresult *r = !s->name ? PQexecParams(c->conn, s->sql, n, NULL, params, lengths, formats, 0)
@@ -203,6 +214,7 @@ PGresult *pgc_exec(struct pgc *c, const struct pgc_stmt *s, const char *const *p
 
 int pgc_cmd(struct pgc *c, const char *sql)
 {
+	c->unanswered = 0;
 	if (pgc_connect(c) < 0)
 		return -1;
 	PGresult *r = PQexec(c->conn, sql);

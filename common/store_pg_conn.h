@@ -62,6 +62,12 @@ const char *pgc_err(const struct pgc *c);
 unsigned pgc_generation(const struct pgc *c);
 bool pgc_connected(const struct pgc *c);
 void pgc_pin(struct pgc *c, bool on);
+/* After a call that failed: when its statement may have reached the
+ * server but the connection broke before the answer came (it may have
+ * run: a COMMIT may have committed), the process id of the server process
+ * that had it; 0 when the call failed otherwise (an error answered, or
+ * nothing sent). */
+int pgc_unanswered(const struct pgc *c);
 /* The notifications (LISTEN) that arrived since the last call, dropped:
  * their count, or -1 when the connection is down or found closed (its
  * LISTENs are gone with it). Reads what the socket holds, never waits. */

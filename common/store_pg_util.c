@@ -123,14 +123,17 @@ int spg_begin(struct spg *st)
 int spg_commit(struct spg *st)
 {
 	st->in_tx = false;
+	st->doubt = 0;
 	/* still pinned: a COMMIT never reaches a new connection, where it
 	 * would succeed with nothing to commit */
 	int rc = 0;
-	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c))
+	if (pgc_generation(st->c) != st->tx_gen || !pgc_connected(st->c)) {
 		rc = store_fail_set(&st->base, false,
 		                    "commit: the connection was lost during the transaction");
-	else if (pgc_cmd(st->c, "COMMIT") < 0)
+	} else if (pgc_cmd(st->c, "COMMIT") < 0) {
 		rc = store_fail_set(&st->base, false, "commit: %s", pgc_err(st->c));
+		st->doubt = pgc_unanswered(st->c);
+	}
 	pgc_pin(st->c, false);
 	return rc;
 }

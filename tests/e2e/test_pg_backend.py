@@ -16,13 +16,21 @@ of the test's own).
 - a verdict's transaction whose connection is cut between its statements
   (a test trigger ends its server process): 451, nothing committed, no
   quarantine file left, the next message on a new connection, the resent
-  one recorded once.
+  one recorded once;
+- a verdict whose COMMIT (or lone statement) lost its answer with its
+  connection (a relay between scand and PostgreSQL cuts it): scand looks
+  up whether it committed, once the server process that had it has ended,
+  and answers 250 when it did, 451 when it did not (also for a COMMIT the
+  server was still running: scand ends it first), never a row without
+  its quarantine file or a 451 for a recorded message.
 """
 
 import hashlib
 import os
 import re
+import selectors
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -392,3 +400,172 @@ def test_connection_lost_inside_a_transaction(postfix_factory, scand_factory, po
     r = QStore(os.path.join(sc.dir, "qc"), scand=sc).run("fsck", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert sc.stop() == 0, sc.log()[-3000:]
+
+
+class AnswerCutter:
+    """A TCP relay between scand and PostgreSQL. Armed with a protocol
+    message scand sends (a regex on the bytes), it ends both sides of the
+    first connection that sends it after sending a verdict's msgs insert
+    (so never a new connection's migration): "before" it reaches the
+    server, "after" the server's answer to it arrived (that answer never
+    reaches scand), or "at-once" right after passing it on."""
+
+    COMMIT = re.compile(re.escape(b"Q\x00\x00\x00\x0bCOMMIT\x00"))  # PQexec("COMMIT")
+    # the Bind of the verdict's msgs insert (a Parse names it too, after
+    # its length; a Bind after its unnamed portal's empty name)
+    INSERT = re.compile(b"B....\x00spg_ins_msg_rcpts\x00", re.S)
+
+    def __init__(self, pg_port):
+        self.pg_port = pg_port
+        self.armed = None  # (mode, regex)
+        self.cuts = []
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, mode, what=COMMIT):
+        with self.lock:
+            self.armed = (mode, what, set())
+
+    def _take(self, conn, data):
+        """(mode, where the cut falls in data) for the armed cut, or None."""
+        with self.lock:
+            if not self.armed:
+                return None
+            mode, what, primed = self.armed
+            ins = self.INSERT.search(data)
+            after = ins.end() if ins and what is not self.INSERT else 0
+            m = what.search(data, after) if (conn in primed or ins) else None
+            if ins:
+                primed.add(conn)
+            if not m:
+                return None
+            self.armed = None
+            return mode, (m.start() if mode == "before" else m.end())
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        server = socket.create_connection(("127.0.0.1", self.pg_port))
+        sel = selectors.DefaultSelector()
+        sel.register(client, selectors.EVENT_READ, server)
+        sel.register(server, selectors.EVENT_READ, client)
+        try:
+            while True:
+                for key, _ in sel.select():
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    cut = self._take(client, data) if key.fileobj is client else None
+                    if cut:
+                        mode, end = cut
+                        server.sendall(data if mode == "after" else data[:end])
+                        if mode == "after":
+                            self._answered(sel, client, server)
+                        self.cuts.append(mode)
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            sel.close()
+            client.close()
+            server.close()
+
+    @staticmethod
+    def _answered(sel, client, server):
+        """Passes scand's bytes on (the rest of an extended query: its
+        Sync) and drops the server's, until the server is ready for the
+        next query (ReadyForQuery): what was sent has run."""
+        answer = b""
+        deadline = time.monotonic() + 30
+        while b"Z\x00\x00\x00\x05" not in answer:
+            assert time.monotonic() < deadline, answer
+            for key, _ in sel.select(timeout=1):
+                data = key.fileobj.recv(65536)
+                assert data, "closed before the answer"
+                if key.fileobj is client:
+                    server.sendall(data)
+                else:
+                    answer += data
+
+    def close(self):
+        self.listener.close()
+
+
+def test_lost_commit_answer_is_looked_up(postfix_factory, scand_factory, postgres, pg_url):
+    """A verdict's COMMIT, or its lone statement, whose answer is lost with
+    its connection: 250 if it committed (the row, its alerts and its
+    quarantine file all there, once), 451 if not (nothing of it there, and
+    nothing later), never a row without its file."""
+    port = int(re.search(r":(\d+)/", pg_url).group(1))
+    cutter = AnswerCutter(port)
+    via = pg_url.replace(":%d/" % port, ":%d/" % cutter.port)
+    pf, sc = start_pair(postfix_factory, scand_factory, "smtp", {"scand": {"database": via}})
+    try:
+        assert accepted(sc, "warm")
+        def virus(subject):
+            return ghtest.make_message(subject=subject, message_id="<%s@gh-test>" % subject.replace(" ", "-"),
+                                       body="virus\r\n" + EICAR.decode() + "\r\n")
+        def send(raw):
+            try:
+                with smtplib.SMTP("127.0.0.1", sc.port, timeout=60) as s:
+                    s.sendmail("alice@example.org", ["bob@example.com"], raw)
+                return 250
+            except smtplib.SMTPDataError as e:
+                return e.smtp_code
+        # 1. the COMMIT ran, its answer lost: recorded, 250
+        cutter.arm("after")
+        assert send(virus("committed")) == 250, sc.log()[-3000:]
+        # 2. the COMMIT never reached the server: nothing recorded, 451
+        cutter.arm("before")
+        assert send(virus("not committed")) == 451
+        # 3. a COMMIT the server is still running when scand looks (a
+        # deferred trigger makes it take 3 s): scand ends that server
+        # process first, so what it finds stays true: 451, and no row later
+        rows(postgres, pg_url, """CREATE FUNCTION gh_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.subject = 'slow commit' THEN PERFORM pg_sleep(3); END IF;
+              RETURN NULL;
+            END $$;
+            CREATE CONSTRAINT TRIGGER gh_test_slow AFTER INSERT ON msgs DEFERRABLE INITIALLY DEFERRED
+              FOR EACH ROW EXECUTE FUNCTION gh_test_slow();""")
+        cutter.arm("at-once")
+        t0 = time.monotonic()
+        assert send(virus("slow commit")) == 451
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - t0)))
+        assert rows(postgres, pg_url, "SELECT count(*) FROM msgs WHERE subject = 'slow commit'") == [["0"]]
+        rows(postgres, pg_url, "DROP TRIGGER gh_test_slow ON msgs")
+        # 4. clean mail, no alerts: its rows are one statement, no COMMIT;
+        # its answer lost after it ran: recorded, 250, delivered once
+        cutter.arm("after", AnswerCutter.INSERT)
+        assert accepted(sc, "lone statement"), sc.log()[-3000:]
+        assert cutter.cuts == ["after", "before", "at-once", "after"]
+
+        assert send(virus("not committed")) == 250 and send(virus("slow commit")) == 250
+        got = msg_rows(postgres, pg_url)
+        assert sorted(got) == ["committed", "lone statement", "not committed", "slow commit", "warm"]
+        for subject in ("committed", "not committed", "slow commit"):
+            assert got[subject][1:3] == ("virus", "quarantined"), got[subject]
+            mail_id = got[subject][0]
+            assert int(rows(postgres, pg_url, "SELECT count(*) FROM outbox WHERE mail_id = '%s'" % mail_id)[0][0]) >= 1
+        # one quarantine file per recorded virus, none for the 451s
+        files = sorted(f for _, _, fs in os.walk(sc.quarantine) for f in fs)
+        assert len(files) == 3 and all(any(got[s][0] in f for f in files)
+                                       for s in ("committed", "not committed", "slow commit")), files
+        ghtest.wait_for(lambda: any(b"lone statement" in open(f, "rb").read() for f in pf.delivered()),
+                        timeout=30, what="the lone statement's message delivered")
+        time.sleep(1)
+        assert sum(b"Subject: lone statement" in open(f, "rb").read() for f in pf.delivered()) == 1
+        r = QStore(os.path.join(sc.dir, "qc"), scand=sc).run("fsck", "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert sc.stop() == 0, sc.log()[-3000:]
+    finally:
+        cutter.close()
