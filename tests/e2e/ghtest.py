@@ -185,13 +185,23 @@ class Postfix:
             "  -o smtpd_authorized_xforward_hosts=127.0.0.0/8\n" % self.reinject_port
         )
         svc += (
-            # dd, not tee: tee also copies the message to its stdout, which
-            # pipe(8) stops reading, so large messages bounced now and then.
             "filedrop unix - n n - - pipe\n"
-            "  user=nobody argv=/usr/bin/dd status=none of=%s/${queue_id}.${recipient}.eml\n" % self.maildir
+            "  user=nobody argv=%s %s/${queue_id}.${recipient}.eml\n" % (self._filedrop(), self.maildir)
         )
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write(svc)
+
+    def _filedrop(self):
+        """The delivery command: the message on stdin to the file named by
+        its argument, whole or not at all (a test never reads half a
+        message): written beside it, then renamed. dd, not tee: tee also
+        copies the message to its stdout, which pipe(8) stops reading, so
+        large messages bounced now and then."""
+        path = os.path.join(self.dir, "filedrop")
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\ndd status=none of="$1.part" && exec mv "$1.part" "$1"\n')
+        os.chmod(path, 0o755)
+        return path
 
     # -- life cycle ----------------------------------------------------
     def start(self):

@@ -325,8 +325,14 @@ def _down_mid_load(pg, url, postfix_factory, scand_factory):
         assert host == "hostA" and cat == ("virus" if mid in viruses else "clean"), (mid, rs)
         assert attempt == "final", (mid, rs)
         assert qstate == ("quarantined" if mid in viruses else "none"), (mid, rs)
-    # the virus alerts held by their attempts went out, each once
-    alerts = Counter(header_mid(open(f, "rb").read()) for f in pf.delivered(alerts=True))
+    # the virus alerts held by their attempts went out, each once (the
+    # last ones may still be on their way: sent as their attempts settle)
+    def alert_counter():
+        return Counter(header_mid(open(f, "rb").read()) for f in pf.delivered(alerts=True))
+    ghtest.wait_for(lambda: len(alert_counter()) >= 2 * len(viruses) and not pf.queue_ids(), timeout=60,
+                    what="every held alert delivered")
+    time.sleep(1)
+    alerts = alert_counter()
     assert set(alerts.values()) == {1} and len(alerts) == 2 * len(viruses), alerts
     assert sc.proc.poll() is None  # it recovered by itself, no restart
 

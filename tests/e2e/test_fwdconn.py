@@ -166,11 +166,11 @@ def test_messages_close_together_share_a_connection(down, scand_factory):
 
 
 def test_idle_connection_is_replaced(down, scand_factory):
-    scand = start_scand(scand_factory, down, forward_idle_limit=1)
+    scand = start_scand(scand_factory, down, forward_idle_limit=3)
     assert send(scand, 1) == 250
     assert send(scand, 2) == 250
     assert down.per_conn() == [2]  # within the idle limit: reused
-    time.sleep(2)
+    time.sleep(4)
     assert send(scand, 3) == 250
     assert down.per_conn() == [2, 1]
     first = down.conns[0]
@@ -181,16 +181,21 @@ def test_idle_connection_is_replaced(down, scand_factory):
 def test_old_connection_is_replaced(down, scand_factory):
     scand = start_scand(scand_factory, down, forward_max_age=2)
     t0 = time.monotonic()
-    sent = []  # (seconds since the first message, connections after it)
+    sent = []  # (seconds since the first message when it was sent, connections after it)
     for i in range(8):  # one every 0.5 s for 3.5 s
         time.sleep(max(0.0, t0 + 0.5 * i - time.monotonic()))
+        start = time.monotonic() - t0
         assert send(scand, i) == 250
-        sent.append((time.monotonic() - t0, down.count()))
-    assert down.count() == 2, sent
+        sent.append((start, down.count()))
+    # (on a slow machine the sends slip, and the second connection may
+    # itself grow old before the last ones: a third is no failure)
+    assert down.count() >= 2 and down.per_conn()[0] >= 2, (sent, down.per_conn())
     assert sum(down.per_conn()) == 8
-    # the switch came after about 2 s, not before 1.5 s nor after 3 s
+    # the message that opened the second connection was sent once the
+    # first was 2 s old: not before 1.5 s, and at the latest one slow
+    # send after 2 s
     switch = next(t for t, n in sent if n == 2)
-    assert 1.5 <= switch <= 3.0, sent
+    assert 1.5 <= switch <= 4.0, sent
     assert down.conns[0].closed.wait(5)
     assert down.conns[0].cmds[-1] == "QUIT"
 

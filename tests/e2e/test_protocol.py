@@ -382,7 +382,8 @@ def test_store_failure_answers_451_and_forwards_nothing(sink, scand_factory):
     sd = scand_factory(sink.port, sections={"scand": {"busy_timeout": "1s"}})
     c, _ = session(sd.port)
     assert transaction(c, ghtest.make_message(subject="before"))[0] == 250
-    locker = sqlite3.connect(sd.db, timeout=0, isolation_level=None)
+    # (a wait of its own: scand's answers writer commits just after a reply)
+    locker = sqlite3.connect(sd.db, timeout=5, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
         code, lines = transaction(c, ghtest.make_message(subject="locked out"))
